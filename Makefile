@@ -1,0 +1,41 @@
+# Two commands from a fresh Debian 12 machine: `make run` and `make test`. Both install what is
+# missing (scripts/bootstrap), build with CMake + Ninja, then run.
+BUILD ?= build
+TSAN_BUILD ?= build-tsan
+CMAKE_FLAGS ?=
+JOBS ?= $(shell nproc)
+
+.PHONY: run test build bootstrap configure bench test-tsan format clean
+
+bootstrap:
+	@bash scripts/bootstrap
+
+$(BUILD)/build.ninja:
+	@cmake -S . -B $(BUILD) -G Ninja $(CMAKE_FLAGS) >/dev/null
+
+configure: bootstrap $(BUILD)/build.ninja
+
+build: configure
+	@cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	@$(BUILD)/src/cli/xervo serve --demo $(ARGS)
+
+test: build
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 900
+
+# Runtime core and concurrency tests under ThreadSanitizer (llama.cpp is not instrumented, so the
+# engine tests are left out of this build).
+test-tsan: bootstrap
+	@cmake -S . -B $(TSAN_BUILD) -G Ninja -DXERVO_TSAN=ON >/dev/null
+	@cmake --build $(TSAN_BUILD) -j $(JOBS)
+	@cd $(TSAN_BUILD) && ctest --output-on-failure -j $(JOBS)
+
+bench: build
+	@bash bench/run_all.sh $(BUILD)
+
+format:
+	@git ls-files '*.cpp' '*.h' | xargs clang-format -i
+
+clean:
+	@rm -rf $(BUILD) $(TSAN_BUILD)

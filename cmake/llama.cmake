@@ -1,0 +1,38 @@
+# Imported targets for the llama.cpp build that scripts/bootstrap leaves in the deps cache:
+#   xervo::llama  (libllama + ggml, include/ and ggml/include/)
+#   xervo::llama_common  (llama.cpp's common library: chat templates, JSON-schema grammars, sampling)
+set(XERVO_DEPS_DIR "$ENV{XERVO_DEPS_DIR}" CACHE PATH "bootstrap's cache folder")
+if(NOT XERVO_DEPS_DIR)
+  set(XERVO_DEPS_DIR "$ENV{HOME}/.cache/xervo/deps")
+endif()
+get_filename_component(XERVO_LLAMA_DIR "${XERVO_DEPS_DIR}/llama.cpp" REALPATH)
+if(NOT EXISTS "${XERVO_LLAMA_DIR}/build/bin/libllama.so")
+  message(FATAL_ERROR "llama.cpp not found in ${XERVO_LLAMA_DIR}: run scripts/bootstrap first")
+endif()
+set(XERVO_LLAMA_SRC "${XERVO_LLAMA_DIR}/src")
+set(XERVO_LLAMA_BIN "${XERVO_LLAMA_DIR}/build/bin")
+set(XERVO_VOCAB_DIR "${XERVO_LLAMA_DIR}/vocab")
+
+function(xervo_import_shared name file)
+  add_library(${name} SHARED IMPORTED GLOBAL)
+  set_target_properties(${name} PROPERTIES IMPORTED_LOCATION "${XERVO_LLAMA_BIN}/${file}")
+endfunction()
+xervo_import_shared(xervo_ggml_base libggml-base.so)
+xervo_import_shared(xervo_ggml libggml.so)
+xervo_import_shared(xervo_llama_lib libllama.so)
+xervo_import_shared(xervo_llama_common_lib libllama-common.so)
+
+add_library(xervo_llama INTERFACE)
+target_include_directories(xervo_llama SYSTEM INTERFACE "${XERVO_LLAMA_SRC}/include" "${XERVO_LLAMA_SRC}/ggml/include")
+target_link_libraries(xervo_llama INTERFACE xervo_llama_lib xervo_ggml xervo_ggml_base)
+add_library(xervo::llama ALIAS xervo_llama)
+
+add_library(xervo_llama_common INTERFACE)
+target_include_directories(xervo_llama_common SYSTEM INTERFACE "${XERVO_LLAMA_SRC}/common" "${XERVO_LLAMA_SRC}/vendor")
+target_link_libraries(xervo_llama_common INTERFACE xervo_llama_common_lib xervo::llama)
+add_library(xervo::llama_common ALIAS xervo_llama_common)
+
+# Binaries find the shared libraries in the cache without LD_LIBRARY_PATH.
+set(CMAKE_BUILD_RPATH "${XERVO_LLAMA_BIN}" PARENT_SCOPE)
+set(CMAKE_INSTALL_RPATH "${XERVO_LLAMA_BIN}" PARENT_SCOPE)
+set(CMAKE_BUILD_RPATH "${XERVO_LLAMA_BIN}")

@@ -1,0 +1,42 @@
+// The xervo.toml configuration: model aliases, provider settings, and sections owned by other
+// front doors (server, library), kept as JSON for them to read. Parsing is pure: no provider is
+// created and no file but the config itself is read.
+//
+//   [providers.openai]            # settings for one provider, handed to it as JSON
+//   base_url = "http://127.0.0.1:8081"
+//
+//   [models."embed/fast"]         # one alias
+//   task = "embed"                # embed | rerank | generate
+//   provider = "llamacpp"
+//   model = "/models/bge-small.gguf"
+//   warmup = "eager"              # lazy (default) | eager | background
+//   fallbacks = ["embed/remote"]
+//   options = { context_size = 512, threads = 2 }
+#pragma once
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "xervo/error.h"
+#include "xervo/model_spec.h"
+
+namespace xervo {
+
+struct Config {
+  std::filesystem::path path;                          // where it was read from; empty for text
+  std::vector<ModelSpec> models;                       // in file order
+  nlohmann::json providers = nlohmann::json::object();  // [providers.ID] tables
+  nlohmann::json server = nlohmann::json::object();     // [server]
+  nlohmann::json library = nlohmann::json::object();    // [library]
+};
+
+// Errors name the file, the line and the key: "xervo.toml:12: models."embed/x".task: ...".
+Result<Config> parse_config(std::string_view toml_text, std::string_view source_name = "xervo.toml");
+Result<Config> load_config_file(const std::filesystem::path& path);
+// --config, else $XERVO_CONFIG, else ./xervo.toml if it exists; empty when none.
+std::filesystem::path find_config_file(const std::filesystem::path& flag_value = {});
+
+}  // namespace xervo

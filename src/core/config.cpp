@@ -1,0 +1,155 @@
+#include "xervo/config.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <toml++/toml.h>
+
+namespace xervo {
+namespace {
+
+// Errors carry "file:line: key: what"; parse_error is thrown inside and caught in parse_config.
+struct ConfigError {
+  std::string message;
+};
+
+[[noreturn]] void fail(std::string_view source, const toml::node& node, const std::string& key,
+                       const std::string& what) {
+  std::string loc(source);
+  if (node.source().begin.line) loc += ":" + std::to_string(node.source().begin.line);
+  throw ConfigError{loc + ": " + key + ": " + what};
+}
+
+nlohmann::json to_json(const toml::node& node) {
+  if (auto* t = node.as_table()) {
+    nlohmann::json out = nlohmann::json::object();
+    for (const auto& [k, v] : *t) out[std::string(k.str())] = to_json(v);
+    return out;
+  }
+  if (auto* a = node.as_array()) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& v : *a) out.push_back(to_json(v));
+    return out;
+  }
+  if (auto* s = node.as_string()) return s->get();
+  if (auto* i = node.as_integer()) return i->get();
+  if (auto* f = node.as_floating_point()) return f->get();
+  if (auto* b = node.as_boolean()) return b->get();
+  std::ostringstream os;  // dates and times: keep their TOML text
+  if (auto* d = node.as_date()) os << d->get();
+  if (auto* t = node.as_time()) os << t->get();
+  if (auto* dt = node.as_date_time()) os << dt->get();
+  return os.str();
+}
+
+std::string require_string(std::string_view source, const toml::table& table, const std::string& prefix,
+                           const char* key, bool required) {
+  const toml::node* node = table.get(key);
+  if (!node) {
+    if (required) fail(source, table, prefix + "." + key, "missing (required)");
+    return {};
+  }
+  auto* s = node->as_string();
+  if (!s) fail(source, *node, prefix + "." + key, "must be a string");
+  return s->get();
+}
+
+ModelSpec parse_model(std::string_view source, const std::string& alias, const toml::node& node) {
+  const std::string prefix = "models.\"" + alias + "\"";
+  const auto* table = node.as_table();
+  if (!table) fail(source, node, prefix, "must be a table");
+  static const char* kKnown[] = {"task", "provider", "model", "revision", "options", "warmup", "fallbacks",
+                                 "fallback_on_any_error"};
+  for (const auto& [k, v] : *table) {
+    bool known = false;
+    for (const char* name : kKnown) known = known || k.str() == name;
+    if (!known) fail(source, v, prefix + "." + std::string(k.str()), "unknown key");
+  }
+  ModelSpec spec;
+  spec.alias = alias;
+  std::string task = require_string(source, *table, prefix, "task", true);
+  auto parsed_task = parse_model_task(task);
+  if (!parsed_task) fail(source, *table->get("task"), prefix + ".task", "'" + task + "' is not embed, rerank or generate");
+  spec.task = *parsed_task;
+  spec.provider = require_string(source, *table, prefix, "provider", false);
+  if (spec.provider.empty()) spec.provider = "llamacpp";
+  spec.model = require_string(source, *table, prefix, "model", true);
+  spec.revision = require_string(source, *table, prefix, "revision", false);
+  std::string warmup = require_string(source, *table, prefix, "warmup", false);
+  if (!warmup.empty()) {
+    auto w = parse_warmup_policy(warmup);
+    if (!w) fail(source, *table->get("warmup"), prefix + ".warmup", "'" + warmup + "' is not lazy, eager or background");
+    spec.warmup = *w;
+  }
+  if (const auto* opts = table->get("options")) {
+    if (!opts->is_table()) fail(source, *opts, prefix + ".options", "must be a table");
+    spec.options = to_json(*opts);
+  }
+  if (const auto* fbs = table->get("fallbacks")) {
+    const auto* arr = fbs->as_array();
+    if (!arr) fail(source, *fbs, prefix + ".fallbacks", "must be an array of aliases");
+    for (const auto& fb : *arr) {
+      auto* s = fb.as_string();
+      if (!s) fail(source, fb, prefix + ".fallbacks", "must be an array of aliases");
+      spec.fallbacks.push_back(s->get());
+    }
+  }
+  if (const auto* any = table->get("fallback_on_any_error")) {
+    auto* b = any->as_boolean();
+    if (!b) fail(source, *any, prefix + ".fallback_on_any_error", "must be true or false");
+    spec.fallback_on_any_error = b->get();
+  }
+  return spec;
+}
+
+}  // namespace
+
+Result<Config> parse_config(std::string_view toml_text, std::string_view source_name) {
+  Config config;
+  try {
+    toml::table root = toml::parse(toml_text, source_name);
+    for (const auto& [k, v] : root) {
+      const std::string key(k.str());
+      if (key == "models") {
+        const auto* models = v.as_table();
+        if (!models) fail(source_name, v, "models", "must be a table of aliases");
+        for (const auto& [alias, spec] : *models) config.models.push_back(parse_model(source_name, std::string(alias.str()), spec));
+      } else if (key == "providers") {
+        if (!v.is_table()) fail(source_name, v, "providers", "must be a table of provider tables");
+        config.providers = to_json(v);
+      } else if (key == "server" || key == "library") {
+        if (!v.is_table()) fail(source_name, v, key, "must be a table");
+        (key == "server" ? config.server : config.library) = to_json(v);
+      } else {
+        fail(source_name, v, key, "unknown section (expected models, providers, server or library)");
+      }
+    }
+  } catch (const toml::parse_error& e) {
+    return Error(ErrorCode::config_invalid, std::string(source_name) + ":" +
+                                                std::to_string(e.source().begin.line) + ": " +
+                                                std::string(e.description()));
+  } catch (const ConfigError& e) {
+    return Error(ErrorCode::config_invalid, e.message);
+  }
+  return config;
+}
+
+Result<Config> load_config_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Error(ErrorCode::config_invalid, "cannot read config file " + path.string());
+  std::ostringstream text;
+  text << in.rdbuf();
+  auto config = parse_config(text.str(), path.string());
+  if (config.ok()) config->path = path;
+  return config;
+}
+
+std::filesystem::path find_config_file(const std::filesystem::path& flag_value) {
+  if (!flag_value.empty()) return flag_value;
+  if (const char* env = std::getenv("XERVO_CONFIG"); env && *env) return env;
+  std::error_code ec;
+  if (std::filesystem::is_regular_file("xervo.toml", ec)) return "xervo.toml";
+  return {};
+}
+
+}  // namespace xervo

@@ -1,0 +1,33 @@
+// The typed handles ModelRuntime hands out. Each wraps a provider's handle with what the runtime
+// adds to every call: the in-flight count and last-use time of its registry entry, `served_by`,
+// and the spec's fallbacks. A handle keeps its model alive (shared ownership) until released.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/registry.h"
+#include "xervo/embedding.h"
+#include "xervo/generator.h"
+#include "xervo/reranker.h"
+
+namespace xervo {
+
+// Given a fallback alias, its handle (without further fallbacks of its own).
+template <typename Handle>
+using FallbackSource = std::function<Result<std::shared_ptr<Handle>>(const std::string& alias)>;
+
+struct HandleContext {
+  std::string alias;                   // what served_by reports
+  AcquiredModel acquired;
+  std::vector<std::string> fallbacks;  // tried in order on a fallback-worthy error
+  bool fallback_on_any_error = false;
+};
+
+std::shared_ptr<EmbeddingModel> make_embedding_handle(HandleContext ctx, FallbackSource<EmbeddingModel> source);
+std::shared_ptr<RerankerModel> make_reranker_handle(HandleContext ctx, FallbackSource<RerankerModel> source);
+std::shared_ptr<GeneratorModel> make_generator_handle(HandleContext ctx, FallbackSource<GeneratorModel> source);
+
+}  // namespace xervo

@@ -1,0 +1,77 @@
+#include "xervo/model_spec.h"
+
+#include "xervo/generator.h"
+#include "xervo/provider.h"
+
+namespace xervo {
+
+std::string_view to_string(ModelTask task) {
+  switch (task) {
+    case ModelTask::embed: return "embed";
+    case ModelTask::rerank: return "rerank";
+    case ModelTask::generate: return "generate";
+  }
+  return "unknown";
+}
+
+std::optional<ModelTask> parse_model_task(std::string_view name) {
+  if (name == "embed" || name == "embedding" || name == "embeddings") return ModelTask::embed;
+  if (name == "rerank" || name == "reranking") return ModelTask::rerank;
+  if (name == "generate" || name == "generation" || name == "chat") return ModelTask::generate;
+  return std::nullopt;
+}
+
+std::string_view to_string(WarmupPolicy policy) {
+  switch (policy) {
+    case WarmupPolicy::lazy: return "lazy";
+    case WarmupPolicy::eager: return "eager";
+    case WarmupPolicy::background: return "background";
+  }
+  return "unknown";
+}
+
+std::optional<WarmupPolicy> parse_warmup_policy(std::string_view name) {
+  if (name == "lazy") return WarmupPolicy::lazy;
+  if (name == "eager") return WarmupPolicy::eager;
+  if (name == "background") return WarmupPolicy::background;
+  return std::nullopt;
+}
+
+std::string_view to_string(FinishReason reason) {
+  switch (reason) {
+    case FinishReason::stop: return "stop";
+    case FinishReason::length: return "length";
+    case FinishReason::cancelled: return "cancelled";
+  }
+  return "unknown";
+}
+
+std::string ModelKey::to_string() const {
+  std::string out = std::string(xervo::to_string(task)) + ":" + provider + ":" + model;
+  if (!revision.empty()) out += "@" + revision;
+  if (options != "{}" && !options.empty()) out += options;
+  return out;
+}
+
+ModelKey make_model_key(const ModelSpec& spec) {
+  // nlohmann::json objects keep keys sorted, so dump() is canonical.
+  return ModelKey{spec.task, spec.provider, spec.model, spec.revision,
+                  spec.options.is_null() ? "{}" : spec.options.dump()};
+}
+
+bool ProviderCapabilities::supports(ModelTask task) const {
+  for (auto t : tasks)
+    if (t == task) return true;
+  return false;
+}
+
+bool LoadedModel::has(ModelTask task) const {
+  switch (task) {
+    case ModelTask::embed: return embedding != nullptr;
+    case ModelTask::rerank: return reranker != nullptr;
+    case ModelTask::generate: return generator != nullptr;
+  }
+  return false;
+}
+
+}  // namespace xervo

@@ -1,0 +1,19 @@
+#include "xervo/providers.h"
+
+namespace xervo {
+
+void add_builtin_providers(RuntimeBuilder& builder, std::shared_ptr<ModelResolver> resolver) {
+#if XERVO_HAVE_LLAMACPP
+  builder.add_provider(make_llamacpp_provider(builder.provider_settings("llamacpp"), resolver));
+#endif
+#if XERVO_HAVE_OPENAI
+  builder.add_provider(make_openai_provider(builder.provider_settings("openai")));
+#endif
+#if XERVO_HAVE_GEMINI
+  builder.add_provider(make_gemini_provider(builder.provider_settings("gemini")));
+#endif
+  (void)builder;
+  (void)resolver;
+}
+
+}  // namespace xervo
