@@ -33,6 +33,5 @@ target_link_libraries(xervo_llama_common INTERFACE xervo_llama_common_lib xervo:
 add_library(xervo::llama_common ALIAS xervo_llama_common)
 
 # Binaries find the shared libraries in the cache without LD_LIBRARY_PATH.
-set(CMAKE_BUILD_RPATH "${XERVO_LLAMA_BIN}" PARENT_SCOPE)
-set(CMAKE_INSTALL_RPATH "${XERVO_LLAMA_BIN}" PARENT_SCOPE)
 set(CMAKE_BUILD_RPATH "${XERVO_LLAMA_BIN}")
+set(CMAKE_INSTALL_RPATH "${XERVO_LLAMA_BIN}")
