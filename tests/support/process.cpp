@@ -1,0 +1,149 @@
+// Background processes for tests. The child runs in its own process group so that stop() also
+// ends whatever it started.
+#include "process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <httplib.h>
+#include <atomic>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "test_models.h"
+
+namespace xervo::testing {
+namespace {
+
+std::filesystem::path new_log_path() {
+  static std::atomic<int> counter{0};
+  return std::filesystem::temp_directory_path() /
+         ("xervo-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) + ".log");
+}
+
+int decode_status(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status); }
+
+}  // namespace
+
+ChildProcess::ChildProcess(const std::vector<std::string>& argv) : log_path_(new_log_path()) {
+  if (argv.empty()) throw std::runtime_error("ChildProcess: empty argv");
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  int log_fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (log_fd < 0) throw std::runtime_error("ChildProcess: cannot open " + log_path_.string());
+  pid_ = ::fork();
+  if (pid_ < 0) {
+    ::close(log_fd);
+    throw std::runtime_error(std::string("ChildProcess: fork: ") + std::strerror(errno));
+  }
+  if (pid_ == 0) {
+    ::setpgid(0, 0);
+    int devnull = ::open("/dev/null", O_RDONLY);
+    ::dup2(devnull, 0);
+    ::dup2(log_fd, 1);
+    ::dup2(log_fd, 2);
+    ::execvp(args[0], args.data());
+    ::_exit(127);
+  }
+  ::setpgid(pid_, pid_);  // also from the parent: no race with an early signal()
+  ::close(log_fd);
+}
+
+ChildProcess::~ChildProcess() {
+  stop();
+  std::error_code ec;
+  std::filesystem::remove(log_path_, ec);
+}
+
+std::optional<int> ChildProcess::wait(std::chrono::milliseconds timeout) {
+  if (exit_code_) return exit_code_;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    int status = 0;
+    pid_t r = ::waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+      exit_code_ = decode_status(status);
+      return exit_code_;
+    }
+    if (r < 0) {
+      exit_code_ = -1;
+      return exit_code_;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+bool ChildProcess::running() { return !wait(std::chrono::milliseconds(0)).has_value(); }
+
+void ChildProcess::signal(int sig) {
+  if (!exit_code_) ::kill(-pid_, sig);
+}
+
+int ChildProcess::stop(std::chrono::milliseconds grace) {
+  if (exit_code_) return *exit_code_;
+  signal(SIGTERM);
+  if (auto code = wait(grace)) return *code;
+  signal(SIGKILL);
+  return wait(std::chrono::milliseconds(10000)).value_or(-1);
+}
+
+std::string ChildProcess::log() const {
+  std::ifstream in(log_path_);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+LlamaServer::LlamaServer(const std::filesystem::path& model, const std::vector<std::string>& args,
+                         std::chrono::seconds timeout) {
+  // A port can be taken between free_port() and the server's bind; try a few.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    port_ = free_port();
+    std::vector<std::string> argv = {llama_tool("llama-server").string(),
+                                     "-m",
+                                     model.string(),
+                                     "--host",
+                                     "127.0.0.1",
+                                     "--port",
+                                     std::to_string(port_)};
+    argv.insert(argv.end(), args.begin(), args.end());
+    process_ = std::make_unique<ChildProcess>(argv);
+    httplib::Client client("127.0.0.1", port_);
+    client.set_connection_timeout(std::chrono::seconds(1));
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline && process_->running()) {
+      if (auto res = client.Get("/health"); res && res->status == 200) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    const bool port_clash = process_->log().find("couldn't bind") != std::string::npos;
+    if (!port_clash || attempt == 2) {
+      std::string log = process_->log();
+      process_->stop();
+      if (log.size() > 4000) log = "..." + log.substr(log.size() - 4000);
+      throw std::runtime_error("llama-server did not become healthy for " + model.string() + ":\n" + log);
+    }
+    process_->stop();
+  }
+}
+
+LlamaServer::~LlamaServer() = default;
+
+nlohmann::json LlamaServer::post(const std::string& path, const nlohmann::json& body) const {
+  httplib::Client client("127.0.0.1", port_);
+  client.set_read_timeout(std::chrono::seconds(120));
+  auto res = client.Post(path, body.dump(), "application/json");
+  if (!res) throw std::runtime_error("llama-server " + path + ": " + httplib::to_string(res.error()));
+  if (res->status < 200 || res->status >= 300)
+    throw std::runtime_error("llama-server " + path + ": HTTP " + std::to_string(res->status) + ": " +
+                             res->body);
+  return nlohmann::json::parse(res->body);
+}
+
+}  // namespace xervo::testing
