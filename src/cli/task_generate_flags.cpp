@@ -1,0 +1,46 @@
+#include "cli/task_generate_flags.h"
+
+#include <cstdio>
+
+namespace xervo::cli {
+
+void GenerateFlags::add_to(CLI::App& cmd) {
+  cmd.add_option("-m,--model", model, "alias, .gguf path, library:ID, hf:ORG/REPO or PROVIDER:MODEL")
+      ->required();
+  cmd.add_option("--system", system, "system message");
+  cmd.add_option("--temperature", temperature, "0 = greedy (default 0.8)")->check(CLI::Range(0.0, 100.0));
+  cmd.add_option("--top-p", top_p, "nucleus sampling (default 0.95)")->check(CLI::Range(0.0, 1.0));
+  cmd.add_option("--top-k", top_k, "keep the K most likely tokens (default 40; 0 = off)")
+      ->check(CLI::NonNegativeNumber);
+  cmd.add_option("--min-p", min_p, "drop tokens below P x the best one (default 0.05)")
+      ->check(CLI::Range(0.0, 1.0));
+  cmd.add_option("--repeat-penalty", repeat_penalty, "1 = off (default)")->check(CLI::Range(0.0, 10.0));
+  cmd.add_option("--seed", seed, "fixed sampling seed (default random)");
+  cmd.add_option("--max-tokens,-n", max_tokens, "most tokens to generate (default 256)")
+      ->check(CLI::PositiveNumber);
+  cmd.add_option("--stop", stop, "stop before this text (repeatable); it is not printed");
+  cmd.add_flag("--stats", stats, "print token counts and speed on stderr");
+}
+
+GenerateOptions GenerateFlags::options() const {
+  GenerateOptions o;
+  if (temperature) o.temperature = *temperature;
+  if (top_p) o.top_p = *top_p;
+  if (top_k) o.top_k = *top_k;
+  if (min_p) o.min_p = *min_p;
+  if (repeat_penalty) o.repeat_penalty = *repeat_penalty;
+  if (max_tokens) o.max_tokens = *max_tokens;
+  o.seed = seed;
+  o.stop = stop;
+  return o;
+}
+
+void print_generation_stats(const GenerateResult& result, double seconds) {
+  const double rate = seconds > 0 ? static_cast<double>(result.usage.completion_tokens) / seconds : 0.0;
+  std::fprintf(stderr, "[%lld prompt tokens, %lld generated (%s), %.1f tokens/s, %.2f s]\n",
+               static_cast<long long>(result.usage.prompt_tokens),
+               static_cast<long long>(result.usage.completion_tokens),
+               std::string(to_string(result.finish_reason)).c_str(), rate, seconds);
+}
+
+}  // namespace xervo::cli

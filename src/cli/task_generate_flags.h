@@ -1,0 +1,34 @@
+// Sampling flags shared by `xervo generate` and `xervo chat`, turned into GenerateOptions with
+// the library's defaults for every flag left out. Used on the main thread only.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "xervo/generator.h"
+
+namespace xervo::cli {
+
+struct GenerateFlags {
+  std::string model;
+  std::string system;
+  std::optional<float> temperature;
+  std::optional<float> top_p;
+  std::optional<int> top_k;
+  std::optional<float> min_p;
+  std::optional<float> repeat_penalty;
+  std::optional<uint32_t> seed;
+  std::optional<int> max_tokens;
+  std::vector<std::string> stop;
+  bool stats = false;
+
+  void add_to(CLI::App& cmd);
+  GenerateOptions options() const;
+};
+
+// Prints "N prompt tokens, M generated (finish), X tokens/s" to stderr.
+void print_generation_stats(const GenerateResult& result, double seconds);
+
+}  // namespace xervo::cli
