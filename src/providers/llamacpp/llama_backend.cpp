@@ -1,0 +1,82 @@
+#include "providers/llamacpp/llama_backend.h"
+
+#include <ggml-backend.h>
+#include <llama.h>
+
+#include <mutex>
+
+#include "core/log.h"
+
+namespace xervo::llamacpp {
+namespace {
+
+thread_local std::string* t_capture = nullptr;
+// llama.cpp logs a line in several calls (GGML_LOG_LEVEL_CONT); lines are assembled per thread.
+thread_local std::string t_line;
+thread_local ggml_log_level t_level = GGML_LOG_LEVEL_INFO;
+
+void emit_line(ggml_log_level level, const std::string& line) {
+  if (line.empty()) return;
+  switch (level) {
+    case GGML_LOG_LEVEL_ERROR:
+      spdlog::error("llama.cpp: {}", line);
+      break;
+    case GGML_LOG_LEVEL_WARN:
+      spdlog::warn("llama.cpp: {}", line);
+      break;
+    default:
+      spdlog::trace("llama.cpp: {}", line);  // llama.cpp is very chatty at info level
+      break;
+  }
+  if (t_capture && (level == GGML_LOG_LEVEL_ERROR || level == GGML_LOG_LEVEL_WARN)) {
+    if (!t_capture->empty()) t_capture->push_back('\n');
+    t_capture->append(line);
+  }
+}
+
+void route_log(ggml_log_level level, const char* text, void*) {
+  if (!text) return;
+  if (level != GGML_LOG_LEVEL_CONT) {
+    if (!t_line.empty()) emit_line(t_level, t_line);
+    t_line.clear();
+    t_level = level;
+  }
+  for (const char* p = text; *p; ++p) {
+    if (*p == '\n') {
+      emit_line(t_level, t_line);
+      t_line.clear();
+    } else {
+      t_line.push_back(*p);
+    }
+  }
+}
+
+}  // namespace
+
+void ensure_backend() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    init_logging();
+    llama_log_set(route_log, nullptr);
+    llama_backend_init();
+  });
+}
+
+LogCapture::LogCapture() { t_capture = &text_; }
+LogCapture::~LogCapture() { t_capture = nullptr; }
+std::string LogCapture::errors() const { return text_; }
+
+std::string backend_description() {
+  ensure_backend();
+  std::string out;
+  for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {
+    ggml_backend_dev_t dev = ggml_backend_dev_get(i);
+    if (!out.empty()) out += ", ";
+    out += ggml_backend_dev_name(dev);
+    const char* desc = ggml_backend_dev_description(dev);
+    if (desc && *desc) out += std::string(" (") + desc + ")";
+  }
+  return out.empty() ? "no ggml device" : out;
+}
+
+}  // namespace xervo::llamacpp

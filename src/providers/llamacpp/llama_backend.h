@@ -1,0 +1,31 @@
+// Process-wide llama.cpp setup: backend initialisation (once), llama/ggml log messages routed to
+// spdlog, and a per-thread capture of error messages so a failed load can say why. Safe from any
+// thread.
+#pragma once
+
+#include <string>
+
+namespace xervo::llamacpp {
+
+// Initialises the llama.cpp backend and installs the log router; later calls do nothing.
+void ensure_backend();
+
+// While alive, llama/ggml warnings and errors logged on this thread are collected (they explain
+// why a C call returned null). Not nestable.
+class LogCapture {
+ public:
+  LogCapture();
+  ~LogCapture();
+  LogCapture(const LogCapture&) = delete;
+  LogCapture& operator=(const LogCapture&) = delete;
+  // The collected errors (one line each, newest last), or "" when none were logged.
+  std::string errors() const;
+
+ private:
+  std::string text_;
+};
+
+// "CPU (AVX2 ...)": the compute devices ggml found, for health().
+std::string backend_description();
+
+}  // namespace xervo::llamacpp

@@ -1,0 +1,96 @@
+#include "providers/llamacpp/options.h"
+
+#include <array>
+#include <string_view>
+
+namespace xervo::llamacpp {
+namespace {
+
+constexpr std::array<std::string_view, 12> kKeys = {"context_size", "threads",  "batch_size", "parallel",
+                                                     "mmap",         "mlock",    "pooling",    "normalize",
+                                                     "gpu_layers",   "truncate", "queue_limit", "pull"};
+
+Error bad(std::string_view where, std::string_view key, std::string_view what) {
+  return Error(ErrorCode::config_invalid,
+               std::string(where) + " option '" + std::string(key) + "': " + std::string(what));
+}
+
+Result<void> read_int(const nlohmann::json& j, std::string_view where, const char* key, int lo, int hi,
+                      int& out) {
+  if (!j.contains(key)) return {};
+  const auto& v = j.at(key);
+  if (!v.is_number_integer()) return bad(where, key, "expected an integer, got " + v.dump());
+  const auto x = v.get<int64_t>();
+  if (x < lo || x > hi)
+    return bad(where, key, "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " +
+                               std::to_string(x));
+  out = static_cast<int>(x);
+  return {};
+}
+
+Result<void> read_bool(const nlohmann::json& j, std::string_view where, const char* key, bool& out) {
+  if (!j.contains(key)) return {};
+  const auto& v = j.at(key);
+  if (!v.is_boolean()) return bad(where, key, "expected true or false, got " + v.dump());
+  out = v.get<bool>();
+  return {};
+}
+
+Result<void> apply(const nlohmann::json& j, std::string_view where, Options& o) {
+  if (j.is_null()) return {};
+  if (!j.is_object()) return Error(ErrorCode::config_invalid, std::string(where) + " must be a table/object");
+  for (const auto& [key, value] : j.items()) {
+    bool known = false;
+    for (auto k : kKeys) known = known || k == key;
+    if (!known)
+      return bad(where, key,
+                 "unknown option (known: context_size, threads, batch_size, parallel, mmap, mlock, pooling, "
+                 "normalize, gpu_layers, truncate, queue_limit, pull)");
+  }
+  Result<void> r;
+  if (!(r = read_int(j, where, "context_size", 0, 1 << 24, o.context_size))) return r;
+  if (!(r = read_int(j, where, "threads", 0, 1024, o.threads))) return r;
+  if (!(r = read_int(j, where, "batch_size", 0, 1 << 20, o.batch_size))) return r;
+  if (!(r = read_int(j, where, "parallel", 0, 256, o.parallel))) return r;
+  if (!(r = read_int(j, where, "gpu_layers", -1, 100000, o.gpu_layers))) return r;
+  if (!(r = read_int(j, where, "queue_limit", 0, 1 << 20, o.queue_limit))) return r;
+  if (!(r = read_bool(j, where, "mmap", o.mmap))) return r;
+  if (!(r = read_bool(j, where, "mlock", o.mlock))) return r;
+  if (!(r = read_bool(j, where, "normalize", o.normalize))) return r;
+  if (!(r = read_bool(j, where, "truncate", o.truncate))) return r;
+  if (!(r = read_bool(j, where, "pull", o.pull))) return r;
+  if (j.contains("pooling")) {
+    const auto& v = j.at("pooling");
+    const std::string s = v.is_string() ? v.get<std::string>() : "";
+    if (s == "none") o.pooling = Pooling::none;
+    else if (s == "mean") o.pooling = Pooling::mean;
+    else if (s == "cls") o.pooling = Pooling::cls;
+    else if (s == "last") o.pooling = Pooling::last;
+    else if (s == "rank") o.pooling = Pooling::rank;
+    else return bad(where, "pooling", "expected one of none, mean, cls, last, rank; got " + v.dump());
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<Options> parse_options(const nlohmann::json& settings, const nlohmann::json& spec_options) {
+  Options o;
+  if (auto r = apply(settings, "[providers.llamacpp]", o); !r) return r.error();
+  if (auto r = apply(spec_options, "model", o); !r) return r.error();
+  return o;
+}
+
+std::string_view to_string(Pooling pooling) {
+  switch (pooling) {
+    case Pooling::model: return "model";
+    case Pooling::none: return "none";
+    case Pooling::mean: return "mean";
+    case Pooling::cls: return "cls";
+    case Pooling::last: return "last";
+    case Pooling::rank: return "rank";
+  }
+  return "?";
+}
+
+}  // namespace xervo::llamacpp

@@ -1,0 +1,132 @@
+// PooledScheduler: packs embedding / rerank inputs of concurrent callers into shared batches.
+#include "providers/llamacpp/scheduler.h"
+
+#include <optional>
+#include <utility>
+
+#include "core/log.h"
+
+namespace xervo::llamacpp {
+
+struct PooledScheduler::Request {
+  std::vector<Tokens> sequences;          // immutable after submission
+  std::vector<std::vector<float>> out;    // scheduler thread only until finished
+  size_t next = 0;                        // scheduler thread only: next sequence to batch
+  size_t done = 0;                        // scheduler thread only
+  bool finished = false;                  // GUARDED_BY(mu_)
+  std::optional<Error> error;             // GUARDED_BY(mu_)
+};
+
+PooledScheduler::PooledScheduler(std::shared_ptr<const llama_model> model, ContextPtr ctx, SchedulerConfig config,
+                                 int n_outputs)
+    : model_(std::move(model)), ctx_(std::move(ctx)), config_(std::move(config)), n_outputs_(n_outputs) {
+  thread_ = std::thread([this] { loop(); });
+}
+
+PooledScheduler::~PooledScheduler() {
+  {
+    std::lock_guard lk(mu_);
+    stopping_ = true;
+  }
+  work_cv_.notify_all();
+  thread_.join();
+  ctx_.reset();  // the context goes before the model (model_ is released after this body)
+}
+
+Result<std::vector<std::vector<float>>> PooledScheduler::run(std::vector<Tokens> sequences) {
+  if (sequences.empty()) return std::vector<std::vector<float>>{};
+  auto req = std::make_shared<Request>();
+  req->out.resize(sequences.size());
+  req->sequences = std::move(sequences);
+  std::unique_lock lk(mu_);
+  if (stopping_) return Error(ErrorCode::unavailable, config_.model_name + " is being unloaded");
+  if (static_cast<int>(queue_.size()) >= config_.queue_limit)
+    return Error(ErrorCode::unavailable, config_.model_name + ": " + std::to_string(queue_.size()) +
+                                             " requests already waiting (queue_limit); retry later");
+  queue_.push_back(req);
+  work_cv_.notify_one();
+  done_cv_.wait(lk, [&] { return req->finished; });
+  if (req->error) return *req->error;
+  return std::move(req->out);
+}
+
+void PooledScheduler::loop() {
+  const llama_memory_t mem = llama_get_memory(ctx_.get());
+  Batch batch(config_.n_batch);
+  struct Placed {
+    Request* req;
+    size_t index;
+    llama_seq_id seq;
+  };
+  std::vector<Placed> placed;
+  std::vector<std::shared_ptr<Request>> pending;
+  for (;;) {
+    {
+      std::unique_lock lk(mu_);
+      work_cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
+      if (stopping_) break;
+      pending.assign(queue_.begin(), queue_.end());
+    }
+    // Fill one batch, oldest request first, each input whole and in its own sequence.
+    batch.clear();
+    placed.clear();
+    for (auto& req : pending) {
+      while (req->next < req->sequences.size() && static_cast<int>(placed.size()) < config_.n_seq_max) {
+        const Tokens& t = req->sequences[req->next];
+        if (static_cast<int>(t.size()) > batch.room()) break;
+        const auto seq = static_cast<llama_seq_id>(placed.size());
+        for (size_t p = 0; p < t.size(); ++p) batch.add(t[p], static_cast<llama_pos>(p), seq, true);
+        placed.push_back({req.get(), req->next, seq});
+        ++req->next;
+      }
+      if (static_cast<int>(placed.size()) >= config_.n_seq_max || batch.room() == 0) break;
+    }
+    std::optional<Error> failure;
+    if (placed.empty()) {
+      failure = Error(ErrorCode::internal, config_.model_name + ": an input does not fit the batch");
+    } else {
+      llama_memory_clear(mem, true);  // every batch is independent: no state carries over
+      const int32_t rc = llama_decode(ctx_.get(), batch.get());
+      if (rc != 0) {
+        failure = Error(ErrorCode::inference_failed,
+                        config_.model_name + ": llama_decode failed with code " + std::to_string(rc));
+      } else {
+        for (const auto& p : placed) {
+          const float* v = llama_get_embeddings_seq(ctx_.get(), p.seq);
+          if (!v) {
+            failure = Error(ErrorCode::inference_failed, config_.model_name + ": no pooled output for an input");
+            break;
+          }
+          p.req->out[p.index].assign(v, v + n_outputs_);
+          ++p.req->done;
+        }
+      }
+    }
+    {
+      std::lock_guard lk(mu_);
+      for (auto it = queue_.begin(); it != queue_.end();) {
+        Request& r = **it;
+        bool touched = failure && placed.empty() && it == queue_.begin();
+        for (const auto& p : placed) touched = touched || p.req == &r;
+        if (touched && failure) r.error = *failure;
+        if ((touched && failure) || r.done == r.sequences.size()) {
+          r.finished = true;
+          it = queue_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    done_cv_.notify_all();
+    pending.clear();
+  }
+  std::lock_guard lk(mu_);
+  for (auto& r : queue_) {
+    r->error = Error(ErrorCode::unavailable, config_.model_name + " was unloaded before the request ran");
+    r->finished = true;
+  }
+  queue_.clear();
+  done_cv_.notify_all();
+}
+
+}  // namespace xervo::llamacpp

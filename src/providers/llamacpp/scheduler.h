@@ -1,0 +1,104 @@
+// The scheduler of one loaded model: a single thread owns the llama_context and turns the requests
+// of any number of caller threads into shared llama_decode calls (continuous batching).
+// - PooledScheduler (embed, rerank): inputs of different callers are packed into one batch, each
+//   input its own sequence id; the pooled output of each sequence goes back to its caller.
+// - GenerationScheduler: up to `slots` generations share each decode step, each in its own KV-cache
+//   sequence; a new request's prompt is processed in the same batch as the running streams' next
+//   tokens. Pieces of text are handed to the caller's thread, so a slow stream consumer never slows
+//   the others.
+// Callers block until their request is done; beyond `queue_limit` waiting requests a call fails at
+// once with `unavailable`. Destroying a scheduler fails what is still queued, joins the thread and
+// frees the context (before the model, which the scheduler keeps alive). Both classes are safe to
+// call from any number of threads.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <stop_token>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "providers/llamacpp/llama_handles.h"
+#include "providers/llamacpp/text.h"
+#include "xervo/error.h"
+#include "xervo/generator.h"
+
+namespace xervo::llamacpp {
+
+struct SchedulerConfig {
+  std::string model_name;  // for messages: the file
+  int n_batch = 512;       // tokens per decode
+  int n_seq_max = 1;       // sequences per decode (pooled) or slots (generation)
+  int n_ctx_seq = 512;     // positions one sequence may use
+  int queue_limit = 64;    // waiting requests beyond which calls fail
+};
+
+class PooledScheduler {
+ public:
+  // `model` is kept alive while the context exists; `n_outputs` floats are read per sequence.
+  PooledScheduler(std::shared_ptr<const llama_model> model, ContextPtr ctx, SchedulerConfig config,
+                  int n_outputs);
+  ~PooledScheduler();
+  PooledScheduler(const PooledScheduler&) = delete;
+  PooledScheduler& operator=(const PooledScheduler&) = delete;
+
+  // The pooled output of each sequence (each at most n_batch and n_ctx_seq tokens, checked by
+  // the caller), in order.
+  Result<std::vector<std::vector<float>>> run(std::vector<Tokens> sequences);
+
+ private:
+  struct Request;
+  void loop();
+
+  std::shared_ptr<const llama_model> model_;
+  ContextPtr ctx_;
+  SchedulerConfig config_;
+  int n_outputs_;
+  std::mutex mu_;
+  std::condition_variable work_cv_;
+  std::condition_variable done_cv_;
+  std::deque<std::shared_ptr<Request>> queue_;  // GUARDED_BY(mu_): not yet finished, FIFO
+  bool stopping_ = false;                       // GUARDED_BY(mu_)
+  std::thread thread_;
+};
+
+// One generation as the scheduler runs it: prompt tokens, a sampler chain, limits.
+struct GenerationJob {
+  Tokens prompt;
+  SamplerPtr sampler;
+  int max_tokens = 256;
+  std::vector<std::string> stops;
+};
+
+class GenerationScheduler {
+ public:
+  GenerationScheduler(std::shared_ptr<const llama_model> model, ContextPtr ctx, SchedulerConfig config);
+  ~GenerationScheduler();
+  GenerationScheduler(const GenerationScheduler&) = delete;
+  GenerationScheduler& operator=(const GenerationScheduler&) = delete;
+
+  // Runs one generation; `on_piece` runs on the calling thread. Ends early (finish_reason
+  // cancelled) when `cancel` is requested or on_piece returns false.
+  Result<GenerateResult> run(GenerationJob job, const TokenCallback& on_piece, std::stop_token cancel);
+
+ private:
+  struct Request;
+  struct Slot;
+  void loop();
+  void admit(std::vector<Slot>& slots);
+  bool step(std::vector<Slot>& slots, Batch& batch);
+
+  std::shared_ptr<const llama_model> model_;
+  ContextPtr ctx_;
+  SchedulerConfig config_;
+  std::mutex mu_;
+  std::condition_variable work_cv_;
+  std::deque<std::shared_ptr<Request>> queue_;  // GUARDED_BY(mu_): waiting for a slot
+  bool stopping_ = false;                       // GUARDED_BY(mu_)
+  std::thread thread_;
+};
+
+}  // namespace xervo::llamacpp

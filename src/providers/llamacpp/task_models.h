@@ -1,0 +1,66 @@
+// The task handles of a loaded llama.cpp model: EmbeddingModel, RerankerModel and GeneratorModel
+// over one llama_model and the scheduler that owns its context. They turn requests into tokens
+// (in the caller's thread), check lengths, and hand the work to the scheduler. Safe to call from
+// any number of threads at once.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "providers/llamacpp/chat_template.h"
+#include "providers/llamacpp/options.h"
+#include "providers/llamacpp/scheduler.h"
+#include "xervo/embedding.h"
+#include "xervo/generator.h"
+#include "xervo/reranker.h"
+
+namespace xervo::llamacpp {
+
+// What every handle knows about its model.
+struct ModelSetup {
+  std::shared_ptr<const llama_model> model;
+  std::string name;      // the file, for messages
+  Options options;
+  int max_tokens = 512;  // tokens one input (embed, rerank) or one prompt + answer (generate) may use
+};
+
+class LlamaEmbedding final : public EmbeddingModel {
+ public:
+  LlamaEmbedding(ModelSetup setup, std::unique_ptr<PooledScheduler> scheduler);
+  Result<Embeddings> embed(std::span<const std::string> inputs, const EmbedOptions& options) override;
+  int dimensions() const override { return dimensions_; }
+
+ private:
+  ModelSetup setup_;
+  std::unique_ptr<PooledScheduler> scheduler_;
+  int dimensions_;
+};
+
+class LlamaReranker final : public RerankerModel {
+ public:
+  LlamaReranker(ModelSetup setup, std::unique_ptr<PooledScheduler> scheduler);
+  Result<Reranking> rerank(std::string_view query, std::span<const std::string> documents,
+                           std::optional<size_t> top_n) override;
+
+ private:
+  Result<Tokens> pair_tokens(std::string_view query, const std::string& document, size_t index) const;
+
+  ModelSetup setup_;
+  std::unique_ptr<PooledScheduler> scheduler_;
+  std::string rerank_template_;  // the file's "rerank" chat template ({query}, {document}), if any
+};
+
+class LlamaGenerator final : public GeneratorModel {
+ public:
+  LlamaGenerator(ModelSetup setup, std::unique_ptr<ChatTemplate> chat, std::unique_ptr<GenerationScheduler> scheduler);
+  using GeneratorModel::generate;
+  Result<GenerateResult> generate(const GenerateRequest& request, const TokenCallback& on_piece) override;
+
+ private:
+  ModelSetup setup_;
+  std::unique_ptr<ChatTemplate> chat_;
+  std::unique_ptr<GenerationScheduler> scheduler_;
+};
+
+}  // namespace xervo::llamacpp

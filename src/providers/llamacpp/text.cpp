@@ -1,0 +1,49 @@
+#include "providers/llamacpp/text.h"
+
+#include <limits>
+
+namespace xervo::llamacpp {
+
+Result<Tokens> tokenize(const llama_vocab* vocab, std::string_view text, bool add_special, bool parse_special) {
+  if (text.size() > static_cast<size_t>(std::numeric_limits<int32_t>::max() / 2))
+    return Error(ErrorCode::invalid_input, "input text of " + std::to_string(text.size()) + " bytes is too long");
+  Tokens tokens(text.size() + 8);
+  int32_t n = llama_tokenize(vocab, text.data(), static_cast<int32_t>(text.size()), tokens.data(),
+                             static_cast<int32_t>(tokens.size()), add_special, parse_special);
+  if (n < 0 && n != std::numeric_limits<int32_t>::min()) {
+    tokens.resize(static_cast<size_t>(-n));
+    n = llama_tokenize(vocab, text.data(), static_cast<int32_t>(text.size()), tokens.data(),
+                       static_cast<int32_t>(tokens.size()), add_special, parse_special);
+  }
+  if (n < 0) return Error(ErrorCode::invalid_input, "the input text could not be tokenized");
+  tokens.resize(static_cast<size_t>(n));
+  return tokens;
+}
+
+std::string token_piece(const llama_vocab* vocab, llama_token token) {
+  std::string out(32, '\0');
+  int32_t n = llama_token_to_piece(vocab, token, out.data(), static_cast<int32_t>(out.size()), 0, false);
+  if (n < 0) {
+    out.resize(static_cast<size_t>(-n));
+    n = llama_token_to_piece(vocab, token, out.data(), static_cast<int32_t>(out.size()), 0, false);
+  }
+  out.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  return out;
+}
+
+size_t utf8_complete_prefix(std::string_view s) {
+  // Look back at most 3 bytes for the lead byte of the last sequence.
+  const size_t n = s.size();
+  for (size_t back = 1; back <= 4 && back <= n; ++back) {
+    const auto c = static_cast<unsigned char>(s[n - back]);
+    if ((c & 0xC0) == 0x80) continue;  // continuation byte: keep looking for the lead
+    size_t need = 1;
+    if ((c & 0xE0) == 0xC0) need = 2;
+    else if ((c & 0xF0) == 0xE0) need = 3;
+    else if ((c & 0xF8) == 0xF0) need = 4;
+    return back >= need ? n : n - back;
+  }
+  return n;  // no lead byte nearby: invalid bytes, passed on as they are
+}
+
+}  // namespace xervo::llamacpp
