@@ -1,0 +1,208 @@
+#include "library/files.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <vector>
+
+namespace xervo::library {
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Fd {
+  int fd = -1;
+  explicit Fd(int f) : fd(f) {}
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+};
+
+Error errno_error(std::string_view what, const fs::path& path) {
+  return Error(ErrorCode::io_error, std::string(what) + " " + path.string() + ": " + std::strerror(errno));
+}
+
+Result<void> write_all(int fd, const char* data, size_t size, const fs::path& path) {
+  while (size > 0) {
+    ssize_t n = ::write(fd, data, size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno_error("cannot write", path);
+    }
+    data += n;
+    size -= static_cast<size_t>(n);
+  }
+  return {};
+}
+
+}  // namespace
+
+Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr); }
+
+void Sha256::update(const void* data, size_t size) { EVP_DigestUpdate(ctx_.get(), data, size); }
+
+std::string Sha256::hex() {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx_.get(), digest, &len);
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  out.reserve(len * 2);
+  for (unsigned i = 0; i < len; ++i) {
+    out.push_back(digits[digest[i] >> 4]);
+    out.push_back(digits[digest[i] & 15]);
+  }
+  return out;
+}
+
+Result<std::string> sha256_file(const fs::path& path) {
+  Fd in(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (in.fd < 0) return errno_error("cannot open", path);
+  Sha256 hash;
+  std::vector<char> buf(1 << 20);
+  for (;;) {
+    ssize_t n = ::read(in.fd, buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno_error("cannot read", path);
+    }
+    if (n == 0) break;
+    hash.update(buf.data(), static_cast<size_t>(n));
+  }
+  return hash.hex();
+}
+
+fs::path temp_sibling(const fs::path& path) {
+  static std::atomic<uint64_t> counter{0};
+  return fs::path(path.string() + "." + std::to_string(::getpid()) + "." + std::to_string(counter++) +
+                  ".tmp");
+}
+
+Result<void> fsync_path(const fs::path& path) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.fd < 0) return errno_error("cannot open", path);
+  if (::fsync(fd.fd) != 0 && errno != EINVAL) return errno_error("cannot fsync", path);
+  return {};
+}
+
+Result<void> write_file_atomic(const fs::path& path, std::string_view content) {
+  std::error_code ec;
+  fs::create_directories(path.parent_path(), ec);
+  if (ec)
+    return Error(ErrorCode::io_error, "cannot create " + path.parent_path().string() + ": " + ec.message());
+  fs::path tmp = temp_sibling(path);
+  {
+    Fd out(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (out.fd < 0) return errno_error("cannot create", tmp);
+    if (auto r = write_all(out.fd, content.data(), content.size(), tmp); !r) {
+      fs::remove(tmp, ec);
+      return r;
+    }
+    if (::fsync(out.fd) != 0) {
+      fs::remove(tmp, ec);
+      return errno_error("cannot fsync", tmp);
+    }
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    auto err = errno_error("cannot rename to", path);
+    fs::remove(tmp, ec);
+    return err;
+  }
+  return fsync_path(path.parent_path());
+}
+
+Result<std::string> read_file(const fs::path& path) {
+  Fd in(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (in.fd < 0) return errno_error("cannot open", path);
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(in.fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno_error("cannot read", path);
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+Result<std::string> copy_and_hash(const fs::path& from, const fs::path& to) {
+  Fd in(::open(from.c_str(), O_RDONLY | O_CLOEXEC));
+  if (in.fd < 0) return errno_error("cannot open", from);
+  Fd out(::open(to.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (out.fd < 0) return errno_error("cannot create", to);
+  Sha256 hash;
+  std::vector<char> buf(1 << 20);
+  for (;;) {
+    ssize_t n = ::read(in.fd, buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno_error("cannot read", from);
+    }
+    if (n == 0) break;
+    hash.update(buf.data(), static_cast<size_t>(n));
+    if (auto r = write_all(out.fd, buf.data(), static_cast<size_t>(n), to); !r) return r.error();
+  }
+  if (::fsync(out.fd) != 0) return errno_error("cannot fsync", to);
+  return hash.hex();
+}
+
+std::string normalize_name(std::string_view text) {
+  std::string out;
+  bool dash = false;
+  for (char c : text) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (std::isalnum(u)) {
+      out.push_back(static_cast<char>(std::tolower(u)));
+      dash = false;
+    } else if (c == '.' || c == '_' || c == '-') {
+      out.push_back(c);
+      dash = false;
+    } else if (!dash && !out.empty()) {
+      out.push_back('-');
+      dash = true;
+    }
+  }
+  while (!out.empty() && (out.front() == '.' || out.front() == '-')) out.erase(out.begin());
+  while (!out.empty() && (out.back() == '-' || out.back() == '.')) out.pop_back();
+  if (out.size() > 120) out.resize(120);
+  if (out.empty()) out = "model";
+  return out;
+}
+
+bool is_safe_component(std::string_view name) {
+  if (name.empty() || name == "." || name == ".." || name.size() > 255) return false;
+  for (char c : name) {
+    if (c == '/' || c == '\\' || static_cast<unsigned char>(c) < 0x20) return false;
+  }
+  return true;
+}
+
+bool is_within(const fs::path& root, const fs::path& path) {
+  std::error_code ec;
+  fs::path r = fs::weakly_canonical(root, ec);
+  if (ec) return false;
+  fs::path p = fs::weakly_canonical(path, ec);
+  if (ec) return false;
+  auto rel = p.lexically_relative(r);
+  if (rel.empty()) return false;
+  auto first = *rel.begin();
+  return first != ".." && !rel.is_absolute();
+}
+
+int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace xervo::library

@@ -1,0 +1,44 @@
+// Facts about a GGUF file read through ggml's own reader (gguf_init_from_file with no_alloc): the
+// architecture, the task inferred from metadata, sizes, quantization. Never trusts the file: a
+// truncated or malformed file is an error, not a crash. Stateless; safe from any thread.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "xervo/error.h"
+#include "xervo/model_spec.h"
+
+namespace xervo::library {
+
+struct GgufInfo {
+  std::string architecture;
+  std::optional<ModelTask> task;
+  std::string name;               // general.name
+  std::string description;        // general.description
+  std::vector<std::string> tags;  // general.tags
+  std::string quantization;
+  uint64_t parameter_count = 0;
+  uint32_t context_length = 0;
+  uint32_t embedding_length = 0;
+  uint32_t block_count = 0;
+  uint32_t head_count = 0;
+  uint32_t head_count_kv = 0;
+  uint64_t file_size = 0;
+  int64_t tensor_count = 0;
+};
+
+// Reads the header; fails with invalid_input naming the file when it is not a GGUF, is truncated
+// (the tensor data is not all there) or holds no architecture.
+Result<GgufInfo> read_gguf_info(const std::filesystem::path& path);
+
+// "Q4_K_M" for LLAMA_FTYPE_MOSTLY_Q4_K_M (15), "F16", ...; empty for an unknown value.
+std::string file_type_name(int64_t file_type);
+
+// True when the first four bytes are "GGUF" (cheap filter for folder scans).
+bool has_gguf_magic(const std::filesystem::path& path);
+
+}  // namespace xervo::library

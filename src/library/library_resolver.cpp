@@ -1,0 +1,61 @@
+// make_library_resolver: "library:ID" and "hf:ORG/REPO[:QUANT]" ids for local providers. Opens the
+// library on first use, pulls when allowed, and refuses models whose requirements are not resolved.
+#include <mutex>
+
+#include "library/library_impl.h"
+
+namespace xervo {
+namespace {
+
+class LibraryResolver final : public ModelResolver {
+ public:
+  explicit LibraryResolver(nlohmann::json settings) : settings_(std::move(settings)) {}
+
+  bool handles(std::string_view id) const override {
+    return id.starts_with("library:") || id.starts_with("hf:");
+  }
+
+  Result<std::filesystem::path> resolve(std::string_view id, bool allow_pull) override {
+    auto lib = library();
+    if (!lib) return lib.error();
+    auto model = (*lib)->find(id);
+    if (!model && model.error().code() == ErrorCode::model_not_found && allow_pull && id.starts_with("hf:"))
+      model = (*lib)->pull(id);
+    if (!model) return model.error();
+    std::string backend = settings_.is_object() ? settings_.value("backend", "cpu") : "cpu";
+    auto contract = resolve_model_dependency_requirements(**lib, model->id, "", backend);
+    if (contract.value("state", "") != "resolved") {
+      std::string reasons;
+      for (const auto& e : contract["errors"])
+        reasons += (reasons.empty() ? "" : "; ") + e.value("message", "");
+      return Error(ErrorCode::not_ready, std::string(id) + " is not ready (" + contract.value("state", "") +
+                                             "): " + reasons + " (details: xervo models requirements " +
+                                             model->id + ")");
+    }
+    return model->file;
+  }
+
+ private:
+  Result<std::shared_ptr<ModelLibrary>> library() {
+    std::lock_guard lock(mutex_);
+    if (library_) return library_;
+    auto options = library_options_from_json(settings_);
+    if (!options) return options.error();
+    auto lib = ModelLibrary::open(*options);
+    if (!lib) return lib.error();
+    library_ = *lib;
+    return library_;
+  }
+
+  nlohmann::json settings_;
+  std::mutex mutex_;
+  std::shared_ptr<ModelLibrary> library_;
+};
+
+}  // namespace
+
+std::shared_ptr<ModelResolver> make_library_resolver(const nlohmann::json& library_settings) {
+  return std::make_shared<LibraryResolver>(library_settings);
+}
+
+}  // namespace xervo

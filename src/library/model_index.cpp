@@ -1,0 +1,431 @@
+#include "library/model_index.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "library/files.h"
+
+namespace xervo::library {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kColumns =
+    "id, publisher, name, format, architecture, task, parameter_count, quantization, context_length, "
+    "embedding_length, block_count, size_bytes, sha256, source_kind, source_path, hub_repo, hub_revision, "
+    "hub_file, state, downloaded_bytes, error, tags, description, created_at, updated_at, file";
+
+// Ordered migration steps: step i brings the schema from version i to i + 1. Never edit a step
+// that has shipped; append a new one.
+const std::vector<const char*>& migrations() {
+  static const std::vector<const char*> steps = {
+      // 1: models + full-text index kept in sync by triggers.
+      R"sql(
+      CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at INTEGER NOT NULL);
+      CREATE TABLE models (
+        rowid INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        publisher TEXT NOT NULL,
+        name TEXT NOT NULL,
+        format TEXT NOT NULL DEFAULT 'gguf',
+        architecture TEXT NOT NULL DEFAULT '',
+        task TEXT NOT NULL DEFAULT '',
+        parameter_count INTEGER NOT NULL DEFAULT 0,
+        quantization TEXT NOT NULL DEFAULT '',
+        context_length INTEGER NOT NULL DEFAULT 0,
+        embedding_length INTEGER NOT NULL DEFAULT 0,
+        block_count INTEGER NOT NULL DEFAULT 0,
+        size_bytes INTEGER NOT NULL DEFAULT 0,
+        sha256 TEXT NOT NULL DEFAULT '',
+        source_kind TEXT NOT NULL DEFAULT '',
+        source_path TEXT NOT NULL DEFAULT '',
+        hub_repo TEXT NOT NULL DEFAULT '',
+        hub_revision TEXT NOT NULL DEFAULT '',
+        hub_file TEXT NOT NULL DEFAULT '',
+        state TEXT NOT NULL DEFAULT 'ready',
+        downloaded_bytes INTEGER NOT NULL DEFAULT 0,
+        error TEXT NOT NULL DEFAULT '',
+        tags TEXT NOT NULL DEFAULT '',
+        description TEXT NOT NULL DEFAULT '',
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        file TEXT NOT NULL DEFAULT ''
+      );
+      CREATE INDEX models_sha256 ON models(sha256);
+      CREATE INDEX models_name ON models(name, publisher);
+      CREATE INDEX models_size ON models(size_bytes);
+      CREATE INDEX models_updated ON models(updated_at);
+      CREATE INDEX models_task ON models(task, name);
+      CREATE INDEX models_hub ON models(hub_repo, hub_file);
+      CREATE VIRTUAL TABLE models_fts USING fts5(
+        name, publisher, architecture, tags, description,
+        content='models', content_rowid='rowid', prefix='2 3');
+      INSERT INTO models_fts(models_fts, rank) VALUES('rank', 'bm25(10.0, 3.0, 3.0, 2.0, 1.0)');
+      CREATE TRIGGER models_ai AFTER INSERT ON models BEGIN
+        INSERT INTO models_fts(rowid, name, publisher, architecture, tags, description)
+        VALUES (new.rowid, new.name, new.publisher, new.architecture, new.tags, new.description);
+      END;
+      CREATE TRIGGER models_ad AFTER DELETE ON models BEGIN
+        INSERT INTO models_fts(models_fts, rowid, name, publisher, architecture, tags, description)
+        VALUES ('delete', old.rowid, old.name, old.publisher, old.architecture, old.tags, old.description);
+      END;
+      CREATE TRIGGER models_au AFTER UPDATE OF name, publisher, architecture, tags, description ON models BEGIN
+        INSERT INTO models_fts(models_fts, rowid, name, publisher, architecture, tags, description)
+        VALUES ('delete', old.rowid, old.name, old.publisher, old.architecture, old.tags, old.description);
+        INSERT INTO models_fts(rowid, name, publisher, architecture, tags, description)
+        VALUES (new.rowid, new.name, new.publisher, new.architecture, new.tags, new.description);
+      END;
+      )sql",
+      // 2: filters on state and quantization without a table scan.
+      R"sql(
+      CREATE INDEX models_state ON models(state);
+      CREATE INDEX models_quant ON models(quantization);
+      CREATE INDEX models_arch ON models(architecture);
+      )sql",
+  };
+  return steps;
+}
+
+std::string join_tags(const std::vector<std::string>& tags) {
+  std::string out;
+  for (const auto& t : tags) {
+    if (t.empty()) continue;
+    if (!out.empty()) out.push_back(' ');
+    out += t;
+  }
+  return out;
+}
+
+std::vector<std::string> split_tags(const std::string& text) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < text.size()) {
+    size_t j = text.find(' ', i);
+    if (j == std::string::npos) j = text.size();
+    if (j > i) out.push_back(text.substr(i, j - i));
+    i = j + 1;
+  }
+  return out;
+}
+
+std::string upper(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+}  // namespace
+
+std::string fts_query_from_text(std::string_view text) {
+  std::string out, word;
+  auto flush = [&] {
+    if (word.empty()) return;
+    if (!out.empty()) out += " AND ";
+    out += "\"" + word + "\"*";
+    word.clear();
+  };
+  for (char c : text) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (std::isalnum(u) || u >= 0x80)
+      word.push_back(static_cast<char>(std::tolower(u)));
+    else
+      flush();
+  }
+  flush();
+  return out;
+}
+
+int ModelIndex::latest_schema_version() { return static_cast<int>(migrations().size()); }
+
+Result<ModelIndex> ModelIndex::open(const fs::path& db_path, const fs::path& home, int busy_timeout_ms) {
+  auto db = Database::open(db_path, busy_timeout_ms);
+  if (!db) return db.error();
+  ModelIndex index;
+  index.db_ = std::move(*db);
+  index.home_ = home;
+  // WAL lets readers run while a writer commits; NORMAL sync is durable across process crashes.
+  if (auto r = index.db_.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
+      !r)
+    return r.error();
+  if (auto r = index.migrate(); !r) return r.error();
+  return index;
+}
+
+Result<int> ModelIndex::schema_version() {
+  auto stmt = db_.prepare("PRAGMA user_version");
+  if (!stmt) return stmt.error();
+  auto row = stmt->step();
+  if (!row) return row.error();
+  return static_cast<int>(stmt->column_int(0));
+}
+
+Result<void> ModelIndex::migrate() {
+  auto current = schema_version();
+  if (!current) return current.error();
+  int latest = latest_schema_version();
+  if (*current == latest) return {};
+  if (*current > latest)
+    return Error(ErrorCode::config_invalid, "index schema version " + std::to_string(*current) +
+                                                " is newer than this xervo understands (" +
+                                                std::to_string(latest) + "): upgrade xervo");
+  Transaction tx(db_);
+  if (auto r = tx.begin(); !r) return r;
+  // Another process may have migrated while we waited for the write lock.
+  current = schema_version();
+  if (!current) return current.error();
+  for (int v = *current; v < latest; ++v) {
+    if (auto r = db_.exec(migrations()[static_cast<size_t>(v)]); !r)
+      return Error(r.error().code(),
+                   "migration to schema " + std::to_string(v + 1) + " failed: " + r.error().message());
+    if (auto r =
+            db_.exec("INSERT INTO schema_version(version, applied_at) VALUES(" + std::to_string(v + 1) +
+                     ", " + std::to_string(unix_now()) + "); PRAGMA user_version = " + std::to_string(v + 1));
+        !r)
+      return r;
+  }
+  return tx.commit();
+}
+
+LibraryModel ModelIndex::row_to_model(const Statement& s) const {
+  LibraryModel m;
+  m.id = s.column_text(0);
+  m.publisher = s.column_text(1);
+  m.name = s.column_text(2);
+  m.format = s.column_text(3);
+  m.architecture = s.column_text(4);
+  m.task = parse_model_task(s.column_text(5));
+  m.parameter_count = static_cast<uint64_t>(s.column_int(6));
+  m.quantization = s.column_text(7);
+  m.context_length = static_cast<uint32_t>(s.column_int(8));
+  m.embedding_length = static_cast<uint32_t>(s.column_int(9));
+  m.block_count = static_cast<uint32_t>(s.column_int(10));
+  m.size_bytes = static_cast<uint64_t>(s.column_int(11));
+  m.sha256 = s.column_text(12);
+  m.source_kind = s.column_text(13);
+  m.source_path = s.column_text(14);
+  m.hub_repo = s.column_text(15);
+  m.hub_revision = s.column_text(16);
+  m.hub_file = s.column_text(17);
+  m.state = parse_library_model_state(s.column_text(18)).value_or(LibraryModelState::failed);
+  m.downloaded_bytes = static_cast<uint64_t>(s.column_int(19));
+  m.error = s.column_text(20);
+  m.tags = split_tags(s.column_text(21));
+  m.description = s.column_text(22);
+  m.created_at = s.column_int(23);
+  m.updated_at = s.column_int(24);
+  fs::path file = s.column_text(25);
+  m.file = file.empty() || file.is_absolute() ? file : home_ / file;
+  return m;
+}
+
+Result<std::vector<LibraryModel>> ModelIndex::query_models(Statement& stmt) {
+  std::vector<LibraryModel> out;
+  for (;;) {
+    auto row = stmt.step();
+    if (!row) {
+      stmt.reset();
+      return row.error();
+    }
+    if (!*row) break;
+    out.push_back(row_to_model(stmt));
+  }
+  stmt.reset();
+  return out;
+}
+
+Result<void> ModelIndex::upsert(const LibraryModel& m) {
+  auto stmt = db_.prepare(
+      std::string("INSERT INTO models(") + kColumns +
+      ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,"
+      "?24,?25,?26) ON CONFLICT(id) DO UPDATE SET publisher=excluded.publisher, "
+      "name=excluded.name, format=excluded.format, architecture=excluded.architecture, "
+      "task=excluded.task, parameter_count=excluded.parameter_count, "
+      "quantization=excluded.quantization, context_length=excluded.context_length, "
+      "embedding_length=excluded.embedding_length, block_count=excluded.block_count, "
+      "size_bytes=excluded.size_bytes, sha256=excluded.sha256, source_kind=excluded.source_kind, "
+      "source_path=excluded.source_path, hub_repo=excluded.hub_repo, "
+      "hub_revision=excluded.hub_revision, hub_file=excluded.hub_file, state=excluded.state, "
+      "downloaded_bytes=excluded.downloaded_bytes, error=excluded.error, tags=excluded.tags, "
+      "description=excluded.description, updated_at=excluded.updated_at, file=excluded.file");
+  if (!stmt) return stmt.error();
+  int64_t now = unix_now();
+  std::string file = m.file.string();
+  auto rel = m.file.lexically_relative(home_);
+  if (!rel.empty() && *rel.begin() != "..") file = rel.string();
+  stmt->bind(1, m.id)
+      .bind(2, m.publisher)
+      .bind(3, m.name)
+      .bind(4, m.format)
+      .bind(5, m.architecture)
+      .bind(6, m.task ? to_string(*m.task) : "")
+      .bind(7, static_cast<int64_t>(m.parameter_count))
+      .bind(8, m.quantization)
+      .bind(9, static_cast<int64_t>(m.context_length))
+      .bind(10, static_cast<int64_t>(m.embedding_length))
+      .bind(11, static_cast<int64_t>(m.block_count))
+      .bind(12, static_cast<int64_t>(m.size_bytes))
+      .bind(13, m.sha256)
+      .bind(14, m.source_kind)
+      .bind(15, m.source_path)
+      .bind(16, m.hub_repo)
+      .bind(17, m.hub_revision)
+      .bind(18, m.hub_file)
+      .bind(19, to_string(m.state))
+      .bind(20, static_cast<int64_t>(m.downloaded_bytes))
+      .bind(21, m.error)
+      .bind(22, join_tags(m.tags))
+      .bind(23, m.description)
+      .bind(24, m.created_at ? m.created_at : now)
+      .bind(25, m.updated_at ? m.updated_at : now)
+      .bind(26, file);
+  return stmt->run();
+}
+
+Result<std::optional<LibraryModel>> ModelIndex::get(std::string_view id) {
+  auto stmt = db_.prepare(std::string("SELECT ") + kColumns + " FROM models WHERE id = ?1");
+  if (!stmt) return stmt.error();
+  stmt->bind(1, id);
+  auto rows = query_models(*stmt);
+  if (!rows) return rows.error();
+  if (rows->empty()) return std::optional<LibraryModel>{};
+  return std::optional<LibraryModel>(std::move(rows->front()));
+}
+
+Result<bool> ModelIndex::id_exists(std::string_view id) {
+  auto m = get(id);
+  if (!m) return m.error();
+  return m->has_value();
+}
+
+Result<std::optional<LibraryModel>> ModelIndex::find_by_sha256(std::string_view sha256) {
+  auto stmt = db_.prepare(std::string("SELECT ") + kColumns +
+                          " FROM models WHERE sha256 = ?1 AND state = 'ready' ORDER BY created_at LIMIT 1");
+  if (!stmt) return stmt.error();
+  stmt->bind(1, sha256);
+  auto rows = query_models(*stmt);
+  if (!rows) return rows.error();
+  if (rows->empty()) return std::optional<LibraryModel>{};
+  return std::optional<LibraryModel>(std::move(rows->front()));
+}
+
+Result<std::optional<LibraryModel>> ModelIndex::find_by_hub(std::string_view repo, std::string_view file) {
+  auto stmt =
+      db_.prepare(std::string("SELECT ") + kColumns +
+                  " FROM models WHERE hub_repo = ?1 AND hub_file = ?2 ORDER BY updated_at DESC LIMIT 1");
+  if (!stmt) return stmt.error();
+  stmt->bind(1, repo).bind(2, file);
+  auto rows = query_models(*stmt);
+  if (!rows) return rows.error();
+  if (rows->empty()) return std::optional<LibraryModel>{};
+  return std::optional<LibraryModel>(std::move(rows->front()));
+}
+
+Result<std::vector<LibraryModel>> ModelIndex::all() {
+  auto stmt = db_.prepare(std::string("SELECT ") + kColumns + " FROM models ORDER BY name, publisher");
+  if (!stmt) return stmt.error();
+  return query_models(*stmt);
+}
+
+Result<std::vector<LibraryModel>> ModelIndex::search(const LibraryQuery& q) {
+  std::string fts = fts_query_from_text(q.text);
+  std::string cols;
+  {
+    std::string c = kColumns;
+    size_t i = 0;
+    while (i < c.size()) {
+      size_t j = c.find(", ", i);
+      if (j == std::string::npos) j = c.size();
+      if (!cols.empty()) cols += ", ";
+      cols += "m." + c.substr(i, j - i);
+      i = j + 2;
+    }
+  }
+  std::string sql = "SELECT " + cols;
+  std::vector<std::string> where;
+  int n = 0;
+  // Binds are collected as (index, text-or-int) so the SQL string alone decides the statement.
+  std::vector<std::pair<int, std::string>> text_binds;
+  std::vector<std::pair<int, int64_t>> int_binds;
+  if (!fts.empty()) {
+    sql += " FROM models_fts f JOIN models m ON m.rowid = f.rowid";
+    where.push_back("models_fts MATCH ?" + std::to_string(++n));
+    text_binds.emplace_back(n, fts);
+  } else {
+    sql += " FROM models m";
+  }
+  if (q.task) {
+    where.push_back("m.task = ?" + std::to_string(++n));
+    text_binds.emplace_back(n, std::string(to_string(*q.task)));
+  }
+  if (!q.architecture.empty()) {
+    where.push_back("m.architecture = ?" + std::to_string(++n));
+    text_binds.emplace_back(n, q.architecture);
+  }
+  if (!q.quantization.empty()) {
+    where.push_back("m.quantization = ?" + std::to_string(++n));
+    text_binds.emplace_back(n, upper(q.quantization));
+  }
+  if (q.min_size) {
+    where.push_back("m.size_bytes >= ?" + std::to_string(++n));
+    int_binds.emplace_back(n, static_cast<int64_t>(*q.min_size));
+  }
+  if (q.max_size) {
+    where.push_back("m.size_bytes <= ?" + std::to_string(++n));
+    int_binds.emplace_back(n, static_cast<int64_t>(*q.max_size));
+  }
+  if (q.state) {
+    where.push_back("m.state = ?" + std::to_string(++n));
+    text_binds.emplace_back(n, std::string(to_string(*q.state)));
+  }
+  if (!q.tag.empty()) {
+    where.push_back("(' ' || m.tags || ' ') LIKE ?" + std::to_string(++n));
+    text_binds.emplace_back(n, "% " + q.tag + " %");
+  }
+  for (size_t i = 0; i < where.size(); ++i) sql += (i == 0 ? " WHERE " : " AND ") + where[i];
+  switch (q.sort) {
+    case LibrarySort::relevance:
+      sql += fts.empty() ? " ORDER BY m.name, m.publisher" : " ORDER BY f.rank";
+      break;
+    case LibrarySort::name:
+      sql += " ORDER BY m.name, m.publisher";
+      break;
+    case LibrarySort::size:
+      sql += " ORDER BY m.size_bytes DESC";
+      break;
+    case LibrarySort::recent:
+      sql += " ORDER BY m.updated_at DESC";
+      break;
+  }
+  sql += " LIMIT ?" + std::to_string(++n);
+  int_binds.emplace_back(n, std::clamp(q.limit, 1, 10000));
+  sql += " OFFSET ?" + std::to_string(++n);
+  int_binds.emplace_back(n, std::max(0, q.offset));
+
+  auto stmt = db_.prepare(sql);
+  if (!stmt) return stmt.error();
+  for (auto& [i, v] : text_binds) stmt->bind(i, v);
+  for (auto& [i, v] : int_binds) stmt->bind(i, v);
+  return query_models(*stmt);
+}
+
+Result<void> ModelIndex::remove(std::string_view id) {
+  auto stmt = db_.prepare("DELETE FROM models WHERE id = ?1");
+  if (!stmt) return stmt.error();
+  stmt->bind(1, id);
+  return stmt->run();
+}
+
+Result<void> ModelIndex::set_progress(std::string_view id, uint64_t downloaded_bytes) {
+  auto stmt = db_.prepare("UPDATE models SET downloaded_bytes = ?2, updated_at = ?3 WHERE id = ?1");
+  if (!stmt) return stmt.error();
+  stmt->bind(1, id).bind(2, static_cast<int64_t>(downloaded_bytes)).bind(3, unix_now());
+  return stmt->run();
+}
+
+Result<void> ModelIndex::set_state(std::string_view id, LibraryModelState state, std::string_view error) {
+  auto stmt = db_.prepare("UPDATE models SET state = ?2, error = ?3, updated_at = ?4 WHERE id = ?1");
+  if (!stmt) return stmt.error();
+  stmt->bind(1, id).bind(2, to_string(state)).bind(3, error).bind(4, unix_now());
+  return stmt->run();
+}
+
+}  // namespace xervo::library

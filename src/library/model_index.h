@@ -1,0 +1,55 @@
+// The index of the library: one SQLite file (models.db, WAL) with a row per model and an FTS5
+// table over names, publisher, architecture, tags and description. The schema is versioned
+// (PRAGMA user_version plus a schema_version table) and migrated step by step on open.
+// Not thread-safe: the owner (ModelLibrary) serializes calls; several processes may share the file.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "library/sqlite.h"
+#include "xervo/library.h"
+
+namespace xervo::library {
+
+class ModelIndex {
+ public:
+  // Opens or creates the index, applies missing migrations in order inside one transaction.
+  static Result<ModelIndex> open(const std::filesystem::path& db_path, const std::filesystem::path& home,
+                                 int busy_timeout_ms);
+
+  // The schema version this build writes (the last migration).
+  static int latest_schema_version();
+  Result<int> schema_version();
+
+  // Inserts or replaces the row of model.id (timestamps: created_at kept, updated_at now).
+  Result<void> upsert(const LibraryModel& model);
+  Result<std::optional<LibraryModel>> get(std::string_view id);
+  Result<std::optional<LibraryModel>> find_by_sha256(std::string_view sha256);
+  Result<std::optional<LibraryModel>> find_by_hub(std::string_view repo, std::string_view file);
+  Result<std::vector<LibraryModel>> search(const LibraryQuery& query);
+  Result<std::vector<LibraryModel>> all();
+  Result<bool> id_exists(std::string_view id);
+  Result<void> remove(std::string_view id);
+  Result<void> set_progress(std::string_view id, uint64_t downloaded_bytes);
+  Result<void> set_state(std::string_view id, LibraryModelState state, std::string_view error);
+
+  Database& db() { return db_; }
+
+ private:
+  Result<void> migrate();
+  Result<std::vector<LibraryModel>> query_models(Statement& stmt);
+  LibraryModel row_to_model(const Statement& stmt) const;
+
+  Database db_;
+  std::filesystem::path home_;
+};
+
+// "llama 8b" -> "\"llama\"* AND \"8b\"*": every word a quoted prefix term, so user input never
+// reaches FTS5's query syntax. Empty when the text has no word characters.
+std::string fts_query_from_text(std::string_view text);
+
+}  // namespace xervo::library
