@@ -1,0 +1,84 @@
+// The HTTP front door: an OpenAI-compatible API (models, embeddings, chat and text completions,
+// rerank) plus management, health and Prometheus routes over one ModelRuntime. A Server runs on
+// its own threads once started; start, stop and the accessors are safe from any thread.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "xervo/error.h"
+#include "xervo/runtime.h"
+
+namespace xervo {
+
+// One API key, stored only as the hex sha256 of the key itself (`xervo serve hash-key KEY`).
+struct ApiKey {
+  std::string name;                  // shows in logs and metrics, never the key
+  std::string sha256;                // 64 lowercase hex digits
+  std::vector<std::string> scopes;   // "inference" (OpenAI routes), "admin" (everything)
+  int64_t requests_per_minute = -1;  // -1: ServerOptions::requests_per_minute; 0: unlimited
+  int64_t tokens_per_minute = -1;    // -1: ServerOptions::tokens_per_minute; 0: unlimited
+};
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";    // address to bind; anything but loopback without keys is warned about
+  int port = 8080;                   // 0 picks a free port (see Server::port())
+  int threads = 32;                  // HTTP worker threads: each open connection holds one while it is active
+  size_t max_body_bytes = 8u << 20;  // larger request bodies get 413
+  std::chrono::seconds read_timeout{30};      // socket read timeout (slow clients)
+  std::chrono::seconds write_timeout{60};     // socket write timeout
+  std::chrono::seconds request_timeout{300};  // generation is cancelled after this (504)
+  int max_queue_per_model = 64;           // requests admitted per model at once (running or queued); then 503
+  size_t max_inputs = 2048;               // inputs per embeddings request, documents per rerank request
+  int max_tokens = 4096;                  // the largest max_tokens a request may ask for
+  int default_max_tokens = 256;           // max_tokens when a request gives none
+  std::vector<ApiKey> keys;               // empty: no authentication
+  int64_t requests_per_minute = 0;        // per key (per client address without keys); 0 = unlimited
+  int64_t tokens_per_minute = 0;          // prompt + completion tokens per key per minute; 0 = unlimited
+  std::vector<std::string> cors_origins;  // allowed browser origins; "*" allows any
+  std::chrono::seconds shutdown_grace{30};  // stop() waits this long for in-flight requests, then cancels
+  bool unload_models_on_stop = true;        // stop() unloads every model of the runtime at the end
+  bool access_log = true;                   // one info line per request
+};
+
+// Reads the config's [server] table (Config::server): every key of ServerOptions by the same name,
+// durations in seconds ("request_timeout_s"), and [server.auth] keys = [{name, sha256, scopes, ...}].
+// Unknown keys and wrong types are config_invalid naming the key.
+Result<ServerOptions> parse_server_options(const nlohmann::json& server_section);
+
+// Lowercase hex sha256 of `text`: what ApiKey::sha256 holds for the key `text`.
+std::string sha256_hex(std::string_view text);
+
+class Server {
+ public:
+  // Binds and starts serving on background threads; fails (unavailable) when the address is taken,
+  // or (config_invalid) when the options are inconsistent.
+  static Result<std::unique_ptr<Server>> start(std::shared_ptr<ModelRuntime> runtime, ServerOptions options);
+  ~Server();  // stop()
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  int port() const;  // the bound port
+  const ServerOptions& options() const;
+
+  // Graceful shutdown: stops accepting, lets in-flight requests finish for up to shutdown_grace,
+  // cancels the generations still running, then unloads models (unload_models_on_stop).
+  // Idempotent; returns when every worker thread has ended.
+  void stop();
+  // Blocks until stop() has completed (from another thread or a signal handler's helper).
+  void wait();
+
+  struct Impl;
+
+ private:
+  explicit Server(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace xervo

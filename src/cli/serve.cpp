@@ -1,0 +1,137 @@
+// `xervo serve`: the OpenAI-compatible HTTP server over the config's aliases (plus demo models with
+// --demo), until SIGINT or SIGTERM ends it gracefully. `xervo serve hash-key` prints the sha256 line
+// an API key needs in [server.auth].
+#include <pthread.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+
+#include "cli/command.h"
+#include "core/log.h"
+#include "server/auth.h"
+#include "server/demo.h"
+#include "xervo/providers.h"
+#include "xervo/server.h"
+#if XERVO_HAVE_LIBRARY
+#include "xervo/library.h"
+#endif
+
+namespace xervo::cli {
+namespace {
+
+struct ServeFlags {
+  std::string host;
+  int port = -1;
+  int threads = 0;
+  bool demo = false;
+  std::string key;
+  bool generate_key = false;
+};
+
+void hash_key(const ServeFlags& flags) {
+  std::string key = flags.key;
+  if (flags.generate_key) {
+    key = server::generate_api_key();
+    if (key.empty()) throw Exception(Error(ErrorCode::internal, "no randomness available to generate a key"));
+    std::printf("key:    %s\n", key.c_str());
+  } else if (key.empty() || key == "-") {
+    // From stdin, so the key stays out of shell history and `ps`.
+    std::getline(std::cin, key);
+    while (!key.empty() && (key.back() == '\r' || key.back() == '\n')) key.pop_back();
+  }
+  if (key.empty())
+    throw Exception(
+        Error(ErrorCode::invalid_input, "no key given: pass KEY, pipe it on stdin, or use --generate"));
+  std::printf("sha256 = \"%s\"\n", sha256_hex(key).c_str());
+  std::printf(
+      "# in xervo.toml:\n# [server.auth]\n# keys = [{ name = \"app\", sha256 = \"%s\", scopes = "
+      "[\"inference\"] }]\n",
+      sha256_hex(key).c_str());
+}
+
+ServerOptions server_options(const Config& config, const ServeFlags& flags) {
+  ServerOptions options = parse_server_options(config.server).value_or_throw();
+  if (const char* h = std::getenv("XERVO_HOST"); h && *h) options.host = h;
+  if (const char* p = std::getenv("XERVO_PORT"); p && *p) {
+    char* end = nullptr;
+    long port = std::strtol(p, &end, 10);
+    if (*end || port < 0 || port > 65535)
+      throw Exception(
+          Error(ErrorCode::config_invalid, std::string("XERVO_PORT='") + p + "' is not a port number"));
+    options.port = static_cast<int>(port);
+  }
+  if (!flags.host.empty()) options.host = flags.host;
+  if (flags.port >= 0) options.port = flags.port;
+  if (flags.threads > 0) options.threads = flags.threads;
+  return options;
+}
+
+void serve(const GlobalOptions& globals, const ServeFlags& flags) {
+  // Signals go to the sigwait() below, never to a worker thread: block them before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  Config config = load_config(globals);
+  ServerOptions options = server_options(config, flags);
+  if (flags.demo) {
+    auto models = server::ensure_demo_models(server::xervo_home()).value_or_throw();
+    server::add_demo_aliases(config, models);
+  }
+  RuntimeBuilder builder;
+  builder.add_config(config);
+  std::shared_ptr<ModelResolver> resolver;
+#if XERVO_HAVE_LIBRARY
+  resolver = make_library_resolver(config.library);
+#endif
+  add_builtin_providers(builder, resolver);
+  auto runtime = builder.build().value_or_throw();
+
+  auto server = Server::start(runtime, options).value_or_throw();
+  std::string base = "http://" +
+                     (options.host.find(':') != std::string::npos ? "[" + options.host + "]" : options.host) +
+                     ":" + std::to_string(server->port());
+  std::printf("xervo serve: listening on %s\n", base.c_str());
+  if (flags.demo)
+    std::printf("demo aliases: embed/default, rerank/default, chat/default. Try:\n%s",
+                server::demo_curl_lines(base, options.keys.empty() ? "" : "YOUR_KEY").c_str());
+  std::fflush(stdout);
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("{} received: stopping (grace {} s)", sig == SIGINT ? "SIGINT" : "SIGTERM",
+               options.shutdown_grace.count());
+  server->stop();
+}
+
+void setup_serve(CLI::App& app, GlobalOptions& globals) {
+  auto flags = std::make_shared<ServeFlags>();
+  auto* cmd = app.add_subcommand("serve", "Serve the OpenAI-compatible HTTP API over the configured models");
+  cmd->add_option("--host", flags->host,
+                  "address to bind (default 127.0.0.1; env XERVO_HOST; [server] host)");
+  cmd->add_option("--port", flags->port,
+                  "port (default 8080; 0 = any free port; env XERVO_PORT; [server] port)")
+      ->check(CLI::Range(0, 65535));
+  cmd->add_option("--threads", flags->threads, "HTTP worker threads (default 32; [server] threads)")
+      ->check(CLI::Range(1, 4096));
+  cmd->add_flag("--demo", flags->demo,
+                "also serve generated demo models as embed/default, rerank/default, chat/default");
+  auto* hash = cmd->add_subcommand("hash-key", "Print the sha256 of an API key for [server.auth] keys");
+  hash->add_option("key", flags->key, "the key; read from stdin when omitted or '-'");
+  hash->add_flag("--generate", flags->generate_key, "generate a new random key and print it with its hash");
+  hash->callback([flags] { hash_key(*flags); });
+  cmd->callback([&globals, flags, hash] {
+    if (hash->parsed()) return;
+    serve(globals, *flags);
+  });
+}
+
+}  // namespace
+
+XERVO_CLI_COMMAND(50, setup_serve);
+
+}  // namespace xervo::cli

@@ -1,0 +1,80 @@
+#include "server/cancellation.h"
+
+#include <vector>
+
+namespace xervo::server {
+
+CancellationTracker::Handle::~Handle() { owner_.untrack(id_); }
+
+CancellationTracker::CancellationTracker() : watchdog_([this] { watch(); }) {}
+
+CancellationTracker::~CancellationTracker() {
+  {
+    std::lock_guard lock(mu_);
+    quit_ = true;
+  }
+  cv_.notify_all();
+  watchdog_.join();
+}
+
+std::unique_ptr<CancellationTracker::Handle> CancellationTracker::track(Clock::time_point deadline) {
+  auto state = std::make_shared<State>();
+  uint64_t id = 0;
+  {
+    std::lock_guard lock(mu_);
+    id = next_id_++;
+    entries_.emplace(id, Entry{deadline, state});
+  }
+  cv_.notify_all();  // the new deadline may be the earliest
+  return std::make_unique<Handle>(*this, id, std::move(state));
+}
+
+void CancellationTracker::untrack(uint64_t id) {
+  std::lock_guard lock(mu_);
+  entries_.erase(id);
+}
+
+void CancellationTracker::cancel_all() {
+  std::vector<std::shared_ptr<State>> states;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, e] : entries_) states.push_back(e.state);
+  }
+  for (auto& s : states) {
+    s->shutting_down = true;
+    s->source.request_stop();
+  }
+}
+
+size_t CancellationTracker::size() const {
+  std::lock_guard lock(mu_);
+  return entries_.size();
+}
+
+void CancellationTracker::watch() {
+  std::unique_lock lock(mu_);
+  while (!quit_) {
+    auto now = Clock::now();
+    auto next = Clock::time_point::max();
+    std::vector<std::shared_ptr<State>> expired;
+    for (auto& [id, e] : entries_) {
+      if (e.deadline <= now) {
+        if (!e.state->timed_out.exchange(true)) expired.push_back(e.state);
+      } else if (e.deadline < next) {
+        next = e.deadline;
+      }
+    }
+    if (!expired.empty()) {
+      lock.unlock();
+      for (auto& s : expired) s->source.request_stop();
+      lock.lock();
+      continue;
+    }
+    if (next == Clock::time_point::max())
+      cv_.wait(lock);
+    else
+      cv_.wait_until(lock, next);
+  }
+}
+
+}  // namespace xervo::server

@@ -1,0 +1,72 @@
+// Cancellation of running generations: each one is tracked with its deadline (request_timeout) and
+// a stop_source. A watchdog thread requests stop when a deadline passes; cancel_all() stops every
+// tracked generation at the end of a shutdown's grace period. Thread-safe; stop requests (which
+// run the engine's stop callbacks) are made outside the tracker's lock.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <stop_token>
+#include <thread>
+
+namespace xervo::server {
+
+class CancellationTracker {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  struct State {
+    std::stop_source source;
+    std::atomic<bool> timed_out{false};      // the deadline passed
+    std::atomic<bool> shutting_down{false};  // cancelled by cancel_all()
+  };
+
+  // Untracks on destruction.
+  class Handle {
+   public:
+    Handle(CancellationTracker& owner, uint64_t id, std::shared_ptr<State> state)
+        : owner_(owner), id_(id), state_(std::move(state)) {}
+    ~Handle();
+    Handle(const Handle&) = delete;
+    Handle& operator=(const Handle&) = delete;
+
+    std::stop_token token() const { return state_->source.get_token(); }
+    bool timed_out() const { return state_->timed_out.load(); }
+    bool shutting_down() const { return state_->shutting_down.load(); }
+    void cancel() { state_->source.request_stop(); }
+
+   private:
+    CancellationTracker& owner_;
+    uint64_t id_;
+    std::shared_ptr<State> state_;
+  };
+
+  CancellationTracker();
+  ~CancellationTracker();  // ends the watchdog; every Handle must be gone by then
+
+  std::unique_ptr<Handle> track(Clock::time_point deadline);
+  void cancel_all();
+  size_t size() const;
+
+ private:
+  struct Entry {
+    Clock::time_point deadline;
+    std::shared_ptr<State> state;
+  };
+  void untrack(uint64_t id);
+  void watch();
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<uint64_t, Entry> entries_;  // GUARDED_BY(mu_)
+  uint64_t next_id_ = 1;               // GUARDED_BY(mu_)
+  bool quit_ = false;                  // GUARDED_BY(mu_)
+  std::thread watchdog_;
+};
+
+}  // namespace xervo::server

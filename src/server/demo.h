@@ -1,0 +1,31 @@
+// `xervo serve --demo`: three small generated models (embedder, reranker, chat generator) under
+// XERVO_HOME/models/demo/, created on first use with the test-model generator, and the aliases
+// embed/default, rerank/default and chat/default pointing at them. Safe to run from several
+// processes at once: each file appears atomically.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include "xervo/config.h"
+#include "xervo/error.h"
+
+namespace xervo::server {
+
+struct DemoModels {
+  std::filesystem::path embed, rerank, chat;
+};
+
+// $XERVO_HOME, else ~/.local/share/xervo.
+std::filesystem::path xervo_home();
+
+// Generates whichever demo model is missing (seconds); unavailable when this build has no generator.
+Result<DemoModels> ensure_demo_models(const std::filesystem::path& home);
+
+// Adds the three demo aliases to `config`, leaving any alias the config already defines alone.
+void add_demo_aliases(Config& config, const DemoModels& models);
+
+// curl command lines that exercise each demo alias against `base_url` ("http://127.0.0.1:8080").
+std::string demo_curl_lines(const std::string& base_url, const std::string& bearer_hint);
+
+}  // namespace xervo::server

@@ -1,0 +1,301 @@
+// OpenAI-compatible generation: POST /v1/chat/completions and POST /v1/completions, whole or
+// streamed as server-sent events. A streamed generation runs inside the response's content
+// provider on the worker thread; a failed write (client gone) returns false from the token
+// callback, which cancels the generation in the engine.
+#include <ctime>
+
+#include "core/log.h"
+#include "server/json_fields.h"
+#include "server/server_state.h"
+
+namespace xervo::server {
+namespace {
+
+constexpr size_t kMaxStops = 16;
+
+std::string content_text(const nlohmann::json& content, size_t index) {
+  if (content.is_null()) return {};
+  if (content.is_string()) return content.get<std::string>();
+  std::string where = "'messages[" + std::to_string(index) + "].content'";
+  if (!content.is_array()) reject_input(where + " must be a string or an array of text parts");
+  std::string text;
+  for (const auto& part : content) {
+    if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") ||
+        !part["text"].is_string())
+      reject_input(
+          where +
+          " may only hold {\"type\": \"text\", \"text\": ...} parts (images and audio are not supported)");
+    if (!text.empty()) text += "\n";
+    text += part["text"].get<std::string>();
+  }
+  return text;
+}
+
+std::vector<ChatMessage> parse_messages(const nlohmann::json& body) {
+  auto it = body.find("messages");
+  if (it == body.end() || !it->is_array() || it->empty())
+    reject_input("'messages' is required: a non-empty array of {\"role\", \"content\"} objects");
+  std::vector<ChatMessage> messages;
+  for (size_t i = 0; i < it->size(); ++i) {
+    const auto& m = (*it)[i];
+    std::string where = "'messages[" + std::to_string(i) + "]'";
+    if (!m.is_object()) reject_input(where + " must be an object");
+    auto role = optional_string(m, "role");
+    if (!role) reject_input(where + " has no 'role'");
+    if (*role == "developer") role = "system";
+    if (*role != "system" && *role != "user" && *role != "assistant")
+      reject_input(where + " has role '" + *role +
+                   "'; supported roles are system, developer, user and assistant");
+    messages.push_back({*role, content_text(m.contains("content") ? m["content"] : nlohmann::json(), i)});
+  }
+  return messages;
+}
+
+std::string parse_prompt(const nlohmann::json& body) {
+  auto it = body.find("prompt");
+  if (it == body.end() || it->is_null()) reject_input("'prompt' is required: a string");
+  if (it->is_string()) return it->get<std::string>();
+  if (it->is_array() && it->size() == 1 && (*it)[0].is_string()) return (*it)[0].get<std::string>();
+  reject_input(
+      "'prompt' must be a string (or an array of exactly one string); token arrays are not supported");
+}
+
+GenerateOptions parse_options(const nlohmann::json& body, const ServerOptions& limits) {
+  GenerateOptions o;
+  o.max_tokens = limits.default_max_tokens;
+  if (auto n = optional_int(body, "max_tokens", 1, limits.max_tokens)) o.max_tokens = static_cast<int>(*n);
+  if (auto n = optional_int(body, "max_completion_tokens", 1, limits.max_tokens))
+    o.max_tokens = static_cast<int>(*n);
+  if (auto t = optional_number(body, "temperature", 0, 2)) o.temperature = static_cast<float>(*t);
+  if (auto p = optional_number(body, "top_p", 0, 1)) o.top_p = static_cast<float>(*p);
+  if (auto k = optional_int(body, "top_k", 0, 100000)) o.top_k = static_cast<int>(*k);
+  if (auto p = optional_number(body, "min_p", 0, 1)) o.min_p = static_cast<float>(*p);
+  if (auto p = optional_number(body, "repeat_penalty", 0, 10)) o.repeat_penalty = static_cast<float>(*p);
+  if (auto s = optional_int(body, "seed", INT64_MIN, INT64_MAX)) o.seed = static_cast<uint32_t>(*s);
+  if (auto n = optional_int(body, "n", 1, 1); !n && body.contains("n") && !body["n"].is_null())
+    reject_input("'n' must be 1");
+  if (optional_bool(body, "logprobs").value_or(false)) reject_input("'logprobs' is not supported");
+  if (auto it = body.find("tools"); it != body.end() && it->is_array() && !it->empty())
+    reject_input("'tools' (function calling) is not supported by this server");
+  if (optional_bool(body, "echo").value_or(false)) reject_input("'echo' is not supported");
+
+  if (auto it = body.find("stop"); it != body.end() && !it->is_null()) {
+    if (it->is_string()) {
+      o.stop.push_back(it->get<std::string>());
+    } else if (it->is_array() && it->size() <= kMaxStops) {
+      for (const auto& s : *it) {
+        if (!s.is_string()) reject_input("'stop' must hold strings, not " + json_type_name(s));
+        o.stop.push_back(s.get<std::string>());
+      }
+    } else {
+      reject_input("'stop' must be a string or an array of at most " + std::to_string(kMaxStops) +
+                   " strings");
+    }
+    for (const auto& s : o.stop)
+      if (s.empty()) reject_input("'stop' holds an empty string");
+  }
+
+  if (auto it = body.find("response_format"); it != body.end() && !it->is_null()) {
+    if (!it->is_object())
+      reject_input("'response_format' must be an object like {\"type\": \"json_object\"}");
+    std::string type = optional_string(*it, "type").value_or("");
+    if (type == "json_object") {
+      o.json_schema = R"({"type":"object"})";
+    } else if (type == "json_schema") {
+      auto js = it->find("json_schema");
+      if (js == it->end() || !js->is_object() || !js->contains("schema") || !(*js)["schema"].is_object())
+        reject_input("'response_format.json_schema.schema' must be a JSON Schema object");
+      o.json_schema = (*js)["schema"].dump();
+    } else if (type != "text") {
+      reject_input("'response_format.type' must be text, json_object or json_schema");
+    }
+  }
+  return o;
+}
+
+std::string_view finish_reason_name(FinishReason r) { return r == FinishReason::length ? "length" : "stop"; }
+
+// The error for a generation that ended as cancelled: why it was cancelled decides the status.
+Error cancellation_error(const CancellationTracker::Handle& cancel, const ServerOptions& options) {
+  if (cancel.timed_out())
+    return Error(ErrorCode::timeout, "the generation ran longer than request_timeout (" +
+                                         std::to_string(options.request_timeout.count()) +
+                                         " s) and was stopped");
+  if (cancel.shutting_down()) return Error(ErrorCode::unavailable, "the server is shutting down");
+  return Error(ErrorCode::cancelled, "the generation was cancelled");
+}
+
+// One generation request, parsed and admitted; shared by the handler and the stream provider.
+struct Generation {
+  ServerState& state;
+  bool chat = true;
+  bool stream = false;
+  bool include_usage = false;
+  std::string model;  // as the client named it
+  std::string id;
+  int64_t created = 0;
+  GenerateRequest request;
+  AdmittedModel admitted;
+  std::shared_ptr<GeneratorModel> generator;
+  std::unique_ptr<CancellationTracker::Handle> cancel;
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+  bool first_piece = true;
+
+  explicit Generation(ServerState& s) : state(s) {}
+
+  void note_piece() {
+    if (!first_piece) return;
+    first_piece = false;
+    state.metrics.observe_first_token(
+        admitted.spec.alias, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+
+  void account(const Usage& usage) {
+    auto& ctx = current_request();
+    ctx.tokens_in = usage.prompt_tokens;
+    ctx.tokens_out = usage.completion_tokens;
+    state.metrics.add_tokens(admitted.spec.alias, usage.prompt_tokens, usage.completion_tokens);
+  }
+
+  nlohmann::json usage_json(const Usage& u) const {
+    return {{"prompt_tokens", u.prompt_tokens},
+            {"completion_tokens", u.completion_tokens},
+            {"total_tokens", u.total()}};
+  }
+
+  nlohmann::json envelope(const char* object) const {
+    return {{"id", id}, {"object", object}, {"created", created}, {"model", model}};
+  }
+
+  nlohmann::json whole_response(const GenerateResult& r) const {
+    auto out = envelope(chat ? "chat.completion" : "text_completion");
+    nlohmann::json choice = {
+        {"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish_reason_name(r.finish_reason)}};
+    if (chat)
+      choice["message"] = {{"role", "assistant"}, {"content", r.text}};
+    else
+      choice["text"] = r.text;
+    out["choices"] = nlohmann::json::array({choice});
+    out["usage"] = usage_json(r.usage);
+    return out;
+  }
+
+  // One streamed chunk; `piece` is the delta text, `finish` null until the last chunk.
+  nlohmann::json chunk(std::optional<std::string_view> piece, const nlohmann::json& finish,
+                       bool with_role = false) const {
+    auto out = envelope(chat ? "chat.completion.chunk" : "text_completion");
+    nlohmann::json choice = {{"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish}};
+    if (chat) {
+      nlohmann::json delta = nlohmann::json::object();
+      if (with_role) delta["role"] = "assistant";
+      if (piece) delta["content"] = std::string(*piece);
+      choice["delta"] = std::move(delta);
+    } else {
+      choice["text"] = piece ? std::string(*piece) : std::string();
+    }
+    out["choices"] = nlohmann::json::array({choice});
+    if (include_usage) out["usage"] = nullptr;
+    return out;
+  }
+
+  // Runs the whole stream into `sink`; false when the client went away (the generation is cancelled).
+  bool stream_to(httplib::DataSink& sink) {
+    bool alive = true;
+    auto send = [&](const nlohmann::json& event) {
+      if (!alive) return false;
+      std::string text =
+          "data: " + event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n\n";
+      alive = sink.write(text.data(), text.size());
+      return alive;
+    };
+    if (chat) send(chunk(std::string_view(), nullptr, true));
+    auto result = generator->generate(request, [&](std::string_view piece) {
+      note_piece();
+      return send(chunk(piece, nullptr));
+    });
+    if (!alive) {
+      cancel->cancel();
+      spdlog::info("[{}] client disconnected; generation cancelled", current_request().request_id);
+      return false;
+    }
+    if (!result.ok()) {
+      send(error_body(result.error()));
+    } else {
+      account(result->usage);
+      if (result->finish_reason == FinishReason::cancelled) {
+        send(error_body(cancellation_error(*cancel, state.options)));
+      } else {
+        send(chunk(std::nullopt, finish_reason_name(result->finish_reason)));
+        if (include_usage) {
+          auto last = envelope(chat ? "chat.completion.chunk" : "text_completion");
+          last["choices"] = nlohmann::json::array();
+          last["usage"] = usage_json(result->usage);
+          send(last);
+        }
+      }
+    }
+    static constexpr std::string_view kDone = "data: [DONE]\n\n";
+    if (alive) alive = sink.write(kDone.data(), kDone.size());
+    if (alive) sink.done();
+    return alive;
+  }
+};
+
+void generate(ServerState& state, const httplib::Request& req, httplib::Response& res, bool chat) {
+  auto& ctx = current_request();
+  ctx.route = chat ? "/v1/chat/completions" : "/v1/completions";
+  auto body = parse_json_object(req.body);
+  auto g = std::make_shared<Generation>(state);
+  g->chat = chat;
+  g->model = require_string(body, "model");
+  if (chat)
+    g->request.messages = parse_messages(body);
+  else
+    g->request.prompt = parse_prompt(body);
+  g->request.options = parse_options(body, state.options);
+  g->stream = optional_bool(body, "stream").value_or(false);
+  if (auto it = body.find("stream_options"); it != body.end() && it->is_object())
+    g->include_usage = optional_bool(*it, "include_usage").value_or(false);
+  g->id = std::string(chat ? "chatcmpl-" : "cmpl-") + ctx.request_id;
+  g->created = static_cast<int64_t>(std::time(nullptr));
+
+  g->admitted = admit_model(state, g->model, ModelTask::generate);
+  g->generator = unwrap(state.runtime->generator(g->model));
+  g->cancel = state.cancellations.track(std::chrono::steady_clock::now() + state.options.request_timeout);
+  g->request.cancel = g->cancel->token();
+
+  if (g->stream) {
+    res.set_header("Cache-Control", "no-cache");
+    res.set_header("X-Accel-Buffering", "no");
+    res.set_chunked_content_provider("text/event-stream",
+                                     [g](size_t, httplib::DataSink& sink) { return g->stream_to(sink); });
+    return;
+  }
+  auto result = g->generator->generate(g->request, [&](std::string_view) {
+    g->note_piece();
+    return true;
+  });
+  if (!result.ok()) {
+    if (g->cancel->timed_out() || g->cancel->shutting_down())
+      throw Rejection(cancellation_error(*g->cancel, state.options));
+    throw Rejection(result.error());
+  }
+  g->account(result->usage);
+  if (result->finish_reason == FinishReason::cancelled)
+    throw Rejection(cancellation_error(*g->cancel, state.options));
+  if (!result->served_by.empty()) res.set_header("X-Served-By", result->served_by);
+  send_json(res, 200, g->whole_response(*result));
+}
+
+}  // namespace
+
+void add_generation_routes(httplib::Server& http, ServerState& state) {
+  http.Post("/v1/chat/completions", [&state](const httplib::Request& req, httplib::Response& res) {
+    guarded(res, [&] { generate(state, req, res, true); });
+  });
+  http.Post("/v1/completions", [&state](const httplib::Request& req, httplib::Response& res) {
+    guarded(res, [&] { generate(state, req, res, false); });
+  });
+}
+
+}  // namespace xervo::server

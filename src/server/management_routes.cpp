@@ -1,0 +1,208 @@
+// Health, readiness and metrics (/health, /ready, /metrics) and the runtime management routes:
+// GET /v1/runtime/models, POST /v1/runtime/models/load and /unload, GET /v1/runtime/events (SSE).
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+
+#include "core/log.h"
+#include "server/json_fields.h"
+#include "server/server_state.h"
+
+namespace xervo::server {
+namespace {
+
+int64_t epoch_ms(std::chrono::system_clock::time_point t) {
+  if (t == std::chrono::system_clock::time_point{}) return 0;
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+nlohmann::json record_json(const ModelRecord& r) {
+  nlohmann::json error = nullptr;
+  if (r.error) error = {{"code", std::string(to_string(r.error->code()))}, {"message", r.error->message()}};
+  return {{"key", r.key.to_string()},
+          {"task", std::string(to_string(r.task))},
+          {"provider", r.key.provider},
+          {"model", r.key.model},
+          {"aliases", r.aliases},
+          {"state", std::string(to_string(r.state))},
+          {"error", error},
+          {"load_duration_ms", r.load_duration.count()},
+          {"memory_bytes", r.memory_bytes},
+          {"loaded_at_ms", epoch_ms(r.loaded_at)},
+          {"last_used_ms", epoch_ms(r.last_used)},
+          {"in_flight", r.in_flight},
+          {"load_count", r.load_count}};
+}
+
+void runtime_models(ServerState& state, httplib::Response& res) {
+  auto records = state.runtime->models();
+  std::map<std::string, const ModelRecord*> by_key;
+  nlohmann::json models = nlohmann::json::array();
+  for (const auto& r : records) {
+    by_key[r.key.to_string()] = &r;
+    models.push_back(record_json(r));
+  }
+  nlohmann::json aliases = nlohmann::json::array();
+  for (const auto& spec : state.runtime->specs()) {
+    auto key = make_model_key(spec).to_string();
+    auto it = by_key.find(key);
+    aliases.push_back(
+        {{"alias", spec.alias},
+         {"task", std::string(to_string(spec.task))},
+         {"provider", spec.provider},
+         {"model", spec.model},
+         {"warmup", std::string(to_string(spec.warmup))},
+         {"fallbacks", spec.fallbacks},
+         {"key", key},
+         {"state", std::string(to_string(it == by_key.end() ? ModelState::unloaded : it->second->state))}});
+  }
+  send_json(res, 200, {{"models", models}, {"aliases", aliases}});
+}
+
+void load_model(ServerState& state, const httplib::Request& req, httplib::Response& res, bool load) {
+  current_request().route = load ? "/v1/runtime/models/load" : "/v1/runtime/models/unload";
+  auto body = parse_json_object(req.body);
+  std::string model = require_string(body, "model");
+  current_request().model = model;
+  if (load) {
+    auto r = state.runtime->load(model);
+    if (!r.ok()) throw Rejection(r.error());
+  } else {
+    auto r = state.runtime->unload(model);
+    if (!r.ok()) throw Rejection(r.error());
+  }
+  send_json(res, 200, {{"model", model}, {"state", load ? "loaded" : "unloaded"}});
+}
+
+// One subscriber of the lifecycle events, feeding one SSE connection.
+struct EventStream {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::string> pending;  // GUARDED_BY(mu): formatted SSE messages
+  bool overflowed = false;          // GUARDED_BY(mu): a slow client fell too far behind
+};
+
+constexpr size_t kMaxPendingEvents = 1024;
+
+void stream_events(ServerState& state, httplib::Response& res) {
+  current_request().route = "/v1/runtime/events";
+  auto stream = std::make_shared<EventStream>();
+  std::weak_ptr<EventStream> weak = stream;
+  uint64_t sub = state.runtime->subscribe([weak](const ModelEvent& event) {
+    auto s = weak.lock();
+    if (!s) return;
+    std::string text =
+        "event: " + std::string(to_string(event.kind)) + "\ndata: " +
+        nlohmann::json{{"event", std::string(to_string(event.kind))}, {"model", record_json(event.record)}}
+            .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+        "\n\n";
+    {
+      std::lock_guard lock(s->mu);
+      if (s->pending.size() >= kMaxPendingEvents)
+        s->overflowed = true;
+      else
+        s->pending.push_back(std::move(text));
+    }
+    s->cv.notify_one();
+  });
+  res.set_header("Cache-Control", "no-cache");
+  res.set_header("X-Accel-Buffering", "no");
+  auto* runtime = state.runtime.get();
+  res.set_chunked_content_provider(
+      "text/event-stream",
+      [&state, stream](size_t, httplib::DataSink& sink) {
+        static constexpr std::string_view kHello = ": xervo runtime events\n\n";
+        if (!sink.write(kHello.data(), kHello.size())) return false;
+        auto last_write = std::chrono::steady_clock::now();
+        while (!state.stopping.load()) {
+          std::deque<std::string> batch;
+          bool overflowed = false;
+          {
+            std::unique_lock lock(stream->mu);
+            // Wakes every second to notice a shutdown; a comment every 15 s keeps proxies from closing.
+            stream->cv.wait_for(lock, std::chrono::seconds(1),
+                                [&] { return !stream->pending.empty() || stream->overflowed; });
+            batch.swap(stream->pending);
+            overflowed = stream->overflowed;
+          }
+          if (overflowed) break;
+          for (const auto& text : batch)
+            if (!sink.write(text.data(), text.size())) return false;
+          if (!batch.empty()) last_write = std::chrono::steady_clock::now();
+          if (std::chrono::steady_clock::now() - last_write > std::chrono::seconds(15)) {
+            static constexpr std::string_view kPing = ": ping\n\n";
+            if (!sink.write(kPing.data(), kPing.size())) return false;
+            last_write = std::chrono::steady_clock::now();
+          }
+        }
+        sink.done();
+        return true;
+      },
+      [runtime, sub](bool) { runtime->unsubscribe(sub); });
+}
+
+void health(httplib::Response& res) {
+  current_request().route = "/health";
+  send_json(res, 200, {{"status", "ok"}});
+}
+
+void ready(ServerState& state, httplib::Response& res) {
+  current_request().route = "/ready";
+  if (state.stopping.load()) {
+    send_json(res, 503, {{"status", "stopping"}});
+    return;
+  }
+  if (state.runtime->ready()) {
+    send_json(res, 200, {{"status", "ready"}});
+    return;
+  }
+  std::map<std::string, ModelState> states;
+  for (const auto& r : state.runtime->models()) states[r.key.to_string()] = r.state;
+  nlohmann::json pending = nlohmann::json::array();
+  for (const auto& spec : state.runtime->specs()) {
+    if (spec.warmup == WarmupPolicy::lazy) continue;
+    auto it = states.find(make_model_key(spec).to_string());
+    auto s = it == states.end() ? ModelState::unloaded : it->second;
+    if (s != ModelState::loaded)
+      pending.push_back({{"alias", spec.alias}, {"state", std::string(to_string(s))}});
+  }
+  res.set_header("Retry-After", "1");
+  send_json(res, 503, {{"status", "loading"}, {"pending", pending}});
+}
+
+void metrics(ServerState& state, httplib::Response& res) {
+  current_request().route = "/metrics";
+  res.status = 200;
+  res.set_content(state.metrics.render(state.runtime->models(), state.admission.depths()),
+                  "text/plain; version=0.0.4; charset=utf-8");
+}
+
+}  // namespace
+
+void add_management_routes(httplib::Server& http, ServerState& state) {
+  http.Get("/health",
+           [](const httplib::Request&, httplib::Response& res) { guarded(res, [&] { health(res); }); });
+  http.Get("/ready", [&state](const httplib::Request&, httplib::Response& res) {
+    guarded(res, [&] { ready(state, res); });
+  });
+  http.Get("/metrics", [&state](const httplib::Request&, httplib::Response& res) {
+    guarded(res, [&] { metrics(state, res); });
+  });
+  http.Get("/v1/runtime/models", [&state](const httplib::Request&, httplib::Response& res) {
+    guarded(res, [&] {
+      current_request().route = "/v1/runtime/models";
+      runtime_models(state, res);
+    });
+  });
+  http.Post("/v1/runtime/models/load", [&state](const httplib::Request& req, httplib::Response& res) {
+    guarded(res, [&] { load_model(state, req, res, true); });
+  });
+  http.Post("/v1/runtime/models/unload", [&state](const httplib::Request& req, httplib::Response& res) {
+    guarded(res, [&] { load_model(state, req, res, false); });
+  });
+  http.Get("/v1/runtime/events", [&state](const httplib::Request&, httplib::Response& res) {
+    guarded(res, [&] { stream_events(state, res); });
+  });
+}
+
+}  // namespace xervo::server

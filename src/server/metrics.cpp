@@ -1,0 +1,158 @@
+#include "server/metrics.h"
+
+#include <fmt/format.h>
+
+namespace xervo::server {
+namespace {
+
+const std::vector<double>& latency_bounds() {
+  static const std::vector<double> b{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+                                     2.5,   5,    10,    30,   60,  120,  300};
+  return b;
+}
+const std::vector<double>& load_bounds() {
+  static const std::vector<double> b{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300};
+  return b;
+}
+
+std::string num(double v) { return fmt::format("{}", v); }
+
+void help(std::string& out, std::string_view name, std::string_view type, std::string_view text) {
+  out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, text, name, type);
+}
+
+}  // namespace
+
+std::string escape_label(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  for (char c : value) {
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
+  }
+  return out;
+}
+
+void Histogram::observe(double value) {
+  size_t i = 0;
+  while (i < bounds_.size() && value > bounds_[i]) ++i;
+  ++counts_[i];
+  sum_ += value;
+  ++count_;
+}
+
+void Histogram::render(std::string& out, std::string_view name, std::string_view labels) const {
+  std::string sep = labels.empty() ? "" : ",";
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < bounds_.size(); ++i) {
+    cumulative += counts_[i];
+    out += fmt::format("{}_bucket{{{}{}le=\"{}\"}} {}\n", name, labels, sep, num(bounds_[i]), cumulative);
+  }
+  out += fmt::format("{}_bucket{{{}{}le=\"+Inf\"}} {}\n", name, labels, sep, count_);
+  std::string braces = labels.empty() ? "" : fmt::format("{{{}}}", labels);
+  out += fmt::format("{}_sum{} {}\n{}_count{} {}\n", name, braces, num(sum_), name, braces, count_);
+}
+
+void Metrics::observe_request(std::string_view route, std::string_view model, int status, double seconds) {
+  std::lock_guard lock(mu_);
+  ++requests_[{std::string(route), std::string(model), status}];
+  latency_.try_emplace(std::string(route), latency_bounds()).first->second.observe(seconds);
+}
+
+void Metrics::observe_first_token(std::string_view model, double seconds) {
+  std::lock_guard lock(mu_);
+  first_token_.try_emplace(std::string(model), latency_bounds()).first->second.observe(seconds);
+}
+
+void Metrics::add_tokens(std::string_view model, int64_t tokens_in, int64_t tokens_out) {
+  std::lock_guard lock(mu_);
+  auto& t = tokens_[std::string(model)];
+  t[0] += tokens_in;
+  t[1] += tokens_out;
+}
+
+void Metrics::rejected(std::string_view reason) {
+  std::lock_guard lock(mu_);
+  ++rejections_[std::string(reason)];
+}
+
+void Metrics::observe_model_event(const ModelEvent& event) {
+  std::string key = event.record.key.to_string();
+  std::lock_guard lock(mu_);
+  switch (event.kind) {
+    case ModelEventKind::loaded:
+      load_duration_.try_emplace(key, load_bounds())
+          .first->second.observe(std::chrono::duration<double>(event.record.load_duration).count());
+      break;
+    case ModelEventKind::failed:
+      ++load_failures_[key];
+      break;
+    case ModelEventKind::unloaded:
+      ++unloads_[key];
+      break;
+  }
+}
+
+std::string Metrics::render(const std::vector<ModelRecord>& records,
+                            const std::map<std::string, int64_t>& queue_depth) const {
+  std::string out;
+  std::lock_guard lock(mu_);
+  help(out, "xervo_http_requests_total", "counter", "HTTP requests by route, model and status.");
+  for (const auto& [k, n] : requests_)
+    out += fmt::format("xervo_http_requests_total{{route=\"{}\",model=\"{}\",status=\"{}\"}} {}\n",
+                       escape_label(std::get<0>(k)), escape_label(std::get<1>(k)), std::get<2>(k), n);
+  help(out, "xervo_http_request_duration_seconds", "histogram",
+       "Time from request to the last byte of the response.");
+  for (const auto& [route, h] : latency_)
+    h.render(out, "xervo_http_request_duration_seconds", fmt::format("route=\"{}\"", escape_label(route)));
+  help(out, "xervo_time_to_first_token_seconds", "histogram",
+       "Time from request to the first generated piece.");
+  for (const auto& [model, h] : first_token_)
+    h.render(out, "xervo_time_to_first_token_seconds", fmt::format("model=\"{}\"", escape_label(model)));
+  help(out, "xervo_tokens_total", "counter", "Tokens read (in) and generated (out) by model.");
+  for (const auto& [model, t] : tokens_) {
+    out += fmt::format("xervo_tokens_total{{model=\"{}\",direction=\"in\"}} {}\n", escape_label(model), t[0]);
+    out +=
+        fmt::format("xervo_tokens_total{{model=\"{}\",direction=\"out\"}} {}\n", escape_label(model), t[1]);
+  }
+  help(out, "xervo_rejected_requests_total", "counter",
+       "Requests refused before reaching a model, by reason.");
+  for (const auto& [reason, n] : rejections_)
+    out += fmt::format("xervo_rejected_requests_total{{reason=\"{}\"}} {}\n", escape_label(reason), n);
+  help(out, "xervo_queue_depth", "gauge",
+       "Requests admitted to a model and not finished (running or waiting).");
+  for (const auto& [model, n] : queue_depth)
+    out += fmt::format("xervo_queue_depth{{model=\"{}\"}} {}\n", escape_label(model), n);
+
+  int64_t loaded = 0;
+  for (const auto& r : records) loaded += r.state == ModelState::loaded ? 1 : 0;
+  help(out, "xervo_models_loaded", "gauge", "Models loaded now.");
+  out += fmt::format("xervo_models_loaded {}\n", loaded);
+  help(out, "xervo_model_memory_bytes", "gauge", "Memory estimate of each loaded model.");
+  for (const auto& r : records)
+    if (r.state == ModelState::loaded)
+      out += fmt::format("xervo_model_memory_bytes{{key=\"{}\"}} {}\n", escape_label(r.key.to_string()),
+                         r.memory_bytes);
+  help(out, "xervo_model_in_flight", "gauge", "Calls running on each model now.");
+  for (const auto& r : records)
+    out +=
+        fmt::format("xervo_model_in_flight{{key=\"{}\"}} {}\n", escape_label(r.key.to_string()), r.in_flight);
+  help(out, "xervo_model_load_duration_seconds", "histogram", "Duration of successful model loads.");
+  for (const auto& [key, h] : load_duration_)
+    h.render(out, "xervo_model_load_duration_seconds", fmt::format("key=\"{}\"", escape_label(key)));
+  help(out, "xervo_model_load_failures_total", "counter", "Failed model loads.");
+  for (const auto& [key, n] : load_failures_)
+    out += fmt::format("xervo_model_load_failures_total{{key=\"{}\"}} {}\n", escape_label(key), n);
+  help(out, "xervo_model_unloads_total", "counter", "Model unloads.");
+  for (const auto& [key, n] : unloads_)
+    out += fmt::format("xervo_model_unloads_total{{key=\"{}\"}} {}\n", escape_label(key), n);
+  return out;
+}
+
+}  // namespace xervo::server

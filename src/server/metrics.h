@@ -1,0 +1,62 @@
+// Prometheus metrics of the server: requests by route, model and status, latency histograms,
+// tokens in and out, queue depth, loaded models, model load durations and failures (fed by the
+// runtime's lifecycle events). Rendered in the Prometheus text format (version 0.0.4).
+// Thread-safe: one mutex guards the counters; rendering copies them first.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <vector>
+
+#include "xervo/runtime.h"
+
+namespace xervo::server {
+
+class Histogram {
+ public:
+  explicit Histogram(std::vector<double> bounds)
+      : bounds_(std::move(bounds)), counts_(bounds_.size() + 1, 0) {}
+  void observe(double value);
+  // Appends `name_bucket{labels,le=...}`, `name_sum`, `name_count` lines.
+  void render(std::string& out, std::string_view name, std::string_view labels) const;
+
+ private:
+  std::vector<double> bounds_;
+  std::vector<uint64_t> counts_;  // per bucket, not cumulative; last one is +Inf
+  double sum_ = 0;
+  uint64_t count_ = 0;
+};
+
+class Metrics {
+ public:
+  void observe_request(std::string_view route, std::string_view model, int status, double seconds);
+  void observe_first_token(std::string_view model, double seconds);
+  void add_tokens(std::string_view model, int64_t tokens_in, int64_t tokens_out);
+  void rejected(std::string_view reason);  // "auth", "rate_limit", "queue_full", "too_large"
+  void observe_model_event(const ModelEvent& event);
+
+  // queue_depth: requests admitted per model right now.
+  std::string render(const std::vector<ModelRecord>& records,
+                     const std::map<std::string, int64_t>& queue_depth) const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::tuple<std::string, std::string, int>, uint64_t> requests_;  // GUARDED_BY(mu_)
+  std::map<std::string, Histogram> latency_;                                // GUARDED_BY(mu_), by route
+  std::map<std::string, Histogram> first_token_;                            // GUARDED_BY(mu_), by model
+  std::map<std::string, std::array<int64_t, 2>> tokens_;  // GUARDED_BY(mu_), in/out by model
+  std::map<std::string, uint64_t> rejections_;            // GUARDED_BY(mu_)
+  std::map<std::string, Histogram> load_duration_;        // GUARDED_BY(mu_), by model key
+  std::map<std::string, uint64_t> load_failures_;         // GUARDED_BY(mu_)
+  std::map<std::string, uint64_t> unloads_;               // GUARDED_BY(mu_)
+};
+
+// Escapes a Prometheus label value (backslash, quote, newline).
+std::string escape_label(std::string_view value);
+
+}  // namespace xervo::server

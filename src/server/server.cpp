@@ -1,0 +1,393 @@
+// Server: binds, wires the routes and the cross-cutting steps every request goes through
+// (request id, CORS, shutdown refusal, authentication, rate limit, access log, metrics), and
+// shuts down gracefully.
+#include "xervo/server.h"
+
+#include <csignal>
+#include <random>
+#include <thread>
+
+#include "core/log.h"
+#include "server/server_state.h"
+
+namespace xervo {
+namespace server {
+namespace {
+
+struct RouteInfo {
+  std::string label;  // bounded set of values: a metrics label
+  bool needs_auth = true;
+  Scope scope = Scope::inference;
+  bool rate_limited = true;
+};
+
+RouteInfo classify(const std::string& path) {
+  if (path == "/health") return {"/health", false, Scope::inference, false};
+  if (path == "/ready" || path == "/metrics") return {path, true, Scope::inference, false};
+  if (path.starts_with("/v1/runtime/")) {
+    bool known = path == "/v1/runtime/models" || path == "/v1/runtime/models/load" ||
+                 path == "/v1/runtime/models/unload" || path == "/v1/runtime/events";
+    return {known ? path : "other", true, Scope::admin, false};
+  }
+  if (path.starts_with("/v1/library/")) {
+    std::string label = path == "/v1/library/search"              ? path
+                        : path.starts_with("/v1/library/models/") ? "/v1/library/models/{id}"
+                                                                  : "other";
+    return {label, true, Scope::admin, false};
+  }
+  static const std::set<std::string> kInference{"/v1/models",      "/v1/embeddings", "/v1/chat/completions",
+                                                "/v1/completions", "/v1/rerank",     "/rerank",
+                                                "/v1/reranking"};
+  return {
+      kInference.count(path) ? (path == "/rerank" || path == "/v1/reranking" ? "/v1/rerank" : path) : "other",
+      true, Scope::inference, true};
+}
+
+bool sane_request_id(const std::string& id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.' && c != ':')
+      return false;
+  return true;
+}
+
+std::string new_request_id() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static constexpr char kHex[] = "0123456789abcdef";
+  uint64_t v = rng();
+  std::string id(16, '0');
+  for (int i = 15; i >= 0; --i, v >>= 4) id[i] = kHex[v & 0xf];
+  return id;
+}
+
+bool is_loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.starts_with("127.");
+}
+
+bool origin_allowed(const ServerOptions& o, const std::string& origin) {
+  for (const auto& allowed : o.cors_origins)
+    if (allowed == "*" || allowed == origin) return true;
+  return false;
+}
+
+void send_status_error(httplib::Response& res, int status, std::string_view type, std::string_view code,
+                       const std::string& message) {
+  res.status = status;
+  nlohmann::json body = {
+      {"error", {{"message", message}, {"type", type}, {"code", code}, {"param", nullptr}}}};
+  res.set_content(body.dump(), "application/json");
+}
+
+using HandlerResponse = httplib::Server::HandlerResponse;
+
+HandlerResponse pre_route(ServerState& state, const httplib::Request& req, httplib::Response& res) {
+  auto& ctx = current_request();
+  ctx = RequestContext{};
+  ctx.active = true;
+  ctx.start = std::chrono::steady_clock::now();
+  std::string asked_id = req.get_header_value("X-Request-Id");
+  ctx.request_id = sane_request_id(asked_id) ? asked_id : new_request_id();
+  res.set_header("X-Request-Id", ctx.request_id);
+  RouteInfo route = classify(req.path);
+  ctx.route = route.label;
+  ctx.client = req.remote_addr;
+
+  const ServerOptions& o = state.options;
+  std::string origin = req.get_header_value("Origin");
+  bool cors = !origin.empty() && origin_allowed(o, origin);
+  if (cors) {
+    res.set_header("Access-Control-Allow-Origin", origin);
+    res.set_header("Vary", "Origin");
+    res.set_header("Access-Control-Expose-Headers", "X-Request-Id, Retry-After, X-Served-By");
+  }
+  if (req.method == "OPTIONS") {
+    ctx.route = "OPTIONS";
+    if (!origin.empty() && !cors) {
+      send_status_error(res, 403, "permission_error", "forbidden",
+                        "origin '" + origin + "' is not in [server] cors_origins");
+      return HandlerResponse::Handled;
+    }
+    std::string asked = req.get_header_value("Access-Control-Request-Headers");
+    res.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+    res.set_header("Access-Control-Allow-Headers",
+                   asked.empty() ? "Authorization, Content-Type, X-Request-Id" : asked);
+    res.set_header("Access-Control-Max-Age", "600");
+    res.set_header("Allow", "GET, POST, OPTIONS");
+    res.status = 204;
+    return HandlerResponse::Handled;
+  }
+  if (state.stopping.load() && req.path != "/health") {
+    send_error(res, Error(ErrorCode::unavailable, "the server is shutting down"), 5);
+    return HandlerResponse::Handled;
+  }
+  if (route.needs_auth && state.auth.enabled()) {
+    auto key = state.auth.authorize(req.get_header_value("Authorization"), route.scope);
+    if (!key.ok()) {
+      state.metrics.rejected(key.error().code() == ErrorCode::forbidden ? "scope" : "auth");
+      if (key.error().code() == ErrorCode::unauthorized) res.set_header("WWW-Authenticate", "Bearer");
+      send_error(res, key.error());
+      return HandlerResponse::Handled;
+    }
+    const ApiKey* k = *key;
+    ctx.client = "key:" + k->name;
+    ctx.limit.requests_per_minute =
+        k->requests_per_minute >= 0 ? k->requests_per_minute : o.requests_per_minute;
+    ctx.limit.tokens_per_minute = k->tokens_per_minute >= 0 ? k->tokens_per_minute : o.tokens_per_minute;
+  } else {
+    ctx.limit = {o.requests_per_minute, o.tokens_per_minute};
+  }
+  if (route.rate_limited) {
+    if (int wait_s = state.limiter.admit(ctx.client, ctx.limit); wait_s > 0) {
+      state.metrics.rejected("rate_limit");
+      send_error(
+          res,
+          Error(ErrorCode::rate_limited,
+                "rate limit of " + ctx.client + " reached (" + std::to_string(ctx.limit.requests_per_minute) +
+                    " requests, " + std::to_string(ctx.limit.tokens_per_minute) +
+                    " tokens per minute; 0 = unlimited); retry in " + std::to_string(wait_s) + " s"),
+          wait_s);
+      return HandlerResponse::Handled;
+    }
+  }
+  return HandlerResponse::Unhandled;
+}
+
+// Fills the body of error responses httplib produced itself (no route, body too large, bad request).
+HandlerResponse fill_error(ServerState& state, const httplib::Request& req, httplib::Response& res) {
+  if (!res.body.empty() || res.is_chunked_content_provider_ || res.content_length_ > 0)
+    return HandlerResponse::Unhandled;
+  switch (res.status) {
+    case 404:
+      send_status_error(
+          res, 404, "not_found_error", "route_not_found",
+          "no route " + req.method + " " + req.path + "; see GET /v1/models and docs/server.md");
+      break;
+    case 413:
+      state.metrics.rejected("too_large");
+      send_status_error(res, 413, "invalid_request_error", "invalid_input",
+                        "the request body is larger than max_body_bytes (" +
+                            std::to_string(state.options.max_body_bytes) + " bytes)");
+      break;
+    default:
+      send_status_error(res, res.status, res.status >= 500 ? "server_error" : "invalid_request_error",
+                        res.status >= 500 ? "internal" : "invalid_input",
+                        "HTTP " + std::to_string(res.status) + " for " + req.method + " " + req.path);
+  }
+  return HandlerResponse::Handled;
+}
+
+void log_request(ServerState& state, const httplib::Request& req, const httplib::Response& res) {
+  auto& ctx = current_request();
+  if (!ctx.active) {
+    spdlog::info("[-] {} {} {} {} (rejected before routing)", req.remote_addr, req.method, req.path,
+                 res.status);
+    return;
+  }
+  ctx.active = false;
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - ctx.start).count();
+  state.metrics.observe_request(ctx.route, ctx.model, res.status, seconds);
+  state.limiter.charge_tokens(ctx.client, ctx.limit, ctx.tokens_in + ctx.tokens_out);
+  if (state.options.access_log)
+    spdlog::info("[{}] {} {} {} {} {:.1f} ms client={} model={} tokens_in={} tokens_out={}", ctx.request_id,
+                 req.remote_addr, req.method, req.path, res.status, seconds * 1000.0, ctx.client,
+                 ctx.model.empty() ? "-" : ctx.model, ctx.tokens_in, ctx.tokens_out);
+}
+
+}  // namespace
+
+RequestContext& current_request() {
+  thread_local RequestContext context;
+  return context;
+}
+
+void guarded(httplib::Response& res, const std::function<void()>& body) {
+  try {
+    body();
+    return;
+  } catch (const Rejection& r) {
+    send_error(res, r.error(), r.retry_after_s());
+  } catch (const Exception& e) {
+    send_error(res, e.error());
+  } catch (const nlohmann::json::exception& e) {
+    send_error(res, Error(ErrorCode::invalid_input, std::string("malformed request: ") + e.what()));
+  } catch (const std::bad_alloc&) {
+    send_error(res, Error(ErrorCode::unavailable, "the server ran out of memory for this request"), 5);
+  } catch (const std::exception& e) {
+    spdlog::error("[{}] unexpected error: {}", current_request().request_id, e.what());
+    send_error(res, Error(ErrorCode::internal, "unexpected server error (request " +
+                                                   current_request().request_id + "); see the server log"));
+  }
+  if (res.status >= 500) spdlog::warn("[{}] {}", current_request().request_id, res.body.substr(0, 300));
+}
+
+AdmittedModel admit_model(ServerState& state, const std::string& name, ModelTask task) {
+  if (name.empty()) reject_input("'model' is empty; see GET /v1/models for the aliases");
+  auto spec = unwrap(state.runtime->resolve(name, task));
+  current_request().model = spec.alias;
+  std::string key = make_model_key(spec).to_string();
+  auto ticket = state.admission.try_admit(key, state.options.max_queue_per_model);
+  if (!ticket) {
+    state.metrics.rejected("queue_full");
+    throw Rejection(
+        Error(ErrorCode::unavailable, "model '" + spec.alias + "' already has " +
+                                          std::to_string(state.options.max_queue_per_model) +
+                                          " requests in flight (max_queue_per_model); retry shortly"),
+        1);
+  }
+  return {std::move(spec), std::move(ticket)};
+}
+
+}  // namespace server
+
+// ---------------------------------------------------------------------------------------------------
+struct Server::Impl {
+  std::unique_ptr<server::ServerState> state;  // outlives `http`: its handlers refer to it
+  httplib::Server http;
+  std::thread listener;
+  int port = 0;
+  uint64_t event_subscription = 0;
+
+  std::mutex mu;
+  std::condition_variable cv;
+  bool listener_done = false;  // GUARDED_BY(mu)
+  bool stop_started = false;   // GUARDED_BY(mu)
+  bool stopped = false;        // GUARDED_BY(mu)
+};
+
+Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Server::~Server() { stop(); }
+
+int Server::port() const { return impl_->port; }
+const ServerOptions& Server::options() const { return impl_->state->options; }
+
+Result<std::unique_ptr<Server>> Server::start(std::shared_ptr<ModelRuntime> runtime, ServerOptions options) {
+  if (!runtime) return Error(ErrorCode::config_invalid, "Server::start needs a runtime");
+  if (options.threads < 1) return Error(ErrorCode::config_invalid, "[server] threads must be at least 1");
+  if (options.port < 0 || options.port > 65535)
+    return Error(ErrorCode::config_invalid, "[server] port must be between 0 and 65535");
+  for (const auto& key : options.keys)
+    if (auto r = server::validate_api_key(key); !r.ok()) return r.error();
+  // A client that disconnects must fail a write, not kill the process.
+  std::signal(SIGPIPE, SIG_IGN);
+
+  auto impl = std::make_unique<Impl>();
+  impl->state = std::make_unique<server::ServerState>(std::move(runtime), std::move(options));
+  auto& state = *impl->state;
+  auto& http = impl->http;
+  const ServerOptions& o = state.options;
+  const int threads = o.threads;
+  // httplib takes ownership of the queue it gets from this factory (it holds it in a unique_ptr).
+  http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  http.set_read_timeout(o.read_timeout);
+  http.set_write_timeout(o.write_timeout);
+  http.set_payload_max_length(o.max_body_bytes);
+  http.set_keep_alive_timeout(5);
+  http.set_keep_alive_max_count(10000);  // load balancers and benchmarks reuse connections
+  http.set_pre_routing_handler([&state](const httplib::Request& req, httplib::Response& res) {
+    return server::pre_route(state, req, res);
+  });
+  http.set_error_handler(
+      httplib::Server::HandlerWithResponse([&state](const httplib::Request& req, httplib::Response& res) {
+        return server::fill_error(state, req, res);
+      }));
+  http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+    server::guarded(res, [&] { std::rethrow_exception(ep); });
+  });
+  http.set_logger([&state](const httplib::Request& req, const httplib::Response& res) {
+    server::log_request(state, req, res);
+  });
+  server::add_openai_routes(http, state);
+  server::add_generation_routes(http, state);
+  server::add_management_routes(http, state);
+  server::add_library_routes(http, state);
+
+  if (o.port == 0) {
+    impl->port = http.bind_to_any_port(o.host);
+    if (impl->port <= 0) return Error(ErrorCode::unavailable, "cannot bind " + o.host + " on any port");
+  } else {
+    if (!http.bind_to_port(o.host, o.port))
+      return Error(ErrorCode::unavailable, "cannot bind " + o.host + ":" + std::to_string(o.port) +
+                                               " (in use, or not an address of this machine); choose another "
+                                               "with --port or [server] port");
+    impl->port = o.port;
+  }
+  impl->event_subscription = state.runtime->subscribe(
+      [&state](const ModelEvent& event) { state.metrics.observe_model_event(event); });
+
+  Impl* raw = impl.get();
+  impl->listener = std::thread([raw] {
+    raw->http.listen_after_bind();
+    {
+      std::lock_guard lock(raw->mu);
+      raw->listener_done = true;
+    }
+    raw->cv.notify_all();
+  });
+  // stop() before the accept loop runs would be lost: wait for it.
+  for (int i = 0; i < 5000 && !http.is_running(); ++i) {
+    {
+      std::lock_guard lock(raw->mu);
+      if (raw->listener_done) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+
+  if (o.keys.empty() && !server::is_loopback(o.host)) {
+    spdlog::warn("**************************************************************************");
+    spdlog::warn("* xervo serve listens on {}:{} WITHOUT authentication.", o.host, impl->port);
+    spdlog::warn("* Anyone who can reach this address can use and manage your models.");
+    spdlog::warn("* Add keys under [server.auth] (see `xervo serve hash-key --generate`).");
+    spdlog::warn("**************************************************************************");
+  }
+  spdlog::info("xervo serve listening on http://{}:{} ({} threads, auth {})", o.host, impl->port, o.threads,
+               o.keys.empty() ? "off" : "on");
+  return std::unique_ptr<Server>(new Server(std::move(impl)));
+}
+
+void Server::stop() {
+  auto& impl = *impl_;
+  {
+    std::unique_lock lock(impl.mu);
+    if (impl.stop_started) {
+      impl.cv.wait(lock, [&] { return impl.stopped; });
+      return;
+    }
+    impl.stop_started = true;
+  }
+  auto& state = *impl.state;
+  state.stopping = true;
+  impl.http.stop();
+  bool drained = false;
+  {
+    std::unique_lock lock(impl.mu);
+    drained = impl.cv.wait_for(lock, state.options.shutdown_grace, [&] { return impl.listener_done; });
+  }
+  if (!drained) {
+    spdlog::warn("shutdown grace of {} s over; cancelling {} running generation(s)",
+                 state.options.shutdown_grace.count(), state.cancellations.size());
+    state.cancellations.cancel_all();
+  }
+  if (impl.listener.joinable()) impl.listener.join();
+  state.runtime->unsubscribe(impl.event_subscription);
+  if (state.options.unload_models_on_stop) {
+    for (const auto& r : state.runtime->models()) {
+      if (r.state != ModelState::loaded) continue;
+      auto u = state.runtime->unload(r.key.to_string());
+      if (!u.ok()) spdlog::warn("unloading {} failed: {}", r.key.to_string(), u.error().to_string());
+    }
+  }
+  spdlog::info("xervo serve stopped");
+  {
+    std::lock_guard lock(impl.mu);
+    impl.stopped = true;
+  }
+  impl.cv.notify_all();
+}
+
+void Server::wait() {
+  std::unique_lock lock(impl_->mu);
+  impl_->cv.wait(lock, [&] { return impl_->stopped; });
+}
+
+}  // namespace xervo

@@ -1,0 +1,152 @@
+// [server] of xervo.toml -> ServerOptions. Strict: an unknown key or a wrong type is an error that
+// names the key, so a typo never silently leaves a limit or the authentication off.
+#include <set>
+
+#include "server/auth.h"
+#include "xervo/server.h"
+
+namespace xervo {
+namespace {
+
+Error invalid(const std::string& key, const std::string& what) {
+  return Error(ErrorCode::config_invalid, "[server] " + key + ": " + what);
+}
+
+Result<int64_t> get_int(const nlohmann::json& v, const std::string& key, int64_t min, int64_t max) {
+  if (!v.is_number_integer()) return invalid(key, "must be an integer");
+  int64_t n = v.get<int64_t>();
+  if (n < min || n > max)
+    return invalid(key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+  return n;
+}
+
+Result<std::vector<std::string>> get_strings(const nlohmann::json& v, const std::string& key) {
+  if (!v.is_array()) return invalid(key, "must be an array of strings");
+  std::vector<std::string> out;
+  for (const auto& s : v) {
+    if (!s.is_string()) return invalid(key, "must be an array of strings");
+    out.push_back(s.get<std::string>());
+  }
+  return out;
+}
+
+Result<std::vector<ApiKey>> parse_keys(const nlohmann::json& auth) {
+  if (!auth.is_object()) return invalid("auth", "must be a table with keys = [...]");
+  std::vector<ApiKey> keys;
+  for (const auto& [k, v] : auth.items()) {
+    if (k != "keys") return invalid("auth." + k, "unknown key (expected keys)");
+    if (!v.is_array()) return invalid("auth.keys", "must be an array of {name, sha256, scopes} tables");
+    for (const auto& entry : v) {
+      if (!entry.is_object()) return invalid("auth.keys", "each key must be a {name, sha256, scopes} table");
+      ApiKey key;
+      for (const auto& [field, value] : entry.items()) {
+        std::string where = "auth.keys." + field;
+        if (field == "name" || field == "sha256") {
+          if (!value.is_string()) return invalid(where, "must be a string");
+          (field == "name" ? key.name : key.sha256) = value.get<std::string>();
+        } else if (field == "scopes") {
+          auto s = get_strings(value, where);
+          if (!s.ok()) return s.error();
+          key.scopes = *s;
+        } else if (field == "requests_per_minute" || field == "tokens_per_minute") {
+          auto n = get_int(value, where, 0, INT64_MAX);
+          if (!n.ok()) return n.error();
+          (field == "requests_per_minute" ? key.requests_per_minute : key.tokens_per_minute) = *n;
+        } else {
+          return invalid(
+              where, "unknown key (expected name, sha256, scopes, requests_per_minute, tokens_per_minute)");
+        }
+      }
+      auto valid = server::validate_api_key(key);
+      if (!valid.ok()) return valid.error();
+      keys.push_back(std::move(key));
+    }
+  }
+  std::set<std::string> names;
+  for (const auto& k : keys)
+    if (!names.insert(k.name).second) return invalid("auth.keys", "two keys are named '" + k.name + "'");
+  return keys;
+}
+
+}  // namespace
+
+Result<ServerOptions> parse_server_options(const nlohmann::json& section) {
+  ServerOptions o;
+  if (section.is_null()) return o;
+  if (!section.is_object()) return Error(ErrorCode::config_invalid, "[server] must be a table");
+  for (const auto& [key, v] : section.items()) {
+    auto seconds = [&](std::chrono::seconds& field, int64_t max) -> Result<void> {
+      auto n = get_int(v, key, 1, max);
+      if (!n.ok()) return n.error();
+      field = std::chrono::seconds(*n);
+      return {};
+    };
+    Result<void> r;
+    if (key == "host") {
+      if (!v.is_string() || v.get<std::string>().empty()) return invalid(key, "must be a non-empty string");
+      o.host = v.get<std::string>();
+    } else if (key == "port") {
+      auto n = get_int(v, key, 0, 65535);
+      if (!n.ok()) return n.error();
+      o.port = static_cast<int>(*n);
+    } else if (key == "threads") {
+      auto n = get_int(v, key, 1, 4096);
+      if (!n.ok()) return n.error();
+      o.threads = static_cast<int>(*n);
+    } else if (key == "max_body_bytes") {
+      auto n = get_int(v, key, 1024, int64_t{1} << 34);
+      if (!n.ok()) return n.error();
+      o.max_body_bytes = static_cast<size_t>(*n);
+    } else if (key == "read_timeout_s") {
+      r = seconds(o.read_timeout, 3600);
+    } else if (key == "write_timeout_s") {
+      r = seconds(o.write_timeout, 3600);
+    } else if (key == "request_timeout_s") {
+      r = seconds(o.request_timeout, 86400);
+    } else if (key == "shutdown_grace_s") {
+      auto n = get_int(v, key, 0, 3600);
+      if (!n.ok()) return n.error();
+      o.shutdown_grace = std::chrono::seconds(*n);
+    } else if (key == "max_queue_per_model") {
+      auto n = get_int(v, key, 0, 1000000);
+      if (!n.ok()) return n.error();
+      o.max_queue_per_model = static_cast<int>(*n);
+    } else if (key == "max_inputs") {
+      auto n = get_int(v, key, 1, 1000000);
+      if (!n.ok()) return n.error();
+      o.max_inputs = static_cast<size_t>(*n);
+    } else if (key == "max_tokens" || key == "default_max_tokens") {
+      auto n = get_int(v, key, 1, 1 << 24);
+      if (!n.ok()) return n.error();
+      (key == "max_tokens" ? o.max_tokens : o.default_max_tokens) = static_cast<int>(*n);
+    } else if (key == "requests_per_minute" || key == "tokens_per_minute") {
+      auto n = get_int(v, key, 0, INT64_MAX);
+      if (!n.ok()) return n.error();
+      (key == "requests_per_minute" ? o.requests_per_minute : o.tokens_per_minute) = *n;
+    } else if (key == "cors_origins") {
+      auto s = get_strings(v, key);
+      if (!s.ok()) return s.error();
+      o.cors_origins = *s;
+    } else if (key == "unload_models_on_stop" || key == "access_log") {
+      if (!v.is_boolean()) return invalid(key, "must be true or false");
+      (key == "access_log" ? o.access_log : o.unload_models_on_stop) = v.get<bool>();
+    } else if (key == "auth") {
+      auto keys = parse_keys(v);
+      if (!keys.ok()) return keys.error();
+      o.keys = *keys;
+    } else {
+      return invalid(
+          key,
+          "unknown key (expected host, port, threads, max_body_bytes, read_timeout_s, write_timeout_s, "
+          "request_timeout_s, shutdown_grace_s, max_queue_per_model, max_inputs, max_tokens, "
+          "default_max_tokens, requests_per_minute, tokens_per_minute, cors_origins, access_log, "
+          "unload_models_on_stop, auth)");
+    }
+    if (!r.ok()) return r.error();
+  }
+  if (o.default_max_tokens > o.max_tokens)
+    return invalid("default_max_tokens", "is larger than max_tokens (" + std::to_string(o.max_tokens) + ")");
+  return o;
+}
+
+}  // namespace xervo

@@ -1,0 +1,81 @@
+// What every route of one Server shares: the runtime, the options and the server's own services
+// (auth, rate limits, metrics, admission, cancellation), plus the per-request context that the
+// pre-routing hook, the handler and the access logger of one request fill in turn. Each member
+// is thread-safe on its own; the options are immutable after start.
+#pragma once
+
+#include <httplib.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "server/admission.h"
+#include "server/api_error.h"
+#include "server/auth.h"
+#include "server/cancellation.h"
+#include "server/metrics.h"
+#include "server/rate_limiter.h"
+#include "xervo/runtime.h"
+#include "xervo/server.h"
+
+namespace xervo::server {
+
+// The request a worker thread is serving. httplib runs pre-routing, handler, streaming content
+// provider and logger of one request on one thread, so a thread_local carries it between them.
+struct RequestContext {
+  bool active = false;  // set by pre-routing; requests rejected earlier by httplib never had one
+  std::string request_id;
+  std::chrono::steady_clock::time_point start;
+  std::string route = "other";  // the route pattern, a bounded metrics label
+  std::string model;            // alias or model id the request was served by
+  std::string client;           // key name, or the client address without auth: the rate-limit bucket
+  RateLimit limit;
+  int64_t tokens_in = 0;
+  int64_t tokens_out = 0;
+};
+RequestContext& current_request();
+
+struct ServerState {
+  ServerState(std::shared_ptr<ModelRuntime> rt, ServerOptions opts)
+      : runtime(std::move(rt)), options(std::move(opts)), auth(options.keys) {}
+
+  std::shared_ptr<ModelRuntime> runtime;
+  const ServerOptions options;
+  const Authenticator auth;
+  RateLimiter limiter;
+  Metrics metrics;
+  ModelAdmission admission;
+  CancellationTracker cancellations;
+  std::atomic<bool> stopping{false};
+  const std::chrono::system_clock::time_point started = std::chrono::system_clock::now();
+};
+
+// Runs `body` with the server's error handling: a Rejection or xervo::Exception becomes its error
+// response, malformed JSON access a 400, anything else a 500 naming the request id.
+void guarded(httplib::Response& res, const std::function<void()>& body);
+
+// The spec `name` resolves to for `task`, admitted to its model's queue: rejects with 404
+// (unknown), 400 (wrong task) or 503 + Retry-After (queue full). Records the model in the context.
+struct AdmittedModel {
+  ModelSpec spec;
+  std::shared_ptr<ModelAdmission::Ticket> ticket;
+};
+AdmittedModel admit_model(ServerState& state, const std::string& name, ModelTask task);
+
+// Unwraps a Result or rejects with its error.
+template <typename T>
+T unwrap(Result<T> result) {
+  if (!result.ok()) throw Rejection(result.error());
+  return std::move(result).value();
+}
+
+void add_openai_routes(httplib::Server& http, ServerState& state);
+void add_generation_routes(httplib::Server& http, ServerState& state);
+void add_management_routes(httplib::Server& http, ServerState& state);
+void add_library_routes(httplib::Server& http, ServerState& state);
+
+}  // namespace xervo::server
