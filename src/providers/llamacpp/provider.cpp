@@ -49,10 +49,10 @@ std::string_view pooling_name(enum llama_pooling_type p) {
 
 std::string reason_from(const std::string& log, const std::string& fallback) {
   if (log.empty()) return fallback;
-  // The last error line usually names the cause ("missing tensor ...", "unknown model architecture").
-  std::string line = log;
-  const size_t nl = line.rfind('\n', line.size() - 2);
-  if (nl != std::string::npos && line.size() - nl > 20) line = line.substr(nl + 1);
+  // The first error llama.cpp logged names the cause ("key not found in model: llama.context_length");
+  // the later ones only say that loading failed.
+  std::string line = log.substr(0, log.find('\n'));
+  if (const size_t at = line.find("error loading model: "); at != std::string::npos) line = line.substr(at + 21);
   return fallback + ": " + line;
 }
 
