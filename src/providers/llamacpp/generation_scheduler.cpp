@@ -233,7 +233,8 @@ bool GenerationScheduler::step(std::vector<Slot>& slots, Batch& batch) {
     r.send(std::move(matched.emit));
     if (matched.stopped) {
       release(slot, FinishReason::stop);
-    } else if (r.generated >= r.max_tokens || slot.n_past >= config_.n_ctx_seq) {
+    } else if (r.generated >= r.max_tokens || slot.n_past + 1 >= config_.n_ctx_seq) {
+      // prompt + answer stay within context_size
       release(slot, FinishReason::length);
     } else {
       slot.next = tok;

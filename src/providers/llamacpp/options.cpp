@@ -53,7 +53,7 @@ Result<void> apply(const nlohmann::json& j, std::string_view where, Options& o) 
   if (!(r = read_int(j, where, "batch_size", 0, 1 << 20, o.batch_size))) return r;
   if (!(r = read_int(j, where, "parallel", 0, 256, o.parallel))) return r;
   if (!(r = read_int(j, where, "gpu_layers", -1, 100000, o.gpu_layers))) return r;
-  if (!(r = read_int(j, where, "queue_limit", 0, 1 << 20, o.queue_limit))) return r;
+  if (!(r = read_int(j, where, "queue_limit", 1, 1 << 20, o.queue_limit))) return r;
   if (!(r = read_bool(j, where, "mmap", o.mmap))) return r;
   if (!(r = read_bool(j, where, "mlock", o.mlock))) return r;
   if (!(r = read_bool(j, where, "normalize", o.normalize))) return r;

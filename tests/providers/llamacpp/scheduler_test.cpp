@@ -1,1 +1,165 @@
-#include <gtest/gtest.h>
+// Continuous batching: concurrent requests share decode steps and still get exactly what they
+// would get alone.
+#include <chrono>
+#include <latch>
+#include <thread>
+
+#include "helpers.h"
+
+namespace xervo::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+const std::vector<std::string> kPrompts = {
+    "Once upon a time",
+    "The capital of France is",
+    "1, 2, 3, 4,",
+    "def fibonacci(n):",
+    "In a hole in the ground there lived a hobbit. Not a nasty, dirty, wet hole, filled with the ends of worms",
+    "Q: What is the meaning of life?\nA:",
+    "Roses are red,",
+    "The quick brown fox jumps over the lazy dog. The quick brown fox jumps over the lazy dog. Again and again"};
+
+GenerateRequest greedy(const std::string& prompt, int max_tokens) {
+  GenerateRequest r;
+  r.prompt = prompt;
+  r.options.temperature = 0;
+  r.options.max_tokens = max_tokens;
+  return r;
+}
+
+// Each prompt alone, then all at once from 8 threads: every text must equal its solo text.
+void expect_concurrent_equals_solo(const nlohmann::json& options) {
+  auto loaded = load_or_fail(ModelTask::generate, test_model("generator"), options);
+  ASSERT_TRUE(loaded.generator);
+  auto& model = *loaded.generator;
+  std::vector<std::string> solo;
+  for (const auto& p : kPrompts) {
+    auto r = model.generate(greedy(p, 32));
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+    solo.push_back(r->text);
+  }
+  std::vector<Result<GenerateResult>> got(kPrompts.size(), Error(ErrorCode::internal, "not run"));
+  std::latch start(static_cast<ptrdiff_t>(kPrompts.size()));
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < kPrompts.size(); ++i)
+    threads.emplace_back([&, i] {
+      start.arrive_and_wait();
+      got[i] = model.generate(greedy(kPrompts[i], 32));
+    });
+  for (auto& t : threads) t.join();
+  for (size_t i = 0; i < kPrompts.size(); ++i) {
+    ASSERT_TRUE(got[i].ok()) << got[i].error().to_string();
+    EXPECT_EQ(got[i]->text, solo[i]) << "prompt " << i << ": " << kPrompts[i];
+  }
+}
+
+TEST(Scheduler, EightThreadsGenerateTheirSoloGreedyText) {
+  expect_concurrent_equals_solo({{"parallel", 4}, {"context_size", 256}});
+}
+
+TEST(Scheduler, LongPromptsAreFedInChunksBetweenOtherStreamsSteps) {
+  // A 16-token batch: long prompts take several steps while other slots keep generating.
+  expect_concurrent_equals_solo({{"parallel", 8}, {"context_size", 256}, {"batch_size", 16}});
+}
+
+TEST(Scheduler, ASlowStreamConsumerDoesNotHoldBackOthers) {
+  auto loaded = load_or_fail(ModelTask::generate, test_model("generator"), {{"parallel", 2}});
+  ASSERT_TRUE(loaded.generator);
+  auto& model = *loaded.generator;
+  std::latch others_done(1);
+  bool waited_ok = false;
+  std::thread slow([&] {
+    bool first = true;
+    auto r = model.generate(greedy("slow reader", 16), [&](std::string_view) {
+      // Block the first piece until the fast request has finished; a scheduler that called the
+      // callback on its own thread would never finish it.
+      if (first) {
+        first = false;
+        auto deadline = std::chrono::steady_clock::now() + 30s;
+        while (!others_done.try_wait() && std::chrono::steady_clock::now() < deadline)
+          std::this_thread::sleep_for(1ms);
+        waited_ok = others_done.try_wait();
+      }
+      return true;
+    });
+    EXPECT_TRUE(r.ok());
+  });
+  std::this_thread::sleep_for(20ms);
+  auto fast = model.generate(greedy("fast reader", 16));
+  others_done.count_down();
+  slow.join();
+  ASSERT_TRUE(fast.ok()) << fast.error().to_string();
+  EXPECT_TRUE(waited_ok);
+}
+
+TEST(Scheduler, FullQueueFailsAtOnceWithUnavailable) {
+  auto loaded =
+      load_or_fail(ModelTask::generate, test_model("generator"), {{"parallel", 1}, {"queue_limit", 1}});
+  ASSERT_TRUE(loaded.generator);
+  auto& model = *loaded.generator;
+  constexpr int kCallers = 12;
+  std::vector<Result<GenerateResult>> got(kCallers, Error(ErrorCode::internal, "not run"));
+  std::latch start(kCallers);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kCallers; ++i)
+    threads.emplace_back([&, i] {
+      start.arrive_and_wait();
+      got[i] = model.generate(greedy("queue " + std::to_string(i), 64));
+    });
+  for (auto& t : threads) t.join();
+  int ok = 0, unavailable = 0;
+  for (auto& r : got) {
+    if (r.ok()) {
+      ++ok;
+    } else {
+      EXPECT_EQ(r.error().code(), ErrorCode::unavailable) << r.error().to_string();
+      EXPECT_NE(r.error().message().find("queue_limit"), std::string::npos);
+      ++unavailable;
+    }
+  }
+  EXPECT_GE(ok, 1);
+  EXPECT_GE(unavailable, 1);
+}
+
+TEST(Scheduler, CancellingOneStreamLeavesTheOthersIntact) {
+  auto loaded = load_or_fail(ModelTask::generate, test_model("generator"), {{"parallel", 4}});
+  ASSERT_TRUE(loaded.generator);
+  auto& model = *loaded.generator;
+  auto solo = model.generate(greedy(kPrompts[1], 24));
+  ASSERT_TRUE(solo.ok());
+  std::latch start(2);
+  Result<GenerateResult> cancelled = Error(ErrorCode::internal, "not run");
+  Result<GenerateResult> kept = Error(ErrorCode::internal, "not run");
+  std::thread a([&] {
+    start.arrive_and_wait();
+    int n = 0;
+    cancelled = model.generate(greedy(kPrompts[0], 200), [&](std::string_view) { return ++n < 3; });
+  });
+  std::thread b([&] {
+    start.arrive_and_wait();
+    kept = model.generate(greedy(kPrompts[1], 24));
+  });
+  a.join();
+  b.join();
+  ASSERT_TRUE(cancelled.ok() && kept.ok());
+  EXPECT_EQ(cancelled->finish_reason, FinishReason::cancelled);
+  EXPECT_EQ(kept->text, solo->text);
+  // The freed slot serves new work.
+  auto after = model.generate(greedy(kPrompts[1], 24));
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->text, solo->text);
+}
+
+TEST(Scheduler, ReleasingTheLastHandleShutsDownWhileIdle) {
+  for (int i = 0; i < 3; ++i) {
+    auto loaded = load_or_fail(ModelTask::generate, test_model("generator"));
+    ASSERT_TRUE(loaded.generator);
+    auto r = loaded.generator->generate(greedy("bye", 4));
+    EXPECT_TRUE(r.ok());
+  }  // each iteration joins the scheduler thread and frees context and model
+}
+
+}  // namespace
+}  // namespace xervo::testing
