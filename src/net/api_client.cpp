@@ -1,0 +1,196 @@
+#include "net/api_client.h"
+
+#include <cstdlib>
+
+#include "core/log.h"
+
+namespace xervo::net {
+namespace {
+
+std::string env_or_empty(const std::string& name) {
+  if (name.empty()) return {};
+  const char* v = std::getenv(name.c_str());
+  return v ? std::string(v) : std::string();
+}
+
+Result<std::chrono::milliseconds> read_ms(const nlohmann::json& j, const char* key,
+                                          std::chrono::milliseconds current) {
+  auto it = j.find(key);
+  if (it == j.end()) return current;
+  if (!it->is_number_integer() || it->get<int64_t>() < 0)
+    return Error(ErrorCode::config_invalid,
+                 std::string(key) + " must be a non-negative integer (milliseconds)");
+  return std::chrono::milliseconds(it->get<int64_t>());
+}
+
+// JSON text of a request. Invalid UTF-8 in caller text is replaced rather than thrown on.
+std::string dump(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace
+
+Result<ApiSettings> parse_api_settings(const nlohmann::json& provider_settings,
+                                       const nlohmann::json& overrides, const ApiDefaults& defaults) {
+  const std::string where = "[providers." + defaults.service + "] or the model's options: ";
+  nlohmann::json merged = provider_settings.is_object() ? provider_settings : nlohmann::json::object();
+  if (!provider_settings.is_null() && !provider_settings.is_object())
+    return Error(ErrorCode::config_invalid, "[providers." + defaults.service + "] must be a table");
+  if (overrides.is_object()) {
+    for (const auto& [key, value] : overrides.items()) {
+      if ((key == "headers" || key == "retry") && value.is_object() && merged.contains(key) &&
+          merged[key].is_object())
+        merged[key].update(value);
+      else
+        merged[key] = value;
+    }
+  }
+
+  ApiSettings s;
+  auto string_key = [&](const char* key, std::string fallback) -> Result<std::string> {
+    auto it = merged.find(key);
+    if (it == merged.end()) return fallback;
+    if (!it->is_string()) return Error(ErrorCode::config_invalid, where + key + " must be a string");
+    return it->get<std::string>();
+  };
+  std::string default_base = env_or_empty(defaults.base_url_env);
+  if (default_base.empty()) default_base = defaults.base_url;
+  auto base = string_key("base_url", default_base);
+  if (!base) return base.error();
+  s.base_url = *base;
+  while (!s.base_url.empty() && s.base_url.back() == '/') s.base_url.pop_back();
+  if (!s.base_url.starts_with("http://") && !s.base_url.starts_with("https://"))
+    return Error(ErrorCode::config_invalid,
+                 where + "base_url '" + redact_url(s.base_url) + "' must start with http:// or https://");
+  auto key_env = string_key("api_key_env", defaults.api_key_env);
+  if (!key_env) return key_env.error();
+  s.api_key_env = *key_env;
+  s.api_key = env_or_empty(s.api_key_env);
+
+  if (auto it = merged.find("headers"); it != merged.end()) {
+    if (!it->is_object())
+      return Error(ErrorCode::config_invalid, where + "headers must be a table of strings");
+    for (const auto& [name, value] : it->items()) {
+      if (!value.is_string())
+        return Error(ErrorCode::config_invalid, where + "headers." + name + " must be a string");
+      s.headers.add(name, value.get<std::string>());
+    }
+  }
+  auto connect = read_ms(merged, "connect_timeout_ms", s.connect_timeout);
+  if (!connect) return Error(ErrorCode::config_invalid, where + connect.error().message());
+  auto timeout = read_ms(merged, "timeout_ms", s.timeout);
+  if (!timeout) return Error(ErrorCode::config_invalid, where + timeout.error().message());
+  auto idle = read_ms(merged, "stream_idle_timeout_ms", s.stream_idle_timeout);
+  if (!idle) return Error(ErrorCode::config_invalid, where + idle.error().message());
+  s.connect_timeout = *connect;
+  s.timeout = *timeout;
+  s.stream_idle_timeout = *idle;
+  auto retry =
+      RetryPolicy::from_json(merged.contains("retry") ? merged["retry"] : nlohmann::json(), defaults.retry);
+  if (!retry) return Error(ErrorCode::config_invalid, where + retry.error().message());
+  s.retry = *retry;
+  s.merged = std::move(merged);
+  return s;
+}
+
+ApiClient::ApiClient(ApiSettings settings, ApiContext context, HttpHeaders auth_headers,
+                     std::shared_ptr<HttpClient> http, ErrorClassifier classify)
+    : settings_(std::move(settings)),
+      context_(std::move(context)),
+      auth_headers_(std::move(auth_headers)),
+      http_(http ? std::move(http) : HttpClient::shared()),
+      classify_(std::move(classify)) {}
+
+std::string ApiClient::url(std::string_view path) const {
+  std::string u = settings_.base_url;
+  if (!path.starts_with('/')) u += '/';
+  u += path;
+  return u;
+}
+
+HttpRequest ApiClient::make_request(std::string_view path, const nlohmann::json& body) const {
+  HttpRequest r;
+  r.method = body.is_null() ? "GET" : "POST";
+  r.url = url(path);
+  r.connect_timeout = settings_.connect_timeout;
+  r.timeout = settings_.timeout;
+  for (const auto& [name, value] : auth_headers_.entries()) r.headers.add(name, value);
+  for (const auto& [name, value] : settings_.headers.entries()) r.headers.add(name, value);
+  if (!body.is_null()) {
+    r.headers.add("Content-Type", "application/json");
+    r.body = dump(body);
+  }
+  return r;
+}
+
+Error ApiClient::map_error(const HttpResponse& response) const {
+  std::optional<ErrorCode> code;
+  if (classify_) {
+    const auto parsed = nlohmann::json::parse(response.body, nullptr, false);
+    code = classify_(response.status, parsed.is_discarded() ? nlohmann::json() : parsed);
+  }
+  return error_from_response(response, context_, code);
+}
+
+Result<nlohmann::json> ApiClient::post_json(std::string_view path, const nlohmann::json& body,
+                                            std::stop_token stop) const {
+  HttpRequest request = make_request(path, body);
+  request.accept_compressed = true;
+  request.headers.add("Accept", "application/json");
+  auto response = send_with_retry(*http_, request, settings_.retry, stop);
+  if (!response) {
+    const Error& e = response.error();
+    return Error(e.code(), context_.service + " model '" + context_.model +
+                               "': " + redact_secrets(e.message(), context_.secrets));
+  }
+  if (!response->success()) return map_error(*response);
+  auto parsed = nlohmann::json::parse(response->body, nullptr, false);
+  if (parsed.is_discarded()) return malformed_response(context_, "a JSON body", response->body);
+  return parsed;
+}
+
+Result<HttpResponse> ApiClient::get(std::string_view path, std::stop_token stop) const {
+  HttpRequest request = make_request(path, nlohmann::json());
+  request.headers.add("Accept", "application/json");
+  return http_->send(request, stop);
+}
+
+Result<void> ApiClient::post_sse(std::string_view path, const nlohmann::json& body,
+                                 const std::function<bool(const SseEvent&)>& on_event,
+                                 std::stop_token stop) const {
+  HttpRequest request = make_request(path, body);
+  request.headers.add("Accept", "text/event-stream");
+  request.idle_timeout = settings_.stream_idle_timeout;
+  bool refused = false;
+  std::string head;  // the first bytes, for a message when the body is not an event stream at all
+  SseParser parser([&](const SseEvent& e) {
+    if (on_event(e)) return true;
+    refused = true;
+    return false;
+  });
+  request.on_body = [&](std::string_view chunk) {
+    if (head.size() < 256) head.append(chunk.substr(0, 256 - head.size()));
+    return parser.feed(chunk);
+  };
+  auto response = send_with_retry(*http_, request, settings_.retry, stop);
+  const std::string prefix = context_.service + " model '" + context_.model + "': ";
+  if (parser.overflowed())
+    return Error(ErrorCode::inference_failed,
+                 prefix + "stream event larger than the parser's limit from " + context_.base_url);
+  if (!response) {
+    const Error& e = response.error();
+    if (e.code() == ErrorCode::cancelled || refused || stop.stop_requested())
+      return Error(ErrorCode::cancelled, prefix + "stream cancelled");
+    std::string msg = redact_secrets(e.message(), context_.secrets);
+    if (parser.events() > 0 || !head.empty())
+      msg = "the stream broke off after " + std::to_string(parser.events()) + " events: " + msg;
+    return Error(e.code(), prefix + msg);
+  }
+  if (!response->success()) return map_error(*response);
+  parser.finish();
+  if (parser.events() == 0 && !head.empty() && head.find("data") == std::string::npos)
+    return malformed_response(context_, "a text/event-stream body", head);
+  return {};
+}
+
+}  // namespace xervo::net

@@ -1,0 +1,85 @@
+// The part every remote model provider shares: settings (base URL, key from an environment variable,
+// extra headers, timeouts, retry), JSON requests with retries, SSE streams, and error mapping.
+// Thread-safety: an ApiClient is immutable after construction and safe from any number of threads.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <string_view>
+
+#include "net/api_errors.h"
+#include "net/http_client.h"
+#include "net/retry.h"
+#include "net/sse.h"
+#include "xervo/error.h"
+
+namespace xervo::net {
+
+struct ApiDefaults {
+  std::string service;       // "openai"
+  std::string base_url_env;  // "OPENAI_BASE_URL": used when settings name no base_url
+  std::string base_url;      // used when neither is set
+  std::string api_key_env;   // "OPENAI_API_KEY"
+  RetryPolicy retry;
+};
+
+struct ApiSettings {
+  std::string base_url;  // no trailing '/'
+  std::string api_key_env;
+  std::string api_key;                                    // from the environment; empty = send none
+  HttpHeaders headers;                                    // the `headers` table, sent with every request
+  std::chrono::milliseconds connect_timeout{10'000};      // connect_timeout_ms
+  std::chrono::milliseconds timeout{600'000};             // timeout_ms: one whole request
+  std::chrono::milliseconds stream_idle_timeout{60'000};  // stream_idle_timeout_ms: silence in a stream
+  RetryPolicy retry;
+  nlohmann::json merged = nlohmann::json::object();  // provider settings with the spec's options over them
+};
+
+// Provider settings with `overrides` (a spec's options) on top: a key in overrides replaces the
+// provider's, except `headers` and `retry`, merged key by key. config_invalid names the bad key.
+Result<ApiSettings> parse_api_settings(const nlohmann::json& provider_settings,
+                                       const nlohmann::json& overrides, const ApiDefaults& defaults);
+
+// Lets a provider pick the code from its own error body ({error: {status: "RESOURCE_EXHAUSTED"}}).
+using ErrorClassifier = std::function<std::optional<ErrorCode>(int status, const nlohmann::json& body)>;
+
+class ApiClient {
+ public:
+  ApiClient(ApiSettings settings, ApiContext context, HttpHeaders auth_headers,
+            std::shared_ptr<HttpClient> http = HttpClient::shared(), ErrorClassifier classify = {});
+
+  // POST {base}/{path} with a JSON body; the JSON reply of a 2xx, or the mapped Error.
+  Result<nlohmann::json> post_json(std::string_view path, const nlohmann::json& body,
+                                   std::stop_token stop = {}) const;
+  // GET {base}/{path}; the response (any status) or a transport Error. No retries: for health checks.
+  Result<HttpResponse> get(std::string_view path, std::stop_token stop = {}) const;
+
+  // POST and read a text/event-stream reply, calling `on_event` per event. Ok when the stream ended
+  // normally (whether it said it was done is the caller's business); cancelled when `on_event`
+  // returned false or `stop` was requested (the connection is closed); otherwise the mapped Error.
+  // Retries only happen before the first byte of the stream arrived.
+  Result<void> post_sse(std::string_view path, const nlohmann::json& body,
+                        const std::function<bool(const SseEvent&)>& on_event,
+                        std::stop_token stop = {}) const;
+
+  const ApiSettings& settings() const { return settings_; }
+  const ApiContext& context() const { return context_; }
+  std::string url(std::string_view path) const;
+
+ private:
+  HttpRequest make_request(std::string_view path, const nlohmann::json& body) const;
+  Error map_error(const HttpResponse& response) const;
+
+  ApiSettings settings_;
+  ApiContext context_;
+  HttpHeaders auth_headers_;
+  std::shared_ptr<HttpClient> http_;
+  ErrorClassifier classify_;
+};
+
+}  // namespace xervo::net
