@@ -1,0 +1,184 @@
+// A test double for the server tests: provider "test" whose behaviour is chosen by the model id
+// (echo, gated, stream, endless, fail, slow-load). A shared Probe lets a test hold calls at a gate
+// and see what the server did to them (started, cancelled, finished). Tests only.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "xervo/provider.h"
+
+namespace xervo::testing {
+
+// Blocks callers until opened (or until a safety timeout, so a failing test never hangs).
+class Gate {
+ public:
+  void open() {
+    {
+      std::lock_guard lock(mu_);
+      open_ = true;
+    }
+    cv_.notify_all();
+  }
+  bool wait(std::chrono::seconds limit = std::chrono::seconds(30)) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, limit, [&] { return open_; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = false;
+};
+
+struct Probe {
+  Gate gate;  // "gated" models and "slow-load" loads wait here
+  std::atomic<int> started{0};
+  std::atomic<int> finished{0};
+  std::atomic<int> cancelled{0};  // generations that saw the stop token or a false from the callback
+  std::atomic<int> loads{0};
+  std::string last_schema;  // json_schema of the last generation (set before `started` increments)
+  std::mutex mu;
+
+  // Polls `cond` for up to `limit`; true when it became true.
+  template <typename F>
+  static bool eventually(F cond, std::chrono::milliseconds limit = std::chrono::milliseconds(10000)) {
+    auto end = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < end) {
+      if (cond()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return cond();
+  }
+};
+
+class TestEmbedding : public EmbeddingModel {
+ public:
+  TestEmbedding(std::shared_ptr<Probe> p, std::string mode) : p_(std::move(p)), mode_(std::move(mode)) {}
+  Result<Embeddings> embed(std::span<const std::string> inputs, const EmbedOptions& options) override {
+    p_->started++;
+    if (mode_ == "gated") p_->gate.wait();
+    if (mode_ == "fail") return Error(ErrorCode::inference_failed, "test embedding failure");
+    Embeddings e;
+    e.dimensions = options.dimensions.value_or(4);
+    for (const auto& in : inputs) {
+      std::vector<float> v(static_cast<size_t>(e.dimensions), 0.5f);
+      v[0] = static_cast<float>(in.size());
+      if (e.dimensions > 1) v[1] = -1.25f;
+      e.vectors.push_back(std::move(v));
+      e.usage.prompt_tokens += static_cast<int64_t>(in.size());
+    }
+    p_->finished++;
+    return e;
+  }
+  int dimensions() const override { return 4; }
+
+ private:
+  std::shared_ptr<Probe> p_;
+  std::string mode_;
+};
+
+class TestReranker : public RerankerModel {
+ public:
+  explicit TestReranker(std::shared_ptr<Probe> p) : p_(std::move(p)) {}
+  // Score = number of query characters found in the document: deterministic and checkable.
+  Result<Reranking> rerank(std::string_view query, std::span<const std::string> docs,
+                           std::optional<size_t> top_n) override {
+    Reranking r;
+    for (size_t i = 0; i < docs.size(); ++i) {
+      double score = 0;
+      for (char c : query) score += docs[i].find(c) != std::string::npos ? 1 : 0;
+      r.results.push_back({i, score});
+      r.usage.prompt_tokens += static_cast<int64_t>(docs[i].size() + query.size());
+    }
+    std::stable_sort(r.results.begin(), r.results.end(), [](auto& a, auto& b) { return a.score > b.score; });
+    if (top_n && *top_n < r.results.size()) r.results.resize(*top_n);
+    return r;
+  }
+
+ private:
+  std::shared_ptr<Probe> p_;
+};
+
+class TestGenerator : public GeneratorModel {
+ public:
+  TestGenerator(std::shared_ptr<Probe> p, std::string mode) : p_(std::move(p)), mode_(std::move(mode)) {}
+  using GeneratorModel::generate;
+  Result<GenerateResult> generate(const GenerateRequest& req, const TokenCallback& on_piece) override {
+    {
+      std::lock_guard lock(p_->mu);
+      p_->last_schema = req.options.json_schema;
+    }
+    p_->started++;
+    if (mode_ == "fail") return Error(ErrorCode::inference_failed, "test generation failure");
+    if (mode_ == "gated") p_->gate.wait();
+    GenerateResult r;
+    r.usage.prompt_tokens = static_cast<int64_t>(req.prompt.size());
+    for (const auto& m : req.messages) r.usage.prompt_tokens += static_cast<int64_t>(m.content.size());
+    // "endless" runs until cancelled (with a safety cap); the others emit max_tokens pieces.
+    const int limit = mode_ == "endless" ? 100000 : req.options.max_tokens;
+    for (int i = 0; i < limit; ++i) {
+      if (req.cancel.stop_requested()) {
+        p_->cancelled++;
+        r.finish_reason = FinishReason::cancelled;
+        return r;
+      }
+      std::string piece = !req.options.json_schema.empty() ? (i == 0 ? "{\"ok\": true}" : "")
+                                                           : "tok" + std::to_string(i) + " ";
+      if (piece.empty()) break;
+      r.text += piece;
+      r.usage.completion_tokens++;
+      if (on_piece && !on_piece(piece)) {
+        p_->cancelled++;
+        r.finish_reason = FinishReason::cancelled;
+        return r;
+      }
+      if (mode_ == "endless" || mode_ == "stream") std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    r.finish_reason = !req.options.json_schema.empty() ? FinishReason::stop : FinishReason::length;
+    p_->finished++;
+    return r;
+  }
+
+ private:
+  std::shared_ptr<Probe> p_;
+  std::string mode_;
+};
+
+class TestProvider : public ModelProvider {
+ public:
+  explicit TestProvider(std::shared_ptr<Probe> p) : p_(std::move(p)) {}
+  std::string id() const override { return "test"; }
+  ProviderCapabilities capabilities() const override {
+    return {{ModelTask::embed, ModelTask::rerank, ModelTask::generate}, true, true};
+  }
+  Result<LoadedModel> load(const ModelSpec& spec, const ProgressCallback&) override {
+    p_->loads++;
+    if (spec.model == "slow-load") p_->gate.wait();
+    if (spec.model == "fail-load") return Error(ErrorCode::model_load_failed, "test model cannot load");
+    LoadedModel m;
+    m.memory_bytes = 1234;
+    switch (spec.task) {
+      case ModelTask::embed:
+        m.embedding = std::make_shared<TestEmbedding>(p_, spec.model);
+        break;
+      case ModelTask::rerank:
+        m.reranker = std::make_shared<TestReranker>(p_);
+        break;
+      case ModelTask::generate:
+        m.generator = std::make_shared<TestGenerator>(p_, spec.model);
+        break;
+    }
+    return m;
+  }
+
+ private:
+  std::shared_ptr<Probe> p_;
+};
+
+}  // namespace xervo::testing
