@@ -16,8 +16,7 @@
 namespace xervo::library {
 namespace fs = std::filesystem;
 
-namespace {
-
+// One file to import, found by a scan.
 struct ImportJob {
   fs::path source;  // as found (may be a symlink inside a cache)
   fs::path real;    // the regular file it names
@@ -25,6 +24,8 @@ struct ImportJob {
   std::string hub_repo, hub_revision, hub_file;
   bool prefer_reference = false;  // Ollama blobs: never copy by default
 };
+
+namespace {
 
 ImportOutcome failed(const fs::path& source, Error error) {
   ImportOutcome o;
@@ -185,9 +186,10 @@ void scan_folder(const fs::path& root, std::vector<ImportJob>& jobs, std::vector
 std::vector<ImportOutcome> LibraryImpl::import_paths(const std::vector<fs::path>& paths,
                                                      const ImportOptions& opts) {
   std::vector<ImportOutcome> out;
-  std::vector<ImportJob> jobs;
   std::error_code ec;
+  // Inputs are handled in order, each fully, so outcomes come back in the order given.
   for (const auto& input : paths) {
+    std::vector<ImportJob> jobs;
     fs::path path = fs::absolute(input, ec);
     auto st = fs::status(path, ec);
     if (ec || !fs::exists(st)) {
@@ -216,6 +218,7 @@ std::vector<ImportOutcome> LibraryImpl::import_paths(const std::vector<fs::path>
         }
         if (!hf_root) scan_folder(path, jobs, out);
       }
+      import_jobs(jobs, opts, out);
       continue;
     }
     ImportJob job;
@@ -229,8 +232,14 @@ std::vector<ImportOutcome> LibraryImpl::import_paths(const std::vector<fs::path>
     job.name = normalize_name(path.stem().string());
     job.source_kind = "import";
     jobs.push_back(std::move(job));
+    import_jobs(jobs, opts, out);
   }
+  return out;
+}
 
+void LibraryImpl::import_jobs(std::vector<ImportJob>& jobs, const ImportOptions& opts,
+                              std::vector<ImportOutcome>& out) {
+  std::error_code ec;
   for (auto& job : jobs) {
     if (!opts.publisher.empty()) job.publisher = normalize_name(opts.publisher);
     auto info = read_gguf_info(job.real);
@@ -308,7 +317,6 @@ std::vector<ImportOutcome> LibraryImpl::import_paths(const std::vector<fs::path>
                    committed->already_present ? " (already present)" : "");
     out.push_back(std::move(*committed));
   }
-  return out;
 }
 
 }  // namespace xervo::library

@@ -14,6 +14,7 @@
 namespace xervo::library {
 
 class HubClient;
+struct ImportJob;
 
 // What an import or a download hands to commit_file(): a verified file at a staging path.
 struct StagedFile {
@@ -68,6 +69,8 @@ class LibraryImpl final : public ModelLibrary, public std::enable_shared_from_th
 
  private:
   Result<LibraryModel> apply_overrides(LibraryModel model) const;
+  // Stages, hashes and commits scanned inputs, appending one outcome per job.
+  void import_jobs(std::vector<ImportJob>& jobs, const ImportOptions& opts, std::vector<ImportOutcome>& out);
   // Removes temp files left by processes that died, marks their downloads interrupted.
   void recover();
   HubClient& hub();

@@ -266,7 +266,7 @@ Result<LibraryModel> LibraryImpl::pull(std::string_view ref_text, const PullProg
                           : -1;
       progress(p);
     }
-    if (final_report || now - last_index_update > std::chrono::milliseconds(500)) {
+    if (final_report || now - last_index_update > std::chrono::milliseconds(250)) {
       last_index_update = now;
       (void)with_index([&](ModelIndex& index) { return index.set_progress(id, done); });
     }
