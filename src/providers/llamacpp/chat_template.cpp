@@ -15,7 +15,8 @@ ChatTemplate::ChatTemplate(std::unique_ptr<Impl> impl, bool from_model)
     : impl_(std::move(impl)), from_model_(from_model) {}
 ChatTemplate::~ChatTemplate() = default;
 
-Result<std::unique_ptr<ChatTemplate>> ChatTemplate::create(const llama_model* model, const std::string& model_name) {
+Result<std::unique_ptr<ChatTemplate>> ChatTemplate::create(const llama_model* model,
+                                                           const std::string& model_name) {
   auto impl = std::make_unique<Impl>();
   impl->model_name = model_name;
   const bool from_model = llama_model_chat_template(model, nullptr) != nullptr;
@@ -23,8 +24,8 @@ Result<std::unique_ptr<ChatTemplate>> ChatTemplate::create(const llama_model* mo
     impl->templates = common_chat_templates_init(model, "");
   } catch (const std::exception& e) {
     return Error(ErrorCode::model_load_failed,
-                 "cannot load " + model_name + ": its chat template (tokenizer.chat_template) does not parse: " +
-                     e.what());
+                 "cannot load " + model_name +
+                     ": its chat template (tokenizer.chat_template) does not parse: " + e.what());
   }
   if (!impl->templates)
     return Error(ErrorCode::model_load_failed, "cannot load " + model_name + ": no usable chat template");
@@ -35,7 +36,8 @@ Result<RenderedChat> ChatTemplate::render(const std::vector<ChatMessage>& messag
   common_chat_templates_inputs inputs;
   for (const auto& m : messages) {
     if (m.role != "system" && m.role != "user" && m.role != "assistant")
-      return Error(ErrorCode::invalid_input, "message role '" + m.role + "' is not one of system, user, assistant");
+      return Error(ErrorCode::invalid_input,
+                   "message role '" + m.role + "' is not one of system, user, assistant");
     common_chat_msg msg;
     msg.role = m.role;
     msg.content = m.content;

@@ -15,14 +15,15 @@
 namespace xervo::llamacpp {
 
 struct RenderedChat {
-  std::string prompt;                  // text to tokenize with special tokens parsed
-  std::vector<std::string> stops;      // extra stop strings the template's format asks for
+  std::string prompt;              // text to tokenize with special tokens parsed
+  std::vector<std::string> stops;  // extra stop strings the template's format asks for
 };
 
 class ChatTemplate {
  public:
   // model_load_failed when the file's template cannot be parsed.
-  static Result<std::unique_ptr<ChatTemplate>> create(const llama_model* model, const std::string& model_name);
+  static Result<std::unique_ptr<ChatTemplate>> create(const llama_model* model,
+                                                      const std::string& model_name);
   ~ChatTemplate();
 
   // invalid_input for an unknown role; inference_failed when the template fails to render.

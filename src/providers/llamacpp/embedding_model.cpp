@@ -25,8 +25,9 @@ Result<Embeddings> LlamaEmbedding::embed(std::span<const std::string> inputs, co
   Embeddings result;
   result.dimensions = dimensions_;
   if (options.dimensions && (*options.dimensions < 1 || *options.dimensions > dimensions_))
-    return Error(ErrorCode::invalid_input, "dimensions must be in [1, " + std::to_string(dimensions_) + "] for " +
-                                               setup_.name + ", got " + std::to_string(*options.dimensions));
+    return Error(ErrorCode::invalid_input, "dimensions must be in [1, " + std::to_string(dimensions_) +
+                                               "] for " + setup_.name + ", got " +
+                                               std::to_string(*options.dimensions));
   if (inputs.empty()) return result;
   const bool truncate = options.truncate || setup_.options.truncate;
   const llama_vocab* vocab = llama_model_get_vocab(setup_.model.get());

@@ -12,23 +12,26 @@ namespace xervo::llamacpp {
 // One generation. The scheduler thread owns the generation state; text reaches the caller's
 // thread through the channel (chan_mu).
 struct GenerationScheduler::Request {
-  Request(GenerationJob job) : prompt(std::move(job.prompt)), sampler(std::move(job.sampler)),
-                               max_tokens(job.max_tokens), matcher(std::move(job.stops)) {}
+  Request(GenerationJob job)
+      : prompt(std::move(job.prompt)),
+        sampler(std::move(job.sampler)),
+        max_tokens(job.max_tokens),
+        matcher(std::move(job.stops)) {}
 
   const Tokens prompt;
   SamplerPtr sampler;  // scheduler thread only
   const int max_tokens;
-  StopMatcher matcher;        // scheduler thread only
-  std::string utf8_tail;      // scheduler thread only: bytes of an unfinished character
-  int generated = 0;          // scheduler thread only
+  StopMatcher matcher;    // scheduler thread only
+  std::string utf8_tail;  // scheduler thread only: bytes of an unfinished character
+  int generated = 0;      // scheduler thread only
   std::atomic<bool> cancel{false};
 
   std::mutex chan_mu;
   std::condition_variable chan_cv;
-  std::deque<std::string> pieces;  // GUARDED_BY(chan_mu)
-  bool finished = false;           // GUARDED_BY(chan_mu)
+  std::deque<std::string> pieces;            // GUARDED_BY(chan_mu)
+  bool finished = false;                     // GUARDED_BY(chan_mu)
   FinishReason reason = FinishReason::stop;  // GUARDED_BY(chan_mu)
-  std::optional<Error> error;      // GUARDED_BY(chan_mu)
+  std::optional<Error> error;                // GUARDED_BY(chan_mu)
 
   void send(std::string piece) {
     if (piece.empty()) return;
@@ -83,8 +86,9 @@ Result<GenerateResult> GenerationScheduler::run(GenerationJob job, const TokenCa
     std::lock_guard lk(mu_);
     if (stopping_) return Error(ErrorCode::unavailable, config_.model_name + " is being unloaded");
     if (static_cast<int>(queue_.size()) >= config_.queue_limit)
-      return Error(ErrorCode::unavailable, config_.model_name + ": " + std::to_string(queue_.size()) +
-                                               " requests already waiting for a slot (queue_limit); retry later");
+      return Error(ErrorCode::unavailable,
+                   config_.model_name + ": " + std::to_string(queue_.size()) +
+                       " requests already waiting for a slot (queue_limit); retry later");
     queue_.push_back(req);
   }
   work_cv_.notify_one();

@@ -7,7 +7,8 @@ LlamaGenerator::LlamaGenerator(ModelSetup setup, std::unique_ptr<ChatTemplate> c
                                std::unique_ptr<GenerationScheduler> scheduler)
     : setup_(std::move(setup)), chat_(std::move(chat)), scheduler_(std::move(scheduler)) {}
 
-Result<GenerateResult> LlamaGenerator::generate(const GenerateRequest& request, const TokenCallback& on_piece) {
+Result<GenerateResult> LlamaGenerator::generate(const GenerateRequest& request,
+                                                const TokenCallback& on_piece) {
   const llama_vocab* vocab = llama_model_get_vocab(setup_.model.get());
   GenerationJob job;
   job.stops = request.options.stop;

@@ -16,16 +16,16 @@
 namespace xervo::llamacpp {
 
 struct GgufFacts {
-  std::string architecture;          // general.architecture
+  std::string architecture;  // general.architecture
   uint64_t file_size = 0;
   int64_t n_tensors = 0;
-  std::optional<uint32_t> pooling_type;  // <arch>.pooling_type
-  std::optional<bool> causal;        // <arch>.attention.causal
+  std::optional<uint32_t> pooling_type;    // <arch>.pooling_type
+  std::optional<bool> causal;              // <arch>.attention.causal
   std::optional<uint32_t> context_length;  // <arch>.context_length
-  bool has_classifier_head = false;  // cls.output.weight or cls.weight
-  bool has_chat_template = false;    // tokenizer.chat_template
-  bool encoder_only = false;         // a BERT-like encoder: no causal generation
-  bool encoder_decoder = false;      // T5-like: needs llama_encode before decoding
+  bool has_classifier_head = false;        // cls.output.weight or cls.weight
+  bool has_chat_template = false;          // tokenizer.chat_template
+  bool encoder_only = false;               // a BERT-like encoder: no causal generation
+  bool encoder_decoder = false;            // T5-like: needs llama_encode before decoding
 };
 
 // model_load_failed (with the path and the reason) for a file llama.cpp must not see;

@@ -6,9 +6,9 @@
 namespace xervo::llamacpp {
 namespace {
 
-constexpr std::array<std::string_view, 12> kKeys = {"context_size", "threads",  "batch_size", "parallel",
-                                                     "mmap",         "mlock",    "pooling",    "normalize",
-                                                     "gpu_layers",   "truncate", "queue_limit", "pull"};
+constexpr std::array<std::string_view, 12> kKeys = {"context_size", "threads",  "batch_size",  "parallel",
+                                                    "mmap",         "mlock",    "pooling",     "normalize",
+                                                    "gpu_layers",   "truncate", "queue_limit", "pull"};
 
 Error bad(std::string_view where, std::string_view key, std::string_view what) {
   return Error(ErrorCode::config_invalid,
@@ -22,8 +22,9 @@ Result<void> read_int(const nlohmann::json& j, std::string_view where, const cha
   if (!v.is_number_integer()) return bad(where, key, "expected an integer, got " + v.dump());
   const auto x = v.get<int64_t>();
   if (x < lo || x > hi)
-    return bad(where, key, "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " +
-                               std::to_string(x));
+    return bad(
+        where, key,
+        "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + std::to_string(x));
   out = static_cast<int>(x);
   return {};
 }
@@ -62,12 +63,18 @@ Result<void> apply(const nlohmann::json& j, std::string_view where, Options& o) 
   if (j.contains("pooling")) {
     const auto& v = j.at("pooling");
     const std::string s = v.is_string() ? v.get<std::string>() : "";
-    if (s == "none") o.pooling = Pooling::none;
-    else if (s == "mean") o.pooling = Pooling::mean;
-    else if (s == "cls") o.pooling = Pooling::cls;
-    else if (s == "last") o.pooling = Pooling::last;
-    else if (s == "rank") o.pooling = Pooling::rank;
-    else return bad(where, "pooling", "expected one of none, mean, cls, last, rank; got " + v.dump());
+    if (s == "none")
+      o.pooling = Pooling::none;
+    else if (s == "mean")
+      o.pooling = Pooling::mean;
+    else if (s == "cls")
+      o.pooling = Pooling::cls;
+    else if (s == "last")
+      o.pooling = Pooling::last;
+    else if (s == "rank")
+      o.pooling = Pooling::rank;
+    else
+      return bad(where, "pooling", "expected one of none, mean, cls, last, rank; got " + v.dump());
   }
   return {};
 }
@@ -83,12 +90,18 @@ Result<Options> parse_options(const nlohmann::json& settings, const nlohmann::js
 
 std::string_view to_string(Pooling pooling) {
   switch (pooling) {
-    case Pooling::model: return "model";
-    case Pooling::none: return "none";
-    case Pooling::mean: return "mean";
-    case Pooling::cls: return "cls";
-    case Pooling::last: return "last";
-    case Pooling::rank: return "rank";
+    case Pooling::model:
+      return "model";
+    case Pooling::none:
+      return "none";
+    case Pooling::mean:
+      return "mean";
+    case Pooling::cls:
+      return "cls";
+    case Pooling::last:
+      return "last";
+    case Pooling::rank:
+      return "rank";
   }
   return "?";
 }

@@ -15,18 +15,18 @@ namespace xervo::llamacpp {
 enum class Pooling { model, none, mean, cls, last, rank };  // model = what the file says
 
 struct Options {
-  int context_size = 0;        // tokens per sequence; 0 = the model's (capped, see docs)
-  int threads = 0;             // 0 = every hardware thread
-  int batch_size = 0;          // tokens per llama_decode; 0 = 512 (generate) / 2048 (embed, rerank)
-  int parallel = 0;            // generation slots, or inputs per embedding batch; 0 = 4 / 16
-  bool mmap = true;            // map the file instead of reading it
-  bool mlock = false;          // pin the model in RAM
+  int context_size = 0;  // tokens per sequence; 0 = the model's (capped, see docs)
+  int threads = 0;       // 0 = every hardware thread
+  int batch_size = 0;    // tokens per llama_decode; 0 = 512 (embed, rerank: at least one whole input)
+  int parallel = 0;      // generation slots, or inputs per embedding batch; 0 = 4 / 16
+  bool mmap = true;      // map the file instead of reading it
+  bool mlock = false;    // pin the model in RAM
   Pooling pooling = Pooling::model;
-  bool normalize = true;       // L2-normalise embeddings
-  int gpu_layers = 0;          // layers offloaded to a GPU backend (-1 = all)
-  bool truncate = false;       // cut over-long inputs instead of failing with context_overflow
-  int queue_limit = 64;        // requests waiting for the scheduler beyond which calls fail (unavailable)
-  bool pull = false;           // let the resolver download a missing "hf:" / "library:" model
+  bool normalize = true;  // L2-normalise embeddings
+  int gpu_layers = 0;     // layers offloaded to a GPU backend (-1 = all)
+  bool truncate = false;  // cut over-long inputs instead of failing with context_overflow
+  int queue_limit = 64;   // requests waiting for the scheduler beyond which calls fail (unavailable)
+  bool pull = false;      // let the resolver download a missing "hf:" / "library:" model
 };
 
 // config_invalid naming the key when a value has the wrong type or range or the key is unknown.

@@ -26,24 +26,36 @@ bool has_scheme(std::string_view id) {
 
 enum llama_pooling_type to_llama(Pooling p) {
   switch (p) {
-    case Pooling::none: return LLAMA_POOLING_TYPE_NONE;
-    case Pooling::mean: return LLAMA_POOLING_TYPE_MEAN;
-    case Pooling::cls: return LLAMA_POOLING_TYPE_CLS;
-    case Pooling::last: return LLAMA_POOLING_TYPE_LAST;
-    case Pooling::rank: return LLAMA_POOLING_TYPE_RANK;
-    case Pooling::model: return LLAMA_POOLING_TYPE_UNSPECIFIED;
+    case Pooling::none:
+      return LLAMA_POOLING_TYPE_NONE;
+    case Pooling::mean:
+      return LLAMA_POOLING_TYPE_MEAN;
+    case Pooling::cls:
+      return LLAMA_POOLING_TYPE_CLS;
+    case Pooling::last:
+      return LLAMA_POOLING_TYPE_LAST;
+    case Pooling::rank:
+      return LLAMA_POOLING_TYPE_RANK;
+    case Pooling::model:
+      return LLAMA_POOLING_TYPE_UNSPECIFIED;
   }
   return LLAMA_POOLING_TYPE_UNSPECIFIED;
 }
 
 std::string_view pooling_name(enum llama_pooling_type p) {
   switch (p) {
-    case LLAMA_POOLING_TYPE_NONE: return "none";
-    case LLAMA_POOLING_TYPE_MEAN: return "mean";
-    case LLAMA_POOLING_TYPE_CLS: return "cls";
-    case LLAMA_POOLING_TYPE_LAST: return "last";
-    case LLAMA_POOLING_TYPE_RANK: return "rank";
-    default: return "unspecified";
+    case LLAMA_POOLING_TYPE_NONE:
+      return "none";
+    case LLAMA_POOLING_TYPE_MEAN:
+      return "mean";
+    case LLAMA_POOLING_TYPE_CLS:
+      return "cls";
+    case LLAMA_POOLING_TYPE_LAST:
+      return "last";
+    case LLAMA_POOLING_TYPE_RANK:
+      return "rank";
+    default:
+      return "unspecified";
   }
 }
 
@@ -52,7 +64,8 @@ std::string reason_from(const std::string& log, const std::string& fallback) {
   // The first error llama.cpp logged names the cause ("key not found in model: llama.context_length");
   // the later ones only say that loading failed.
   std::string line = log.substr(0, log.find('\n'));
-  if (const size_t at = line.find("error loading model: "); at != std::string::npos) line = line.substr(at + 21);
+  if (const size_t at = line.find("error loading model: "); at != std::string::npos)
+    line = line.substr(at + 21);
   return fallback + ": " + line;
 }
 
@@ -107,12 +120,14 @@ class LlamaCppProvider final : public ModelProvider {
     if (resolver_ && resolver_->handles(id)) return resolver_->resolve(id, pull);
     if (has_scheme(id))
       return Error(ErrorCode::model_not_found,
-                   "model '" + id + "' names a library or hub model, but the model library is not available "
-                                    "to the llamacpp provider: give a .gguf path instead");
+                   "model '" + id +
+                       "' names a library or hub model, but the model library is not available "
+                       "to the llamacpp provider: give a .gguf path instead");
     return std::filesystem::path(id);
   }
 
-  static Result<std::shared_ptr<const llama_model>> load_model(const std::filesystem::path& path, const Options& o,
+  static Result<std::shared_ptr<const llama_model>> load_model(const std::filesystem::path& path,
+                                                               const Options& o,
                                                                const ProgressCallback& progress) {
     auto params = llama_model_default_params();
     params.n_gpu_layers = o.gpu_layers;
@@ -128,8 +143,9 @@ class LlamaCppProvider final : public ModelProvider {
     LogCapture capture;
     ModelPtr model(llama_model_load_from_file(path.c_str(), params));
     if (!model)
-      return Error(ErrorCode::model_load_failed,
-                   reason_from(capture.errors(), "cannot load " + path.string() + ": llama.cpp rejected the file"));
+      return Error(
+          ErrorCode::model_load_failed,
+          reason_from(capture.errors(), "cannot load " + path.string() + ": llama.cpp rejected the file"));
     return std::shared_ptr<const llama_model>(std::move(model));
   }
 
@@ -163,8 +179,11 @@ class LlamaCppProvider final : public ModelProvider {
       if (o.context_size > n_ctx_train)
         spdlog::warn("{}: context_size {} is beyond the model's training context {}; using {}", name,
                      o.context_size, n_ctx_train, n_ctx_train);
-      n_seq_max = std::min<int>(o.parallel > 0 ? o.parallel : 16, static_cast<int>(llama_max_parallel_sequences()));
-      n_batch = std::max(o.batch_size > 0 ? o.batch_size : 2048, per_seq);
+      n_seq_max =
+          std::min<int>(o.parallel > 0 ? o.parallel : 16, static_cast<int>(llama_max_parallel_sequences()));
+      // Inputs packed into one batch attend over the whole batch (masked), so cost grows with its
+      // square: a 512-token batch is the sweet spot llama.cpp's server also uses.
+      n_batch = std::max(o.batch_size > 0 ? o.batch_size : 512, per_seq);
       cparams.n_ctx = static_cast<uint32_t>(n_batch);
       cparams.n_batch = static_cast<uint32_t>(n_batch);
       cparams.n_ubatch = static_cast<uint32_t>(n_batch);  // a non-causal input must fit one micro-batch
@@ -184,10 +203,11 @@ class LlamaCppProvider final : public ModelProvider {
       LogCapture capture;
       ctx.reset(llama_init_from_model(const_cast<llama_model*>(m), cparams));
       if (!ctx)
-        return Error(ErrorCode::model_load_failed,
-                     reason_from(capture.errors(), "cannot create a context for " + name + " (context_size " +
-                                                       std::to_string(per_seq) + " x parallel " +
-                                                       std::to_string(n_seq_max) + "): lower them or free memory"));
+        return Error(
+            ErrorCode::model_load_failed,
+            reason_from(capture.errors(), "cannot create a context for " + name + " (context_size " +
+                                              std::to_string(per_seq) + " x parallel " +
+                                              std::to_string(n_seq_max) + "): lower them or free memory"));
     }
 
     LoadedModel loaded;
@@ -216,7 +236,8 @@ class LlamaCppProvider final : public ModelProvider {
       auto chat = ChatTemplate::create(m, name);
       if (!chat) return chat.error();
       auto scheduler = std::make_unique<GenerationScheduler>(model, std::move(ctx), config);
-      auto handle = std::make_shared<LlamaGenerator>(std::move(setup), std::move(*chat), std::move(scheduler));
+      auto handle =
+          std::make_shared<LlamaGenerator>(std::move(setup), std::move(*chat), std::move(scheduler));
       std::weak_ptr<LlamaGenerator> weak = handle;
       loaded.warmup = [weak]() -> Result<void> {
         auto h = weak.lock();

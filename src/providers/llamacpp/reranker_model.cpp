@@ -23,13 +23,15 @@ LlamaReranker::LlamaReranker(ModelSetup setup, std::unique_ptr<PooledScheduler> 
 // the file's "rerank" template when it has one, else [BOS] query [EOS] [SEP] document [EOS] with
 // each special token only where the vocabulary asks for it. Over-long documents are cut when
 // truncate is on (the query and the special tokens are kept).
-Result<Tokens> LlamaReranker::pair_tokens(std::string_view query, const std::string& document, size_t index) const {
+Result<Tokens> LlamaReranker::pair_tokens(std::string_view query, const std::string& document,
+                                          size_t index) const {
   const llama_vocab* vocab = llama_model_get_vocab(setup_.model.get());
   const size_t limit = static_cast<size_t>(setup_.max_tokens);
   auto overflow = [&] {
     return Error(ErrorCode::context_overflow,
                  "query + document " + std::to_string(index) + " exceed the " + std::to_string(limit) +
-                     " tokens " + setup_.name + " takes per pair (context_size); shorten them or set option truncate");
+                     " tokens " + setup_.name +
+                     " takes per pair (context_size); shorten them or set option truncate");
   };
   Tokens head, doc, tail;
   if (!rerank_template_.empty()) {
@@ -45,7 +47,8 @@ Result<Tokens> LlamaReranker::pair_tokens(std::string_view query, const std::str
     auto h = tokenize(vocab, whole.substr(0, at), false, true);
     auto d = tokenize(vocab, document, false, false);
     auto t = tokenize(vocab, whole.substr(at + 10), false, true);
-    if (!h || !d || !t) return Error(ErrorCode::invalid_input, "document " + std::to_string(index) + " cannot be tokenized");
+    if (!h || !d || !t)
+      return Error(ErrorCode::invalid_input, "document " + std::to_string(index) + " cannot be tokenized");
     head = std::move(*h), doc = std::move(*d), tail = std::move(*t);
   } else {
     auto q = tokenize(vocab, query, false, false);
@@ -69,7 +72,8 @@ Result<Tokens> LlamaReranker::pair_tokens(std::string_view query, const std::str
   Tokens out = std::move(head);
   append(out, doc);
   append(out, tail);
-  if (out.empty()) return Error(ErrorCode::invalid_input, "query and document " + std::to_string(index) + " are empty");
+  if (out.empty())
+    return Error(ErrorCode::invalid_input, "query and document " + std::to_string(index) + " are empty");
   return out;
 }
 

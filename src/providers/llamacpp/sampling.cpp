@@ -57,7 +57,8 @@ Result<SamplerPtr> make_sampler(const llama_vocab* vocab, const GenerateOptions&
     llama_sampler_chain_add(chain.get(), g);
   }
   if (o.repeat_penalty != 1.0f)
-    llama_sampler_chain_add(chain.get(), llama_sampler_init_penalties(llama_vocab_n_tokens(vocab), 64, o.repeat_penalty, 0.0f, 0.0f));
+    llama_sampler_chain_add(chain.get(), llama_sampler_init_penalties(llama_vocab_n_tokens(vocab), 64,
+                                                                      o.repeat_penalty, 0.0f, 0.0f));
   if (o.temperature == 0.0f) {
     llama_sampler_chain_add(chain.get(), llama_sampler_init_greedy());
     return chain;

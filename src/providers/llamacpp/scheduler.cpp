@@ -9,16 +9,16 @@
 namespace xervo::llamacpp {
 
 struct PooledScheduler::Request {
-  std::vector<Tokens> sequences;          // immutable after submission
-  std::vector<std::vector<float>> out;    // scheduler thread only until finished
-  size_t next = 0;                        // scheduler thread only: next sequence to batch
-  size_t done = 0;                        // scheduler thread only
-  bool finished = false;                  // GUARDED_BY(mu_)
-  std::optional<Error> error;             // GUARDED_BY(mu_)
+  std::vector<Tokens> sequences;        // immutable after submission
+  std::vector<std::vector<float>> out;  // scheduler thread only until finished
+  size_t next = 0;                      // scheduler thread only: next sequence to batch
+  size_t done = 0;                      // scheduler thread only
+  bool finished = false;                // GUARDED_BY(mu_)
+  std::optional<Error> error;           // GUARDED_BY(mu_)
 };
 
-PooledScheduler::PooledScheduler(std::shared_ptr<const llama_model> model, ContextPtr ctx, SchedulerConfig config,
-                                 int n_outputs)
+PooledScheduler::PooledScheduler(std::shared_ptr<const llama_model> model, ContextPtr ctx,
+                                 SchedulerConfig config, int n_outputs)
     : model_(std::move(model)), ctx_(std::move(ctx)), config_(std::move(config)), n_outputs_(n_outputs) {
   thread_ = std::thread([this] { loop(); });
 }
@@ -94,7 +94,8 @@ void PooledScheduler::loop() {
         for (const auto& p : placed) {
           const float* v = llama_get_embeddings_seq(ctx_.get(), p.seq);
           if (!v) {
-            failure = Error(ErrorCode::inference_failed, config_.model_name + ": no pooled output for an input");
+            failure =
+                Error(ErrorCode::inference_failed, config_.model_name + ": no pooled output for an input");
             break;
           }
           p.req->out[p.index].assign(v, v + n_outputs_);

@@ -20,7 +20,7 @@ namespace xervo::llamacpp {
 // What every handle knows about its model.
 struct ModelSetup {
   std::shared_ptr<const llama_model> model;
-  std::string name;      // the file, for messages
+  std::string name;  // the file, for messages
   Options options;
   int max_tokens = 512;  // tokens one input (embed, rerank) or one prompt + answer (generate) may use
 };
@@ -53,7 +53,8 @@ class LlamaReranker final : public RerankerModel {
 
 class LlamaGenerator final : public GeneratorModel {
  public:
-  LlamaGenerator(ModelSetup setup, std::unique_ptr<ChatTemplate> chat, std::unique_ptr<GenerationScheduler> scheduler);
+  LlamaGenerator(ModelSetup setup, std::unique_ptr<ChatTemplate> chat,
+                 std::unique_ptr<GenerationScheduler> scheduler);
   using GeneratorModel::generate;
   Result<GenerateResult> generate(const GenerateRequest& request, const TokenCallback& on_piece) override;
 

@@ -4,9 +4,11 @@
 
 namespace xervo::llamacpp {
 
-Result<Tokens> tokenize(const llama_vocab* vocab, std::string_view text, bool add_special, bool parse_special) {
+Result<Tokens> tokenize(const llama_vocab* vocab, std::string_view text, bool add_special,
+                        bool parse_special) {
   if (text.size() > static_cast<size_t>(std::numeric_limits<int32_t>::max() / 2))
-    return Error(ErrorCode::invalid_input, "input text of " + std::to_string(text.size()) + " bytes is too long");
+    return Error(ErrorCode::invalid_input,
+                 "input text of " + std::to_string(text.size()) + " bytes is too long");
   Tokens tokens(text.size() + 8);
   int32_t n = llama_tokenize(vocab, text.data(), static_cast<int32_t>(text.size()), tokens.data(),
                              static_cast<int32_t>(tokens.size()), add_special, parse_special);
@@ -38,9 +40,12 @@ size_t utf8_complete_prefix(std::string_view s) {
     const auto c = static_cast<unsigned char>(s[n - back]);
     if ((c & 0xC0) == 0x80) continue;  // continuation byte: keep looking for the lead
     size_t need = 1;
-    if ((c & 0xE0) == 0xC0) need = 2;
-    else if ((c & 0xF0) == 0xE0) need = 3;
-    else if ((c & 0xF8) == 0xF0) need = 4;
+    if ((c & 0xE0) == 0xC0)
+      need = 2;
+    else if ((c & 0xF0) == 0xE0)
+      need = 3;
+    else if ((c & 0xF8) == 0xF0)
+      need = 4;
     return back >= need ? n : n - back;
   }
   return n;  // no lead byte nearby: invalid bytes, passed on as they are

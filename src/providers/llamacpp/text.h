@@ -16,7 +16,8 @@ using Tokens = std::vector<llama_token>;
 
 // add_special: BOS/EOS/SEP as the vocabulary asks; parse_special: "<|im_start|>" text becomes the
 // control token. invalid_input for text llama.cpp cannot take (over 2 GiB).
-Result<Tokens> tokenize(const llama_vocab* vocab, std::string_view text, bool add_special, bool parse_special);
+Result<Tokens> tokenize(const llama_vocab* vocab, std::string_view text, bool add_special,
+                        bool parse_special);
 
 // The text of one generated token (control tokens render as nothing).
 std::string token_piece(const llama_vocab* vocab, llama_token token);

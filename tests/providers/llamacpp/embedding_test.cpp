@@ -162,7 +162,8 @@ TEST(EmbeddingOptions, ClsPoolingModelAndPoolingOverrideBothLoad) {
   auto cls = load_or_fail(ModelTask::embed, test_model("embedder", "tiny", "--pooling cls"));
   ASSERT_TRUE(cls.embedding);
   EXPECT_EQ(cls.info["pooling"], "cls");
-  auto mean = load_or_fail(ModelTask::embed, test_model("embedder", "tiny", "--pooling cls"), {{"pooling", "mean"}});
+  auto mean =
+      load_or_fail(ModelTask::embed, test_model("embedder", "tiny", "--pooling cls"), {{"pooling", "mean"}});
   ASSERT_TRUE(mean.embedding);
   EXPECT_EQ(mean.info["pooling"], "mean");
   const std::vector<std::string> inputs = {"pooling changes the vector"};

@@ -196,14 +196,13 @@ TEST_F(Generation, OutOfRangeOptionsAreInvalidInput) {
 }
 
 TEST_F(Generation, JsonSchemaOutputParsesAndHasTheRequiredKeys) {
-  const nlohmann::json schema = {
-      {"type", "object"},
-      {"properties",
-       {{"ok", {{"type", "boolean"}}},
-        {"level", {{"type", "string"}, {"enum", {"low", "mid", "high"}}}},
-        {"count", {{"type", "integer"}, {"minimum", 0}, {"maximum", 99}}}}},
-      {"required", {"ok", "level", "count"}},
-      {"additionalProperties", false}};
+  const nlohmann::json schema = {{"type", "object"},
+                                 {"properties",
+                                  {{"ok", {{"type", "boolean"}}},
+                                   {"level", {{"type", "string"}, {"enum", {"low", "mid", "high"}}}},
+                                   {"count", {{"type", "integer"}, {"minimum", 0}, {"maximum", 99}}}}},
+                                 {"required", {"ok", "level", "count"}},
+                                 {"additionalProperties", false}};
   auto req = greedy("Answer in JSON:", 120);
   req.options.json_schema = schema.dump();
   auto r = model().generate(req);

@@ -42,7 +42,8 @@ class BadFiles : public ::testing::Test {
     }
     return r.error();
   }
-  static void expect_failed_with(const Error& e, ErrorCode code, const fs::path& file, const std::string& reason) {
+  static void expect_failed_with(const Error& e, ErrorCode code, const fs::path& file,
+                                 const std::string& reason) {
     EXPECT_EQ(e.code(), code) << e.to_string();
     EXPECT_NE(e.message().find(file.string()), std::string::npos) << "no path in: " << e.message();
     EXPECT_NE(e.message().find(reason), std::string::npos) << "no '" << reason << "' in: " << e.message();
@@ -96,7 +97,8 @@ TEST_F(BadFiles, HugeTensorCount) {
   const int64_t huge = int64_t(1) << 40;
   bytes.replace(8, sizeof huge, reinterpret_cast<const char*>(&huge), sizeof huge);
   const auto p = write("huge.gguf", bytes);
-  expect_failed_with(load_error(ModelTask::embed, p), ErrorCode::model_load_failed, p, "1099511627776 tensors");
+  expect_failed_with(load_error(ModelTask::embed, p), ErrorCode::model_load_failed, p,
+                     "1099511627776 tensors");
 }
 
 TEST_F(BadFiles, HugeMetadataCount) {
@@ -109,17 +111,40 @@ TEST_F(BadFiles, HugeMetadataCount) {
 
 TEST_F(BadFiles, TensorDataPastEndOfFile) {
   const auto p = gguf_with("nodata.gguf", "llama", /*with_data=*/false);
-  expect_failed_with(load_error(ModelTask::generate, p), ErrorCode::model_load_failed, p, "token_embd.weight");
+  expect_failed_with(load_error(ModelTask::generate, p), ErrorCode::model_load_failed, p,
+                     "token_embd.weight");
 }
 
 TEST_F(BadFiles, UnknownArchitecture) {
   const auto p = gguf_with("alien.gguf", "alien-transformer", true);
-  expect_failed_with(load_error(ModelTask::generate, p), ErrorCode::model_load_failed, p, "unknown architecture");
+  expect_failed_with(load_error(ModelTask::generate, p), ErrorCode::model_load_failed, p,
+                     "unknown architecture");
 }
 
 TEST_F(BadFiles, KnownArchitectureMissingEverythingFailsInLlamaCleanly) {
   const auto p = gguf_with("hollow.gguf", "llama", true);
-  expect_failed_with(load_error(ModelTask::generate, p), ErrorCode::model_load_failed, p, "llama.context_length");
+  expect_failed_with(load_error(ModelTask::generate, p), ErrorCode::model_load_failed, p,
+                     "llama.context_length");
+}
+
+TEST_F(BadFiles, DuplicateVocabularyEntry) {
+  // llama.cpp's vocabulary loader asserts (aborts the process) on this one.
+  llamacpp::GgufPtr src(gguf_init_from_file(test_model("generator").c_str(), {true, nullptr}));
+  ASSERT_TRUE(src);
+  llamacpp::GgufPtr g(gguf_init_empty());
+  gguf_set_kv(g.get(), src.get());
+  const int64_t id = gguf_find_key(g.get(), "tokenizer.ggml.tokens");
+  ASSERT_GE(id, 0);
+  std::vector<std::string> words;
+  for (size_t i = 0; i < gguf_get_arr_n(g.get(), id); ++i)
+    words.emplace_back(gguf_get_arr_str(g.get(), id, i));
+  words[300] = words[301];
+  std::vector<const char*> ptrs;
+  for (const auto& w : words) ptrs.push_back(w.c_str());
+  gguf_set_arr_str(g.get(), "tokenizer.ggml.tokens", ptrs.data(), ptrs.size());
+  const auto p = dir_ / "dupvocab.gguf";
+  ASSERT_TRUE(gguf_write_to_file(g.get(), p.c_str(), false));
+  expect_failed_with(load_error(ModelTask::generate, p), ErrorCode::model_load_failed, p, "twice");
 }
 
 TEST_F(BadFiles, EncoderAskedToGenerate) {
@@ -129,7 +154,8 @@ TEST_F(BadFiles, EncoderAskedToGenerate) {
 
 TEST_F(BadFiles, GeneratorAskedToEmbed) {
   const auto p = test_model("generator");
-  expect_failed_with(load_error(ModelTask::embed, p), ErrorCode::model_load_failed, p, "not an embedding model");
+  expect_failed_with(load_error(ModelTask::embed, p), ErrorCode::model_load_failed, p,
+                     "not an embedding model");
 }
 
 TEST_F(BadFiles, NonRerankerAskedToRerankIsCapabilityMismatch) {

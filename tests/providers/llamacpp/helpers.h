@@ -18,7 +18,8 @@ inline ModelSpec spec_for(ModelTask task, const std::filesystem::path& file,
   spec.task = task;
   spec.provider = "llamacpp";
   spec.model = file.string();
-  if (!options.contains("threads")) options["threads"] = 1;  // tiny models: thread hand-offs cost more than they save on a busy machine
+  if (!options.contains("threads"))
+    options["threads"] = 1;  // tiny models: thread hand-offs cost more than they save on a busy machine
   spec.options = std::move(options);
   return spec;
 }

@@ -1,5 +1,5 @@
-#include "helpers.h"
 #include "providers/llamacpp/options.h"
+#include "helpers.h"
 
 namespace xervo::testing {
 namespace {
@@ -29,7 +29,8 @@ TEST(LlamaOptions, WrongTypesRangesAndUnknownKeysAreConfigInvalid) {
 
 TEST(LlamaOptions, BadOptionFailsTheLoad) {
   auto provider = make_llamacpp_provider(nlohmann::json::object(), nullptr);
-  auto r = provider->load(spec_for(ModelTask::embed, test_model("embedder"), {{"batch_size", "big"}}), nullptr);
+  auto r =
+      provider->load(spec_for(ModelTask::embed, test_model("embedder"), {{"batch_size", "big"}}), nullptr);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code(), ErrorCode::config_invalid);
 }

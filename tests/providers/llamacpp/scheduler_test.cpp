@@ -11,15 +11,16 @@ namespace {
 
 using namespace std::chrono_literals;
 
-const std::vector<std::string> kPrompts = {
-    "Once upon a time",
-    "The capital of France is",
-    "1, 2, 3, 4,",
-    "def fibonacci(n):",
-    "In a hole in the ground there lived a hobbit. Not a nasty, dirty, wet hole, filled with the ends of worms",
-    "Q: What is the meaning of life?\nA:",
-    "Roses are red,",
-    "The quick brown fox jumps over the lazy dog. The quick brown fox jumps over the lazy dog. Again and again"};
+const std::vector<std::string> kPrompts = {"Once upon a time",
+                                           "The capital of France is",
+                                           "1, 2, 3, 4,",
+                                           "def fibonacci(n):",
+                                           "In a hole in the ground there lived a hobbit. Not a nasty, "
+                                           "dirty, wet hole, filled with the ends of worms",
+                                           "Q: What is the meaning of life?\nA:",
+                                           "Roses are red,",
+                                           "The quick brown fox jumps over the lazy dog. The quick brown fox "
+                                           "jumps over the lazy dog. Again and again"};
 
 GenerateRequest greedy(const std::string& prompt, int max_tokens) {
   GenerateRequest r;
