@@ -185,7 +185,7 @@ TEST(HttpClient, AuthorizationIsDroppedOnCrossHostRedirect) {
 }
 
 TEST(HttpClient, ReusesTheConnectionAcrossRequests) {
-  LocalServer server;
+  LocalServer server(/*keep_alive=*/true);
   std::mutex m;
   std::set<int> ports;
   server.http().Get("/x", [&](const httplib::Request& req, httplib::Response& res) {

@@ -17,8 +17,10 @@ namespace xervo::testing {
 
 class LocalServer {
  public:
-  LocalServer() {
-    server_.set_keep_alive_max_count(1000);
+  // Connections close after each response unless `keep_alive`: a client's pooled idle connection
+  // would otherwise hold a server thread until its keep-alive timeout and delay stop().
+  explicit LocalServer(bool keep_alive = false) {
+    server_.set_keep_alive_max_count(keep_alive ? 1000 : 1);
     server_.set_read_timeout(5, 0);
     server_.set_write_timeout(5, 0);
   }
