@@ -1,0 +1,191 @@
+#include "providers/gemini/gemini_models.h"
+
+namespace xervo::gemini {
+namespace {
+
+FinishReason map_finish(std::string_view reason) {
+  // STOP, SAFETY, RECITATION, ...: the model is done either way; only MAX_TOKENS means "cut short".
+  return reason == "MAX_TOKENS" ? FinishReason::length : FinishReason::stop;
+}
+
+Usage read_usage(const nlohmann::json& reply) {
+  Usage u;
+  auto meta = reply.find("usageMetadata");
+  if (meta == reply.end() || !meta->is_object()) return u;
+  auto number = [&](const char* key) -> int64_t {
+    auto v = meta->find(key);
+    return v != meta->end() && v->is_number_integer() ? std::max<int64_t>(0, v->get<int64_t>()) : 0;
+  };
+  u.prompt_tokens = number("promptTokenCount");
+  // Thinking tokens are generated (and billed) output too.
+  u.completion_tokens = number("candidatesTokenCount") + number("thoughtsTokenCount");
+  return u;
+}
+
+// What one GenerateContentResponse (whole, or one stream chunk) says.
+struct Piece {
+  std::string text;
+  std::optional<FinishReason> finish;
+  Usage usage;
+  bool has_usage = false;
+};
+
+class GeminiGenerator final : public GeneratorModel {
+ public:
+  explicit GeminiGenerator(ModelConfig config) : config_(std::move(config)) {}
+
+  using GeneratorModel::generate;
+  Result<GenerateResult> generate(const GenerateRequest& request, const TokenCallback& on_piece) override {
+    auto body = build_body(request);
+    if (!body) return body.error();
+    const std::string name = "/models/" + config_.model;
+    GenerateResult out;
+    if (!on_piece) {
+      auto reply = config_.api->post_json(name + ":generateContent", *body, request.cancel);
+      if (!reply) {
+        if (reply.error().code() == ErrorCode::cancelled) return cancelled(std::move(out));
+        return reply.error();
+      }
+      auto piece = read_response(*reply, /*streaming=*/false);
+      if (!piece) return piece.error();
+      out.text = std::move(piece->text);
+      out.finish_reason = piece->finish.value_or(FinishReason::stop);
+      out.usage = piece->usage;
+      return out;
+    }
+
+    bool finished = false, caller_stopped = false;
+    std::optional<Error> bad;
+    auto on_event = [&](const net::SseEvent& event) {
+      auto chunk = nlohmann::json::parse(event.data, nullptr, false);
+      if (chunk.is_discarded() || !chunk.is_object()) {
+        bad = net::malformed_response(config_.api->context(), "JSON stream chunks", event.data);
+        return false;
+      }
+      auto piece = read_response(chunk, /*streaming=*/true);
+      if (!piece) {
+        bad = piece.error();
+        return false;
+      }
+      if (piece->has_usage) out.usage = piece->usage;  // cumulative in each chunk: keep the last
+      if (piece->finish) {
+        out.finish_reason = *piece->finish;
+        finished = true;
+      }
+      if (piece->text.empty()) return true;
+      out.text += piece->text;
+      if (!on_piece(piece->text)) {
+        caller_stopped = true;
+        return false;
+      }
+      return true;
+    };
+    auto streamed =
+        config_.api->post_sse(name + ":streamGenerateContent?alt=sse", *body, on_event, request.cancel);
+    if (bad) return *bad;
+    if (caller_stopped || request.cancel.stop_requested()) return cancelled(std::move(out));
+    if (!streamed) return streamed.error();
+    if (!finished) {
+      const auto& ctx = config_.api->context();
+      return Error(ErrorCode::inference_failed, ctx.service + " model '" + ctx.model + "' at " +
+                                                    ctx.base_url +
+                                                    ": the stream ended without a finishReason after " +
+                                                    std::to_string(out.text.size()) + " bytes of text");
+    }
+    return out;
+  }
+
+ private:
+  Result<nlohmann::json> build_body(const GenerateRequest& request) const {
+    const auto& o = request.options;
+    nlohmann::json contents = nlohmann::json::array();
+    std::string system;
+    if (request.messages.empty()) {
+      if (request.prompt.empty())
+        return Error(ErrorCode::invalid_input, "generate needs messages or a prompt");
+      contents.push_back({{"role", "user"}, {"parts", {{{"text", request.prompt}}}}});
+    }
+    for (const auto& m : request.messages) {
+      if (m.role == "system") {
+        // Gemini takes one system instruction, apart from the turns.
+        if (!system.empty()) system += "\n\n";
+        system += m.content;
+      } else if (m.role == "user" || m.role == "assistant") {
+        contents.push_back(
+            {{"role", m.role == "assistant" ? "model" : "user"}, {"parts", {{{"text", m.content}}}}});
+      } else {
+        return Error(ErrorCode::invalid_input,
+                     "unknown message role '" + m.role + "' (system, user, assistant)");
+      }
+    }
+    if (contents.empty()) return Error(ErrorCode::invalid_input, "generate needs at least one user message");
+    if (o.max_tokens <= 0) return Error(ErrorCode::invalid_input, "max_tokens must be positive");
+    nlohmann::json config = {
+        {"temperature", o.temperature}, {"topP", o.top_p}, {"maxOutputTokens", o.max_tokens}};
+    if (o.top_k > 0) config["topK"] = o.top_k;
+    if (!o.stop.empty()) config["stopSequences"] = o.stop;
+    if (o.seed) config["seed"] = *o.seed;
+    if (!o.json_schema.empty()) {
+      auto schema = nlohmann::json::parse(o.json_schema, nullptr, false);
+      if (schema.is_discarded() || !schema.is_object())
+        return Error(ErrorCode::invalid_input, "json_schema is not a JSON object");
+      config["responseMimeType"] = "application/json";
+      config[config_.json_schema_field] = std::move(schema);
+    }
+    for (const auto& [key, value] : config_.extra_generation_config.items()) config[key] = value;
+    nlohmann::json body = {{"contents", std::move(contents)}, {"generationConfig", std::move(config)}};
+    if (!system.empty()) body["systemInstruction"] = {{"parts", {{{"text", system}}}}};
+    return body;
+  }
+
+  // Text of the first candidate (thought parts skipped), its finishReason and the usage.
+  Result<Piece> read_response(const nlohmann::json& reply, bool streaming) const {
+    const auto& ctx = config_.api->context();
+    Piece p;
+    if (reply.contains("usageMetadata")) {
+      p.usage = read_usage(reply);
+      p.has_usage = true;
+    }
+    auto candidates = reply.find("candidates");
+    if (candidates == reply.end() || !candidates->is_array() || candidates->empty()) {
+      if (auto fb = reply.find("promptFeedback");
+          fb != reply.end() && fb->is_object() && fb->contains("blockReason"))
+        return Error(ErrorCode::invalid_input,
+                     ctx.service + " model '" + ctx.model +
+                         "' refused the prompt: " + net::body_excerpt(fb->at("blockReason").dump()));
+      if (streaming) return p;  // a usage-only chunk
+      return net::malformed_response(ctx, "{candidates: [{content: {parts: [{text}]}}]}",
+                                     reply.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    }
+    const auto& c = (*candidates)[0];
+    if (!c.is_object()) return net::malformed_response(ctx, "candidate objects", c.dump());
+    if (auto content = c.find("content"); content != c.end() && content->is_object()) {
+      if (auto parts = content->find("parts"); parts != content->end() && parts->is_array()) {
+        for (const auto& part : *parts) {
+          if (!part.is_object()) continue;
+          if (part.value("thought", false)) continue;
+          if (auto t = part.find("text"); t != part.end() && t->is_string()) p.text += t->get<std::string>();
+        }
+      }
+    }
+    if (auto f = c.find("finishReason"); f != c.end() && f->is_string() && !f->get<std::string>().empty() &&
+                                         f->get<std::string>() != "FINISH_REASON_UNSPECIFIED")
+      p.finish = map_finish(f->get<std::string>());
+    return p;
+  }
+
+  static Result<GenerateResult> cancelled(GenerateResult partial) {
+    partial.finish_reason = FinishReason::cancelled;
+    return partial;
+  }
+
+  ModelConfig config_;
+};
+
+}  // namespace
+
+std::shared_ptr<GeneratorModel> make_generator_model(ModelConfig config) {
+  return std::make_shared<GeminiGenerator>(std::move(config));
+}
+
+}  // namespace xervo::gemini
