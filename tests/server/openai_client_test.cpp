@@ -1,0 +1,101 @@
+// End to end with the real binary: the official `openai` npm client against `xervo serve` on
+// generated tiny models (with an API key configured), and `xervo serve --demo` from an empty
+// XERVO_HOME. Both stop the server with SIGTERM and expect a clean exit.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <csignal>
+#include <fstream>
+#include <thread>
+
+#include "process.h"
+#include "test_models.h"
+#include "xervo/server.h"
+
+namespace xervo::testing {
+namespace {
+
+bool wait_healthy(int port, ChildProcess& process) {
+  for (int i = 0; i < 600; ++i) {
+    httplib::Client c("127.0.0.1", port);
+    c.set_connection_timeout(1, 0);
+    if (auto r = c.Get("/health"); r && r->status == 200) return true;
+    if (!process.running()) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
+}
+
+std::filesystem::path temp_dir(const std::string& name) {
+  auto dir =
+      std::filesystem::temp_directory_path() / ("xervo-server-" + name + "-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+TEST(OpenAIClient, OfficialNodeClientTalksToXervoServe) {
+  auto embedder = test_model("embedder");
+  auto generator = test_model("generator");
+  auto dir = temp_dir("node");
+  int port = free_port();
+  {
+    std::ofstream cfg(dir / "xervo.toml");
+    cfg << "[models.\"embed/tiny\"]\ntask = \"embed\"\nprovider = \"llamacpp\"\nmodel = \""
+        << embedder.string() << "\"\n"
+        << "[models.\"chat/tiny\"]\ntask = \"generate\"\nprovider = \"llamacpp\"\nmodel = \""
+        << generator.string() << "\"\n"
+        << "[server]\nshutdown_grace_s = 10\n"
+        << "[server.auth]\nkeys = [{ name = \"node\", sha256 = \"" << sha256_hex("node-test-key")
+        << "\", scopes = [\"inference\"] }]\n";
+  }
+  ChildProcess server(
+      {XERVO_BINARY, "--config", (dir / "xervo.toml").string(), "serve", "--port", std::to_string(port)});
+  ASSERT_TRUE(wait_healthy(port, server)) << server.log();
+  auto node = run_command({"env", "NODE_PATH=" XERVO_NODE_MODULES, "XERVO_TEST_KEY=node-test-key", XERVO_NODE,
+                           XERVO_OPENAI_SCRIPT, "http://127.0.0.1:" + std::to_string(port) + "/v1"},
+                          std::chrono::seconds(240));
+  EXPECT_EQ(node.exit_code, 0) << node.out << node.err << "\n--- server log ---\n" << server.log();
+  EXPECT_NE(node.out.find("ok:"), std::string::npos) << node.out;
+  server.signal(SIGTERM);
+  auto code = server.wait(std::chrono::seconds(30));
+  ASSERT_TRUE(code.has_value()) << "xervo serve did not exit after SIGTERM\n" << server.log();
+  EXPECT_EQ(*code, 0) << server.log();
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ServeDemo, GeneratesModelsAndServesTheDefaultAliases) {
+  auto home = temp_dir("demo");
+  int port = free_port();
+  std::ofstream(home / "empty.toml") << "# no aliases: --demo adds its own\n";
+  ChildProcess server({"env", "XERVO_HOME=" + home.string(), "XERVO_CONFIG=" + (home / "empty.toml").string(),
+                       XERVO_BINARY, "serve", "--demo", "--port", std::to_string(port)});
+  ASSERT_TRUE(wait_healthy(port, server)) << server.log();
+  EXPECT_TRUE(std::filesystem::exists(home / "models" / "demo" / "chat-tiny.gguf"));
+  httplib::Client c("127.0.0.1", port);
+  c.set_read_timeout(120, 0);
+  auto embed =
+      c.Post("/v1/embeddings", R"({"model": "embed/default", "input": ["hello world"]})", "application/json");
+  ASSERT_TRUE(embed);
+  EXPECT_EQ(embed->status, 200) << embed->body;
+  auto rerank =
+      c.Post("/v1/rerank", R"({"model": "rerank/default", "query": "hi", "documents": ["hello", "tax"]})",
+             "application/json");
+  ASSERT_TRUE(rerank);
+  EXPECT_EQ(rerank->status, 200) << rerank->body;
+  auto chat =
+      c.Post("/v1/chat/completions",
+             R"({"model": "chat/default", "max_tokens": 4, "messages": [{"role": "user", "content": "hi"}]})",
+             "application/json");
+  ASSERT_TRUE(chat);
+  EXPECT_EQ(chat->status, 200) << chat->body;
+  EXPECT_NE(server.log().find("curl"), std::string::npos) << server.log();
+  server.signal(SIGINT);
+  auto code = server.wait(std::chrono::seconds(30));
+  ASSERT_TRUE(code.has_value()) << server.log();
+  EXPECT_EQ(*code, 0) << server.log();
+  std::filesystem::remove_all(home);
+}
+
+}  // namespace
+}  // namespace xervo::testing
