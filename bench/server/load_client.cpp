@@ -1,0 +1,207 @@
+// xervo_bench_server: drives an OpenAI-compatible server (xervo serve or llama-server) with N
+// concurrent keep-alive connections for a fixed time and prints one JSON line: throughput and
+// latency percentiles. Modes: `embed` (POST /v1/embeddings) and `chat` (streamed
+// /v1/chat/completions: time to first token, time to last byte, generated tokens per second).
+#include <httplib.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Sample {
+  double latency_ms = 0;
+  double ttft_ms = 0;
+  int64_t tokens = 0;
+};
+
+struct Settings {
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  std::string mode = "embed";
+  std::string model = "default";
+  int concurrency = 16;
+  double seconds = 20;
+  double warmup_seconds = 2;
+  int inputs = 1;       // embed: inputs per request
+  int max_tokens = 64;  // chat
+  std::string api_key;
+  std::string label;  // --row: the server's name in the printed table row
+};
+
+std::string embed_body(const Settings& s, uint64_t n) {
+  nlohmann::json input = nlohmann::json::array();
+  for (int i = 0; i < s.inputs; ++i)
+    input.push_back("request " + std::to_string(n) + " item " + std::to_string(i) +
+                    ": the quick brown fox jumps over the lazy dog while the cat sleeps on the warm mat");
+  return nlohmann::json{{"model", s.model}, {"input", input}}.dump();
+}
+
+std::string chat_body(const Settings& s, uint64_t n) {
+  return nlohmann::json{
+      {"model", s.model},
+      {"stream", true},
+      {"max_tokens", s.max_tokens},
+      {"temperature", 0.8},
+      {"seed", n},
+      {"stream_options", {{"include_usage", true}}},
+      {"messages", {{{"role", "user"}, {"content", "Tell me a story number " + std::to_string(n)}}}}}
+      .dump();
+}
+
+// One request; false on a transport error or a non-200 status.
+bool run_one(httplib::Client& client, const Settings& s, uint64_t n, Sample& out) {
+  auto start = Clock::now();
+  httplib::Headers headers;
+  if (!s.api_key.empty()) headers.emplace("Authorization", "Bearer " + s.api_key);
+  if (s.mode == "embed") {
+    auto r = client.Post("/v1/embeddings", headers, embed_body(s, n), "application/json");
+    if (!r || r->status != 200) return false;
+    out.latency_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+    return true;
+  }
+  httplib::Request req;
+  req.method = "POST";
+  req.path = "/v1/chat/completions";
+  req.headers = headers;
+  req.set_header("Content-Type", "application/json");
+  req.body = chat_body(s, n);
+  std::string buffer;
+  int64_t pieces = 0, usage_tokens = -1;
+  bool first = true;
+  req.content_receiver = [&](const char* data, size_t len, uint64_t, uint64_t) {
+    buffer.append(data, len);
+    size_t pos;
+    while ((pos = buffer.find("\n\n")) != std::string::npos) {
+      std::string event = buffer.substr(0, pos);
+      buffer.erase(0, pos + 2);
+      if (event.rfind("data: ", 0) != 0 || event == "data: [DONE]") continue;
+      auto j = nlohmann::json::parse(event.substr(6), nullptr, false);
+      if (!j.is_object()) continue;
+      if (j.contains("usage") && j["usage"].is_object())
+        usage_tokens = j["usage"].value("completion_tokens", -1);
+      if (j.contains("choices") && j["choices"].is_array() && !j["choices"].empty()) {
+        const auto& delta = j["choices"][0].value("delta", nlohmann::json::object());
+        if (delta.contains("content") && delta["content"].is_string() &&
+            !delta["content"].get<std::string>().empty()) {
+          if (first) {
+            out.ttft_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+            first = false;
+          }
+          ++pieces;
+        }
+      }
+    }
+    return true;
+  };
+  auto r = client.send(req);
+  if (!r || r->status != 200) return false;
+  out.latency_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+  out.tokens = usage_tokens >= 0 ? usage_tokens : pieces;
+  return true;
+}
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
+  return v[std::min(i, v.size() - 1)];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Settings s;
+  CLI::App app{"HTTP load client for OpenAI-compatible servers"};
+  app.add_option("--host", s.host);
+  app.add_option("--port", s.port)->required();
+  app.add_option("--mode", s.mode)->check(CLI::IsMember({"embed", "chat"}));
+  app.add_option("--model", s.model);
+  app.add_option("-c,--concurrency", s.concurrency)->check(CLI::Range(1, 1024));
+  app.add_option("--seconds", s.seconds, "measured time");
+  app.add_option("--warmup", s.warmup_seconds, "unmeasured time first");
+  app.add_option("--inputs", s.inputs, "embed: inputs per request");
+  app.add_option("--max-tokens", s.max_tokens, "chat: max_tokens per request");
+  app.add_option("--api-key", s.api_key);
+  bool row = false;
+  app.add_flag("--row", row, "print one table row (see run.sh) instead of JSON");
+  app.add_option("--label", s.label, "server name in the row");
+  CLI11_PARSE(app, argc, argv);
+
+  std::atomic<uint64_t> counter{0};
+  std::atomic<int64_t> errors{0};
+  std::mutex mu;
+  std::vector<Sample> samples;
+  const auto begin = Clock::now();
+  const auto measure_from =
+      begin + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s.warmup_seconds));
+  const auto end =
+      measure_from + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s.seconds));
+  std::vector<std::thread> workers;
+  for (int w = 0; w < s.concurrency; ++w) {
+    workers.emplace_back([&] {
+      httplib::Client client(s.host, s.port);
+      client.set_keep_alive(true);
+      client.set_read_timeout(300, 0);
+      std::vector<Sample> mine;
+      while (Clock::now() < end) {
+        auto started = Clock::now();
+        Sample sample;
+        bool ok = run_one(client, s, counter++, sample);
+        // Only requests that started and finished inside the window count.
+        if (started < measure_from || Clock::now() > end) continue;
+        if (ok)
+          mine.push_back(sample);
+        else
+          errors++;
+      }
+      std::lock_guard lock(mu);
+      samples.insert(samples.end(), mine.begin(), mine.end());
+    });
+  }
+  for (auto& t : workers) t.join();
+
+  std::vector<double> latency, ttft;
+  int64_t tokens = 0;
+  for (const auto& x : samples) {
+    latency.push_back(x.latency_ms);
+    if (x.ttft_ms > 0) ttft.push_back(x.ttft_ms);
+    tokens += x.tokens;
+  }
+  nlohmann::json out = {{"mode", s.mode},
+                        {"concurrency", s.concurrency},
+                        {"seconds", s.seconds},
+                        {"requests", samples.size()},
+                        {"errors", errors.load()},
+                        {"requests_per_s", static_cast<double>(samples.size()) / s.seconds},
+                        {"p50_ms", percentile(latency, 0.5)},
+                        {"p99_ms", percentile(latency, 0.99)}};
+  if (s.mode == "embed") out["inputs_per_s"] = static_cast<double>(samples.size()) * s.inputs / s.seconds;
+  if (s.mode == "chat") {
+    out["tokens_per_s"] = static_cast<double>(tokens) / s.seconds;
+    out["ttft_p50_ms"] = percentile(ttft, 0.5);
+    out["ttft_p99_ms"] = percentile(ttft, 0.99);
+  }
+  if (row) {
+    // server | test | conc | req/s | p50 ms | p99 ms | ttft p50 ms | tokens/s | errors
+    std::printf(
+        "%-13s %-6s %5d %9.1f %9.1f %9.1f %11s %10s %7lld\n", s.label.c_str(), s.mode.c_str(), s.concurrency,
+        out["requests_per_s"].get<double>(), out["p50_ms"].get<double>(), out["p99_ms"].get<double>(),
+        s.mode == "chat" ? std::to_string(static_cast<int>(out["ttft_p50_ms"].get<double>())).c_str() : "-",
+        s.mode == "chat" ? std::to_string(static_cast<int>(out["tokens_per_s"].get<double>())).c_str() : "-",
+        static_cast<long long>(errors.load()));
+  } else {
+    std::printf("%s\n", out.dump().c_str());
+  }
+  return samples.empty() ? 1 : 0;
+}
