@@ -52,8 +52,9 @@ Result<RenderedChat> ChatTemplate::render(const std::vector<ChatMessage>& messag
     out.prompt = std::move(params.prompt);
     out.stops = std::move(params.additional_stops);
   } catch (const std::exception& e) {
-    return Error(ErrorCode::inference_failed,
-                 "the chat template of " + impl_->model_name + " failed to render the messages: " + e.what());
+    // Templates raise errors on conversations they do not accept (roles out of order, ...).
+    return Error(ErrorCode::invalid_input,
+                 "the chat template of " + impl_->model_name + " rejected the messages: " + e.what());
   }
   return out;
 }

@@ -26,7 +26,7 @@ class ChatTemplate {
                                                       const std::string& model_name);
   ~ChatTemplate();
 
-  // invalid_input for an unknown role; inference_failed when the template fails to render.
+  // invalid_input for an unknown role or a conversation the template refuses to render.
   Result<RenderedChat> render(const std::vector<ChatMessage>& messages) const;
   bool from_model() const { return from_model_; }
 

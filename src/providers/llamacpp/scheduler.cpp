@@ -85,7 +85,7 @@ void PooledScheduler::loop() {
     if (placed.empty()) {
       failure = Error(ErrorCode::internal, config_.model_name + ": an input does not fit the batch");
     } else {
-      llama_memory_clear(mem, true);  // every batch is independent: no state carries over
+      llama_memory_clear(mem, false);  // every batch is independent: forget all cells (no need to zero them)
       const int32_t rc = llama_decode(ctx_.get(), batch.get());
       if (rc != 0) {
         failure = Error(ErrorCode::inference_failed,

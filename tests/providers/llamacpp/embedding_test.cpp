@@ -173,5 +173,21 @@ TEST(EmbeddingOptions, ClsPoolingModelAndPoolingOverrideBothLoad) {
   EXPECT_LT(cosine(a->vectors[0], b->vectors[0]), 0.9999);
 }
 
+TEST(EmbeddingOptions, CausalDecoderEmbedsWithAPoolingOverride) {
+  // The decoder keeps a KV cache: the pooled scheduler must start every batch from an empty one.
+  auto loaded =
+      load_or_fail(ModelTask::embed, test_model("generator"), {{"pooling", "last"}, {"parallel", 4}});
+  ASSERT_TRUE(loaded.embedding);
+  EXPECT_EQ(loaded.info["pooling"], "last");
+  auto batched = loaded.embedding->embed(kTexts);
+  ASSERT_TRUE(batched.ok()) << batched.error().to_string();
+  for (int round = 0; round < 2; ++round)
+    for (size_t i = 0; i < kTexts.size(); ++i) {
+      auto single = loaded.embedding->embed(std::span<const std::string>(&kTexts[i], 1));
+      ASSERT_TRUE(single.ok()) << single.error().to_string();
+      EXPECT_GT(cosine(batched->vectors[i], single->vectors[0]), 0.9999) << "input " << i;
+    }
+}
+
 }  // namespace
 }  // namespace xervo::testing
