@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "cli/command.h"
+#include "cli/task_common.h"
 #include "cli/task_generate_flags.h"
 #include "cli/task_interrupt.h"
 
@@ -15,6 +16,7 @@ namespace xervo::cli {
 namespace {
 
 void run_chat(const GlobalOptions& globals, const GenerateFlags& flags) {
+  quiet_library_logs();
   auto runtime = open_runtime(globals);
   auto model = runtime->generator(flags.model).value_or_throw();
   const bool interactive = ::isatty(STDIN_FILENO) && ::isatty(STDOUT_FILENO);
@@ -65,7 +67,8 @@ void run_chat(const GlobalOptions& globals, const GenerateFlags& flags) {
     }
     if (!result) throw Exception(result.error());
     if (flags.stats)
-      print_generation_stats(*result, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      print_generation_stats(*result,
+                             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     history.push_back({"assistant", result->text});
   }
 }

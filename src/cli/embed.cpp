@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
+#include "cli/task_common.h"
 
 namespace xervo::cli {
 namespace {
@@ -18,16 +19,11 @@ struct EmbedFlags {
   bool json = false;
 };
 
-std::vector<std::string> read_stdin_lines() {
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(std::cin, line);) lines.push_back(line);
-  return lines;
-}
-
 void run_embed(const GlobalOptions& globals, const EmbedFlags& flags) {
   std::vector<std::string> texts = flags.texts.empty() ? read_stdin_lines() : flags.texts;
   if (texts.empty())
     throw Exception(Error(ErrorCode::invalid_input, "no text to embed: pass TEXT... or lines on stdin"));
+  quiet_library_logs();
   auto runtime = open_runtime(globals);
   auto model = runtime->embedding(flags.model).value_or_throw();
   EmbedOptions options;

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
+#include "cli/task_common.h"
 #include "cli/task_generate_flags.h"
 #include "cli/task_interrupt.h"
 
@@ -46,6 +47,7 @@ void run_generate(const GlobalOptions& globals, const GenerateCommandFlags& flag
     request.prompt = prompt;
   }
 
+  quiet_library_logs();
   auto runtime = open_runtime(globals);
   auto model = runtime->generator(flags.common.model).value_or_throw();
   InterruptScope interrupt;

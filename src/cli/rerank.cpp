@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
+#include "cli/task_common.h"
 
 namespace xervo::cli {
 namespace {
@@ -18,11 +19,10 @@ struct RerankFlags {
 };
 
 void run_rerank(const GlobalOptions& globals, const RerankFlags& flags) {
-  std::vector<std::string> docs = flags.documents;
-  if (docs.empty())
-    for (std::string line; std::getline(std::cin, line);) docs.push_back(line);
+  std::vector<std::string> docs = flags.documents.empty() ? read_stdin_lines() : flags.documents;
   if (docs.empty())
     throw Exception(Error(ErrorCode::invalid_input, "no documents: pass DOC... or lines on stdin"));
+  quiet_library_logs();
   auto runtime = open_runtime(globals);
   auto model = runtime->reranker(flags.model).value_or_throw();
   auto result = model->rerank(flags.query, docs, flags.top_n).value_or_throw();
