@@ -42,6 +42,11 @@ std::optional<ErrorCode> classify_error(int status, const nlohmann::json& body) 
 
 namespace {
 
+// How messages name a spec: its alias, or "provider:model" for ids used without one.
+std::string display_name(const ModelSpec& spec) {
+  return spec.alias.empty() ? spec.provider + ":" + spec.model : spec.alias;
+}
+
 net::ApiDefaults gemini_defaults() {
   net::ApiDefaults d;
   d.service = "gemini";
@@ -83,7 +88,7 @@ Result<std::string> model_name(const ModelSpec& spec) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_';
   });
   if (!ok)
-    return Error(ErrorCode::config_invalid, "alias '" + spec.alias + "': '" + spec.model +
+    return Error(ErrorCode::config_invalid, "alias '" + display_name(spec) + "': '" + spec.model +
                                                 "' is not a Gemini model name (like gemini-2.0-flash)");
   return name;
 }
@@ -101,14 +106,15 @@ class GeminiProvider final : public ModelProvider {
   Result<LoadedModel> load(const ModelSpec& spec, const ProgressCallback& progress) override {
     if (spec.task == ModelTask::rerank)
       return Error(ErrorCode::capability_mismatch,
-                   "alias '" + spec.alias + "': the gemini provider cannot rerank");
+                   "alias '" + display_name(spec) + "': the gemini provider cannot rerank");
     auto name = model_name(spec);
     if (!name) return name.error();
     auto api = make_api(settings_, spec.options, *name);
-    if (!api) return Error(api.error().code(), "alias '" + spec.alias + "': " + api.error().message());
+    if (!api)
+      return Error(api.error().code(), "alias '" + display_name(spec) + "': " + api.error().message());
     const auto& merged = api->settings.merged;
     auto fail = [&](const std::string& what) {
-      return Error(ErrorCode::config_invalid, "alias '" + spec.alias + "': " + what);
+      return Error(ErrorCode::config_invalid, "alias '" + display_name(spec) + "': " + what);
     };
 
     gemini::ModelConfig config;

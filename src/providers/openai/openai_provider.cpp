@@ -11,6 +11,11 @@
 namespace xervo {
 namespace {
 
+// How messages name a spec: its alias, or "provider:model" for ids used without one.
+std::string display_name(const ModelSpec& spec) {
+  return spec.alias.empty() ? spec.provider + ":" + spec.model : spec.alias;
+}
+
 net::ApiDefaults openai_defaults() {
   net::ApiDefaults d;
   d.service = "openai";
@@ -76,10 +81,10 @@ class OpenAiProvider final : public ModelProvider {
   Result<LoadedModel> load(const ModelSpec& spec, const ProgressCallback& progress) override {
     if (spec.model.empty())
       return Error(ErrorCode::config_invalid,
-                   "alias '" + spec.alias + "': the openai provider needs a model name");
+                   "alias '" + display_name(spec) + "': the openai provider needs a model name");
     auto loaded = make_api(settings_, spec.options, spec.model);
     if (!loaded)
-      return Error(loaded.error().code(), "alias '" + spec.alias + "': " + loaded.error().message());
+      return Error(loaded.error().code(), "alias '" + display_name(spec) + "': " + loaded.error().message());
     const auto& merged = loaded->settings.merged;
 
     openai::ModelConfig config;
@@ -88,13 +93,13 @@ class OpenAiProvider final : public ModelProvider {
     if (auto v = merged.find("max_batch_inputs"); v != merged.end()) {
       if (!v->is_number_integer() || v->get<int64_t>() < 1)
         return Error(ErrorCode::config_invalid,
-                     "alias '" + spec.alias + "': max_batch_inputs must be a positive integer");
+                     "alias '" + display_name(spec) + "': max_batch_inputs must be a positive integer");
       config.max_batch_inputs = v->get<size_t>();
     }
     if (auto v = merged.find("dimensions"); v != merged.end()) {
       if (!v->is_number_integer() || v->get<int64_t>() < 1)
         return Error(ErrorCode::config_invalid,
-                     "alias '" + spec.alias + "': dimensions must be a positive integer");
+                     "alias '" + display_name(spec) + "': dimensions must be a positive integer");
       config.dimensions = v->get<int>();
     }
     if (auto v = merged.find("max_tokens_param"); v != merged.end()) {
@@ -107,12 +112,13 @@ class OpenAiProvider final : public ModelProvider {
     if (auto v = merged.find("stream_usage"); v != merged.end()) {
       if (!v->is_boolean())
         return Error(ErrorCode::config_invalid,
-                     "alias '" + spec.alias + "': stream_usage must be true or false");
+                     "alias '" + display_name(spec) + "': stream_usage must be true or false");
       config.stream_usage = v->get<bool>();
     }
     if (auto v = merged.find("extra_body"); v != merged.end()) {
       if (!v->is_object())
-        return Error(ErrorCode::config_invalid, "alias '" + spec.alias + "': extra_body must be a table");
+        return Error(ErrorCode::config_invalid,
+                     "alias '" + display_name(spec) + "': extra_body must be a table");
       config.extra_body = *v;
     }
 
