@@ -152,6 +152,10 @@ Result<nlohmann::json> ApiClient::post_json(std::string_view path, const nlohman
 Result<HttpResponse> ApiClient::get(std::string_view path, std::stop_token stop) const {
   HttpRequest request = make_request(path, nlohmann::json());
   request.headers.add("Accept", "application/json");
+  // Health checks answer quickly or not at all: `xervo status` must not hang on a dead host.
+  request.connect_timeout = std::min(request.connect_timeout, std::chrono::milliseconds(3000));
+  request.timeout = request.timeout.count() > 0 ? std::min(request.timeout, std::chrono::milliseconds(10000))
+                                                : std::chrono::milliseconds(10000);
   return http_->send(request, stop);
 }
 

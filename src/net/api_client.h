@@ -56,7 +56,8 @@ class ApiClient {
   // POST {base}/{path} with a JSON body; the JSON reply of a 2xx, or the mapped Error.
   Result<nlohmann::json> post_json(std::string_view path, const nlohmann::json& body,
                                    std::stop_token stop = {}) const;
-  // GET {base}/{path}; the response (any status) or a transport Error. No retries: for health checks.
+  // GET {base}/{path}; the response (any status) or a transport Error. For health checks: no retries,
+  // at most 3 s to connect and 10 s in all.
   Result<HttpResponse> get(std::string_view path, std::stop_token stop = {}) const;
 
   // POST and read a text/event-stream reply, calling `on_event` per event. Ok when the stream ended

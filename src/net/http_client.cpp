@@ -402,7 +402,9 @@ HttpOutcome HttpClient::perform(const HttpRequest& request, std::stop_token stop
     return fail(TransportError::other, "libcurl could not start the request to " + shown_url);
 
   // A stop request wakes the poll below at once instead of waiting for the next network event.
-  std::stop_callback wake(stop, [multi] { curl_multi_wakeup(multi); });
+  // Reset before the handle goes back to the pool: a late stop must not touch a handle in other use.
+  std::optional<std::stop_callback<std::function<void()>>> wake;
+  wake.emplace(stop, std::function<void()>([multi] { curl_multi_wakeup(multi); }));
 
   CURLcode result = CURLE_OK;
   bool finished = false;
@@ -441,6 +443,7 @@ HttpOutcome HttpClient::perform(const HttpRequest& request, std::stop_token stop
   }
   // Removing an unfinished transfer closes its connection: the server sees the client go away.
   curl_multi_remove_handle(multi, easy);
+  wake.reset();
 
   if (finished && result == CURLE_OK && !transfer.started && !transfer.start()) finished = false;
   char* effective = nullptr;

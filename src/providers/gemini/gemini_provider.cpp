@@ -163,6 +163,8 @@ class GeminiProvider final : public ModelProvider {
     auto api = make_api(settings_, nlohmann::json::object(), "");
     if (!api) return {false, api.error().message(), 0};
     const std::string where = net::redact_url(api->settings.base_url);
+    if (api->settings.api_key.empty())  // Gemini needs a key for everything: say so without a request
+      return {false, where + ": no API key: set $" + api->settings.api_key_env, 0};
     auto res = api->client->get("/models");
     if (!res)
       return {false,

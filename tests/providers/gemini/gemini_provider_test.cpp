@@ -333,3 +333,25 @@ TEST_F(Gemini, RerankAndBadModelNamesAreRefusedAtLoad) {
 
 }  // namespace
 }  // namespace xervo
+
+namespace xervo {
+namespace {
+
+TEST_F(Gemini, HealthNeedsAKeyAndListsModels) {
+  std::string key_seen;
+  server.http().Get("/v1beta/models", [&](const httplib::Request& req, httplib::Response& res) {
+    key_seen = req.get_header_value("x-goog-api-key");
+    res.set_content(R"({"models":[]})", "application/json");
+  });
+  server.start();
+  auto healthy = make_gemini_provider(settings())->health();
+  EXPECT_TRUE(healthy.ok) << healthy.detail;
+  EXPECT_EQ(key_seen, kKey);
+  unsetenv(kKeyEnv);
+  auto no_key = make_gemini_provider(settings())->health();
+  EXPECT_FALSE(no_key.ok);
+  EXPECT_NE(no_key.detail.find(kKeyEnv), std::string::npos) << no_key.detail;
+}
+
+}  // namespace
+}  // namespace xervo
