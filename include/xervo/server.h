@@ -17,6 +17,8 @@
 
 namespace xervo {
 
+class ModelLibrary;  // xervo/library.h
+
 // One API key, stored only as the hex sha256 of the key itself (`xervo serve hash-key KEY`).
 struct ApiKey {
   std::string name;                  // shows in logs and metrics, never the key
@@ -45,6 +47,9 @@ struct ServerOptions {
   std::chrono::seconds shutdown_grace{30};  // stop() waits this long for in-flight requests, then cancels
   bool unload_models_on_stop = true;        // stop() unloads every model of the runtime at the end
   bool access_log = true;                   // one info line per request
+  // Serves GET /v1/library/search and /v1/library/models/{id} (admin scope) when set and the build has
+  // the model library; not read from [server] (xervo serve opens the library of [library]).
+  std::shared_ptr<ModelLibrary> library;
 };
 
 // Reads the config's [server] table (Config::server): every key of ServerOptions by the same name,

@@ -68,6 +68,21 @@ ServerOptions server_options(const Config& config, const ServeFlags& flags) {
   return options;
 }
 
+#if XERVO_HAVE_LIBRARY
+// The model library of [library] for the /v1/library routes and the demo models. A library that
+// cannot open costs only those: the server still serves the config's models.
+std::shared_ptr<ModelLibrary> open_library(const Config& config) {
+  auto options = library_options_from_json(config.library);
+  if (!options.ok()) throw Exception(options.error());
+  auto library = ModelLibrary::open(*options);
+  if (!library.ok()) {
+    spdlog::warn("model library unavailable ({}); /v1/library routes are off", library.error().to_string());
+    return nullptr;
+  }
+  return *library;
+}
+#endif
+
 void serve(const GlobalOptions& globals, const ServeFlags& flags) {
   // Signals go to the sigwait() below, never to a worker thread: block them before any thread starts.
   sigset_t signals;
@@ -78,8 +93,15 @@ void serve(const GlobalOptions& globals, const ServeFlags& flags) {
 
   Config config = load_config(globals);
   ServerOptions options = server_options(config, flags);
+#if XERVO_HAVE_LIBRARY
+  options.library = open_library(config);
+#endif
   if (flags.demo) {
-    auto models = server::ensure_demo_models(server::xervo_home()).value_or_throw();
+    auto home = server::xervo_home();
+#if XERVO_HAVE_LIBRARY
+    if (options.library && !options.library->options().home.empty()) home = options.library->options().home;
+#endif
+    auto models = server::ensure_demo_models(home, options.library).value_or_throw();
     server::add_demo_aliases(config, models);
   }
   RuntimeBuilder builder;

@@ -1,11 +1,16 @@
 #include "server/demo.h"
 
+#include <unistd.h>
 #include <algorithm>
+
 #include <cstdlib>
 
 #include "core/log.h"
 #if XERVO_HAVE_TESTMODEL
 #include "testmodel/testmodel.h"
+#endif
+#if XERVO_HAVE_LIBRARY
+#include "xervo/library.h"
 #endif
 
 namespace xervo::server {
@@ -16,36 +21,93 @@ std::filesystem::path xervo_home() {
   return std::filesystem::path(home && *home ? home : ".") / ".local" / "share" / "xervo";
 }
 
-Result<DemoModels> ensure_demo_models(const std::filesystem::path& home) {
-  std::filesystem::path dir = home / "models" / "demo";
-  DemoModels models{dir / "embed-tiny.gguf", dir / "rerank-tiny.gguf", dir / "chat-tiny.gguf"};
 #if XERVO_HAVE_TESTMODEL
+namespace {
+
+struct DemoItem {
+  testmodel::ModelKind kind;
+  const char* stem;
+  std::filesystem::path DemoModels::*member;
+};
+constexpr DemoItem kItems[] = {{testmodel::ModelKind::embedder, "embed-tiny", &DemoModels::embed},
+                               {testmodel::ModelKind::reranker, "rerank-tiny", &DemoModels::rerank},
+                               {testmodel::ModelKind::generator, "chat-tiny", &DemoModels::chat}};
+
+Result<void> generate(const DemoItem& item, const std::filesystem::path& file) {
   std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
+  std::filesystem::create_directories(file.parent_path(), ec);
   if (ec)
-    return Error(ErrorCode::io_error, "cannot create " + dir.string() + ": " + ec.message() +
+    return Error(ErrorCode::io_error, "cannot create " + file.parent_path().string() + ": " + ec.message() +
                                           "; set XERVO_HOME to a writable folder");
-  struct Item {
-    testmodel::ModelKind kind;
-    const std::filesystem::path* path;
-  };
-  for (const auto& item : {Item{testmodel::ModelKind::embedder, &models.embed},
-                           Item{testmodel::ModelKind::reranker, &models.rerank},
-                           Item{testmodel::ModelKind::generator, &models.chat}}) {
-    if (std::filesystem::is_regular_file(*item.path, ec)) continue;
-    testmodel::TestModelOptions options;
-    options.kind = item.kind;
-    options.size = testmodel::ModelSize::tiny;
-    options.output = *item.path;
-    spdlog::info("generating demo model {}", item.path->string());
-    auto r = testmodel::write_test_model(options);
-    if (!r.ok())
-      return Error(r.error().code(),
-                   "cannot generate demo model " + item.path->string() + ": " + r.error().message());
+  testmodel::TestModelOptions options;
+  options.kind = item.kind;
+  options.size = testmodel::ModelSize::tiny;
+  options.output = file;
+  spdlog::info("generating demo model {}", file.string());
+  auto r = testmodel::write_test_model(options);
+  if (!r.ok())
+    return Error(r.error().code(),
+                 "cannot generate demo model " + file.string() + ": " + r.error().message());
+  return {};
+}
+
+#if XERVO_HAVE_LIBRARY
+Result<std::filesystem::path> in_library(ModelLibrary& library, const DemoItem& item) {
+  std::string id = std::string("demo/") + item.stem;
+  std::error_code ec;
+  if (auto existing = library.get(id); existing.ok() && existing->state == LibraryModelState::ready &&
+                                       std::filesystem::is_regular_file(existing->file, ec))
+    return existing->file;
+  // The library refuses to import from inside its own home: generate in a temporary folder.
+  auto scratch_dir = std::filesystem::temp_directory_path() / ("xervo-demo-" + std::to_string(::getpid()));
+  auto scratch = scratch_dir / (std::string(item.stem) + ".gguf");
+  struct Cleanup {
+    std::filesystem::path dir;
+    ~Cleanup() {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+  } cleanup{scratch_dir};
+  if (auto r = generate(item, scratch); !r.ok()) return r.error();
+  ImportOptions import;
+  import.mode = ImportMode::move;
+  import.publisher = "demo";
+  import.tags = {"demo"};
+  auto outcomes = library.import_paths({scratch}, import);
+  if (outcomes.size() != 1)
+    return Error(ErrorCode::internal, "the library returned no outcome for " + scratch.string());
+  if (outcomes[0].error) return *outcomes[0].error;
+  return outcomes[0].model->file;
+}
+#endif
+
+}  // namespace
+#endif
+
+Result<DemoModels> ensure_demo_models(const std::filesystem::path& home,
+                                      const std::shared_ptr<ModelLibrary>& library) {
+#if XERVO_HAVE_TESTMODEL
+  DemoModels models;
+  for (const auto& item : kItems) {
+#if XERVO_HAVE_LIBRARY
+    if (library) {
+      auto file = in_library(*library, item);
+      if (file.ok()) {
+        models.*item.member = *file;
+        continue;
+      }
+      spdlog::warn("demo model {} not in the library ({}); using a plain file", item.stem,
+                   file.error().to_string());
+    }
+#endif
+    auto file = home / "models" / "demo" / (std::string(item.stem) + ".gguf");
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(file, ec))
+      if (auto r = generate(item, file); !r.ok()) return r.error();
+    models.*item.member = file;
   }
   return models;
 #else
-  (void)models;
   return Error(
       ErrorCode::unavailable,
       "this build has no test-model generator (it needs llama.cpp), so --demo cannot create its models");

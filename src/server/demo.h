@@ -5,10 +5,15 @@
 #pragma once
 
 #include <filesystem>
+#include <memory>
 #include <string>
 
 #include "xervo/config.h"
 #include "xervo/error.h"
+
+namespace xervo {
+class ModelLibrary;
+}
 
 namespace xervo::server {
 
@@ -19,8 +24,12 @@ struct DemoModels {
 // $XERVO_HOME, else ~/.local/share/xervo.
 std::filesystem::path xervo_home();
 
-// Generates whichever demo model is missing (seconds); unavailable when this build has no generator.
-Result<DemoModels> ensure_demo_models(const std::filesystem::path& home);
+// Generates whichever demo model is missing under home/models/demo/ (seconds); unavailable when this
+// build has no generator. With a model library (not null; the build has one), the models live in it
+// instead, as demo/embed-tiny, demo/rerank-tiny and demo/chat-tiny (its canonical layout puts them
+// under home/models/demo/ too), generated in a temporary folder and moved in on first use.
+Result<DemoModels> ensure_demo_models(const std::filesystem::path& home,
+                                      const std::shared_ptr<ModelLibrary>& library = nullptr);
 
 // Adds the three demo aliases to `config`, leaving any alias the config already defines alone.
 void add_demo_aliases(Config& config, const DemoModels& models);
