@@ -82,6 +82,23 @@ const std::vector<const char*>& migrations() {
       CREATE INDEX models_quant ON models(quantization);
       CREATE INDEX models_arch ON models(architecture);
       )sql",
+      // 3: prefix indexes for 2 to 8 characters, so a word being typed never merges term lists.
+      R"sql(
+      DROP TABLE models_fts;
+      CREATE VIRTUAL TABLE models_fts USING fts5(
+        name, publisher, architecture, tags, description,
+        content='models', content_rowid='rowid', prefix='2 3 4 5 6 7 8');
+      INSERT INTO models_fts(models_fts, rank) VALUES('rank', 'bm25(10.0, 3.0, 3.0, 2.0, 1.0)');
+      INSERT INTO models_fts(models_fts) VALUES('rebuild');
+      )sql",
+      // 4: the size and name indexes carry every filter column, so filtered and sorted listings
+      // read compact index entries instead of whole rows.
+      R"sql(
+      DROP INDEX models_size;
+      DROP INDEX models_name;
+      CREATE INDEX models_size ON models(size_bytes, state, task, quantization, architecture, name, publisher, updated_at);
+      CREATE INDEX models_name ON models(name, publisher, state, task, quantization, architecture, size_bytes, updated_at);
+      )sql",
   };
   return steps;
 }
@@ -116,21 +133,26 @@ std::string upper(std::string s) {
 }  // namespace
 
 std::string fts_query_from_text(std::string_view text) {
-  std::string out, word;
-  auto flush = [&] {
-    if (word.empty()) return;
-    if (!out.empty()) out += " AND ";
-    out += "\"" + word + "\"*";
-    word.clear();
-  };
+  std::vector<std::string> words;
+  std::string word;
   for (char c : text) {
     unsigned char u = static_cast<unsigned char>(c);
-    if (std::isalnum(u) || u >= 0x80)
+    if (std::isalnum(u) || u >= 0x80) {
       word.push_back(static_cast<char>(std::tolower(u)));
-    else
-      flush();
+    } else if (!word.empty()) {
+      words.push_back(std::move(word));
+      word.clear();
+    }
   }
-  flush();
+  // The word being typed (no separator after it yet) matches as a prefix; finished words exactly.
+  bool last_is_prefix = !word.empty();
+  if (!word.empty()) words.push_back(std::move(word));
+  std::string out;
+  for (size_t i = 0; i < words.size(); ++i) {
+    if (!out.empty()) out += " AND ";
+    out += "\"" + words[i] + "\"";
+    if (i + 1 == words.size() && last_is_prefix) out += "*";
+  }
   return out;
 }
 
@@ -232,26 +254,34 @@ Result<std::vector<LibraryModel>> ModelIndex::query_models(Statement& stmt) {
   return out;
 }
 
-Result<void> ModelIndex::upsert(const LibraryModel& m) {
-  auto stmt = db_.prepare(
-      std::string("INSERT INTO models(") + kColumns +
-      ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,"
-      "?24,?25,?26) ON CONFLICT(id) DO UPDATE SET publisher=excluded.publisher, "
-      "name=excluded.name, format=excluded.format, architecture=excluded.architecture, "
-      "task=excluded.task, parameter_count=excluded.parameter_count, "
-      "quantization=excluded.quantization, context_length=excluded.context_length, "
-      "embedding_length=excluded.embedding_length, block_count=excluded.block_count, "
-      "size_bytes=excluded.size_bytes, sha256=excluded.sha256, source_kind=excluded.source_kind, "
-      "source_path=excluded.source_path, hub_repo=excluded.hub_repo, "
-      "hub_revision=excluded.hub_revision, hub_file=excluded.hub_file, state=excluded.state, "
-      "downloaded_bytes=excluded.downloaded_bytes, error=excluded.error, tags=excluded.tags, "
-      "description=excluded.description, updated_at=excluded.updated_at, file=excluded.file");
+Result<Statement*> ModelIndex::cached(const std::string& sql) {
+  if (auto it = statements_.find(sql); it != statements_.end()) return &it->second;
+  auto stmt = db_.prepare(sql);
   if (!stmt) return stmt.error();
+  return &statements_.emplace(sql, std::move(*stmt)).first->second;
+}
+
+Result<void> ModelIndex::upsert(const LibraryModel& m) {
+  auto stmt_ptr =
+      cached(std::string("INSERT INTO models(") + kColumns +
+             ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,"
+             "?24,?25,?26) ON CONFLICT(id) DO UPDATE SET publisher=excluded.publisher, "
+             "name=excluded.name, format=excluded.format, architecture=excluded.architecture, "
+             "task=excluded.task, parameter_count=excluded.parameter_count, "
+             "quantization=excluded.quantization, context_length=excluded.context_length, "
+             "embedding_length=excluded.embedding_length, block_count=excluded.block_count, "
+             "size_bytes=excluded.size_bytes, sha256=excluded.sha256, source_kind=excluded.source_kind, "
+             "source_path=excluded.source_path, hub_repo=excluded.hub_repo, "
+             "hub_revision=excluded.hub_revision, hub_file=excluded.hub_file, state=excluded.state, "
+             "downloaded_bytes=excluded.downloaded_bytes, error=excluded.error, tags=excluded.tags, "
+             "description=excluded.description, updated_at=excluded.updated_at, file=excluded.file");
+  if (!stmt_ptr) return stmt_ptr.error();
+  Statement& stmt = **stmt_ptr;
   int64_t now = unix_now();
   std::string file = m.file.string();
   auto rel = m.file.lexically_relative(home_);
   if (!rel.empty() && *rel.begin() != "..") file = rel.string();
-  stmt->bind(1, m.id)
+  stmt.bind(1, m.id)
       .bind(2, m.publisher)
       .bind(3, m.name)
       .bind(4, m.format)
@@ -277,14 +307,15 @@ Result<void> ModelIndex::upsert(const LibraryModel& m) {
       .bind(24, m.created_at ? m.created_at : now)
       .bind(25, m.updated_at ? m.updated_at : now)
       .bind(26, file);
-  return stmt->run();
+  return stmt.run();
 }
 
 Result<std::optional<LibraryModel>> ModelIndex::get(std::string_view id) {
-  auto stmt = db_.prepare(std::string("SELECT ") + kColumns + " FROM models WHERE id = ?1");
-  if (!stmt) return stmt.error();
-  stmt->bind(1, id);
-  auto rows = query_models(*stmt);
+  auto stmt_ptr = cached(std::string("SELECT ") + kColumns + " FROM models WHERE id = ?1");
+  if (!stmt_ptr) return stmt_ptr.error();
+  Statement& stmt = **stmt_ptr;
+  stmt.bind(1, id);
+  auto rows = query_models(stmt);
   if (!rows) return rows.error();
   if (rows->empty()) return std::optional<LibraryModel>{};
   return std::optional<LibraryModel>(std::move(rows->front()));
@@ -297,135 +328,229 @@ Result<bool> ModelIndex::id_exists(std::string_view id) {
 }
 
 Result<std::optional<LibraryModel>> ModelIndex::find_by_sha256(std::string_view sha256) {
-  auto stmt = db_.prepare(std::string("SELECT ") + kColumns +
-                          " FROM models WHERE sha256 = ?1 AND state = 'ready' ORDER BY created_at LIMIT 1");
-  if (!stmt) return stmt.error();
-  stmt->bind(1, sha256);
-  auto rows = query_models(*stmt);
+  auto stmt_ptr = cached(std::string("SELECT ") + kColumns +
+                         " FROM models WHERE sha256 = ?1 AND state = 'ready' ORDER BY created_at LIMIT 1");
+  if (!stmt_ptr) return stmt_ptr.error();
+  Statement& stmt = **stmt_ptr;
+  stmt.bind(1, sha256);
+  auto rows = query_models(stmt);
   if (!rows) return rows.error();
   if (rows->empty()) return std::optional<LibraryModel>{};
   return std::optional<LibraryModel>(std::move(rows->front()));
 }
 
 Result<std::optional<LibraryModel>> ModelIndex::find_by_hub(std::string_view repo, std::string_view file) {
-  auto stmt =
-      db_.prepare(std::string("SELECT ") + kColumns +
-                  " FROM models WHERE hub_repo = ?1 AND hub_file = ?2 ORDER BY updated_at DESC LIMIT 1");
-  if (!stmt) return stmt.error();
-  stmt->bind(1, repo).bind(2, file);
-  auto rows = query_models(*stmt);
+  auto stmt_ptr =
+      cached(std::string("SELECT ") + kColumns +
+             " FROM models WHERE hub_repo = ?1 AND hub_file = ?2 ORDER BY updated_at DESC LIMIT 1");
+  if (!stmt_ptr) return stmt_ptr.error();
+  Statement& stmt = **stmt_ptr;
+  stmt.bind(1, repo).bind(2, file);
+  auto rows = query_models(stmt);
   if (!rows) return rows.error();
   if (rows->empty()) return std::optional<LibraryModel>{};
   return std::optional<LibraryModel>(std::move(rows->front()));
 }
 
 Result<std::vector<LibraryModel>> ModelIndex::all() {
-  auto stmt = db_.prepare(std::string("SELECT ") + kColumns + " FROM models ORDER BY name, publisher");
-  if (!stmt) return stmt.error();
-  return query_models(*stmt);
+  auto stmt_ptr = cached(std::string("SELECT ") + kColumns + " FROM models ORDER BY name, publisher");
+  if (!stmt_ptr) return stmt_ptr.error();
+  Statement& stmt = **stmt_ptr;
+  return query_models(stmt);
+}
+
+// SQL pieces of one search: filters and their binds, numbered from 1.
+struct SqlParts {
+  std::vector<std::string> where;
+  std::vector<std::pair<int, std::string>> text_binds;
+  std::vector<std::pair<int, int64_t>> int_binds;
+  int n = 0;
+  void text(std::string clause, std::string value) {
+    where.push_back(clause + "?" + std::to_string(++n));
+    text_binds.emplace_back(n, std::move(value));
+  }
+  void number(std::string clause, int64_t value) {
+    where.push_back(clause + "?" + std::to_string(++n));
+    int_binds.emplace_back(n, value);
+  }
+  std::string where_sql() const {
+    std::string out;
+    for (size_t i = 0; i < where.size(); ++i) out += (i == 0 ? " WHERE " : " AND ") + where[i];
+    return out;
+  }
+};
+
+namespace {
+
+// Above this many full-text hits, bm25 over every hit costs more than the 5 ms a search may take
+// at 100,000 models; ranking then streams in tiers (below) instead.
+constexpr int64_t kRankAllLimit = 2000;
+// Above this many hits, a sorted text search walks the sort column's index and keeps rows in the
+// hit set instead of sorting every hit.
+constexpr int64_t kSortHitsLimit = 3000;
+
+void add_filters(SqlParts& p, const LibraryQuery& q) {
+  if (q.task) p.text("m.task = ", std::string(to_string(*q.task)));
+  if (!q.architecture.empty()) p.text("m.architecture = ", q.architecture);
+  if (!q.quantization.empty()) p.text("m.quantization = ", upper(q.quantization));
+  if (q.min_size) p.number("m.size_bytes >= ", static_cast<int64_t>(*q.min_size));
+  if (q.max_size) p.number("m.size_bytes <= ", static_cast<int64_t>(*q.max_size));
+  if (q.state) p.text("m.state = ", std::string(to_string(*q.state)));
+  if (!q.tag.empty()) p.text("(' ' || m.tags || ' ') LIKE ", "% " + q.tag + " %");
+}
+
+std::string order_by(LibrarySort sort) {
+  switch (sort) {
+    case LibrarySort::size:
+      return " ORDER BY m.size_bytes DESC";
+    case LibrarySort::recent:
+      return " ORDER BY m.updated_at DESC";
+    default:
+      return " ORDER BY m.name, m.publisher";
+  }
+}
+
+std::string sort_index(LibrarySort sort) {
+  switch (sort) {
+    case LibrarySort::size:
+      return "models_size";
+    case LibrarySort::recent:
+      return "models_updated";
+    default:
+      return "models_name";
+  }
+}
+
+}  // namespace
+
+Result<std::vector<LibraryModel>> ModelIndex::run_search(const std::string& select_from, SqlParts& parts,
+                                                         const std::string& order, int limit, int offset) {
+  // Rows are chosen and ordered by rowid only, then read one by one: the sorter never carries
+  // whole records (descriptions, paths) of rows that the LIMIT drops.
+  std::string sql = "SELECT m.rowid" + select_from + parts.where_sql() + order;
+  sql += " LIMIT ?" + std::to_string(++parts.n);
+  parts.int_binds.emplace_back(parts.n, limit);
+  sql += " OFFSET ?" + std::to_string(++parts.n);
+  parts.int_binds.emplace_back(parts.n, offset);
+  auto stmt_ptr = cached(sql);
+  if (!stmt_ptr) return stmt_ptr.error();
+  Statement& stmt = **stmt_ptr;
+  for (auto& [i, v] : parts.text_binds) stmt.bind(i, v);
+  for (auto& [i, v] : parts.int_binds) stmt.bind(i, v);
+  std::vector<int64_t> rowids;
+  for (;;) {
+    auto row = stmt.step();
+    if (!row) {
+      stmt.reset();
+      return row.error();
+    }
+    if (!*row) break;
+    rowids.push_back(stmt.column_int(0));
+  }
+  stmt.reset();
+  auto fetch_ptr = cached(std::string("SELECT ") + kColumns + " FROM models WHERE rowid = ?1");
+  if (!fetch_ptr) return fetch_ptr.error();
+  Statement& fetch = **fetch_ptr;
+  std::vector<LibraryModel> out;
+  out.reserve(rowids.size());
+  for (int64_t rowid : rowids) {
+    fetch.bind(1, rowid);
+    auto rows = query_models(fetch);
+    if (!rows) return rows.error();
+    for (auto& m : *rows) out.push_back(std::move(m));
+  }
+  return out;
+}
+
+Result<int64_t> ModelIndex::count_hits(const std::string& fts) {
+  // Capped: only "few or many" matters, and counting stops early on a streamed match.
+  auto stmt_ptr =
+      cached("SELECT count(*) FROM (SELECT rowid FROM models_fts WHERE models_fts MATCH ?1 LIMIT " +
+             std::to_string(std::max(kRankAllLimit, kSortHitsLimit) + 1) + ")");
+  if (!stmt_ptr) return stmt_ptr.error();
+  Statement& stmt = **stmt_ptr;
+  stmt.bind(1, fts);
+  auto row = stmt.step();
+  int64_t n = row && *row ? stmt.column_int(0) : 0;
+  stmt.reset();
+  if (!row) return row.error();
+  return n;
 }
 
 Result<std::vector<LibraryModel>> ModelIndex::search(const LibraryQuery& q) {
   std::string fts = fts_query_from_text(q.text);
-  std::string cols;
-  {
-    std::string c = kColumns;
-    size_t i = 0;
-    while (i < c.size()) {
-      size_t j = c.find(", ", i);
-      if (j == std::string::npos) j = c.size();
-      if (!cols.empty()) cols += ", ";
-      cols += "m." + c.substr(i, j - i);
-      i = j + 2;
-    }
+  int limit = std::clamp(q.limit, 1, 10000);
+  int offset = std::max(0, q.offset);
+  if (fts.empty()) {
+    SqlParts p;
+    add_filters(p, q);
+    return run_search(" FROM models m", p, order_by(q.sort), limit, offset);
   }
-  std::string sql = "SELECT " + cols;
-  std::vector<std::string> where;
-  int n = 0;
-  // Binds are collected as (index, text-or-int) so the SQL string alone decides the statement.
-  std::vector<std::pair<int, std::string>> text_binds;
-  std::vector<std::pair<int, int64_t>> int_binds;
-  if (!fts.empty()) {
-    sql += " FROM models_fts f JOIN models m ON m.rowid = f.rowid";
-    where.push_back("models_fts MATCH ?" + std::to_string(++n));
-    text_binds.emplace_back(n, fts);
-  } else {
-    sql += " FROM models m";
-  }
-  if (q.task) {
-    where.push_back("m.task = ?" + std::to_string(++n));
-    text_binds.emplace_back(n, std::string(to_string(*q.task)));
-  }
-  if (!q.architecture.empty()) {
-    where.push_back("m.architecture = ?" + std::to_string(++n));
-    text_binds.emplace_back(n, q.architecture);
-  }
-  if (!q.quantization.empty()) {
-    where.push_back("m.quantization = ?" + std::to_string(++n));
-    text_binds.emplace_back(n, upper(q.quantization));
-  }
-  if (q.min_size) {
-    where.push_back("m.size_bytes >= ?" + std::to_string(++n));
-    int_binds.emplace_back(n, static_cast<int64_t>(*q.min_size));
-  }
-  if (q.max_size) {
-    where.push_back("m.size_bytes <= ?" + std::to_string(++n));
-    int_binds.emplace_back(n, static_cast<int64_t>(*q.max_size));
-  }
-  if (q.state) {
-    where.push_back("m.state = ?" + std::to_string(++n));
-    text_binds.emplace_back(n, std::string(to_string(*q.state)));
-  }
-  if (!q.tag.empty()) {
-    where.push_back("(' ' || m.tags || ' ') LIKE ?" + std::to_string(++n));
-    text_binds.emplace_back(n, "% " + q.tag + " %");
-  }
-  for (size_t i = 0; i < where.size(); ++i) sql += (i == 0 ? " WHERE " : " AND ") + where[i];
-  switch (q.sort) {
-    case LibrarySort::relevance:
-      sql += fts.empty() ? " ORDER BY m.name, m.publisher" : " ORDER BY f.rank";
-      break;
-    case LibrarySort::name:
-      sql += " ORDER BY m.name, m.publisher";
-      break;
-    case LibrarySort::size:
-      sql += " ORDER BY m.size_bytes DESC";
-      break;
-    case LibrarySort::recent:
-      sql += " ORDER BY m.updated_at DESC";
-      break;
-  }
-  sql += " LIMIT ?" + std::to_string(++n);
-  int_binds.emplace_back(n, std::clamp(q.limit, 1, 10000));
-  sql += " OFFSET ?" + std::to_string(++n);
-  int_binds.emplace_back(n, std::max(0, q.offset));
+  auto hits = count_hits(fts);
+  if (!hits) return hits.error();
+  if (*hits == 0) return std::vector<LibraryModel>{};
+  const std::string fts_join = " FROM models_fts f JOIN models m ON m.rowid = f.rowid";
 
-  auto stmt = db_.prepare(sql);
-  if (!stmt) return stmt.error();
-  for (auto& [i, v] : text_binds) stmt->bind(i, v);
-  for (auto& [i, v] : int_binds) stmt->bind(i, v);
-  return query_models(*stmt);
+  if (q.sort != LibrarySort::relevance) {
+    SqlParts p;
+    if (*hits <= kSortHitsLimit) {
+      p.text("models_fts MATCH ", fts);
+      add_filters(p, q);
+      return run_search(fts_join, p, order_by(q.sort), limit, offset);
+    }
+    // Many hits: walk the sort index and keep rows of the hit set; stops after `limit` rows.
+    p.text("m.rowid IN (SELECT rowid FROM models_fts WHERE models_fts MATCH ", fts);
+    p.where.back() += ")";
+    add_filters(p, q);
+    return run_search(" FROM models m INDEXED BY " + sort_index(q.sort), p, order_by(q.sort), limit, offset);
+  }
+  if (*hits <= kRankAllLimit) {
+    SqlParts p;
+    p.text("models_fts MATCH ", fts);
+    add_filters(p, q);
+    return run_search(fts_join, p, " ORDER BY f.rank", limit, offset);
+  }
+  // Many hits: relevance in two tiers, each streamed newest first so LIMIT stops early: models
+  // whose name matches every word, then models that match elsewhere (tags, description, ...).
+  std::vector<LibraryModel> out;
+  int wanted = offset + limit;
+  const std::string tiers[2] = {"name : (" + fts + ")", "(" + fts + ") NOT (name : (" + fts + "))"};
+  for (const auto& expr : tiers) {
+    SqlParts p;
+    p.text("models_fts MATCH ", expr);
+    add_filters(p, q);
+    auto rows = run_search(fts_join, p, " ORDER BY f.rowid DESC", wanted - static_cast<int>(out.size()), 0);
+    if (!rows) return rows.error();
+    for (auto& m : *rows) out.push_back(std::move(m));
+    if (static_cast<int>(out.size()) >= wanted) break;
+  }
+  if (offset >= static_cast<int>(out.size())) return std::vector<LibraryModel>{};
+  return std::vector<LibraryModel>(std::make_move_iterator(out.begin() + offset),
+                                   std::make_move_iterator(out.end()));
 }
 
 Result<void> ModelIndex::remove(std::string_view id) {
-  auto stmt = db_.prepare("DELETE FROM models WHERE id = ?1");
-  if (!stmt) return stmt.error();
-  stmt->bind(1, id);
-  return stmt->run();
+  auto stmt_ptr = cached("DELETE FROM models WHERE id = ?1");
+  if (!stmt_ptr) return stmt_ptr.error();
+  Statement& stmt = **stmt_ptr;
+  stmt.bind(1, id);
+  return stmt.run();
 }
 
 Result<void> ModelIndex::set_progress(std::string_view id, uint64_t downloaded_bytes) {
-  auto stmt = db_.prepare("UPDATE models SET downloaded_bytes = ?2, updated_at = ?3 WHERE id = ?1");
-  if (!stmt) return stmt.error();
-  stmt->bind(1, id).bind(2, static_cast<int64_t>(downloaded_bytes)).bind(3, unix_now());
-  return stmt->run();
+  auto stmt_ptr = cached("UPDATE models SET downloaded_bytes = ?2, updated_at = ?3 WHERE id = ?1");
+  if (!stmt_ptr) return stmt_ptr.error();
+  Statement& stmt = **stmt_ptr;
+  stmt.bind(1, id).bind(2, static_cast<int64_t>(downloaded_bytes)).bind(3, unix_now());
+  return stmt.run();
 }
 
 Result<void> ModelIndex::set_state(std::string_view id, LibraryModelState state, std::string_view error) {
-  auto stmt = db_.prepare("UPDATE models SET state = ?2, error = ?3, updated_at = ?4 WHERE id = ?1");
-  if (!stmt) return stmt.error();
-  stmt->bind(1, id).bind(2, to_string(state)).bind(3, error).bind(4, unix_now());
-  return stmt->run();
+  auto stmt_ptr = cached("UPDATE models SET state = ?2, error = ?3, updated_at = ?4 WHERE id = ?1");
+  if (!stmt_ptr) return stmt_ptr.error();
+  Statement& stmt = **stmt_ptr;
+  stmt.bind(1, id).bind(2, to_string(state)).bind(3, error).bind(4, unix_now());
+  return stmt.run();
 }
 
 }  // namespace xervo::library

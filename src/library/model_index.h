@@ -5,6 +5,7 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -14,6 +15,8 @@
 #include "xervo/library.h"
 
 namespace xervo::library {
+
+struct SqlParts;  // one search's filters and binds (model_index.cpp)
 
 class ModelIndex {
  public:
@@ -38,18 +41,26 @@ class ModelIndex {
   Result<void> set_state(std::string_view id, LibraryModelState state, std::string_view error);
 
   Database& db() { return db_; }
+  // Lets SQLite refresh its planner statistics when they are stale (cheap; run before closing).
+  void optimize() { (void)db_.exec("PRAGMA optimize"); }
 
  private:
+  // Statements are prepared once per SQL text and reused (search builds a few dozen shapes).
+  Result<Statement*> cached(const std::string& sql);
+  std::map<std::string, Statement> statements_;
   Result<void> migrate();
   Result<std::vector<LibraryModel>> query_models(Statement& stmt);
+  Result<std::vector<LibraryModel>> run_search(const std::string& select_from, SqlParts& parts,
+                                               const std::string& order, int limit, int offset);
+  Result<int64_t> count_hits(const std::string& fts);
   LibraryModel row_to_model(const Statement& stmt) const;
 
   Database db_;
   std::filesystem::path home_;
 };
 
-// "llama 8b" -> "\"llama\"* AND \"8b\"*": every word a quoted prefix term, so user input never
-// reaches FTS5's query syntax. Empty when the text has no word characters.
+// "llama 8" -> "\"llama\" AND \"8\"*": every word quoted, so user input never reaches FTS5's query
+// syntax; the last word is a prefix unless the text ends with a separator. Empty without words.
 std::string fts_query_from_text(std::string_view text);
 
 }  // namespace xervo::library

@@ -1,6 +1,8 @@
 // The index: schema migrations, full-text search, filters and sorting.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "library/model_index.h"
 #include "library_fixture.h"
 
@@ -79,12 +81,13 @@ TEST_F(Index, OlderSchemaIsMigratedStepByStep) {
   // Roll the file back to schema 1 (drop what step 2 adds), then reopen.
   ASSERT_TRUE(index_->db()
                   .exec("DROP INDEX models_state; DROP INDEX models_quant; DROP INDEX models_arch; "
-                        "DELETE FROM schema_version WHERE version = 2; PRAGMA user_version = 1")
+                        "DELETE FROM schema_version WHERE version >= 2; PRAGMA user_version = 1")
                   .ok());
   index_.reset();
   auto reopened = ModelIndex::open(dir.path / "models.db", dir.path, 1000);
   ASSERT_TRUE(reopened.ok()) << reopened.error().to_string();
-  EXPECT_EQ(*reopened->schema_version(), 2);
+  EXPECT_EQ(*reopened->schema_version(), ModelIndex::latest_schema_version());
+  EXPECT_EQ(reopened->search({.text = "qwen"})->size(), 1u);  // full-text index rebuilt
   auto stmt = reopened->db().prepare("SELECT count(*) FROM sqlite_master WHERE name = 'models_state'");
   ASSERT_TRUE(stmt.ok());
   ASSERT_TRUE(*stmt->step());
@@ -156,6 +159,50 @@ TEST_F(Index, RenameKeepsFullTextInSync) {
   EXPECT_EQ(search({.text = "multilingual"}), std::vector<std::string>{"baai/bge-small-en-v1.5"});
   ASSERT_TRUE(index_->remove("baai/bge-small-en-v1.5").ok());
   EXPECT_TRUE(search({.text = "multilingual"}).empty());
+}
+
+// Past a few thousand hits, search switches strategy (tiers, index walks): same answers.
+TEST(IndexManyHits, LargeHitSetsGiveTheSameAnswersAsSmallOnes) {
+  TempDir dir;
+  auto index = ModelIndex::open(dir.path / "models.db", dir.path, 1000);
+  ASSERT_TRUE(index.ok());
+  library::Transaction tx(index->db());
+  ASSERT_TRUE(tx.begin().ok());
+  std::vector<LibraryModel> all;
+  for (int i = 0; i < 6000; ++i) {
+    // Every model mentions "common"; one in three in its name, the rest only in the description.
+    bool in_name = i % 3 == 0;
+    auto m = record("p" + std::to_string(i % 7), (in_name ? "common-" : "other-") + std::to_string(i),
+                    "llama", i % 2 ? ModelTask::generate : ModelTask::embed, "Q4_K_M",
+                    1000 + (i * 7919) % 100000, {}, in_name ? "" : "a common description");
+    m.updated_at = 1000 + i;
+    ASSERT_TRUE(index->upsert(m).ok());
+    all.push_back(m);
+  }
+  ASSERT_TRUE(tx.commit().ok());
+
+  auto relevance = index->search({.text = "common", .limit = 3000});
+  ASSERT_TRUE(relevance.ok());
+  ASSERT_EQ(relevance->size(), 3000u);
+  for (size_t i = 0; i < 2000; ++i) EXPECT_TRUE(relevance->at(i).name.starts_with("common-")) << i;
+  for (size_t i = 2000; i < 3000; ++i) EXPECT_TRUE(relevance->at(i).name.starts_with("other-")) << i;
+  auto page = index->search({.text = "common", .limit = 10, .offset = 1995});
+  ASSERT_EQ(page->size(), 10u);
+  EXPECT_EQ(page->at(4).id, relevance->at(1999).id);
+  EXPECT_EQ(page->at(5).id, relevance->at(2000).id);
+
+  auto by_size =
+      index->search({.text = "common", .task = ModelTask::embed, .sort = LibrarySort::size, .limit = 20});
+  ASSERT_TRUE(by_size.ok());
+  std::vector<LibraryModel> expected;
+  for (auto& m : all)
+    if (m.task == ModelTask::embed) expected.push_back(m);
+  std::stable_sort(expected.begin(), expected.end(),
+                   [](const auto& a, const auto& b) { return a.size_bytes > b.size_bytes; });
+  ASSERT_EQ(by_size->size(), 20u);
+  for (size_t i = 0; i < 20; ++i) EXPECT_EQ(by_size->at(i).size_bytes, expected[i].size_bytes) << i;
+  auto by_name = index->search({.text = "common", .sort = LibrarySort::name, .limit = 3});
+  EXPECT_EQ(ids(*by_name), (std::vector<std::string>{"p0/common-0", "p1/common-1002", "p4/common-1005"}));
 }
 
 }  // namespace
