@@ -85,6 +85,23 @@ TEST_F(Hub, PicksTheFileByQuantTagOrExactName) {
   EXPECT_NE(none.error().message().find("tiny.Q8_0.gguf"), std::string::npos) << "lists what is there";
 }
 
+TEST_F(Hub, SplitModelsDownloadEveryPartInParallel) {
+  std::string part1 = gguf_bytes({.seed = 5, .elements = 50000});
+  std::string part2(300000, 'x');  // later parts are only hashed
+  hub.add_file("TheOrg/Big-GGUF", "Q4_K_M/big-Q4_K_M-00001-of-00002.gguf", part1);
+  hub.add_file("TheOrg/Big-GGUF", "Q4_K_M/big-Q4_K_M-00002-of-00002.gguf", part2);
+  PullProgress last;
+  auto m = lib->pull("hf:TheOrg/Big-GGUF:Q4_K_M", [&](const PullProgress& p) { last = p; });
+  ASSERT_TRUE(m.ok()) << m.error().to_string();
+  EXPECT_EQ(m->hub_file, "Q4_K_M/big-Q4_K_M-00001-of-00002.gguf");
+  EXPECT_EQ(hub.blob_requests.load(), 2);
+  EXPECT_EQ(last.bytes_total, part1.size() + part2.size());
+  EXPECT_EQ(last.bytes_done, last.bytes_total);
+  // llama.cpp finds the other parts next to the first by their "-0000K-of-0000N" names.
+  EXPECT_EQ(m->file.filename(), "big-q4_k_m-00001-of-00002.gguf");
+  EXPECT_EQ(fs::file_size(m->file.parent_path() / "big-q4_k_m-00002-of-00002.gguf"), part2.size());
+}
+
 TEST_F(Hub, ResumesAfterADroppedConnectionAndVerifiesTheWhole) {
   hub.drop_after_bytes = static_cast<int>(content.size() / 2);
   auto m = lib->pull("hf:TheOrg/Tiny-GGUF:Q4_K_M");
