@@ -61,9 +61,12 @@ struct GenerationScheduler::Slot {
   int32_t out_index = -1;  // batch index of this slot's logits in the current step
 };
 
-GenerationScheduler::GenerationScheduler(std::shared_ptr<const llama_model> model, ContextPtr ctx,
-                                         SchedulerConfig config)
-    : model_(std::move(model)), ctx_(std::move(ctx)), config_(std::move(config)) {
+GenerationScheduler::GenerationScheduler(std::shared_ptr<const llama_model> model, ThreadpoolPtr threads,
+                                         ContextPtr ctx, SchedulerConfig config)
+    : model_(std::move(model)),
+      threads_(std::move(threads)),
+      ctx_(std::move(ctx)),
+      config_(std::move(config)) {
   thread_ = std::thread([this] { loop(); });
 }
 

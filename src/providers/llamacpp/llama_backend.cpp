@@ -66,6 +66,20 @@ LogCapture::LogCapture() { t_capture = &text_; }
 LogCapture::~LogCapture() { t_capture = nullptr; }
 std::string LogCapture::errors() const { return text_; }
 
+ThreadpoolPtr make_threadpool(int n_threads) {
+  ensure_backend();
+  ggml_backend_dev_t cpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);
+  if (!cpu) return {};
+  ggml_backend_reg_t reg = ggml_backend_dev_backend_reg(cpu);
+  using NewFn = ggml_threadpool* (*)(ggml_threadpool_params*);
+  using FreeFn = void (*)(ggml_threadpool*);
+  auto make = reinterpret_cast<NewFn>(ggml_backend_reg_get_proc_address(reg, "ggml_threadpool_new"));
+  auto free_fn = reinterpret_cast<FreeFn>(ggml_backend_reg_get_proc_address(reg, "ggml_threadpool_free"));
+  if (!make || !free_fn) return {};
+  ggml_threadpool_params params = ggml_threadpool_params_default(n_threads);
+  return ThreadpoolPtr(make(&params), ThreadpoolDeleter{free_fn});
+}
+
 std::string backend_description() {
   ensure_backend();
   std::string out;

@@ -5,6 +5,8 @@
 
 #include <string>
 
+#include "providers/llamacpp/llama_handles.h"
+
 namespace xervo::llamacpp {
 
 // Initialises the llama.cpp backend and installs the log router; later calls do nothing.
@@ -24,6 +26,11 @@ class LogCapture {
  private:
   std::string text_;
 };
+
+// A persistent pool of `n_threads` CPU threads for one context. Without one, ggml starts and joins
+// its threads on every decode, which costs more than a small model's whole step. Null when the
+// CPU backend does not offer thread pools.
+ThreadpoolPtr make_threadpool(int n_threads);
 
 // "CPU (AVX2 ...)": the compute devices ggml found, for health().
 std::string backend_description();

@@ -28,6 +28,15 @@ using ContextPtr = std::unique_ptr<llama_context, ContextDeleter>;
 using SamplerPtr = std::unique_ptr<llama_sampler, SamplerDeleter>;
 using GgufPtr = std::unique_ptr<gguf_context, GgufDeleter>;
 
+// The CPU backend's free function comes from the backend registry (the backend may be a plugin).
+struct ThreadpoolDeleter {
+  void (*free_fn)(ggml_threadpool*) = nullptr;
+  void operator()(ggml_threadpool* p) const {
+    if (free_fn) free_fn(p);
+  }
+};
+using ThreadpoolPtr = std::unique_ptr<ggml_threadpool, ThreadpoolDeleter>;
+
 // A llama_batch with room for `capacity` tokens of one sequence id each.
 class Batch {
  public:

@@ -198,6 +198,7 @@ class LlamaCppProvider final : public ModelProvider {
       cparams.pooling_type = to_llama(pooling);
     }
     if (progress) progress(0.9f, "context");
+    ThreadpoolPtr pool = make_threadpool(threads);  // declared first: outlives ctx on every path
     ContextPtr ctx;
     {
       LogCapture capture;
@@ -209,6 +210,7 @@ class LlamaCppProvider final : public ModelProvider {
                                               std::to_string(per_seq) + " x parallel " +
                                               std::to_string(n_seq_max) + "): lower them or free memory"));
     }
+    if (pool) llama_attach_threadpool(ctx.get(), pool.get(), nullptr);
 
     LoadedModel loaded;
     loaded.memory_bytes = llama_model_size(m) + kv_estimate(m, ctx.get());
@@ -235,7 +237,7 @@ class LlamaCppProvider final : public ModelProvider {
     if (task == ModelTask::generate) {
       auto chat = ChatTemplate::create(m, name);
       if (!chat) return chat.error();
-      auto scheduler = std::make_unique<GenerationScheduler>(model, std::move(ctx), config);
+      auto scheduler = std::make_unique<GenerationScheduler>(model, std::move(pool), std::move(ctx), config);
       auto handle =
           std::make_shared<LlamaGenerator>(std::move(setup), std::move(*chat), std::move(scheduler));
       std::weak_ptr<LlamaGenerator> weak = handle;
@@ -257,7 +259,8 @@ class LlamaCppProvider final : public ModelProvider {
       int n_outputs = llama_model_n_embd_out(m);
       if (task == ModelTask::rerank) n_outputs = static_cast<int>(llama_model_n_cls_out(m));
       if (n_outputs <= 0) n_outputs = llama_model_n_embd(m);
-      auto scheduler = std::make_unique<PooledScheduler>(model, std::move(ctx), config, n_outputs);
+      auto scheduler =
+          std::make_unique<PooledScheduler>(model, std::move(pool), std::move(ctx), config, n_outputs);
       if (task == ModelTask::embed) {
         auto handle = std::make_shared<LlamaEmbedding>(std::move(setup), std::move(scheduler));
         std::weak_ptr<LlamaEmbedding> weak = handle;

@@ -17,9 +17,13 @@ struct PooledScheduler::Request {
   std::optional<Error> error;           // GUARDED_BY(mu_)
 };
 
-PooledScheduler::PooledScheduler(std::shared_ptr<const llama_model> model, ContextPtr ctx,
-                                 SchedulerConfig config, int n_outputs)
-    : model_(std::move(model)), ctx_(std::move(ctx)), config_(std::move(config)), n_outputs_(n_outputs) {
+PooledScheduler::PooledScheduler(std::shared_ptr<const llama_model> model, ThreadpoolPtr threads,
+                                 ContextPtr ctx, SchedulerConfig config, int n_outputs)
+    : model_(std::move(model)),
+      threads_(std::move(threads)),
+      ctx_(std::move(ctx)),
+      config_(std::move(config)),
+      n_outputs_(n_outputs) {
   thread_ = std::thread([this] { loop(); });
 }
 

@@ -39,8 +39,8 @@ struct SchedulerConfig {
 class PooledScheduler {
  public:
   // `model` is kept alive while the context exists; `n_outputs` floats are read per sequence.
-  PooledScheduler(std::shared_ptr<const llama_model> model, ContextPtr ctx, SchedulerConfig config,
-                  int n_outputs);
+  PooledScheduler(std::shared_ptr<const llama_model> model, ThreadpoolPtr threads, ContextPtr ctx,
+                  SchedulerConfig config, int n_outputs);
   ~PooledScheduler();
   PooledScheduler(const PooledScheduler&) = delete;
   PooledScheduler& operator=(const PooledScheduler&) = delete;
@@ -54,6 +54,7 @@ class PooledScheduler {
   void loop();
 
   std::shared_ptr<const llama_model> model_;
+  ThreadpoolPtr threads_;  // attached to ctx_; freed after it
   ContextPtr ctx_;
   SchedulerConfig config_;
   int n_outputs_;
@@ -75,7 +76,8 @@ struct GenerationJob {
 
 class GenerationScheduler {
  public:
-  GenerationScheduler(std::shared_ptr<const llama_model> model, ContextPtr ctx, SchedulerConfig config);
+  GenerationScheduler(std::shared_ptr<const llama_model> model, ThreadpoolPtr threads, ContextPtr ctx,
+                      SchedulerConfig config);
   ~GenerationScheduler();
   GenerationScheduler(const GenerationScheduler&) = delete;
   GenerationScheduler& operator=(const GenerationScheduler&) = delete;
@@ -92,6 +94,7 @@ class GenerationScheduler {
   bool step(std::vector<Slot>& slots, Batch& batch);
 
   std::shared_ptr<const llama_model> model_;
+  ThreadpoolPtr threads_;  // attached to ctx_; freed after it
   ContextPtr ctx_;
   SchedulerConfig config_;
   std::mutex mu_;
