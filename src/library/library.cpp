@@ -323,9 +323,7 @@ Result<LibraryModel> LibraryImpl::find(std::string_view model_id) {
   if (id.starts_with("hf:")) {
     auto ref = parse_hub_ref(id);
     if (!ref) return ref.error();
-    LibraryQuery q;
-    q.limit = 10000;
-    auto rows = search(q);
+    auto rows = with_index([&](ModelIndex& index) { return index.find_by_repo(ref->repo); });
     if (!rows) return rows.error();
     std::vector<HubFileEntry> files;
     std::vector<const LibraryModel*> candidates;

@@ -352,6 +352,15 @@ Result<std::optional<LibraryModel>> ModelIndex::find_by_hub(std::string_view rep
   return std::optional<LibraryModel>(std::move(rows->front()));
 }
 
+Result<std::vector<LibraryModel>> ModelIndex::find_by_repo(std::string_view repo) {
+  auto stmt_ptr =
+      cached(std::string("SELECT ") + kColumns + " FROM models WHERE hub_repo = ?1 COLLATE NOCASE");
+  if (!stmt_ptr) return stmt_ptr.error();
+  Statement& stmt = **stmt_ptr;
+  stmt.bind(1, repo);
+  return query_models(stmt);
+}
+
 Result<std::vector<LibraryModel>> ModelIndex::all() {
   auto stmt_ptr = cached(std::string("SELECT ") + kColumns + " FROM models ORDER BY name, publisher");
   if (!stmt_ptr) return stmt_ptr.error();

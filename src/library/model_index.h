@@ -33,6 +33,8 @@ class ModelIndex {
   Result<std::optional<LibraryModel>> get(std::string_view id);
   Result<std::optional<LibraryModel>> find_by_sha256(std::string_view sha256);
   Result<std::optional<LibraryModel>> find_by_hub(std::string_view repo, std::string_view file);
+  // Every model pulled from (or imported out of a cache of) `repo`, compared without case.
+  Result<std::vector<LibraryModel>> find_by_repo(std::string_view repo);
   Result<std::vector<LibraryModel>> search(const LibraryQuery& query);
   Result<std::vector<LibraryModel>> all();
   Result<bool> id_exists(std::string_view id);
