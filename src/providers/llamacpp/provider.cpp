@@ -1,6 +1,7 @@
 // The llamacpp provider: resolves a model id to a GGUF file, checks the file, loads it with
 // llama.cpp, creates the context for the spec's task and starts that model's scheduler.
 #include <algorithm>
+#include <limits>
 #include <thread>
 
 #include "core/log.h"
@@ -167,6 +168,10 @@ class LlamaCppProvider final : public ModelProvider {
       per_seq = o.context_size > 0 ? o.context_size : std::min(n_ctx_train, kDefaultGenerateContext);
       n_seq_max = o.parallel > 0 ? o.parallel : 4;
       n_batch = o.batch_size > 0 ? o.batch_size : 512;
+      if (static_cast<int64_t>(per_seq) * n_seq_max > std::numeric_limits<int32_t>::max())
+        return Error(ErrorCode::config_invalid, name + ": context_size " + std::to_string(per_seq) +
+                                                    " x parallel " + std::to_string(n_seq_max) +
+                                                    " is too large");
       cparams.n_ctx = static_cast<uint32_t>(per_seq) * static_cast<uint32_t>(n_seq_max);
       cparams.n_batch = static_cast<uint32_t>(n_batch);
       cparams.n_ubatch = static_cast<uint32_t>(std::min(n_batch, 512));
