@@ -132,12 +132,22 @@ Error ApiClient::map_error(const HttpResponse& response) const {
   return error_from_response(response, context_, code);
 }
 
+RetryFilter ApiClient::retry_filter() const {
+  if (!classify_) return {};
+  // A retryable status whose body names a permanent problem (context too long) is final.
+  return [this](const HttpResponse& response) {
+    const auto parsed = nlohmann::json::parse(response.body, nullptr, false);
+    const auto code = classify_(response.status, parsed.is_discarded() ? nlohmann::json() : parsed);
+    return !code || is_retryable(*code);
+  };
+}
+
 Result<nlohmann::json> ApiClient::post_json(std::string_view path, const nlohmann::json& body,
                                             std::stop_token stop) const {
   HttpRequest request = make_request(path, body);
   request.accept_compressed = true;
   request.headers.add("Accept", "application/json");
-  auto response = send_with_retry(*http_, request, settings_.retry, stop);
+  auto response = send_with_retry(*http_, request, settings_.retry, stop, {}, retry_filter());
   if (!response) {
     const Error& e = response.error();
     return Error(e.code(), context_.service + " model '" + context_.model +
@@ -176,7 +186,7 @@ Result<void> ApiClient::post_sse(std::string_view path, const nlohmann::json& bo
     if (head.size() < 256) head.append(chunk.substr(0, 256 - head.size()));
     return parser.feed(chunk);
   };
-  auto response = send_with_retry(*http_, request, settings_.retry, stop);
+  auto response = send_with_retry(*http_, request, settings_.retry, stop, {}, retry_filter());
   const std::string prefix = context_.service + " model '" + context_.model + "': ";
   if (parser.overflowed())
     return Error(ErrorCode::inference_failed,

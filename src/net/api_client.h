@@ -75,6 +75,7 @@ class ApiClient {
  private:
   HttpRequest make_request(std::string_view path, const nlohmann::json& body) const;
   Error map_error(const HttpResponse& response) const;
+  RetryFilter retry_filter() const;
 
   ApiSettings settings_;
   ApiContext context_;

@@ -113,7 +113,7 @@ std::chrono::milliseconds backoff_delay(const RetryPolicy& policy, int attempt, 
 
 Result<HttpResponse> send_with_retry(HttpClient& client, const HttpRequest& request,
                                      const RetryPolicy& policy, std::stop_token stop,
-                                     const RetryObserver& on_retry) {
+                                     const RetryObserver& on_retry, const RetryFilter& may_retry) {
   const auto started = Clock::now();
   const int max_attempts = std::max(1, policy.max_attempts);
   for (int attempt = 1;; ++attempt) {
@@ -123,7 +123,8 @@ Result<HttpResponse> send_with_retry(HttpClient& client, const HttpRequest& requ
     std::string reason;
     std::optional<std::chrono::milliseconds> asked;
     if (outcome.ok()) {
-      if (!is_retryable_status(outcome.response.status)) return std::move(outcome.response);
+      if (!is_retryable_status(outcome.response.status) || (may_retry && !may_retry(outcome.response)))
+        return std::move(outcome.response);
       reason = "HTTP " + std::to_string(outcome.response.status);
       if (auto header = outcome.response.headers.get("Retry-After")) asked = parse_retry_after(*header);
     } else {

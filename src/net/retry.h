@@ -50,8 +50,11 @@ using RetryObserver =
 // Returns the last response (any status: a 503 after the last attempt is a value, check `status`)
 // with `attempts` set, or the last transport error as an Error whose message says how many
 // attempts were made.
+// `may_retry`, when set, sees each response with a retryable status and may return false to make it
+// final (an API whose 500 body says "input too large" will answer the same every time).
+using RetryFilter = std::function<bool(const HttpResponse& response)>;
 Result<HttpResponse> send_with_retry(HttpClient& client, const HttpRequest& request,
                                      const RetryPolicy& policy, std::stop_token stop = {},
-                                     const RetryObserver& on_retry = {});
+                                     const RetryObserver& on_retry = {}, const RetryFilter& may_retry = {});
 
 }  // namespace xervo::net

@@ -94,6 +94,22 @@ TEST(Retry, GivesUpAfterMaxAttemptsWithTheLastResponse) {
   EXPECT_EQ(flaky.server.requests.load(), 3);
 }
 
+TEST(Retry, FilterCanMakeARetryableStatusFinal) {
+  FlakyServer flaky(500, 100);
+  HttpClient client;
+  HttpRequest req;
+  req.url = flaky.server.url("/r");
+  int seen = 0;
+  auto res = send_with_retry(client, req, fast_policy(), {}, {}, [&](const HttpResponse& r) {
+    ++seen;
+    return r.body.find("try again") == std::string::npos;
+  });
+  ASSERT_TRUE(res.ok());
+  EXPECT_EQ(res->status, 500);
+  EXPECT_EQ(seen, 1);
+  EXPECT_EQ(flaky.server.requests.load(), 1);
+}
+
 TEST(Retry, RetryAfterBeyondTheTotalBudgetEndsRetrying) {
   FlakyServer flaky(429, 100, "3600");
   HttpClient client;

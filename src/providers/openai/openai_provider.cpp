@@ -35,6 +35,8 @@ std::optional<ErrorCode> classify_openai_error(int status, const nlohmann::json&
   const std::string code = field("code"), type = field("type");
   if (code == "context_length_exceeded" || type == "exceed_context_size_error")
     return ErrorCode::context_overflow;
+  // llama-server answers an embedding input longer than its batch with a 500 saying so.
+  if (field("message").find("too large to process") != std::string::npos) return ErrorCode::context_overflow;
   if (code == "model_not_found") return ErrorCode::model_not_found;
   if (code == "invalid_api_key") return ErrorCode::unauthorized;
   return std::nullopt;

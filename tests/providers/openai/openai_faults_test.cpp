@@ -236,6 +236,21 @@ TEST_F(OpenAiFaults, ContextLengthErrorIsContextOverflow) {
   EXPECT_EQ(r.error().code(), ErrorCode::context_overflow);
 }
 
+TEST_F(OpenAiFaults, InputTooLargeIsContextOverflowWithoutRetries) {
+  server.http().Post("/v1/embeddings", [&](const httplib::Request&, httplib::Response& res) {
+    ++server.requests;
+    res.status = 500;  // what llama-server answers for an input longer than its batch
+    res.set_content(
+        R"({"error":{"code":500,"message":"input (402 tokens) is too large to process. increase the physical batch size","type":"server_error"}})",
+        "application/json");
+  });
+  server.start();
+  auto r = embed_one();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), ErrorCode::context_overflow);
+  EXPECT_EQ(server.requests.load(), 1);
+}
+
 TEST_F(OpenAiFaults, UnreachableServerIsUnavailable) {
   int port = 0;
   {
