@@ -72,8 +72,7 @@ GenerateOptions parse_options(const nlohmann::json& body, const ServerOptions& l
   if (auto p = optional_number(body, "min_p", 0, 1)) o.min_p = static_cast<float>(*p);
   if (auto p = optional_number(body, "repeat_penalty", 0, 10)) o.repeat_penalty = static_cast<float>(*p);
   if (auto s = optional_int(body, "seed", INT64_MIN, INT64_MAX)) o.seed = static_cast<uint32_t>(*s);
-  if (auto n = optional_int(body, "n", 1, 1); !n && body.contains("n") && !body["n"].is_null())
-    reject_input("'n' must be 1");
+  optional_int(body, "n", 1, 1);  // only one choice per request
   if (optional_bool(body, "logprobs").value_or(false)) reject_input("'logprobs' is not supported");
   if (auto it = body.find("tools"); it != body.end() && it->is_array() && !it->empty())
     reject_input("'tools' (function calling) is not supported by this server");
@@ -208,7 +207,7 @@ struct Generation {
       alive = sink.write(text.data(), text.size());
       return alive;
     };
-    if (chat) send(chunk(std::string_view(), nullptr, true));
+    if (chat && !send(chunk(std::string_view(), nullptr, true))) return false;  // gone before the first byte
     auto result = generator->generate(request, [&](std::string_view piece) {
       note_piece();
       return send(chunk(piece, nullptr));

@@ -189,6 +189,42 @@ TEST_F(ServerTest, RequestIdIsEchoedWhenSaneAndReplacedOtherwise) {
   EXPECT_EQ(error->get_header_value("X-Request-Id"), "err-1");
 }
 
+TEST_F(ServerTest, ManyConcurrentClientsAreAllServed) {
+  options.threads = 16;
+  start();
+  std::vector<std::future<int>> clients;
+  for (int t = 0; t < 12; ++t) {
+    clients.push_back(std::async(std::launch::async, [this, t] {
+      auto c = client();
+      int ok = 0;
+      for (int i = 0; i < 15; ++i) {
+        std::string n = std::to_string(t * 100 + i);
+        auto e = c->Post("/v1/embeddings", json{{"model", "embed/test"}, {"input", {n, n + n}}}.dump(),
+                         "application/json");
+        auto g = c->Post("/v1/chat/completions",
+                         json{{"model", "chat/test"},
+                              {"max_tokens", 2},
+                              {"stream", i % 2 == 0},
+                              {"messages", {{{"role", "user"}, {"content", n}}}}}
+                             .dump(),
+                         "application/json");
+        ok += (e && e->status == 200) + (g && g->status == 200);
+      }
+      return ok;
+    }));
+  }
+  int total = 0;
+  for (auto& f : clients) total += f.get();
+  EXPECT_EQ(total, 12 * 15 * 2);
+  // Counted by the access-log step just after the last byte: poll briefly.
+  EXPECT_TRUE(Probe::eventually([&] {
+    auto m = get("/metrics");
+    return m && m->body.find(
+                    "xervo_http_requests_total{route=\"/v1/embeddings\",model=\"embed/test\",status=\"200\"} "
+                    "180") != std::string::npos;
+  }));
+}
+
 TEST_F(ServerTest, HostileBodiesNeverCrashOrGive500) {
   start();
   std::vector<std::string> bodies = {
