@@ -149,12 +149,7 @@ struct Generation {
         admitted.spec.alias, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
 
-  void account(const Usage& usage) {
-    auto& ctx = current_request();
-    ctx.tokens_in = usage.prompt_tokens;
-    ctx.tokens_out = usage.completion_tokens;
-    state.metrics.add_tokens(admitted.spec.alias, usage.prompt_tokens, usage.completion_tokens);
-  }
+  void account(const Usage& usage) { record_usage(state, usage.prompt_tokens, usage.completion_tokens); }
 
   nlohmann::json usage_json(const Usage& u) const {
     return {{"prompt_tokens", u.prompt_tokens},

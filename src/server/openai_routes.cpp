@@ -99,8 +99,7 @@ void create_embeddings(ServerState& state, const httplib::Request& req, httplib:
       item["embedding"] = result.vectors[i];
     data.push_back(std::move(item));
   }
-  ctx.tokens_in = result.usage.prompt_tokens;
-  state.metrics.add_tokens(ctx.model, result.usage.prompt_tokens, 0);
+  record_usage(state, result.usage.prompt_tokens, 0);
   if (!result.served_by.empty()) res.set_header("X-Served-By", result.served_by);
   send_json(res, 200,
             {{"object", "list"}, {"data", data}, {"model", model}, {"usage", usage_json(result.usage)}});
@@ -152,8 +151,7 @@ void rerank(ServerState& state, const httplib::Request& req, httplib::Response& 
     if (return_documents) item["document"] = {{"text", docs[r.index]}};
     results.push_back(std::move(item));
   }
-  ctx.tokens_in = result.usage.prompt_tokens;
-  state.metrics.add_tokens(ctx.model, result.usage.prompt_tokens, 0);
+  record_usage(state, result.usage.prompt_tokens, 0);
   if (!result.served_by.empty()) res.set_header("X-Served-By", result.served_by);
   send_json(res, 200,
             {{"id", "rerank-" + ctx.request_id},

@@ -186,7 +186,6 @@ void log_request(ServerState& state, const httplib::Request& req, const httplib:
   ctx.active = false;
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - ctx.start).count();
   state.metrics.observe_request(ctx.route, ctx.model, res.status, seconds);
-  state.limiter.charge_tokens(ctx.client, ctx.limit, ctx.tokens_in + ctx.tokens_out);
   if (state.options.access_log)
     spdlog::info("[{}] {} {} {} {} {:.1f} ms client={} model={} tokens_in={} tokens_out={}", ctx.request_id,
                  req.remote_addr, req.method, req.path, res.status, seconds * 1000.0, ctx.client,
@@ -218,6 +217,14 @@ void guarded(httplib::Response& res, const std::function<void()>& body) {
                                                    current_request().request_id + "); see the server log"));
   }
   if (res.status >= 500) spdlog::warn("[{}] {}", current_request().request_id, res.body.substr(0, 300));
+}
+
+void record_usage(ServerState& state, int64_t tokens_in, int64_t tokens_out) {
+  auto& ctx = current_request();
+  ctx.tokens_in += tokens_in;
+  ctx.tokens_out += tokens_out;
+  state.metrics.add_tokens(ctx.model, tokens_in, tokens_out);
+  state.limiter.charge_tokens(ctx.client, ctx.limit, tokens_in + tokens_out);
 }
 
 AdmittedModel admit_model(ServerState& state, const std::string& name, ModelTask task) {

@@ -66,6 +66,10 @@ struct AdmittedModel {
 };
 AdmittedModel admit_model(ServerState& state, const std::string& name, ModelTask task);
 
+// Records the tokens a request used: its context (access log), the metrics, and its client's token
+// bucket (charged now, before the response goes out, so the client's next request sees it).
+void record_usage(ServerState& state, int64_t tokens_in, int64_t tokens_out);
+
 // Unwraps a Result or rejects with its error.
 template <typename T>
 T unwrap(Result<T> result) {
