@@ -160,6 +160,21 @@ TEST(TestModel, GeneratorHasGroupedQueryAttentionAndChatTemplate) {
   EXPECT_EQ(gguf_get_tensor_ne(g.get(), k)[1], 64 / heads * kv);
 }
 
+TEST(TestModel, VocabularyWithItsOwnChatTemplateKeepsIt) {
+  auto vocab = open_gguf(testing::vocab_dir() / "ggml-vocab-phi-3.gguf");
+  auto g = open_gguf(test_model("generator", "tiny", "--vocab phi-3"));
+  ASSERT_TRUE(vocab && g);
+  const int64_t expected = gguf_find_key(vocab.get(), "tokenizer.chat_template");
+  const int64_t actual = gguf_find_key(g.get(), "tokenizer.chat_template");
+  ASSERT_GE(expected, 0);
+  ASSERT_GE(actual, 0);
+  EXPECT_STREQ(gguf_get_val_str(g.get(), actual), gguf_get_val_str(vocab.get(), expected));
+  EXPECT_EQ(gguf_get_arr_n(g.get(), gguf_find_key(g.get(), "tokenizer.ggml.tokens")), 32064u);
+  auto r = run_command({llama_tool("llama-simple").string(), "-m",
+                        test_model("generator", "tiny", "--vocab phi-3").string(), "-n", "4", "Hello"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+}
+
 TEST(TestModel, RerankerHasRankPoolingAndClassifierHead) {
   auto g = open_gguf(test_model("reranker"));
   ASSERT_TRUE(g);
