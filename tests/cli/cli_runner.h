@@ -1,7 +1,10 @@
 // Runs the xervo binary built by this tree, with no config file unless a test writes one.
 #pragma once
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdint>
 #include <fstream>
 #include <string>
 #include <vector>
