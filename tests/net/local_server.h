@@ -21,6 +21,8 @@ class LocalServer {
   // would otherwise hold a server thread until its keep-alive timeout and delay stop().
   explicit LocalServer(bool keep_alive = false) {
     server_.set_keep_alive_max_count(keep_alive ? 1000 : 1);
+    // Without it, a reused connection waits ~40 ms per response (Nagle against delayed ACKs).
+    server_.set_tcp_nodelay(true);
     server_.set_read_timeout(5, 0);
     server_.set_write_timeout(5, 0);
   }
