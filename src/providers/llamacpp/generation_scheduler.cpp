@@ -235,7 +235,7 @@ bool GenerationScheduler::step(std::vector<Slot>& slots, Batch& batch) {
     ++r.generated;
     r.utf8_tail += token_piece(vocab, tok);
     const size_t complete = utf8_complete_prefix(r.utf8_tail);
-    auto matched = r.matcher.push(std::string_view(r.utf8_tail).substr(0, complete));
+    auto matched = r.matcher.push(utf8_sanitize(std::string_view(r.utf8_tail).substr(0, complete)));
     r.utf8_tail.erase(0, complete);
     r.send(std::move(matched.emit));
     if (matched.stopped) {

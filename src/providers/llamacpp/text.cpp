@@ -1,5 +1,6 @@
 #include "providers/llamacpp/text.h"
 
+#include <exception>
 #include <limits>
 
 namespace xervo::llamacpp {
@@ -10,12 +11,17 @@ Result<Tokens> tokenize(const llama_vocab* vocab, std::string_view text, bool ad
     return Error(ErrorCode::invalid_input,
                  "input text of " + std::to_string(text.size()) + " bytes is too long");
   Tokens tokens(text.size() + 8);
-  int32_t n = llama_tokenize(vocab, text.data(), static_cast<int32_t>(text.size()), tokens.data(),
-                             static_cast<int32_t>(tokens.size()), add_special, parse_special);
-  if (n < 0 && n != std::numeric_limits<int32_t>::min()) {
-    tokens.resize(static_cast<size_t>(-n));
+  int32_t n = 0;
+  try {  // llama.cpp's tokenizers are C++ inside and may throw on malformed text
     n = llama_tokenize(vocab, text.data(), static_cast<int32_t>(text.size()), tokens.data(),
                        static_cast<int32_t>(tokens.size()), add_special, parse_special);
+    if (n < 0 && n != std::numeric_limits<int32_t>::min()) {
+      tokens.resize(static_cast<size_t>(-n));
+      n = llama_tokenize(vocab, text.data(), static_cast<int32_t>(text.size()), tokens.data(),
+                         static_cast<int32_t>(tokens.size()), add_special, parse_special);
+    }
+  } catch (const std::exception& e) {
+    return Error(ErrorCode::invalid_input, std::string("the input text could not be tokenized: ") + e.what());
   }
   if (n < 0) return Error(ErrorCode::invalid_input, "the input text could not be tokenized");
   tokens.resize(static_cast<size_t>(n));
@@ -30,6 +36,43 @@ std::string token_piece(const llama_vocab* vocab, llama_token token) {
     n = llama_token_to_piece(vocab, token, out.data(), static_cast<int32_t>(out.size()), 0, false);
   }
   out.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  return out;
+}
+
+std::string utf8_sanitize(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t len = 0;
+    uint32_t cp = 0;
+    if (c < 0x80)
+      len = 1, cp = c;
+    else if (c >= 0xC2 && c <= 0xDF)
+      len = 2, cp = c & 0x1F;
+    else if (c >= 0xE0 && c <= 0xEF)
+      len = 3, cp = c & 0x0F;
+    else if (c >= 0xF0 && c <= 0xF4)
+      len = 4, cp = c & 0x07;
+    bool ok = len > 0 && i + len <= s.size();
+    for (size_t k = 1; ok && k < len; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      ok = (cc & 0xC0) == 0x80;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    // No overlong forms, no surrogates, nothing past U+10FFFF.
+    if (ok && ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+               (cp >= 0xD800 && cp <= 0xDFFF)))
+      ok = false;
+    if (ok) {
+      out.append(s.substr(i, len));
+      i += len;
+    } else {
+      out.append("\xEF\xBF\xBD");
+      ++i;
+    }
+  }
   return out;
 }
 

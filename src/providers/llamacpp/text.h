@@ -22,6 +22,10 @@ Result<Tokens> tokenize(const llama_vocab* vocab, std::string_view text, bool ad
 // The text of one generated token (control tokens render as nothing).
 std::string token_piece(const llama_vocab* vocab, llama_token token);
 
+// `s` with every byte that does not start a valid UTF-8 sequence replaced by U+FFFD, so text handed
+// to callers (and their JSON encoders) is always valid UTF-8. Random or broken models emit such bytes.
+std::string utf8_sanitize(std::string_view s);
+
 // Length of the longest prefix of `s` that does not end inside a UTF-8 sequence.
 size_t utf8_complete_prefix(std::string_view s);
 

@@ -132,6 +132,16 @@ TEST_F(Embedding, ShorterDimensionsAreRenormalized) {
   EXPECT_EQ(bad.error().code(), ErrorCode::invalid_input);
 }
 
+TEST_F(Embedding, InvalidUtf8InputIsHandledWithoutCrashing) {
+  const std::vector<std::string> inputs = {"bad \xFF\xFE bytes \xC0", std::string("nul\0inside", 10)};
+  auto r = model().embed(inputs);
+  if (r.ok()) {
+    EXPECT_EQ(r->vectors.size(), 2u);
+  } else {
+    EXPECT_EQ(r.error().code(), ErrorCode::invalid_input) << r.error().to_string();
+  }
+}
+
 TEST_F(Embedding, EmptyInputListGivesNoVectors) {
   auto r = model().embed(std::span<const std::string>{});
   ASSERT_TRUE(r.ok());
