@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -23,6 +24,7 @@ struct Sample {
   double latency_ms = 0;
   double ttft_ms = 0;
   int64_t tokens = 0;
+  bool transport_error = false;  // no HTTP response at all (connection closed, reset)
 };
 
 struct Settings {
@@ -66,6 +68,7 @@ bool run_one(httplib::Client& client, const Settings& s, uint64_t n, Sample& out
   if (!s.api_key.empty()) headers.emplace("Authorization", "Bearer " + s.api_key);
   if (s.mode == "embed") {
     auto r = client.Post("/v1/embeddings", headers, embed_body(s, n), "application/json");
+    out.transport_error = !r;
     if (!r || r->status != 200) return false;
     out.latency_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
     return true;
@@ -105,7 +108,14 @@ bool run_one(httplib::Client& client, const Settings& s, uint64_t n, Sample& out
     return true;
   };
   auto r = client.send(req);
-  if (!r || r->status != 200) return false;
+  out.transport_error = !r;
+  if (!r || r->status != 200) {
+    if (std::getenv("XERVO_BENCH_DEBUG"))
+      std::fprintf(stderr, "chat request failed: %s\n",
+                   r ? ("HTTP " + std::to_string(r->status) + " " + r->body.substr(0, 200)).c_str()
+                     : httplib::to_string(r.error()).c_str());
+    return false;
+  }
   out.latency_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
   out.tokens = usage_tokens >= 0 ? usage_tokens : pieces;
   return true;
@@ -157,7 +167,14 @@ int main(int argc, char** argv) {
       while (Clock::now() < end) {
         auto started = Clock::now();
         Sample sample;
-        bool ok = run_one(client, s, counter++, sample);
+        uint64_t n = counter++;
+        bool ok = run_one(client, s, n, sample);
+        // A server may close a kept-alive connection after a stream (llama-server does); the client
+        // notices only on the next request: retry that once on a fresh connection.
+        if (!ok && sample.transport_error) {
+          sample = Sample{};
+          ok = run_one(client, s, n, sample);
+        }
         // Only requests that started and finished inside the window count.
         if (started < measure_from || Clock::now() > end) continue;
         if (ok)
