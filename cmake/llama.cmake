@@ -28,7 +28,9 @@ target_link_libraries(xervo_llama INTERFACE xervo_llama_lib xervo_ggml xervo_ggm
 add_library(xervo::llama ALIAS xervo_llama)
 
 add_library(xervo_llama_common INTERFACE)
-target_include_directories(xervo_llama_common SYSTEM INTERFACE "${XERVO_LLAMA_SRC}/common" "${XERVO_LLAMA_SRC}/vendor")
+# Only common/: llama.cpp's vendor/ holds another nlohmann/json than Debian's, and mixing the two
+# breaks linking. Common's headers we use compile against Debian's json.
+target_include_directories(xervo_llama_common SYSTEM INTERFACE "${XERVO_LLAMA_SRC}/common")
 target_link_libraries(xervo_llama_common INTERFACE xervo_llama_common_lib xervo::llama)
 add_library(xervo::llama_common ALIAS xervo_llama_common)
 
