@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <thread>
 
 #include "cli/command.h"
 #include "core/log.h"
@@ -127,6 +128,13 @@ void serve(const GlobalOptions& globals, const ServeFlags& flags) {
   sigwait(&signals, &sig);
   spdlog::info("{} received: stopping (grace {} s)", sig == SIGINT ? "SIGINT" : "SIGTERM",
                options.shutdown_grace.count());
+  // A second signal while draining means "now": leave without waiting for the grace period.
+  std::thread([signals] {
+    int again = 0;
+    sigwait(&signals, &again);
+    std::fprintf(stderr, "xervo serve: second signal, exiting without waiting for requests in flight\n");
+    std::_Exit(1);
+  }).detach();
   server->stop();
 }
 
