@@ -21,6 +21,11 @@ xervo_import_shared(xervo_ggml_base libggml-base.so)
 xervo_import_shared(xervo_ggml libggml.so)
 xervo_import_shared(xervo_llama_lib libllama.so)
 xervo_import_shared(xervo_llama_common_lib libllama-common.so)
+# libllama-common.so exports its own, newer cpp-httplib under the same symbol names as Debian's.
+# Whichever library comes first in an executable's DT_NEEDED list wins for every caller, so
+# Debian's (the headers xervo compiles against) is put first in every binary that links common.
+set_property(TARGET xervo_llama_common_lib PROPERTY INTERFACE_LINK_OPTIONS
+             "SHELL:-Wl,--push-state,--no-as-needed -lcpp-httplib -Wl,--pop-state")
 
 add_library(xervo_llama INTERFACE)
 target_include_directories(xervo_llama SYSTEM INTERFACE "${XERVO_LLAMA_SRC}/include" "${XERVO_LLAMA_SRC}/ggml/include")
