@@ -85,6 +85,13 @@ Result<GenerateResult> GenerationScheduler::run(GenerationJob job, const TokenCa
   if (job.prompt.empty()) return Error(ErrorCode::invalid_input, "the prompt is empty");
   const auto prompt_tokens = static_cast<int64_t>(job.prompt.size());
   auto req = std::make_shared<Request>(std::move(job));
+  auto request_cancel = [this, &req] {
+    req->cancel.store(true);
+    work_cv_.notify_one();
+  };
+  // Registered before the request is queued: a token already stopped marks it cancelled before the
+  // scheduler can see it, so not one token is generated for it.
+  std::stop_callback on_stop(cancel, request_cancel);
   {
     std::lock_guard lk(mu_);
     if (stopping_) return Error(ErrorCode::unavailable, config_.model_name + " is being unloaded");
@@ -95,11 +102,6 @@ Result<GenerateResult> GenerationScheduler::run(GenerationJob job, const TokenCa
     queue_.push_back(req);
   }
   work_cv_.notify_one();
-  auto request_cancel = [this, &req] {
-    req->cancel.store(true);
-    work_cv_.notify_one();
-  };
-  std::stop_callback on_stop(cancel, request_cancel);
 
   std::string text;
   bool caller_cancelled = false;
