@@ -35,6 +35,10 @@ std::shared_ptr<ModelRuntime> open_runtime(const GlobalOptions& globals, bool la
   Config config = load_config(globals);
   if (lazy_only)
     for (auto& spec : config.models) spec.warmup = WarmupPolicy::lazy;
+  return build_runtime(config);
+}
+
+std::shared_ptr<ModelRuntime> build_runtime(const Config& config) {
   RuntimeBuilder builder;
   builder.add_config(config);
   std::shared_ptr<ModelResolver> resolver;

@@ -34,6 +34,8 @@ Config load_config(const GlobalOptions& globals);
 // A runtime with every built-in provider and the config's aliases. `lazy_only` turns eager and
 // background warmups into lazy ones (commands that use one model should not load all of them).
 std::shared_ptr<ModelRuntime> open_runtime(const GlobalOptions& globals, bool lazy_only = true);
+// The runtime for an already loaded config: built-in providers, the library resolver, its aliases.
+std::shared_ptr<ModelRuntime> build_runtime(const Config& config);
 
 // Reads a whole file or throws invalid_input naming it.
 std::string read_text_file(const std::string& path);

@@ -105,14 +105,7 @@ void serve(const GlobalOptions& globals, const ServeFlags& flags) {
     auto models = server::ensure_demo_models(home, options.library).value_or_throw();
     server::add_demo_aliases(config, models);
   }
-  RuntimeBuilder builder;
-  builder.add_config(config);
-  std::shared_ptr<ModelResolver> resolver;
-#if XERVO_HAVE_LIBRARY
-  resolver = make_library_resolver(config.library);
-#endif
-  add_builtin_providers(builder, resolver);
-  auto runtime = builder.build().value_or_throw();
+  auto runtime = build_runtime(config);
 
   auto server = Server::start(runtime, options).value_or_throw();
   std::string base = "http://" +
