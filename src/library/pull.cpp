@@ -108,6 +108,16 @@ Result<LibraryModel> LibraryImpl::pull(std::string_view ref_text, const PullProg
   auto [prefix, parts] = split_prefix(basename);
   std::string name = normalize_name(fs::path(basename).stem().string());
 
+  // One puller per Hub file across threads and processes, taken before the id is chosen: otherwise a
+  // second puller that looks while the first inserts its row would pick "name-2" and fetch it again.
+  std::error_code lock_dir_ec;  // a missing folder shows up as the open error below
+  fs::create_directories(staging_dir(), lock_dir_ec);
+  Sha256 file_key;
+  const std::string key_text = ref->repo + "\n" + ref->revision + "\n" + picked->path;
+  file_key.update(key_text.data(), key_text.size());
+  auto pull_lock = FileLock::acquire(staging_dir() / ("pull-" + file_key.hex() + ".lock"), cancel);
+  if (!pull_lock) return pull_lock.error();
+
   // Reuse the id of an earlier pull of the same file, else the first free one.
   std::string id;
   {
