@@ -29,9 +29,9 @@ struct DemoItem {
   const char* stem;
   std::filesystem::path DemoModels::*member;
 };
-constexpr DemoItem kItems[] = {{testmodel::ModelKind::embedder, "embed-tiny", &DemoModels::embed},
-                               {testmodel::ModelKind::reranker, "rerank-tiny", &DemoModels::rerank},
-                               {testmodel::ModelKind::generator, "chat-tiny", &DemoModels::chat}};
+constexpr DemoItem kItems[] = {{testmodel::ModelKind::embedder, "embed-small", &DemoModels::embed},
+                               {testmodel::ModelKind::reranker, "rerank-small", &DemoModels::rerank},
+                               {testmodel::ModelKind::generator, "chat-small", &DemoModels::chat}};
 
 Result<void> generate(const DemoItem& item, const std::filesystem::path& file) {
   std::error_code ec;
@@ -41,7 +41,8 @@ Result<void> generate(const DemoItem& item, const std::filesystem::path& file) {
                                           "; set XERVO_HOME to a writable folder");
   testmodel::TestModelOptions options;
   options.kind = item.kind;
-  options.size = testmodel::ModelSize::tiny;
+  options.size = testmodel::ModelSize::small;  // real shapes (bge-small-like embedder), about a second each
+  options.type = testmodel::WeightType::q8_0;
   options.output = file;
   spdlog::info("generating demo model {}", file.string());
   auto r = testmodel::write_test_model(options);

@@ -71,10 +71,10 @@ TEST(ServeDemo, GeneratesModelsAndServesTheDefaultAliases) {
   ChildProcess server({"env", "XERVO_HOME=" + home.string(), "XERVO_CONFIG=" + (home / "empty.toml").string(),
                        XERVO_BINARY, "serve", "--demo", "--port", std::to_string(port)});
   ASSERT_TRUE(wait_healthy(port, server)) << server.log();
-  // Under models/demo/: a plain file, or the library's canonical models/demo/chat-tiny/chat-tiny.gguf.
+  // Under models/demo/: a plain file, or the library's canonical models/demo/chat-small/chat-small.gguf.
   bool generated = false;
   for (const auto& e : std::filesystem::recursive_directory_iterator(home / "models" / "demo"))
-    generated = generated || e.path().filename() == "chat-tiny.gguf";
+    generated = generated || e.path().filename() == "chat-small.gguf";
   EXPECT_TRUE(generated);
   httplib::Client c("127.0.0.1", port);
   c.set_read_timeout(120, 0);
@@ -95,12 +95,12 @@ TEST(ServeDemo, GeneratesModelsAndServesTheDefaultAliases) {
   EXPECT_EQ(chat->status, 200) << chat->body;
   EXPECT_NE(server.log().find("curl"), std::string::npos) << server.log();
 #if XERVO_HAVE_LIBRARY
-  auto in_library = c.Get("/v1/library/models/demo/chat-tiny");
+  auto in_library = c.Get("/v1/library/models/demo/chat-small");
   ASSERT_TRUE(in_library);
   EXPECT_EQ(in_library->status, 200) << in_library->body;
   auto search = c.Get("/v1/library/search?task=embed");
   ASSERT_TRUE(search);
-  EXPECT_NE(search->body.find("demo/embed-tiny"), std::string::npos) << search->body;
+  EXPECT_NE(search->body.find("demo/embed-small"), std::string::npos) << search->body;
   auto bad = c.Get("/v1/library/search?limit=abc");
   ASSERT_TRUE(bad);
   EXPECT_EQ(bad->status, 400);
