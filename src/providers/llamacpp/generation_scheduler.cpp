@@ -59,7 +59,21 @@ struct GenerationScheduler::Slot {
   llama_pos n_past = 0;    // next position of this sequence
   llama_token next = 0;    // sampled token to feed in the next step
   int32_t out_index = -1;  // batch index of this slot's logits in the current step
+  // The tokens whose keys and values sit in this slot's sequence, by position. Kept after a request
+  // ends so that the next prompt sharing a prefix with it (a chat's history, a fixed system prompt)
+  // only decodes what is new.
+  Tokens cached;
 };
+
+namespace {
+
+size_t common_prefix(const Tokens& a, const Tokens& b) {
+  size_t n = 0;
+  while (n < a.size() && n < b.size() && a[n] == b[n]) ++n;
+  return n;
+}
+
+}  // namespace
 
 GenerationScheduler::GenerationScheduler(std::shared_ptr<const llama_model> model, ThreadpoolPtr threads,
                                          ContextPtr ctx, SchedulerConfig config)
@@ -156,20 +170,37 @@ void GenerationScheduler::admit(std::vector<Slot>& slots) {
         ++it;
       }
     }
-    for (auto& slot : slots) {
-      if (queue_.empty()) break;
-      if (slot.req) continue;
-      slot.req = std::move(queue_.front());
+    // FIFO; each request goes to the free slot whose cached tokens share the longest prefix with it.
+    while (!queue_.empty()) {
+      Slot* best = nullptr;
+      size_t best_common = 0;
+      for (auto& slot : slots) {
+        if (slot.req) continue;
+        const size_t common = common_prefix(slot.cached, queue_.front()->prompt);
+        if (!best || common > best_common) {
+          best = &slot;
+          best_common = common;
+        }
+      }
+      if (!best) break;
+      best->req = std::move(queue_.front());
       queue_.pop_front();
-      admitted.push_back(&slot);
+      admitted.push_back(best);
     }
   }
   for (auto& r : cancelled) r->finish(FinishReason::cancelled);
   const llama_memory_t mem = llama_get_memory(ctx_.get());
   for (Slot* slot : admitted) {
-    llama_memory_seq_rm(mem, slot->seq, -1, -1);
-    slot->prompt_done = 0;
-    slot->n_past = 0;
+    const Tokens& prompt = slot->req->prompt;
+    // The last prompt token is always decoded again: its logits give the first new token.
+    size_t keep = std::min(common_prefix(slot->cached, prompt), prompt.size() - 1);
+    if (keep == 0 || !llama_memory_seq_rm(mem, slot->seq, static_cast<llama_pos>(keep), -1)) {
+      llama_memory_seq_rm(mem, slot->seq, -1, -1);  // memory that cannot cut a sequence starts over
+      keep = 0;
+    }
+    slot->cached.resize(keep);
+    slot->prompt_done = keep;
+    slot->n_past = static_cast<llama_pos>(keep);
     slot->out_index = -1;
   }
 }
@@ -184,8 +215,12 @@ bool GenerationScheduler::step(std::vector<Slot>& slots, Batch& batch) {
       // What was held back as a possible stop-string start is plain text after all.
       r.send(r.matcher.flush());
     }
+    const bool failed = err.has_value();
     r.finish(why, std::move(err));
-    llama_memory_seq_rm(mem, slot.seq, -1, -1);
+    if (failed) {  // after a failed decode the sequence's memory is unknown: forget it
+      llama_memory_seq_rm(mem, slot.seq, -1, -1);
+      slot.cached.clear();
+    }
     slot.req.reset();
     slot.out_index = -1;
   };
@@ -198,6 +233,7 @@ bool GenerationScheduler::step(std::vector<Slot>& slots, Batch& batch) {
   for (auto& slot : slots) {
     if (!slot.req || slot.prompt_done < slot.req->prompt.size()) continue;
     slot.out_index = batch.add(slot.next, slot.n_past++, slot.seq, true);
+    slot.cached.push_back(slot.next);
   }
   // Then as much of the waiting prompts as fits.
   for (auto& slot : slots) {
@@ -208,6 +244,7 @@ bool GenerationScheduler::step(std::vector<Slot>& slots, Batch& batch) {
       const size_t i = slot.prompt_done + k;
       const bool last = i + 1 == prompt.size();
       const int32_t idx = batch.add(prompt[i], slot.n_past++, slot.seq, last);
+      slot.cached.push_back(prompt[i]);
       if (last) slot.out_index = idx;
     }
     slot.prompt_done += n;

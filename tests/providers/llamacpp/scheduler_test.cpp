@@ -164,3 +164,36 @@ TEST(Scheduler, ReleasingTheLastHandleShutsDownWhileIdle) {
 
 }  // namespace
 }  // namespace xervo::testing
+
+namespace xervo::testing {
+namespace {
+
+// A slot keeps its tokens after a request: a prompt that repeats or extends an earlier one decodes
+// only what is new, and must still give exactly what a fresh model gives.
+TEST(Scheduler, ReusedPromptPrefixGivesTheSameTextAsAFreshModel) {
+  const nlohmann::json options = {{"parallel", 1}, {"context_size", 256}};
+  auto warm = load_or_fail(ModelTask::generate, test_model("generator"), options);
+  ASSERT_TRUE(warm.generator);
+  auto first = warm.generator->generate(greedy(kPrompts[0], 16));
+  ASSERT_TRUE(first.ok()) << first.error().to_string();
+  auto again = warm.generator->generate(greedy(kPrompts[0], 16));  // the whole prompt is cached
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->text, first->text);
+  const std::string extended = kPrompts[0] + first->text + " and then";
+  auto longer = warm.generator->generate(greedy(extended, 16));  // prompt + answer are cached
+  ASSERT_TRUE(longer.ok());
+  auto other = warm.generator->generate(greedy(kPrompts[1], 16));  // shares nothing: starts over
+  ASSERT_TRUE(other.ok());
+
+  auto fresh = [&](const std::string& prompt) {
+    auto cold = load_or_fail(ModelTask::generate, test_model("generator"), options);
+    auto r = cold.generator->generate(greedy(prompt, 16));
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? r->text : std::string("<failed>");
+  };
+  EXPECT_EQ(longer->text, fresh(extended));
+  EXPECT_EQ(other->text, fresh(kPrompts[1]));
+}
+
+}  // namespace
+}  // namespace xervo::testing
