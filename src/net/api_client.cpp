@@ -207,4 +207,16 @@ Result<void> ApiClient::post_sse(std::string_view path, const nlohmann::json& bo
   return {};
 }
 
+ProviderHealth ApiClient::check_health(std::string_view path) const {
+  const std::string where = redact_url(settings_.base_url);
+  auto res = get(path);
+  if (!res) return {false, where + ": " + redact_secrets(res.error().message(), context_.secrets), 0};
+  ProviderHealth h;
+  h.ok = res->success();
+  h.latency_ms = static_cast<double>(res->elapsed.count());
+  h.detail =
+      where + ": " + std::to_string(res->status) + " in " + std::to_string(res->elapsed.count()) + " ms";
+  return h;
+}
+
 }  // namespace xervo::net

@@ -17,6 +17,7 @@
 #include "net/retry.h"
 #include "net/sse.h"
 #include "xervo/error.h"
+#include "xervo/provider.h"
 
 namespace xervo::net {
 
@@ -59,6 +60,8 @@ class ApiClient {
   // GET {base}/{path}; the response (any status) or a transport Error. For health checks: no retries,
   // at most 3 s to connect and 10 s in all.
   Result<HttpResponse> get(std::string_view path, std::stop_token stop = {}) const;
+  // GET {base}/{path} as a provider's health(): ok on a 2xx, with status and latency in the detail.
+  ProviderHealth check_health(std::string_view path) const;
 
   // POST and read a text/event-stream reply, calling `on_event` per event. Ok when the stream ended
   // normally (whether it said it was done is the caller's business); cancelled when `on_event`

@@ -165,16 +165,7 @@ class GeminiProvider final : public ModelProvider {
     const std::string where = net::redact_url(api->settings.base_url);
     if (api->settings.api_key.empty())  // Gemini needs a key for everything: say so without a request
       return {false, where + ": no API key: set $" + api->settings.api_key_env, 0};
-    auto res = api->client->get("/models");
-    if (!res)
-      return {false,
-              where + ": " + net::redact_secrets(res.error().message(), api->client->context().secrets), 0};
-    ProviderHealth h;
-    h.ok = res->success();
-    h.latency_ms = static_cast<double>(res->elapsed.count());
-    h.detail =
-        where + ": " + std::to_string(res->status) + " in " + std::to_string(res->elapsed.count()) + " ms";
-    return h;
+    return api->client->check_health("/models");
   }
 
  private:

@@ -146,19 +146,9 @@ class OpenAiProvider final : public ModelProvider {
 
   // GET {base}/models with the provider's own settings.
   ProviderHealth health() override {
-    ProviderHealth h;
     auto loaded = make_api(settings_, nlohmann::json::object(), "");
     if (!loaded) return {false, loaded.error().message(), 0};
-    auto res = loaded->api->get("/models");
-    const std::string where = net::redact_url(loaded->settings.base_url);
-    if (!res)
-      return {false,
-              where + ": " + net::redact_secrets(res.error().message(), loaded->api->context().secrets), 0};
-    h.latency_ms = static_cast<double>(res->elapsed.count());
-    h.ok = res->success();
-    h.detail =
-        where + ": " + std::to_string(res->status) + " in " + std::to_string(res->elapsed.count()) + " ms";
-    return h;
+    return loaded->api->check_health("/models");
   }
 
  private:
