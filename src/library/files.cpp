@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <vector>
 
 namespace xervo::library {
@@ -63,21 +64,33 @@ std::string Sha256::hex() {
   return out;
 }
 
-Result<std::string> sha256_file(const fs::path& path) {
-  Fd in(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (in.fd < 0) return errno_error("cannot open", path);
+namespace {
+
+// Reads `fd` to its end, hashing every byte and handing each chunk to `sink` when there is one.
+Result<std::string> read_and_hash(int fd, const fs::path& path,
+                                  const std::function<Result<void>(const char*, size_t)>& sink) {
   Sha256 hash;
   std::vector<char> buf(1 << 20);
   for (;;) {
-    ssize_t n = ::read(in.fd, buf.data(), buf.size());
+    ssize_t n = ::read(fd, buf.data(), buf.size());
     if (n < 0) {
       if (errno == EINTR) continue;
       return errno_error("cannot read", path);
     }
     if (n == 0) break;
     hash.update(buf.data(), static_cast<size_t>(n));
+    if (sink)
+      if (auto r = sink(buf.data(), static_cast<size_t>(n)); !r) return r.error();
   }
   return hash.hex();
+}
+
+}  // namespace
+
+Result<std::string> sha256_file(const fs::path& path) {
+  Fd in(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (in.fd < 0) return errno_error("cannot open", path);
+  return read_and_hash(in.fd, path, nullptr);
 }
 
 fs::path temp_sibling(const fs::path& path) {
@@ -141,20 +154,11 @@ Result<std::string> copy_and_hash(const fs::path& from, const fs::path& to) {
   if (in.fd < 0) return errno_error("cannot open", from);
   Fd out(::open(to.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (out.fd < 0) return errno_error("cannot create", to);
-  Sha256 hash;
-  std::vector<char> buf(1 << 20);
-  for (;;) {
-    ssize_t n = ::read(in.fd, buf.data(), buf.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno_error("cannot read", from);
-    }
-    if (n == 0) break;
-    hash.update(buf.data(), static_cast<size_t>(n));
-    if (auto r = write_all(out.fd, buf.data(), static_cast<size_t>(n), to); !r) return r.error();
-  }
+  auto hash = read_and_hash(in.fd, from,
+                            [&](const char* data, size_t size) { return write_all(out.fd, data, size, to); });
+  if (!hash) return hash.error();
   if (::fsync(out.fd) != 0) return errno_error("cannot fsync", to);
-  return hash.hex();
+  return hash;
 }
 
 std::string normalize_name(std::string_view text) {
