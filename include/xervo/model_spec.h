@@ -52,4 +52,7 @@ struct ModelKey {
 
 ModelKey make_model_key(const ModelSpec& spec);
 
+// How messages name a spec: its alias, or "provider:model" for a spec built without one.
+std::string display_name(const ModelSpec& spec);
+
 }  // namespace xervo

@@ -59,6 +59,10 @@ ModelKey make_model_key(const ModelSpec& spec) {
                   spec.options.is_null() ? "{}" : spec.options.dump()};
 }
 
+std::string display_name(const ModelSpec& spec) {
+  return spec.alias.empty() ? spec.provider + ":" + spec.model : spec.alias;
+}
+
 bool ProviderCapabilities::supports(ModelTask task) const {
   for (auto t : tasks)
     if (t == task) return true;

@@ -71,7 +71,7 @@ Result<AcquiredModel> ModelRegistry::acquire(const ModelSpec& spec, ModelProvide
 
 Result<AcquiredModel> ModelRegistry::run_load(Entry& e, const ModelSpec& spec, ModelProvider& provider) {
   const auto started = std::chrono::steady_clock::now();
-  spdlog::info("loading {} ({})", spec.alias.empty() ? spec.model : spec.alias, e.key.to_string());
+  spdlog::info("loading {} ({})", display_name(spec), e.key.to_string());
 
   // The load runs outside every lock; a throwing provider is a failed load, not a dead process.
   std::optional<Result<LoadedModel>> loaded;

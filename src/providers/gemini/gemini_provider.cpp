@@ -42,11 +42,6 @@ std::optional<ErrorCode> classify_error(int status, const nlohmann::json& body) 
 
 namespace {
 
-// How messages name a spec: its alias, or "provider:model" for ids used without one.
-std::string display_name(const ModelSpec& spec) {
-  return spec.alias.empty() ? spec.provider + ":" + spec.model : spec.alias;
-}
-
 net::ApiDefaults gemini_defaults() {
   net::ApiDefaults d;
   d.service = "gemini";

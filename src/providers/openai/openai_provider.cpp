@@ -11,11 +11,6 @@
 namespace xervo {
 namespace {
 
-// How messages name a spec: its alias, or "provider:model" for ids used without one.
-std::string display_name(const ModelSpec& spec) {
-  return spec.alias.empty() ? spec.provider + ":" + spec.model : spec.alias;
-}
-
 net::ApiDefaults openai_defaults() {
   net::ApiDefaults d;
   d.service = "openai";
