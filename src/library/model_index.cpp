@@ -241,16 +241,7 @@ LibraryModel ModelIndex::row_to_model(const Statement& s) const {
 
 Result<std::vector<LibraryModel>> ModelIndex::query_models(Statement& stmt) {
   std::vector<LibraryModel> out;
-  for (;;) {
-    auto row = stmt.step();
-    if (!row) {
-      stmt.reset();
-      return row.error();
-    }
-    if (!*row) break;
-    out.push_back(row_to_model(stmt));
-  }
-  stmt.reset();
+  if (auto r = stmt.for_each_row([&](Statement& s) { out.push_back(row_to_model(s)); }); !r) return r.error();
   return out;
 }
 
@@ -447,16 +438,8 @@ Result<std::vector<LibraryModel>> ModelIndex::run_search(const std::string& sele
   for (auto& [i, v] : parts.text_binds) stmt.bind(i, v);
   for (auto& [i, v] : parts.int_binds) stmt.bind(i, v);
   std::vector<int64_t> rowids;
-  for (;;) {
-    auto row = stmt.step();
-    if (!row) {
-      stmt.reset();
-      return row.error();
-    }
-    if (!*row) break;
-    rowids.push_back(stmt.column_int(0));
-  }
-  stmt.reset();
+  if (auto r = stmt.for_each_row([&](Statement& s) { rowids.push_back(s.column_int(0)); }); !r)
+    return r.error();
   auto fetch_ptr = cached(std::string("SELECT ") + kColumns + " FROM models WHERE rowid = ?1");
   if (!fetch_ptr) return fetch_ptr.error();
   Statement& fetch = **fetch_ptr;

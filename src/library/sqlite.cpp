@@ -31,15 +31,21 @@ Result<bool> Statement::step() {
       code, std::string("library index: ") + sqlite3_errmsg(db) + " (in: " + sqlite3_sql(stmt_.get()) + ")");
 }
 
-Result<void> Statement::run() {
+Result<void> Statement::for_each_row(const std::function<void(Statement&)>& on_row) {
   for (;;) {
     auto r = step();
-    if (!r) return r.error();
+    if (!r) {
+      reset();
+      return r.error();
+    }
     if (!*r) break;
+    if (on_row) on_row(*this);
   }
   reset();
   return {};
 }
+
+Result<void> Statement::run() { return for_each_row(nullptr); }
 
 void Statement::reset() {
   sqlite3_reset(stmt_.get());

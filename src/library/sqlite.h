@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -34,7 +35,9 @@ class Statement {
   Statement& bind_optional(int index, const std::optional<int64_t>& value);
   // SQLITE_ROW -> true, SQLITE_DONE -> false, anything else -> error.
   Result<bool> step();
-  // step() until done; for statements without rows.
+  // step() until done, calling `on_row` on each row; the statement is reset afterwards, error or not.
+  Result<void> for_each_row(const std::function<void(Statement&)>& on_row);
+  // for_each_row without a callback: for statements without rows.
   Result<void> run();
   void reset();
 
