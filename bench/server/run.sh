@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # Load test: `xervo serve` against llama.cpp's `llama-server` on the same generated models, the same
 # threads and the same concurrency (embeddings: 16 connections, small BERT embedder; streamed chat:
-# 4 connections, small llama generator). Prints throughput and p50/p99 latency as a table.
-#   bash bench/server/run.sh [BUILD]     (BENCH_SECONDS=20, BENCH_THREADS=nproc, BENCH_MAX_TOKENS=64)
+# 4 connections, small llama generator).
+#   bash bench/server/run.sh [BUILD]
+#   BENCH_SECONDS=20 BENCH_ROUNDS=3 BENCH_THREADS=nproc BENCH_MAX_TOKENS=64 BENCH_PARTS="embed chat"
+# All three servers start first and stay up; each round then runs every test against xervo and
+# llama-server back to back, the order swapping every round, so that both meet the same drift in
+# the machine's speed. Prints one row a run, then the rounds pooled and xervo / llama-server ratios.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${1:-build}
 SECS=${BENCH_SECONDS:-20}
+ROUNDS=${BENCH_ROUNDS:-3}
 THREADS=${BENCH_THREADS:-$(nproc)}
 MAX_TOKENS=${BENCH_MAX_TOKENS:-64}
+PARTS=${BENCH_PARTS:-embed chat}
 DEPS=${XERVO_DEPS_DIR:-$HOME/.cache/xervo/deps}
 LLAMA_BIN=$DEPS/llama.cpp/build/bin
 XERVO=$BUILD/src/cli/xervo
@@ -20,11 +26,19 @@ done
 
 WORK=$BUILD/bench-server
 mkdir -p "$WORK"
+rm -f "$WORK"/*.raw
 EMBED=$WORK/embedder-small.gguf
 CHAT=$WORK/generator-small.gguf
 [ -f "$EMBED" ] || "$GEN" --kind embedder --size small --pooling mean -o "$EMBED"
 [ -f "$CHAT" ] || "$GEN" --kind generator --size small -o "$CHAT"
 
+PIDS=()
+stop_servers() {
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  PIDS=()
+}
+trap stop_servers EXIT
 free_port() {
   local p
   local start=$((20000 + RANDOM % 20000))
@@ -33,11 +47,6 @@ free_port() {
   done
   echo "no free port" >&2; exit 1
 }
-PID=
-stop_server() {
-  if [ -n "$PID" ]; then kill -TERM "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; PID=; fi
-}
-trap stop_server EXIT
 healthy() {  # port: GET /health answers 200
   (
     exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
@@ -46,21 +55,14 @@ healthy() {  # port: GET /health answers 200
     [[ "$line" == *" 200 "* ]]
   ) 2>/dev/null
 }
-wait_up() {  # port
+wait_up() {  # port pid log
   for _ in $(seq 1 600); do
     healthy "$1" && return 0
-    kill -0 "$PID" 2>/dev/null || { echo "server exited; see $WORK/*.log" >&2; exit 1; }
+    kill -0 "$2" 2>/dev/null || { echo "server exited; see $3" >&2; exit 1; }
     sleep 0.2
   done
-  echo "server did not come up" >&2; exit 1
+  echo "server did not come up; see $3" >&2; exit 1
 }
-run_client() {  # label port mode concurrency model
-  "$CLIENT" --row --label "$1" --port "$2" --mode "$3" -c "$4" --model "$5" --seconds "$SECS" \
-    --max-tokens "$MAX_TOKENS" || echo "$1 $3: no successful request"
-}
-
-echo "bench/server: ${SECS}s per run, $THREADS threads, embeddings 16 connections, chat 4 connections (max_tokens $MAX_TOKENS)"
-printf "%-13s %-6s %5s %9s %9s %9s %11s %10s %7s\n" server test conc req/s p50_ms p99_ms ttft_p50_ms tokens/s errors
 
 # xervo serve: both models in one server, as a user would run it.
 cat > "$WORK/xervo.toml" <<TOML
@@ -81,32 +83,67 @@ threads = 64
 max_queue_per_model = 256
 TOML
 "$XERVO" --config "$WORK/xervo.toml" serve --port 0 >"$WORK/xervo.log" 2>&1 &
-PID=$!
-PORT=
+PIDS+=($!)
+XERVO_PORT=
 for _ in $(seq 1 600); do
-  PORT=$(sed -n 's|^xervo serve: listening on http://127.0.0.1:\([0-9]*\)$|\1|p' "$WORK/xervo.log")
-  [ -n "$PORT" ] && break
-  kill -0 "$PID" 2>/dev/null || { echo "xervo serve exited; see $WORK/xervo.log" >&2; exit 1; }
+  XERVO_PORT=$(sed -n 's|^xervo serve: listening on http://127.0.0.1:\([0-9]*\)$|\1|p' "$WORK/xervo.log")
+  [ -n "$XERVO_PORT" ] && break
+  kill -0 "${PIDS[-1]}" 2>/dev/null || { echo "xervo serve exited; see $WORK/xervo.log" >&2; exit 1; }
   sleep 0.2
 done
-wait_up "$PORT"
-run_client "xervo" "$PORT" embed 16 embed/bench
-run_client "xervo" "$PORT" chat 4 chat/bench
-stop_server
+wait_up "$XERVO_PORT" "${PIDS[-1]}" "$WORK/xervo.log"
 
 # llama-server: one process per model (it serves one model), same context per slot and threads.
-PORT=$(free_port)
+LLAMA_EMBED_PORT=$(free_port)
 "$LLAMA_BIN/llama-server" -m "$EMBED" --embeddings --pooling mean -c $((512 * 16)) -np 16 --threads-http 64 \
-  -t "$THREADS" -tb "$THREADS" --port "$PORT" >"$WORK/llama-embed.log" 2>&1 &
-PID=$!
-wait_up "$PORT"
-run_client "llama-server" "$PORT" embed 16 embed
-stop_server
+  -t "$THREADS" -tb "$THREADS" --port "$LLAMA_EMBED_PORT" >"$WORK/llama-embed.log" 2>&1 &
+PIDS+=($!)
+wait_up "$LLAMA_EMBED_PORT" "${PIDS[-1]}" "$WORK/llama-embed.log"
+LLAMA_CHAT_PORT=$(free_port)
+"$LLAMA_BIN/llama-server" -m "$CHAT" -c $((512 * 4)) -np 4 --threads-http 64 -t "$THREADS" -tb "$THREADS" \
+  --port "$LLAMA_CHAT_PORT" >"$WORK/llama-chat.log" 2>&1 &
+PIDS+=($!)
+wait_up "$LLAMA_CHAT_PORT" "${PIDS[-1]}" "$WORK/llama-chat.log"
 
-PORT=$(free_port)
-"$LLAMA_BIN/llama-server" -m "$CHAT" -c $((512 * 4)) -np 4 --threads-http 64 -t "$THREADS" -tb "$THREADS" --port "$PORT" \
-  >"$WORK/llama-chat.log" 2>&1 &
-PID=$!
-wait_up "$PORT"
-run_client "llama-server" "$PORT" chat 4 chat
-stop_server
+conc() { [ "$1" = embed ] && echo 16 || echo 4; }
+client() {  # label test [extra client args...]
+  local label=$1 test=$2 port model
+  shift 2
+  if [ "$label" = xervo ]; then
+    port=$XERVO_PORT
+    model=$test/bench
+  else
+    [ "$test" = embed ] && port=$LLAMA_EMBED_PORT || port=$LLAMA_CHAT_PORT
+    model=$test
+  fi
+  "$CLIENT" --row --label "$label" --port "$port" --mode "$test" -c "$(conc "$test")" --model "$model" \
+    --seconds "$SECS" --max-tokens "$MAX_TOKENS" "$@" || echo "$label $test: no successful request"
+}
+
+echo "bench/server: $ROUNDS rounds of ${SECS}s per server and test, $THREADS threads," \
+  "embeddings 16 connections, chat 4 connections (max_tokens $MAX_TOKENS)"
+HEADER=$(printf "%-13s %-6s %5s %8s %9s %9s %9s %11s %10s %7s" server test conc requests req/s p50_ms p99_ms \
+  ttft_p50_ms tokens/s errors)
+echo "$HEADER"
+for round in $(seq 1 "$ROUNDS"); do
+  order="xervo llama-server"
+  [ $((round % 2)) -eq 0 ] && order="llama-server xervo"
+  for test in $PARTS; do
+    for label in $order; do client "$label" "$test" --raw "$WORK/$label-$test-$round.raw"; done
+  done
+done
+
+echo
+echo "pooled over $ROUNDS rounds ($((ROUNDS * SECS)) s per server and test):"
+echo "$HEADER"
+for test in $PARTS; do
+  declare -A rps p99
+  for label in xervo llama-server; do
+    row=$("$CLIENT" --row --label "$label" --mode "$test" -c "$(conc "$test")" --summarize "$WORK/$label-$test-"*.raw)
+    echo "$row"
+    rps[$label]=$(awk '{print $5}' <<<"$row")
+    p99[$label]=$(awk '{print $7}' <<<"$row")
+  done
+  awk -v t="$test" -v xr="${rps[xervo]}" -v lr="${rps[llama-server]}" -v xp="${p99[xervo]}" -v lp="${p99[llama-server]}" \
+    'BEGIN { printf "  %s: throughput xervo/llama-server %.3f (target >= 1), p99 xervo/llama-server %.3f (target <= 1)\n", t, xr / lr, xp / lp }'
+done
