@@ -19,7 +19,7 @@ struct GenerationScheduler::Request {
         matcher(std::move(job.stops)) {}
 
   const Tokens prompt;
-  SamplerPtr sampler;  // scheduler thread only
+  Sampler sampler;  // scheduler thread only
   const int max_tokens;
   StopMatcher matcher;    // scheduler thread only
   std::string utf8_tail;  // scheduler thread only: bytes of an unfinished character
@@ -76,12 +76,16 @@ size_t common_prefix(const Tokens& a, const Tokens& b) {
 }  // namespace
 
 GenerationScheduler::GenerationScheduler(std::shared_ptr<const llama_model> model, ThreadpoolPtr threads,
-                                         ContextPtr ctx, SchedulerConfig config)
+                                         ContextPtr ctx, SchedulerConfig config, std::shared_ptr<ComputeLane> lane)
     : model_(std::move(model)),
       threads_(std::move(threads)),
       ctx_(std::move(ctx)),
-      config_(std::move(config)) {
-  thread_ = std::thread([this] { loop(); });
+      config_(std::move(config)),
+      lane_(std::move(lane)),
+      slots_(static_cast<size_t>(config_.n_seq_max)),
+      batch_(config_.n_batch) {
+  for (size_t i = 0; i < slots_.size(); ++i) slots_[i].seq = static_cast<llama_seq_id>(i);
+  lane_->attach(this);
 }
 
 GenerationScheduler::~GenerationScheduler() {
@@ -89,8 +93,16 @@ GenerationScheduler::~GenerationScheduler() {
     std::lock_guard lk(mu_);
     stopping_ = true;
   }
-  work_cv_.notify_all();
-  thread_.join();
+  lane_->detach(this);  // no step runs from here on: the slots are this thread's
+  const Error gone(ErrorCode::unavailable, config_.model_name + " was unloaded while the request ran");
+  for (auto& slot : slots_)
+    if (slot.req) slot.req->finish(FinishReason::stop, gone);
+  std::deque<std::shared_ptr<Request>> left;
+  {
+    std::lock_guard lk(mu_);
+    left.swap(queue_);
+  }
+  for (auto& r : left) r->finish(FinishReason::stop, gone);
   ctx_.reset();
 }
 
@@ -101,7 +113,7 @@ Result<GenerateResult> GenerationScheduler::run(GenerationJob job, const TokenCa
   auto req = std::make_shared<Request>(std::move(job));
   auto request_cancel = [this, &req] {
     req->cancel.store(true);
-    work_cv_.notify_one();
+    lane_->notify();
   };
   // Registered before the request is queued: a token already stopped marks it cancelled before the
   // scheduler can see it, so not one token is generated for it.
@@ -115,7 +127,7 @@ Result<GenerateResult> GenerationScheduler::run(GenerationJob job, const TokenCa
                        " requests already waiting for a slot (queue_limit); retry later");
     queue_.push_back(req);
   }
-  work_cv_.notify_one();
+  lane_->notify();
 
   std::string text;
   bool caller_cancelled = false;
@@ -157,7 +169,19 @@ Result<GenerateResult> GenerationScheduler::run(GenerationJob job, const TokenCa
   return result;
 }
 
-void GenerationScheduler::admit(std::vector<Slot>& slots) {
+bool GenerationScheduler::step() {
+  {
+    std::lock_guard lk(mu_);
+    if (stopping_) return false;
+    bool busy = !queue_.empty();
+    for (const auto& s : slots_) busy = busy || s.req != nullptr;
+    if (!busy) return false;
+  }
+  admit();
+  return decode_step();
+}
+
+void GenerationScheduler::admit() {
   std::vector<std::shared_ptr<Request>> cancelled;
   std::vector<Slot*> admitted;
   {
@@ -174,7 +198,7 @@ void GenerationScheduler::admit(std::vector<Slot>& slots) {
     while (!queue_.empty()) {
       Slot* best = nullptr;
       size_t best_common = 0;
-      for (auto& slot : slots) {
+      for (auto& slot : slots_) {
         if (slot.req) continue;
         const size_t common = common_prefix(slot.cached, queue_.front()->prompt);
         if (!best || common > best_common) {
@@ -206,7 +230,7 @@ void GenerationScheduler::admit(std::vector<Slot>& slots) {
 }
 
 // One decode step over every busy slot. Returns false when no slot had work.
-bool GenerationScheduler::step(std::vector<Slot>& slots, Batch& batch) {
+bool GenerationScheduler::decode_step() {
   const llama_memory_t mem = llama_get_memory(ctx_.get());
   const llama_vocab* vocab = llama_model_get_vocab(model_.get());
   auto release = [&](Slot& slot, FinishReason why, std::optional<Error> err = std::nullopt) {
@@ -225,47 +249,47 @@ bool GenerationScheduler::step(std::vector<Slot>& slots, Batch& batch) {
     slot.out_index = -1;
   };
 
-  for (auto& slot : slots)
+  for (auto& slot : slots_)
     if (slot.req && slot.req->cancel.load()) release(slot, FinishReason::cancelled);
 
-  batch.clear();
+  batch_.clear();
   // Streams already generating go first: one token each, so a long prompt never stalls them.
-  for (auto& slot : slots) {
+  for (auto& slot : slots_) {
     if (!slot.req || slot.prompt_done < slot.req->prompt.size()) continue;
-    slot.out_index = batch.add(slot.next, slot.n_past++, slot.seq, true);
+    slot.out_index = batch_.add(slot.next, slot.n_past++, slot.seq, true);
     slot.cached.push_back(slot.next);
   }
   // Then as much of the waiting prompts as fits.
-  for (auto& slot : slots) {
-    if (!slot.req || slot.prompt_done >= slot.req->prompt.size() || batch.room() == 0) continue;
+  for (auto& slot : slots_) {
+    if (!slot.req || slot.prompt_done >= slot.req->prompt.size() || batch_.room() == 0) continue;
     const Tokens& prompt = slot.req->prompt;
-    const size_t n = std::min(prompt.size() - slot.prompt_done, static_cast<size_t>(batch.room()));
+    const size_t n = std::min(prompt.size() - slot.prompt_done, static_cast<size_t>(batch_.room()));
     for (size_t k = 0; k < n; ++k) {
       const size_t i = slot.prompt_done + k;
       const bool last = i + 1 == prompt.size();
-      const int32_t idx = batch.add(prompt[i], slot.n_past++, slot.seq, last);
+      const int32_t idx = batch_.add(prompt[i], slot.n_past++, slot.seq, last);
       slot.cached.push_back(prompt[i]);
       if (last) slot.out_index = idx;
     }
     slot.prompt_done += n;
   }
-  if (batch.size() == 0) return false;
+  if (batch_.size() == 0) return false;
 
-  const int32_t rc = llama_decode(ctx_.get(), batch.get());
+  const int32_t rc = llama_decode(ctx_.get(), batch_.get());
   if (rc != 0) {
     const Error err(ErrorCode::inference_failed,
                     config_.model_name + ": llama_decode failed with code " + std::to_string(rc) +
                         (rc == 1 ? " (no room in the KV cache: lower parallel or raise context_size)" : ""));
     spdlog::error("{}", err.to_string());
-    for (auto& slot : slots)
+    for (auto& slot : slots_)
       if (slot.req) release(slot, FinishReason::stop, err);
     return true;
   }
 
-  for (auto& slot : slots) {
+  for (auto& slot : slots_) {
     if (!slot.req || slot.out_index < 0) continue;
     Request& r = *slot.req;
-    const llama_token tok = llama_sampler_sample(r.sampler.get(), ctx_.get(), slot.out_index);
+    const llama_token tok = r.sampler.sample(ctx_.get(), slot.out_index);
     slot.out_index = -1;
     if (llama_vocab_is_eog(vocab, tok)) {
       release(slot, FinishReason::stop);
@@ -287,32 +311,6 @@ bool GenerationScheduler::step(std::vector<Slot>& slots, Batch& batch) {
     }
   }
   return true;
-}
-
-void GenerationScheduler::loop() {
-  std::vector<Slot> slots(static_cast<size_t>(config_.n_seq_max));
-  for (size_t i = 0; i < slots.size(); ++i) slots[i].seq = static_cast<llama_seq_id>(i);
-  Batch batch(config_.n_batch);
-  for (;;) {
-    bool busy = false;
-    for (const auto& s : slots) busy = busy || s.req != nullptr;
-    {
-      std::unique_lock lk(mu_);
-      if (!busy) work_cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
-      if (stopping_) break;
-    }
-    admit(slots);
-    step(slots, batch);
-  }
-  const Error gone(ErrorCode::unavailable, config_.model_name + " was unloaded while the request ran");
-  for (auto& slot : slots)
-    if (slot.req) slot.req->finish(FinishReason::stop, gone);
-  std::deque<std::shared_ptr<Request>> left;
-  {
-    std::lock_guard lk(mu_);
-    left.swap(queue_);
-  }
-  for (auto& r : left) r->finish(FinishReason::stop, gone);
 }
 
 }  // namespace xervo::llamacpp

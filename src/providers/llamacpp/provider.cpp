@@ -242,7 +242,8 @@ class LlamaCppProvider final : public ModelProvider {
     if (task == ModelTask::generate) {
       auto chat = ChatTemplate::create(m, name);
       if (!chat) return chat.error();
-      auto scheduler = std::make_unique<GenerationScheduler>(model, std::move(pool), std::move(ctx), config);
+      auto scheduler = std::make_unique<GenerationScheduler>(model, std::move(pool), std::move(ctx), config,
+                                                             ComputeLane::shared());
       auto handle =
           std::make_shared<LlamaGenerator>(std::move(setup), std::move(*chat), std::move(scheduler));
       std::weak_ptr<LlamaGenerator> weak = handle;
@@ -265,7 +266,8 @@ class LlamaCppProvider final : public ModelProvider {
       if (task == ModelTask::rerank) n_outputs = static_cast<int>(llama_model_n_cls_out(m));
       if (n_outputs <= 0) n_outputs = llama_model_n_embd(m);
       auto scheduler =
-          std::make_unique<PooledScheduler>(model, std::move(pool), std::move(ctx), config, n_outputs);
+          std::make_unique<PooledScheduler>(model, std::move(pool), std::move(ctx), config, n_outputs,
+                                            ComputeLane::shared());
       if (task == ModelTask::embed) {
         auto handle = std::make_shared<LlamaEmbedding>(std::move(setup), std::move(scheduler));
         std::weak_ptr<LlamaEmbedding> weak = handle;

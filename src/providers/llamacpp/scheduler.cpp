@@ -18,13 +18,16 @@ struct PooledScheduler::Request {
 };
 
 PooledScheduler::PooledScheduler(std::shared_ptr<const llama_model> model, ThreadpoolPtr threads,
-                                 ContextPtr ctx, SchedulerConfig config, int n_outputs)
+                                 ContextPtr ctx, SchedulerConfig config, int n_outputs,
+                                 std::shared_ptr<ComputeLane> lane)
     : model_(std::move(model)),
       threads_(std::move(threads)),
       ctx_(std::move(ctx)),
       config_(std::move(config)),
-      n_outputs_(n_outputs) {
-  thread_ = std::thread([this] { loop(); });
+      n_outputs_(n_outputs),
+      lane_(std::move(lane)),
+      batch_(config_.n_batch) {
+  lane_->attach(this);
 }
 
 PooledScheduler::~PooledScheduler() {
@@ -32,8 +35,16 @@ PooledScheduler::~PooledScheduler() {
     std::lock_guard lk(mu_);
     stopping_ = true;
   }
-  work_cv_.notify_all();
-  thread_.join();
+  lane_->detach(this);
+  {
+    std::lock_guard lk(mu_);
+    for (auto& r : queue_) {
+      r->error = Error(ErrorCode::unavailable, config_.model_name + " was unloaded before the request ran");
+      r->finished = true;
+    }
+    queue_.clear();
+  }
+  done_cv_.notify_all();
   ctx_.reset();  // the context goes before the model (model_ is released after this body)
 }
 
@@ -48,90 +59,74 @@ Result<std::vector<std::vector<float>>> PooledScheduler::run(std::vector<Tokens>
     return Error(ErrorCode::unavailable, config_.model_name + ": " + std::to_string(queue_.size()) +
                                              " requests already waiting (queue_limit); retry later");
   queue_.push_back(req);
-  work_cv_.notify_one();
+  lk.unlock();
+  lane_->notify();
+  lk.lock();
   done_cv_.wait(lk, [&] { return req->finished; });
   if (req->error) return *req->error;
   return std::move(req->out);
 }
 
-void PooledScheduler::loop() {
-  const llama_memory_t mem = llama_get_memory(ctx_.get());
-  Batch batch(config_.n_batch);
-  struct Placed {
-    Request* req;
-    size_t index;
-    llama_seq_id seq;
-  };
-  std::vector<Placed> placed;
-  std::vector<std::shared_ptr<Request>> pending;
-  for (;;) {
-    {
-      std::unique_lock lk(mu_);
-      work_cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
-      if (stopping_) break;
-      pending.assign(queue_.begin(), queue_.end());
+bool PooledScheduler::step() {
+  {
+    std::lock_guard lk(mu_);
+    if (stopping_ || queue_.empty()) return false;
+    pending_.assign(queue_.begin(), queue_.end());
+  }
+  // Fill one batch, oldest request first, each input whole and in its own sequence.
+  batch_.clear();
+  placed_.clear();
+  for (auto& req : pending_) {
+    while (req->next < req->sequences.size() && static_cast<int>(placed_.size()) < config_.n_seq_max) {
+      const Tokens& t = req->sequences[req->next];
+      if (static_cast<int>(t.size()) > batch_.room()) break;
+      const auto seq = static_cast<llama_seq_id>(placed_.size());
+      for (size_t p = 0; p < t.size(); ++p) batch_.add(t[p], static_cast<llama_pos>(p), seq, true);
+      placed_.push_back({req.get(), req->next, seq});
+      ++req->next;
     }
-    // Fill one batch, oldest request first, each input whole and in its own sequence.
-    batch.clear();
-    placed.clear();
-    for (auto& req : pending) {
-      while (req->next < req->sequences.size() && static_cast<int>(placed.size()) < config_.n_seq_max) {
-        const Tokens& t = req->sequences[req->next];
-        if (static_cast<int>(t.size()) > batch.room()) break;
-        const auto seq = static_cast<llama_seq_id>(placed.size());
-        for (size_t p = 0; p < t.size(); ++p) batch.add(t[p], static_cast<llama_pos>(p), seq, true);
-        placed.push_back({req.get(), req->next, seq});
-        ++req->next;
-      }
-      if (static_cast<int>(placed.size()) >= config_.n_seq_max || batch.room() == 0) break;
-    }
-    std::optional<Error> failure;
-    if (placed.empty()) {
-      failure = Error(ErrorCode::internal, config_.model_name + ": an input does not fit the batch");
+    if (static_cast<int>(placed_.size()) >= config_.n_seq_max || batch_.room() == 0) break;
+  }
+  std::optional<Error> failure;
+  if (placed_.empty()) {
+    failure = Error(ErrorCode::internal, config_.model_name + ": an input does not fit the batch");
+  } else {
+    llama_memory_clear(llama_get_memory(ctx_.get()), false);  // every batch is independent: forget all
+                                                              // cells (no need to zero them)
+    const int32_t rc = llama_decode(ctx_.get(), batch_.get());
+    if (rc != 0) {
+      failure = Error(ErrorCode::inference_failed,
+                      config_.model_name + ": llama_decode failed with code " + std::to_string(rc));
     } else {
-      llama_memory_clear(mem, false);  // every batch is independent: forget all cells (no need to zero them)
-      const int32_t rc = llama_decode(ctx_.get(), batch.get());
-      if (rc != 0) {
-        failure = Error(ErrorCode::inference_failed,
-                        config_.model_name + ": llama_decode failed with code " + std::to_string(rc));
+      for (const auto& p : placed_) {
+        const float* v = llama_get_embeddings_seq(ctx_.get(), p.seq);
+        if (!v) {
+          failure = Error(ErrorCode::inference_failed, config_.model_name + ": no pooled output for an input");
+          break;
+        }
+        p.req->out[p.index].assign(v, v + n_outputs_);
+        ++p.req->done;
+      }
+    }
+  }
+  {
+    std::lock_guard lk(mu_);
+    for (auto it = queue_.begin(); it != queue_.end();) {
+      Request& r = **it;
+      bool touched = failure && placed_.empty() && it == queue_.begin();
+      for (const auto& p : placed_) touched = touched || p.req == &r;
+      if (touched && failure) r.error = *failure;
+      if ((touched && failure) || r.done == r.sequences.size()) {
+        r.finished = true;
+        it = queue_.erase(it);
       } else {
-        for (const auto& p : placed) {
-          const float* v = llama_get_embeddings_seq(ctx_.get(), p.seq);
-          if (!v) {
-            failure =
-                Error(ErrorCode::inference_failed, config_.model_name + ": no pooled output for an input");
-            break;
-          }
-          p.req->out[p.index].assign(v, v + n_outputs_);
-          ++p.req->done;
-        }
+        ++it;
       }
     }
-    {
-      std::lock_guard lk(mu_);
-      for (auto it = queue_.begin(); it != queue_.end();) {
-        Request& r = **it;
-        bool touched = failure && placed.empty() && it == queue_.begin();
-        for (const auto& p : placed) touched = touched || p.req == &r;
-        if (touched && failure) r.error = *failure;
-        if ((touched && failure) || r.done == r.sequences.size()) {
-          r.finished = true;
-          it = queue_.erase(it);
-        } else {
-          ++it;
-        }
-      }
-    }
-    done_cv_.notify_all();
-    pending.clear();
   }
-  std::lock_guard lk(mu_);
-  for (auto& r : queue_) {
-    r->error = Error(ErrorCode::unavailable, config_.model_name + " was unloaded before the request ran");
-    r->finished = true;
-  }
-  queue_.clear();
   done_cv_.notify_all();
+  pending_.clear();
+  return true;
 }
 
 }  // namespace xervo::llamacpp

@@ -1,5 +1,7 @@
-// The scheduler of one loaded model: a single thread owns the llama_context and turns the requests
-// of any number of caller threads into shared llama_decode calls (continuous batching).
+// The scheduler of one loaded model turns the requests of any number of caller threads into shared
+// llama_decode calls (continuous batching). Its steps run on the process's compute lane
+// (core/compute_lane.h), the one thread that decodes for every model, so only that thread ever
+// touches the llama_context.
 // - PooledScheduler (embed, rerank): inputs of different callers are packed into one batch, each
 //   input its own sequence id; the pooled output of each sequence goes back to its caller.
 // - GenerationScheduler: up to `slots` generations share each decode step, each in its own KV-cache
@@ -7,9 +9,9 @@
 //   tokens. Pieces of text are handed to the caller's thread, so a slow stream consumer never slows
 //   the others.
 // Callers block until their request is done; beyond `queue_limit` waiting requests a call fails at
-// once with `unavailable`. Destroying a scheduler fails what is still queued, joins the thread and
-// frees the context (before the model, which the scheduler keeps alive). Both classes are safe to
-// call from any number of threads.
+// once with `unavailable`. Destroying a scheduler leaves the lane (waiting for a step in progress),
+// fails what is still queued and frees the context (before the model, which the scheduler keeps
+// alive). Both classes are safe to call from any number of threads.
 #pragma once
 
 #include <condition_variable>
@@ -21,7 +23,9 @@
 #include <thread>
 #include <vector>
 
+#include "core/compute_lane.h"
 #include "providers/llamacpp/llama_handles.h"
+#include "providers/llamacpp/sampling.h"
 #include "providers/llamacpp/text.h"
 #include "xervo/error.h"
 #include "xervo/generator.h"
@@ -36,11 +40,11 @@ struct SchedulerConfig {
   int queue_limit = 64;    // waiting requests beyond which calls fail
 };
 
-class PooledScheduler {
+class PooledScheduler final : ComputeLane::Worker {
  public:
   // `model` is kept alive while the context exists; `n_outputs` floats are read per sequence.
   PooledScheduler(std::shared_ptr<const llama_model> model, ThreadpoolPtr threads, ContextPtr ctx,
-                  SchedulerConfig config, int n_outputs);
+                  SchedulerConfig config, int n_outputs, std::shared_ptr<ComputeLane> lane);
   ~PooledScheduler();
   PooledScheduler(const PooledScheduler&) = delete;
   PooledScheduler& operator=(const PooledScheduler&) = delete;
@@ -51,33 +55,41 @@ class PooledScheduler {
 
  private:
   struct Request;
-  void loop();
+  struct Placed {
+    Request* req;
+    size_t index;
+    llama_seq_id seq;
+  };
+  bool step() override;  // one batch; lane thread
 
   std::shared_ptr<const llama_model> model_;
   ThreadpoolPtr threads_;  // attached to ctx_; freed after it
   ContextPtr ctx_;
   SchedulerConfig config_;
   int n_outputs_;
+  std::shared_ptr<ComputeLane> lane_;
   std::mutex mu_;
-  std::condition_variable work_cv_;
   std::condition_variable done_cv_;
   std::deque<std::shared_ptr<Request>> queue_;  // GUARDED_BY(mu_): not yet finished, FIFO
   bool stopping_ = false;                       // GUARDED_BY(mu_)
-  std::thread thread_;
+  // Lane thread only: the batch being built and where each input went.
+  Batch batch_;
+  std::vector<Placed> placed_;
+  std::vector<std::shared_ptr<Request>> pending_;
 };
 
 // One generation as the scheduler runs it: prompt tokens, a sampler chain, limits.
 struct GenerationJob {
   Tokens prompt;
-  SamplerPtr sampler;
+  Sampler sampler;
   int max_tokens = 256;
   std::vector<std::string> stops;
 };
 
-class GenerationScheduler {
+class GenerationScheduler final : ComputeLane::Worker {
  public:
   GenerationScheduler(std::shared_ptr<const llama_model> model, ThreadpoolPtr threads, ContextPtr ctx,
-                      SchedulerConfig config);
+                      SchedulerConfig config, std::shared_ptr<ComputeLane> lane);
   ~GenerationScheduler();
   GenerationScheduler(const GenerationScheduler&) = delete;
   GenerationScheduler& operator=(const GenerationScheduler&) = delete;
@@ -89,19 +101,20 @@ class GenerationScheduler {
  private:
   struct Request;
   struct Slot;
-  void loop();
-  void admit(std::vector<Slot>& slots);
-  bool step(std::vector<Slot>& slots, Batch& batch);
+  bool step() override;  // admit, then one decode step; lane thread
+  void admit();
+  bool decode_step();
 
   std::shared_ptr<const llama_model> model_;
   ThreadpoolPtr threads_;  // attached to ctx_; freed after it
   ContextPtr ctx_;
   SchedulerConfig config_;
+  std::shared_ptr<ComputeLane> lane_;
   std::mutex mu_;
-  std::condition_variable work_cv_;
   std::deque<std::shared_ptr<Request>> queue_;  // GUARDED_BY(mu_): waiting for a slot
   bool stopping_ = false;                       // GUARDED_BY(mu_)
-  std::thread thread_;
+  std::vector<Slot> slots_;                     // lane thread only (and the destructor, after detach)
+  Batch batch_;                                 // lane thread only
 };
 
 }  // namespace xervo::llamacpp
