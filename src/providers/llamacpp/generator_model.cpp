@@ -30,7 +30,7 @@ Result<GenerateResult> LlamaGenerator::generate(const GenerateRequest& request,
                                                   " tokens but the context of " + setup_.name + " holds " +
                                                   std::to_string(limit) +
                                                   " per request, answer included (context_size); shorten it");
-  auto sampler = make_sampler(vocab, request.options);
+  auto sampler = Sampler::create(vocab, request.options);
   if (!sampler) return sampler.error();
   job.prompt = std::move(*tokens);
   job.sampler = std::move(*sampler);

@@ -3,6 +3,7 @@
 #include <json-schema-to-grammar.h>
 #include <json.h>
 
+#include <algorithm>
 #include <cmath>
 #include <exception>
 
@@ -43,32 +44,78 @@ Result<std::string> schema_to_grammar(const std::string& json_schema) {
   }
 }
 
-Result<SamplerPtr> make_sampler(const llama_vocab* vocab, const GenerateOptions& o) {
+Result<Sampler> Sampler::create(const llama_vocab* vocab, const GenerateOptions& o) {
   if (auto r = check(o); !r) return r.error();
   auto params = llama_sampler_chain_default_params();
   params.no_perf = true;
-  SamplerPtr chain(llama_sampler_chain_init(params));
+  Sampler out;
+  out.n_vocab_ = llama_vocab_n_tokens(vocab);
+  out.chain_.reset(llama_sampler_chain_init(params));
+  llama_sampler* chain = out.chain_.get();
+  bool whole_vocabulary = false;  // a stage that must see every token comes first
   if (!o.json_schema.empty()) {
     auto grammar = schema_to_grammar(o.json_schema);
     if (!grammar) return grammar.error();
     LogCapture capture;
     llama_sampler* g = llama_sampler_init_grammar(vocab, grammar->c_str(), "root");
     if (!g) return invalid("json_schema gave a grammar llama.cpp rejects: " + capture.errors());
-    llama_sampler_chain_add(chain.get(), g);
+    llama_sampler_chain_add(chain, g);
+    whole_vocabulary = true;
   }
-  if (o.repeat_penalty != 1.0f)
-    llama_sampler_chain_add(chain.get(), llama_sampler_init_penalties(llama_vocab_n_tokens(vocab), 64,
-                                                                      o.repeat_penalty, 0.0f, 0.0f));
+  if (o.repeat_penalty != 1.0f) {
+    llama_sampler_chain_add(chain, llama_sampler_init_penalties(out.n_vocab_, 64, o.repeat_penalty, 0.0f, 0.0f));
+    whole_vocabulary = true;
+  }
   if (o.temperature == 0.0f) {
-    llama_sampler_chain_add(chain.get(), llama_sampler_init_greedy());
-    return chain;
+    llama_sampler_chain_add(chain, llama_sampler_init_greedy());
+    if (!whole_vocabulary) out.shortcut_ = Shortcut::greedy;
+    return out;
   }
-  if (o.top_k > 0) llama_sampler_chain_add(chain.get(), llama_sampler_init_top_k(o.top_k));
-  if (o.top_p < 1.0f) llama_sampler_chain_add(chain.get(), llama_sampler_init_top_p(o.top_p, 1));
-  if (o.min_p > 0.0f) llama_sampler_chain_add(chain.get(), llama_sampler_init_min_p(o.min_p, 1));
-  llama_sampler_chain_add(chain.get(), llama_sampler_init_temp(o.temperature));
-  llama_sampler_chain_add(chain.get(), llama_sampler_init_dist(o.seed ? *o.seed : LLAMA_DEFAULT_SEED));
-  return chain;
+  if (o.top_k > 0) {
+    llama_sampler_chain_add(chain, llama_sampler_init_top_k(o.top_k));
+    if (!whole_vocabulary && o.top_k < out.n_vocab_) {
+      out.shortcut_ = Shortcut::top_k;
+      out.top_k_ = o.top_k;
+      out.candidates_.reserve(static_cast<size_t>(o.top_k));
+    }
+  }
+  if (o.top_p < 1.0f) llama_sampler_chain_add(chain, llama_sampler_init_top_p(o.top_p, 1));
+  if (o.min_p > 0.0f) llama_sampler_chain_add(chain, llama_sampler_init_min_p(o.min_p, 1));
+  llama_sampler_chain_add(chain, llama_sampler_init_temp(o.temperature));
+  llama_sampler_chain_add(chain, llama_sampler_init_dist(o.seed ? *o.seed : LLAMA_DEFAULT_SEED));
+  return out;
+}
+
+llama_token Sampler::sample(llama_context* ctx, int32_t idx) {
+  const float* logits = shortcut_ == Shortcut::none ? nullptr : llama_get_logits_ith(ctx, idx);
+  if (!logits) return llama_sampler_sample(chain_.get(), ctx, idx);
+  if (shortcut_ == Shortcut::greedy) {
+    // llama.cpp's greedy stage: the first of the highest logits.
+    llama_token best = 0;
+    for (llama_token t = 1; t < n_vocab_; ++t)
+      if (logits[t] > logits[best]) best = t;
+    llama_sampler_accept(chain_.get(), best);
+    return best;
+  }
+  // The k highest logits in one pass: a min-heap of the best so far, its root the one to beat.
+  auto worse = [](const llama_token_data& a, const llama_token_data& b) { return a.logit > b.logit; };
+  candidates_.clear();
+  for (llama_token t = 0; t < n_vocab_; ++t) {
+    if (static_cast<int>(candidates_.size()) < top_k_) {
+      candidates_.push_back({t, logits[t], 0.0f});
+      std::push_heap(candidates_.begin(), candidates_.end(), worse);
+    } else if (logits[t] > candidates_.front().logit) {
+      std::pop_heap(candidates_.begin(), candidates_.end(), worse);
+      candidates_.back() = {t, logits[t], 0.0f};
+      std::push_heap(candidates_.begin(), candidates_.end(), worse);
+    }
+  }
+  std::sort_heap(candidates_.begin(), candidates_.end(), worse);  // highest logit first
+  llama_token_data_array cur{candidates_.data(), candidates_.size(), -1, true};
+  llama_sampler_apply(chain_.get(), &cur);  // top-k keeps all k; the rest of the chain as usual
+  const llama_token token = cur.data[cur.selected].id;
+  llama_sampler_accept(chain_.get(), token);
+  return token;
 }
 
 }  // namespace xervo::llamacpp
