@@ -56,11 +56,24 @@ void ComputeLane::notify() {
   work_cv_.notify_one();
 }
 
+void ComputeLane::notify_at(std::chrono::steady_clock::time_point when) {
+  {
+    std::lock_guard lk(mu_);
+    if (wake_at_ && *wake_at_ <= when) return;
+    wake_at_ = when;
+  }
+  work_cv_.notify_one();  // the lane may be asleep without a deadline, or with a later one
+}
+
 void ComputeLane::loop() {
   using Clock = std::chrono::steady_clock;
   std::unique_lock lk(mu_);
   uint64_t seen = notified_;
   while (!stopping_) {
+    if (wake_at_ && Clock::now() >= *wake_at_) {
+      wake_at_.reset();
+      ++notified_;
+    }
     if (notified_ != seen) {
       // Someone may have work again. Whoever was idle rejoins level with the busiest time so far:
       // time spent idle is not credit to run alone later.
@@ -74,7 +87,13 @@ void ComputeLane::loop() {
     for (auto& e : entries_)
       if (!e.idle && (!next || e.used < next->used)) next = &e;
     if (!next) {
-      work_cv_.wait(lk, [&] { return stopping_ || notified_ != seen; });
+      auto woken = [&] { return stopping_ || notified_ != seen; };
+      if (wake_at_) {
+        const auto when = *wake_at_;  // notify_at may move it earlier while this waits
+        work_cv_.wait_until(lk, when, [&] { return woken() || (wake_at_ && *wake_at_ < when); });
+      } else {
+        work_cv_.wait(lk, [&] { return woken() || wake_at_.has_value(); });
+      }
       continue;
     }
     Worker* worker = next->worker;

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -51,6 +52,9 @@ class ComputeLane {
   void detach(Worker* worker);
   // A worker has new work (or a request was cancelled): wakes the lane if it sleeps.
   void notify();
+  // As notify(), at `when`: for a worker that holds its work back until then (a batch gathering
+  // inputs) and says so by returning false from step().
+  void notify_at(std::chrono::steady_clock::time_point when);
 
  private:
   void loop();
@@ -67,6 +71,7 @@ class ComputeLane {
   std::chrono::nanoseconds lead_{0};   // GUARDED_BY(mu_): the most `used` of any worker
   Worker* running_ = nullptr;          // GUARDED_BY(mu_): whose step runs now
   uint64_t notified_ = 0;              // GUARDED_BY(mu_): notify() calls, and attach/detach
+  std::optional<std::chrono::steady_clock::time_point> wake_at_;  // GUARDED_BY(mu_): earliest notify_at
   bool stopping_ = false;            // GUARDED_BY(mu_)
   std::thread thread_;
 };

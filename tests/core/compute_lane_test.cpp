@@ -10,6 +10,7 @@
 #include <functional>
 #include <future>
 #include <latch>
+#include <optional>
 #include <thread>
 
 namespace xervo {
@@ -171,6 +172,39 @@ TEST(ComputeLane, DetachWaitsForTheStepInProgressAndEndsTheSteps) {
   worker.push([] {});
   std::this_thread::sleep_for(50ms);
   EXPECT_EQ(worker.steps.load(), 1) << "a detached worker was stepped";
+}
+
+// Holds its one job back until a deadline, as a batch gathering inputs does.
+class DeferringWorker final : public ComputeLane::Worker {
+ public:
+  DeferringWorker(ComputeLane& lane, Clock::time_point until) : lane_(lane), until_(until) {}
+  bool step() override {
+    ++calls;
+    if (Clock::now() < until_) {
+      lane_.notify_at(until_);
+      return false;
+    }
+    if (!ran_at.has_value()) ran_at = Clock::now();
+    return false;  // nothing more to do
+  }
+  std::atomic<int> calls{0};
+  std::optional<Clock::time_point> ran_at;  // written on the lane thread, read after detach
+
+ private:
+  ComputeLane& lane_;
+  Clock::time_point until_;
+};
+
+TEST(ComputeLane, NotifyAtWakesAnIdleLaneAtTheDeadlineAndNotBefore) {
+  ComputeLane lane;
+  const auto until = Clock::now() + 40ms;
+  DeferringWorker worker(lane, until);
+  lane.attach(&worker);
+  EXPECT_TRUE(eventually([&] { return Clock::now() > until + 20ms && worker.calls >= 2; }));
+  lane.detach(&worker);
+  ASSERT_TRUE(worker.ran_at.has_value()) << "the lane never came back at the deadline";
+  EXPECT_GE(*worker.ran_at, until);
+  EXPECT_LE(worker.calls.load(), 3) << "the lane polled instead of sleeping until the deadline";
 }
 
 TEST(ComputeLane, SharedIsOneLaneWhileItIsInUse) {

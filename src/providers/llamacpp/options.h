@@ -27,6 +27,7 @@ struct Options {
   bool truncate = false;  // cut over-long inputs instead of failing with context_overflow
   int queue_limit = 64;   // requests waiting for the scheduler beyond which calls fail (unavailable)
   bool pull = false;      // let the resolver download a missing "hf:" / "library:" model
+  int gather_ms = 3;      // embed, rerank: how long a batch may wait for the last batch's callers (0 = never)
 };
 
 // config_invalid naming the key when a value has the wrong type or range or the key is unknown.

@@ -237,7 +237,8 @@ class LlamaCppProvider final : public ModelProvider {
                    {"chat_template", facts.has_chat_template},
                    {"pooling", task == ModelTask::generate ? "none" : pooling_name(pooling)}};
 
-    SchedulerConfig config{name, n_batch, n_seq_max, per_seq, o.queue_limit};
+    SchedulerConfig config{name, n_batch, n_seq_max, per_seq, o.queue_limit, std::chrono::milliseconds(0)};
+    if (task != ModelTask::generate) config.gather = std::chrono::milliseconds(o.gather_ms);
     ModelSetup setup{model, name, o, per_seq};
     if (task == ModelTask::generate) {
       auto chat = ChatTemplate::create(m, name);

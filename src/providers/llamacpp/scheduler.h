@@ -14,6 +14,7 @@
 // alive). Both classes are safe to call from any number of threads.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -38,6 +39,8 @@ struct SchedulerConfig {
   int n_seq_max = 1;       // sequences per decode (pooled) or slots (generation)
   int n_ctx_seq = 512;     // positions one sequence may use
   int queue_limit = 64;    // waiting requests beyond which calls fail
+  // Pooled: how long after a batch the next one may wait for as many inputs as that batch had.
+  std::chrono::milliseconds gather{0};
 };
 
 class PooledScheduler final : ComputeLane::Worker {
@@ -76,6 +79,8 @@ class PooledScheduler final : ComputeLane::Worker {
   Batch batch_;
   std::vector<Placed> placed_;
   std::vector<std::shared_ptr<Request>> pending_;
+  size_t last_inputs_ = 0;                           // inputs of the last batch
+  std::chrono::steady_clock::time_point last_end_;  // when it ended
 };
 
 // One generation as the scheduler runs it: prompt tokens, a sampler chain, limits.
