@@ -3,15 +3,15 @@
 # threads and the same concurrency (embeddings: 16 connections, small BERT embedder; streamed chat:
 # 4 connections, small llama generator).
 #   bash bench/server/run.sh [BUILD]
-#   BENCH_SECONDS=20 BENCH_ROUNDS=3 BENCH_THREADS=nproc BENCH_MAX_TOKENS=64 BENCH_PARTS="embed chat"
+#   BENCH_SECONDS=15 BENCH_ROUNDS=4 BENCH_THREADS=nproc BENCH_MAX_TOKENS=64 BENCH_PARTS="embed chat"
 # All three servers start first and stay up; each round then runs every test against xervo and
 # llama-server back to back, the order swapping every round, so that both meet the same drift in
 # the machine's speed. Prints one row a run, then the rounds pooled and xervo / llama-server ratios.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${1:-build}
-SECS=${BENCH_SECONDS:-20}
-ROUNDS=${BENCH_ROUNDS:-3}
+SECS=${BENCH_SECONDS:-15}
+ROUNDS=${BENCH_ROUNDS:-4}
 THREADS=${BENCH_THREADS:-$(nproc)}
 MAX_TOKENS=${BENCH_MAX_TOKENS:-64}
 PARTS=${BENCH_PARTS:-embed chat}
