@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <optional>
 #include <span>
+#include <stop_token>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,8 @@ namespace xervo {
 struct EmbedOptions {
   std::optional<int> dimensions;  // ask the provider for shorter vectors, where it supports it
   bool truncate = false;          // cut inputs longer than the context instead of failing (context_overflow)
+  std::stop_token cancel;         // request_stop() abandons the call (cancelled); inputs already in a
+                                  // batch finish there
 };
 
 struct Embeddings {

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <optional>
 #include <span>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,8 +29,9 @@ struct Reranking {
 class RerankerModel {
  public:
   virtual ~RerankerModel() = default;
+  // request_stop() on `cancel` abandons the call (cancelled); inputs already in a batch finish there.
   virtual Result<Reranking> rerank(std::string_view query, std::span<const std::string> documents,
-                                   std::optional<size_t> top_n = std::nullopt) = 0;
+                                   std::optional<size_t> top_n = std::nullopt, std::stop_token cancel = {}) = 0;
 };
 
 }  // namespace xervo

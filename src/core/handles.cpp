@@ -88,8 +88,8 @@ class RerankerHandle final : public RerankerModel {
       : ctx_(std::move(ctx)), source_(std::move(source)), model_(ctx_.acquired.model->reranker) {}
 
   Result<Reranking> rerank(std::string_view query, std::span<const std::string> documents,
-                           std::optional<size_t> top_n) override {
-    auto call = [&](RerankerModel& m) { return m.rerank(query, documents, top_n); };
+                           std::optional<size_t> top_n, std::stop_token cancel) override {
+    auto call = [&](RerankerModel& m) { return m.rerank(query, documents, top_n, cancel); };
     return with_fallbacks<RerankerModel, Reranking>(ctx_, source_, call, *model_);
   }
 

@@ -77,4 +77,13 @@ void CancellationTracker::watch() {
   }
 }
 
+Error CancellationTracker::Handle::error(std::chrono::seconds request_timeout, std::string_view what) const {
+  const std::string name(what);
+  if (timed_out())
+    return Error(ErrorCode::timeout, name + " ran longer than request_timeout (" +
+                                         std::to_string(request_timeout.count()) + " s) and was stopped");
+  if (shutting_down()) return Error(ErrorCode::unavailable, "the server is shutting down");
+  return Error(ErrorCode::cancelled, name + " was cancelled");
+}
+
 }  // namespace xervo::server

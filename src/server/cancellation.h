@@ -1,4 +1,4 @@
-// Cancellation of running generations: each one is tracked with its deadline (request_timeout) and
+// Cancellation of running calls (generations, embeddings, reranks): each one is tracked with its deadline (request_timeout) and
 // a stop_source. A watchdog thread requests stop when a deadline passes; cancel_all() stops every
 // tracked generation at the end of a shutdown's grace period. Thread-safe; stop requests (which
 // run the engine's stop callbacks) are made outside the tracker's lock.
@@ -12,7 +12,10 @@
 #include <memory>
 #include <mutex>
 #include <stop_token>
+#include <string_view>
 #include <thread>
+
+#include "xervo/error.h"
 
 namespace xervo::server {
 
@@ -39,6 +42,9 @@ class CancellationTracker {
     bool timed_out() const { return state_->timed_out.load(); }
     bool shutting_down() const { return state_->shutting_down.load(); }
     void cancel() { state_->source.request_stop(); }
+    // The error for a call that ended cancelled, by why: timeout (504) past the deadline,
+    // unavailable (503) in a shutdown, else cancelled. `what` names the call ("the generation").
+    Error error(std::chrono::seconds request_timeout, std::string_view what) const;
 
    private:
     CancellationTracker& owner_;

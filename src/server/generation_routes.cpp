@@ -114,14 +114,8 @@ GenerateOptions parse_options(const nlohmann::json& body, const ServerOptions& l
 
 std::string_view finish_reason_name(FinishReason r) { return r == FinishReason::length ? "length" : "stop"; }
 
-// The error for a generation that ended as cancelled: why it was cancelled decides the status.
 Error cancellation_error(const CancellationTracker::Handle& cancel, const ServerOptions& options) {
-  if (cancel.timed_out())
-    return Error(ErrorCode::timeout, "the generation ran longer than request_timeout (" +
-                                         std::to_string(options.request_timeout.count()) +
-                                         " s) and was stopped");
-  if (cancel.shutting_down()) return Error(ErrorCode::unavailable, "the server is shutting down");
-  return Error(ErrorCode::cancelled, "the generation was cancelled");
+  return cancel.error(options.request_timeout, "the generation");
 }
 
 // One generation request, parsed and admitted; shared by the handler and the stream provider.

@@ -74,6 +74,15 @@ void list_models(ServerState& state, httplib::Response& res) {
   send_json(res, 200, {{"object", "list"}, {"data", data}});
 }
 
+// A call that ended cancelled because of its deadline or a shutdown gets that reason's error.
+template <typename T>
+Result<T> stopped_as(Result<T> result, const CancellationTracker::Handle& cancel, const ServerState& state,
+                     std::string_view what) {
+  if (!result.ok() && result.error().code() == ErrorCode::cancelled)
+    return cancel.error(state.options.request_timeout, what);
+  return result;
+}
+
 void create_embeddings(ServerState& state, const httplib::Request& req, httplib::Response& res) {
   auto& ctx = current_request();
   ctx.route = "/v1/embeddings";
@@ -88,7 +97,9 @@ void create_embeddings(ServerState& state, const httplib::Request& req, httplib:
 
   auto admitted = admit_model(state, model, ModelTask::embed);
   auto handle = unwrap(state.runtime->embedding(model));
-  auto result = unwrap(handle->embed(inputs, options));
+  auto cancel = state.cancellations.track(std::chrono::steady_clock::now() + state.options.request_timeout);
+  options.cancel = cancel->token();
+  auto result = unwrap(stopped_as(handle->embed(inputs, options), *cancel, state, "the embedding request"));
 
   nlohmann::json data = nlohmann::json::array();
   for (size_t i = 0; i < result.vectors.size(); ++i) {
@@ -141,7 +152,9 @@ void rerank(ServerState& state, const httplib::Request& req, httplib::Response& 
 
   auto admitted = admit_model(state, model, ModelTask::rerank);
   auto handle = unwrap(state.runtime->reranker(model));
-  auto result = unwrap(handle->rerank(query, docs, top_n));
+  auto cancel = state.cancellations.track(std::chrono::steady_clock::now() + state.options.request_timeout);
+  auto result =
+      unwrap(stopped_as(handle->rerank(query, docs, top_n, cancel->token()), *cancel, state, "the rerank request"));
 
   nlohmann::json results = nlohmann::json::array();
   for (const auto& r : result.results) {

@@ -128,6 +128,21 @@ TEST_F(ServerTest, GenerationPastRequestTimeoutIs504) {
   EXPECT_EQ(json::parse(events[events.size() - 2])["error"]["code"], "timeout");
 }
 
+TEST_F(ServerTest, EmbeddingAndRerankPastRequestTimeoutAre504AndCancelled) {
+  options.request_timeout = std::chrono::seconds(1);
+  start({test_spec("embed/endless", ModelTask::embed, "endless"),
+         test_spec("rerank/endless", ModelTask::rerank, "endless")});
+  auto e = post("/v1/embeddings", json{{"model", "embed/endless"}, {"input", "hello"}});
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->status, 504);
+  EXPECT_EQ(error_code(e), "timeout");
+  auto r = post("/v1/rerank", json{{"model", "rerank/endless"}, {"query", "q"}, {"documents", {"a", "b"}}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 504);
+  EXPECT_EQ(error_code(r), "timeout");
+  EXPECT_EQ(probe->cancelled.load(), 2);  // the engine saw both stop requests
+}
+
 TEST_F(ServerTest, GracefulShutdownFinishesTheRequestInFlight) {
   start();
   runtime->load("embed/test").value_or_throw();

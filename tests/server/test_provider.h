@@ -57,6 +57,15 @@ struct Probe {
   }
 };
 
+// "endless" embed and rerank calls: run until their stop token is requested (with a safety cap).
+inline Error until_cancelled(Probe& p, const std::stop_token& cancel) {
+  for (int i = 0; i < 6000 && !cancel.stop_requested(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  if (!cancel.stop_requested()) return Error(ErrorCode::internal, "the endless test call was never cancelled");
+  p.cancelled++;
+  return Error(ErrorCode::cancelled, "test call cancelled");
+}
+
 class TestEmbedding : public EmbeddingModel {
  public:
   TestEmbedding(std::shared_ptr<Probe> p, std::string mode) : p_(std::move(p)), mode_(std::move(mode)) {}
@@ -64,6 +73,7 @@ class TestEmbedding : public EmbeddingModel {
     p_->started++;
     if (mode_ == "gated") p_->gate.wait();
     if (mode_ == "fail") return Error(ErrorCode::inference_failed, "test embedding failure");
+    if (mode_ == "endless") return until_cancelled(*p_, options.cancel);
     Embeddings e;
     e.dimensions = options.dimensions.value_or(4);
     for (const auto& in : inputs) {
@@ -85,10 +95,11 @@ class TestEmbedding : public EmbeddingModel {
 
 class TestReranker : public RerankerModel {
  public:
-  explicit TestReranker(std::shared_ptr<Probe> p) : p_(std::move(p)) {}
+  TestReranker(std::shared_ptr<Probe> p, std::string mode) : p_(std::move(p)), mode_(std::move(mode)) {}
   // Score = number of query characters found in the document: deterministic and checkable.
   Result<Reranking> rerank(std::string_view query, std::span<const std::string> docs,
-                           std::optional<size_t> top_n) override {
+                           std::optional<size_t> top_n, std::stop_token cancel) override {
+    if (mode_ == "endless") return until_cancelled(*p_, cancel);
     Reranking r;
     for (size_t i = 0; i < docs.size(); ++i) {
       double score = 0;
@@ -103,6 +114,7 @@ class TestReranker : public RerankerModel {
 
  private:
   std::shared_ptr<Probe> p_;
+  std::string mode_;
 };
 
 class TestGenerator : public GeneratorModel {
@@ -168,7 +180,7 @@ class TestProvider : public ModelProvider {
         m.embedding = std::make_shared<TestEmbedding>(p_, spec.model);
         break;
       case ModelTask::rerank:
-        m.reranker = std::make_shared<TestReranker>(p_);
+        m.reranker = std::make_shared<TestReranker>(p_, spec.model);
         break;
       case ModelTask::generate:
         m.generator = std::make_shared<TestGenerator>(p_, spec.model);

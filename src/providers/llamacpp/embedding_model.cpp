@@ -54,7 +54,7 @@ Result<Embeddings> LlamaEmbedding::embed(std::span<const std::string> inputs, co
     result.usage.prompt_tokens += static_cast<int64_t>(tokens->size());
     sequences.push_back(std::move(*tokens));
   }
-  auto vectors = scheduler_->run(std::move(sequences));
+  auto vectors = scheduler_->run(std::move(sequences), options.cancel);
   if (!vectors) return vectors.error();
   result.vectors = std::move(*vectors);
   for (auto& v : result.vectors) {

@@ -288,7 +288,7 @@ class LlamaCppProvider final : public ModelProvider {
           auto h = weak.lock();
           if (!h) return Error(ErrorCode::unavailable, "model unloaded");
           const std::string doc = "warmup";
-          auto r = h->rerank("warmup", std::span<const std::string>(&doc, 1), std::nullopt);
+          auto r = h->rerank("warmup", std::span<const std::string>(&doc, 1), std::nullopt, {});
           if (!r) return r.error();
           return {};
         };

@@ -78,7 +78,7 @@ Result<Tokens> LlamaReranker::pair_tokens(std::string_view query, const std::str
 }
 
 Result<Reranking> LlamaReranker::rerank(std::string_view query, std::span<const std::string> documents,
-                                        std::optional<size_t> top_n) {
+                                        std::optional<size_t> top_n, std::stop_token cancel) {
   Reranking result;
   if (top_n && *top_n == 0) return Error(ErrorCode::invalid_input, "top_n must be at least 1");
   if (documents.empty()) return result;
@@ -90,7 +90,7 @@ Result<Reranking> LlamaReranker::rerank(std::string_view query, std::span<const 
     result.usage.prompt_tokens += static_cast<int64_t>(t->size());
     pairs.push_back(std::move(*t));
   }
-  auto scores = scheduler_->run(std::move(pairs));
+  auto scores = scheduler_->run(std::move(pairs), cancel);
   if (!scores) return scores.error();
   result.results.reserve(documents.size());
   for (size_t i = 0; i < scores->size(); ++i) {

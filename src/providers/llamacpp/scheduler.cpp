@@ -14,6 +14,7 @@ struct PooledScheduler::Request {
   size_t next = 0;                      // scheduler thread only: next sequence to batch
   size_t done = 0;                      // scheduler thread only
   bool finished = false;                // GUARDED_BY(mu_)
+  bool cancelled = false;               // GUARDED_BY(mu_): the caller has gone
   std::optional<Error> error;           // GUARDED_BY(mu_)
 };
 
@@ -48,8 +49,11 @@ PooledScheduler::~PooledScheduler() {
   ctx_.reset();  // the context goes before the model (model_ is released after this body)
 }
 
-Result<std::vector<std::vector<float>>> PooledScheduler::run(std::vector<Tokens> sequences) {
+Result<std::vector<std::vector<float>>> PooledScheduler::run(std::vector<Tokens> sequences,
+                                                             std::stop_token cancel) {
   if (sequences.empty()) return std::vector<std::vector<float>>{};
+  const Error cancelled(ErrorCode::cancelled, "the request to " + config_.model_name + " was cancelled");
+  if (cancel.stop_requested()) return cancelled;
   auto req = std::make_shared<Request>();
   req->out.resize(sequences.size());
   req->sequences = std::move(sequences);
@@ -61,8 +65,18 @@ Result<std::vector<std::vector<float>>> PooledScheduler::run(std::vector<Tokens>
   queue_.push_back(req);
   lk.unlock();
   lane_->notify();
+  // The request stays queued until the lane drops it (step); the caller does not wait for that.
+  std::stop_callback on_stop(cancel, [&] {
+    {
+      std::lock_guard guard(mu_);
+      req->cancelled = true;
+    }
+    done_cv_.notify_all();
+    lane_->notify();
+  });
   lk.lock();
-  done_cv_.wait(lk, [&] { return req->finished; });
+  done_cv_.wait(lk, [&] { return req->finished || req->cancelled; });
+  if (!req->finished) return cancelled;
   if (req->error) return *req->error;
   return std::move(req->out);
 }
@@ -70,6 +84,7 @@ Result<std::vector<std::vector<float>>> PooledScheduler::run(std::vector<Tokens>
 bool PooledScheduler::step() {
   {
     std::lock_guard lk(mu_);
+    std::erase_if(queue_, [](const std::shared_ptr<Request>& r) { return r->cancelled; });
     if (stopping_ || queue_.empty()) return false;
     // Dynamic batching: the callers a batch answered tend to come back together, a few ms apart.
     // A batch started on the first of them leaves the rest a whole batch behind it, so for a short

@@ -53,8 +53,9 @@ class PooledScheduler final : ComputeLane::Worker {
   PooledScheduler& operator=(const PooledScheduler&) = delete;
 
   // The pooled output of each sequence (each at most n_batch and n_ctx_seq tokens, checked by
-  // the caller), in order.
-  Result<std::vector<std::vector<float>>> run(std::vector<Tokens> sequences);
+  // the caller), in order. `cancel` abandons the call at once (cancelled): its inputs not yet in a
+  // batch are dropped, those in the batch running now finish there.
+  Result<std::vector<std::vector<float>>> run(std::vector<Tokens> sequences, std::stop_token cancel = {});
 
  private:
   struct Request;

@@ -41,7 +41,7 @@ class LlamaReranker final : public RerankerModel {
  public:
   LlamaReranker(ModelSetup setup, std::unique_ptr<PooledScheduler> scheduler);
   Result<Reranking> rerank(std::string_view query, std::span<const std::string> documents,
-                           std::optional<size_t> top_n) override;
+                           std::optional<size_t> top_n, std::stop_token cancel) override;
 
  private:
   Result<Tokens> pair_tokens(std::string_view query, const std::string& document, size_t index) const;

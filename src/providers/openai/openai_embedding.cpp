@@ -49,7 +49,7 @@ class OpenAiEmbedding final : public EmbeddingModel {
       body["input"] = std::move(input);
       if (dims) body["dimensions"] = *dims;
       merge_extra_body(body, config_.extra_body);
-      auto reply = config_.api->post_json("/embeddings", body);
+      auto reply = config_.api->post_json("/embeddings", body, options.cancel);
       if (!reply) return reply.error();
       if (auto err = read_batch(*reply, start, count, out)) return *err;
       const Usage u = read_usage(*reply);

@@ -12,7 +12,7 @@ class OpenAiReranker final : public RerankerModel {
   explicit OpenAiReranker(ModelConfig config) : config_(std::move(config)) {}
 
   Result<Reranking> rerank(std::string_view query, std::span<const std::string> documents,
-                           std::optional<size_t> top_n) override {
+                           std::optional<size_t> top_n, std::stop_token cancel) override {
     Reranking out;
     if (documents.empty()) return out;
     const size_t n = std::min(top_n.value_or(documents.size()), documents.size());
@@ -20,7 +20,7 @@ class OpenAiReranker final : public RerankerModel {
     body["documents"] = nlohmann::json::array();
     for (const auto& d : documents) body["documents"].push_back(d);
     merge_extra_body(body, config_.extra_body);
-    auto reply = config_.api->post_json("/rerank", body);
+    auto reply = config_.api->post_json("/rerank", body, cancel);
     if (!reply) return reply.error();
 
     const auto& ctx = config_.api->context();

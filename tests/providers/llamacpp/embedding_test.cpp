@@ -1,4 +1,5 @@
 #include <cmath>
+#include <stop_token>
 #include <thread>
 
 #include "helpers.h"
@@ -155,6 +156,36 @@ TEST_F(Embedding, WarmupRunsAndInfoDescribesTheModel) {
   EXPECT_EQ(loaded_->info["architecture"], "bert");
   EXPECT_GT(loaded_->info["n_params"].get<uint64_t>(), 0u);
   EXPECT_GT(loaded_->memory_bytes, 0u);
+}
+
+TEST_F(Embedding, AStopRequestedBeforeTheCallIsCancelled) {
+  std::stop_source stop;
+  stop.request_stop();
+  EmbedOptions o;
+  o.cancel = stop.get_token();
+  auto r = model().embed(kTexts, o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), ErrorCode::cancelled);
+}
+
+TEST_F(Embedding, CancellingALongCallEndsItAndTheModelServesTheNext) {
+  // Many thousands of inputs: far more batches than run before the stop request below.
+  std::vector<std::string> many;
+  for (int i = 0; i < 20000; ++i) many.push_back("input number " + std::to_string(i) + " of a very long call");
+  std::stop_source stop;
+  EmbedOptions o;
+  o.cancel = stop.get_token();
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    stop.request_stop();
+  });
+  auto r = model().embed(many, o);
+  canceller.join();
+  ASSERT_FALSE(r.ok()) << "the call ran to its end despite the stop request";
+  EXPECT_EQ(r.error().code(), ErrorCode::cancelled);
+  auto next = model().embed(kTexts);  // its dropped inputs do not hold the queue
+  ASSERT_TRUE(next.ok()) << next.error().to_string();
+  EXPECT_EQ(next->vectors.size(), kTexts.size());
 }
 
 TEST(EmbeddingOptions, NormalizeFalseKeepsRawVectors) {
