@@ -164,6 +164,24 @@ TEST_F(OpenAiFaults, SilentStreamHitsTheIdleTimeout) {
   EXPECT_EQ(r.error().code(), ErrorCode::timeout);
 }
 
+TEST_F(OpenAiFaults, AStopRequestEndsAnEmbeddingCallTheServerNeverAnswers) {
+  server.http().Post("/v1/embeddings", [&](const httplib::Request&, httplib::Response&) { server.hang(); });
+  server.start();
+  auto model = load(ModelTask::embed);
+  std::stop_source stop;
+  EmbedOptions o;
+  o.cancel = stop.get_token();
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    stop.request_stop();
+  });
+  std::vector<std::string> inputs = {"hello"};
+  auto r = model.embedding->embed(inputs, o);
+  canceller.join();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), ErrorCode::cancelled);
+}
+
 TEST_F(OpenAiFaults, MalformedJsonIsInferenceFailedWithAnExcerpt) {
   server.http().Post("/v1/embeddings", [&](const httplib::Request&, httplib::Response& res) {
     res.set_content("<html>gateway page " + std::string(1000, 'x') + "</html>", "text/html");
