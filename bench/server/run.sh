@@ -41,7 +41,7 @@ stop_servers() {
 trap stop_servers EXIT
 free_port() {
   local p
-  local start=$((20000 + RANDOM % 20000))
+  local start=$((20000 + RANDOM % 12000))  # below the ephemeral range (32768+) that clients use
   for p in $(seq $start $((start + 100))); do
     (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo "$p"; return; }
   done
@@ -94,16 +94,18 @@ done
 wait_up "$XERVO_PORT" "${PIDS[-1]}" "$WORK/xervo.log"
 
 # llama-server: one process per model (it serves one model), same context per slot and threads.
-LLAMA_EMBED_PORT=$(free_port)
-"$LLAMA_BIN/llama-server" -m "$EMBED" --embeddings --pooling mean -c $((512 * 16)) -np 16 --threads-http 64 \
-  -t "$THREADS" -tb "$THREADS" --port "$LLAMA_EMBED_PORT" >"$WORK/llama-embed.log" 2>&1 &
-PIDS+=($!)
-wait_up "$LLAMA_EMBED_PORT" "${PIDS[-1]}" "$WORK/llama-embed.log"
-LLAMA_CHAT_PORT=$(free_port)
-"$LLAMA_BIN/llama-server" -m "$CHAT" -c $((512 * 4)) -np 4 --threads-http 64 -t "$THREADS" -tb "$THREADS" \
-  --port "$LLAMA_CHAT_PORT" >"$WORK/llama-chat.log" 2>&1 &
-PIDS+=($!)
-wait_up "$LLAMA_CHAT_PORT" "${PIDS[-1]}" "$WORK/llama-chat.log"
+start_llama() {  # log file, then llama-server's model arguments; sets PORT
+  local log=$1
+  shift
+  PORT=$(free_port)
+  "$LLAMA_BIN/llama-server" "$@" --threads-http 64 -t "$THREADS" -tb "$THREADS" --port "$PORT" >"$log" 2>&1 &
+  PIDS+=($!)
+  wait_up "$PORT" "${PIDS[-1]}" "$log"
+}
+start_llama "$WORK/llama-embed.log" -m "$EMBED" --embeddings --pooling mean -c $((512 * 16)) -np 16
+LLAMA_EMBED_PORT=$PORT
+start_llama "$WORK/llama-chat.log" -m "$CHAT" -c $((512 * 4)) -np 4
+LLAMA_CHAT_PORT=$PORT
 
 conc() { [ "$1" = embed ] && echo 16 || echo 4; }
 client() {  # label test [extra client args...]

@@ -25,7 +25,8 @@ struct Embeddings {
   std::vector<std::vector<float>> vectors;  // one per input, in input order
   int dimensions = 0;
   Usage usage;
-  std::string served_by;  // alias (or model id) that produced the result; differs from the asked alias after a fallback
+  // Alias (or model id) that produced the result; differs from the asked alias after a fallback.
+  std::string served_by;
 };
 
 class EmbeddingModel {

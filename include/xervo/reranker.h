@@ -31,7 +31,8 @@ class RerankerModel {
   virtual ~RerankerModel() = default;
   // request_stop() on `cancel` abandons the call (cancelled); inputs already in a batch finish there.
   virtual Result<Reranking> rerank(std::string_view query, std::span<const std::string> documents,
-                                   std::optional<size_t> top_n = std::nullopt, std::stop_token cancel = {}) = 0;
+                                   std::optional<size_t> top_n = std::nullopt,
+                                   std::stop_token cancel = {}) = 0;
 };
 
 }  // namespace xervo

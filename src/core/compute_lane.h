@@ -1,5 +1,5 @@
 // ComputeLane: one thread that runs the compute steps of every model sharing a device, one step at
-// a time, the models taking turns.
+// a time, sharing its time between the models that have work.
 //
 // On a CPU each step (one llama_decode) already uses every core it is given. Two models stepping at
 // once on the same cores make each other's threads wait at every barrier of every layer; and with
@@ -67,12 +67,13 @@ class ComputeLane {
     std::chrono::nanoseconds used;  // lane time used (its steps' durations), offset on joining
     bool idle;                      // its last step had nothing to do and nothing was notified since
   };
-  std::vector<Entry> entries_;         // GUARDED_BY(mu_)
-  std::chrono::nanoseconds lead_{0};   // GUARDED_BY(mu_): the most `used` of any worker
-  Worker* running_ = nullptr;          // GUARDED_BY(mu_): whose step runs now
-  uint64_t notified_ = 0;              // GUARDED_BY(mu_): notify() calls, and attach/detach
-  std::optional<std::chrono::steady_clock::time_point> wake_at_;  // GUARDED_BY(mu_): earliest notify_at
-  bool stopping_ = false;            // GUARDED_BY(mu_)
+  std::vector<Entry> entries_;        // GUARDED_BY(mu_)
+  std::chrono::nanoseconds lead_{0};  // GUARDED_BY(mu_): the most `used` of any worker
+  Worker* running_ = nullptr;         // GUARDED_BY(mu_): whose step runs now
+  uint64_t notified_ = 0;             // GUARDED_BY(mu_): notify() calls, and attach/detach
+  bool stopping_ = false;             // GUARDED_BY(mu_)
+  // GUARDED_BY(mu_): the earliest notify_at() not yet reached.
+  std::optional<std::chrono::steady_clock::time_point> wake_at_;
   std::thread thread_;
 };
 

@@ -22,7 +22,8 @@ class InFlight {
 
 bool should_fall_back(const Error& error, const HandleContext& ctx) {
   if (error.code() == ErrorCode::cancelled) return false;
-  return ctx.fallback_on_any_error || is_retryable(error.code()) || error.code() == ErrorCode::model_load_failed;
+  return ctx.fallback_on_any_error || is_retryable(error.code()) ||
+         error.code() == ErrorCode::model_load_failed;
 }
 
 // Runs `call` on the primary; on a fallback-worthy error, on each fallback in order. The result of
@@ -131,13 +132,15 @@ class GeneratorHandle final : public GeneratorModel {
 
 }  // namespace
 
-std::shared_ptr<EmbeddingModel> make_embedding_handle(HandleContext ctx, FallbackSource<EmbeddingModel> source) {
+std::shared_ptr<EmbeddingModel> make_embedding_handle(HandleContext ctx,
+                                                      FallbackSource<EmbeddingModel> source) {
   return std::make_shared<EmbeddingHandle>(std::move(ctx), std::move(source));
 }
 std::shared_ptr<RerankerModel> make_reranker_handle(HandleContext ctx, FallbackSource<RerankerModel> source) {
   return std::make_shared<RerankerHandle>(std::move(ctx), std::move(source));
 }
-std::shared_ptr<GeneratorModel> make_generator_handle(HandleContext ctx, FallbackSource<GeneratorModel> source) {
+std::shared_ptr<GeneratorModel> make_generator_handle(HandleContext ctx,
+                                                      FallbackSource<GeneratorModel> source) {
   return std::make_shared<GeneratorHandle>(std::move(ctx), std::move(source));
 }
 

@@ -1,7 +1,7 @@
-// Cancellation of running calls (generations, embeddings, reranks): each one is tracked with its deadline (request_timeout) and
-// a stop_source. A watchdog thread requests stop when a deadline passes; cancel_all() stops every
-// tracked generation at the end of a shutdown's grace period. Thread-safe; stop requests (which
-// run the engine's stop callbacks) are made outside the tracker's lock.
+// Cancellation of running calls (generations, embeddings, reranks): each one is tracked with its
+// deadline (request_timeout) and a stop_source. A watchdog thread requests stop when a deadline
+// passes; cancel_all() stops every tracked call at the end of a shutdown's grace period. Thread-safe; stop
+// requests (which run the engine's stop callbacks) are made outside the tracker's lock.
 #pragma once
 
 #include <atomic>

@@ -153,8 +153,8 @@ void rerank(ServerState& state, const httplib::Request& req, httplib::Response& 
   auto admitted = admit_model(state, model, ModelTask::rerank);
   auto handle = unwrap(state.runtime->reranker(model));
   auto cancel = state.cancellations.track(std::chrono::steady_clock::now() + state.options.request_timeout);
-  auto result =
-      unwrap(stopped_as(handle->rerank(query, docs, top_n, cancel->token()), *cancel, state, "the rerank request"));
+  auto result = unwrap(
+      stopped_as(handle->rerank(query, docs, top_n, cancel->token()), *cancel, state, "the rerank request"));
 
   nlohmann::json results = nlohmann::json::array();
   for (const auto& r : result.results) {

@@ -61,7 +61,8 @@ struct Probe {
 inline Error until_cancelled(Probe& p, const std::stop_token& cancel) {
   for (int i = 0; i < 6000 && !cancel.stop_requested(); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  if (!cancel.stop_requested()) return Error(ErrorCode::internal, "the endless test call was never cancelled");
+  if (!cancel.stop_requested())
+    return Error(ErrorCode::internal, "the endless test call was never cancelled");
   p.cancelled++;
   return Error(ErrorCode::cancelled, "test call cancelled");
 }

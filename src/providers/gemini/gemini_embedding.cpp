@@ -28,7 +28,8 @@ class GeminiEmbedding final : public EmbeddingModel {
     };
 
     if (inputs.size() == 1) {
-      auto reply = config_.api->post_json("/" + name + ":embedContent", request_for(inputs[0]), options.cancel);
+      auto reply =
+          config_.api->post_json("/" + name + ":embedContent", request_for(inputs[0]), options.cancel);
       if (!reply) return reply.error();
       auto emb = reply->is_object() ? reply->find("embedding") : reply->end();
       if (emb == reply->end())
@@ -42,9 +43,8 @@ class GeminiEmbedding final : public EmbeddingModel {
         const size_t count = std::min(config_.max_batch_inputs, inputs.size() - start);
         nlohmann::json requests = nlohmann::json::array();
         for (size_t i = 0; i < count; ++i) requests.push_back(request_for(inputs[start + i]));
-        auto reply =
-            config_.api->post_json("/" + name + ":batchEmbedContents", {{"requests", std::move(requests)}},
-                                   options.cancel);
+        auto reply = config_.api->post_json("/" + name + ":batchEmbedContents",
+                                            {{"requests", std::move(requests)}}, options.cancel);
         if (!reply) return reply.error();
         const std::string shown = reply->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
         auto list = reply->is_object() ? reply->find("embeddings") : reply->end();

@@ -76,7 +76,8 @@ size_t common_prefix(const Tokens& a, const Tokens& b) {
 }  // namespace
 
 GenerationScheduler::GenerationScheduler(std::shared_ptr<const llama_model> model, ThreadpoolPtr threads,
-                                         ContextPtr ctx, SchedulerConfig config, std::shared_ptr<ComputeLane> lane)
+                                         ContextPtr ctx, SchedulerConfig config,
+                                         std::shared_ptr<ComputeLane> lane)
     : model_(std::move(model)),
       threads_(std::move(threads)),
       ctx_(std::move(ctx)),

@@ -7,8 +7,8 @@ namespace xervo::llamacpp {
 namespace {
 
 constexpr std::array<std::string_view, 13> kKeys = {
-    "context_size", "threads",  "batch_size",  "parallel", "mmap",     "mlock",    "pooling",
-    "normalize",    "gpu_layers", "truncate", "queue_limit", "pull", "gather_ms"};
+    "context_size", "threads",    "batch_size", "parallel",    "mmap", "mlock",    "pooling",
+    "normalize",    "gpu_layers", "truncate",   "queue_limit", "pull", "gather_ms"};
 
 Error bad(std::string_view where, std::string_view key, std::string_view what) {
   return Error(ErrorCode::config_invalid,

@@ -237,7 +237,7 @@ class LlamaCppProvider final : public ModelProvider {
                    {"chat_template", facts.has_chat_template},
                    {"pooling", task == ModelTask::generate ? "none" : pooling_name(pooling)}};
 
-    SchedulerConfig config{name, n_batch, n_seq_max, per_seq, o.queue_limit, std::chrono::milliseconds(0)};
+    SchedulerConfig config{name, n_batch, n_seq_max, per_seq, o.queue_limit};
     if (task != ModelTask::generate) config.gather = std::chrono::milliseconds(o.gather_ms);
     ModelSetup setup{model, name, o, per_seq};
     if (task == ModelTask::generate) {
@@ -266,9 +266,8 @@ class LlamaCppProvider final : public ModelProvider {
       int n_outputs = llama_model_n_embd_out(m);
       if (task == ModelTask::rerank) n_outputs = static_cast<int>(llama_model_n_cls_out(m));
       if (n_outputs <= 0) n_outputs = llama_model_n_embd(m);
-      auto scheduler =
-          std::make_unique<PooledScheduler>(model, std::move(pool), std::move(ctx), config, n_outputs,
-                                            ComputeLane::shared());
+      auto scheduler = std::make_unique<PooledScheduler>(model, std::move(pool), std::move(ctx), config,
+                                                         n_outputs, ComputeLane::shared());
       if (task == ModelTask::embed) {
         auto handle = std::make_shared<LlamaEmbedding>(std::move(setup), std::move(scheduler));
         std::weak_ptr<LlamaEmbedding> weak = handle;

@@ -63,7 +63,8 @@ Result<Sampler> Sampler::create(const llama_vocab* vocab, const GenerateOptions&
     whole_vocabulary = true;
   }
   if (o.repeat_penalty != 1.0f) {
-    llama_sampler_chain_add(chain, llama_sampler_init_penalties(out.n_vocab_, 64, o.repeat_penalty, 0.0f, 0.0f));
+    llama_sampler_chain_add(chain,
+                            llama_sampler_init_penalties(out.n_vocab_, 64, o.repeat_penalty, 0.0f, 0.0f));
     whole_vocabulary = true;
   }
   if (o.temperature == 0.0f) {

@@ -21,7 +21,6 @@
 #include <mutex>
 #include <stop_token>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "core/compute_lane.h"
@@ -80,7 +79,7 @@ class PooledScheduler final : ComputeLane::Worker {
   Batch batch_;
   std::vector<Placed> placed_;
   std::vector<std::shared_ptr<Request>> pending_;
-  size_t last_inputs_ = 0;                           // inputs of the last batch
+  size_t last_inputs_ = 0;                          // inputs of the last batch
   std::chrono::steady_clock::time_point last_end_;  // when it ended
 };
 

@@ -171,7 +171,8 @@ TEST_F(Embedding, AStopRequestedBeforeTheCallIsCancelled) {
 TEST_F(Embedding, CancellingALongCallEndsItAndTheModelServesTheNext) {
   // Many thousands of inputs: far more batches than run before the stop request below.
   std::vector<std::string> many;
-  for (int i = 0; i < 20000; ++i) many.push_back("input number " + std::to_string(i) + " of a very long call");
+  for (int i = 0; i < 20000; ++i)
+    many.push_back("input number " + std::to_string(i) + " of a very long call");
   std::stop_source stop;
   EmbedOptions o;
   o.cancel = stop.get_token();
