@@ -29,13 +29,21 @@ struct ApiKey {
 };
 
 struct ServerOptions {
-  std::string host = "127.0.0.1";    // address to bind; anything but loopback without keys is warned about
-  int port = 8080;                   // 0 picks a free port (see Server::port())
-  int threads = 32;                  // HTTP worker threads: each open connection holds one while it is active
-  size_t max_body_bytes = 8u << 20;  // larger request bodies get 413
-  std::chrono::seconds read_timeout{30};      // socket read timeout (slow clients)
-  std::chrono::seconds write_timeout{60};     // socket write timeout
-  std::chrono::seconds request_timeout{300};  // generation is cancelled after this (504)
+  std::string host = "127.0.0.1";  // address to bind; anything but loopback without keys is warned about
+  int port = 8080;                 // 0 picks a free port (see Server::port())
+  bool reuse_port = false;         // share the port with other processes (SO_REUSEPORT); else in use = error
+  int threads = 32;    // worker threads: each request being handled holds one (idle connections none)
+  int io_threads = 1;  // threads that own the sockets and parse HTTP
+  size_t max_body_bytes = 8u << 20;     // larger request bodies get 413, judged on the declared length first
+  size_t max_header_bytes = 16 * 1024;  // request line + headers; larger: 431
+  size_t max_headers = 100;             // header fields per request; more: 431
+  std::chrono::seconds header_timeout{10};     // first byte to the end of the headers (slowloris); then 408
+  std::chrono::seconds keep_alive_timeout{5};  // an idle keep-alive connection is closed after this
+  std::chrono::seconds read_timeout{30};       // the whole request body must arrive within this; then 408
+  std::chrono::seconds write_timeout{60};      // one write to a client that does not read; then closed
+  size_t max_connections = 16384;              // open connections in total; beyond: 503 and close
+  size_t max_connections_per_client = 256;     // open connections per client address (0: no cap)
+  std::chrono::seconds request_timeout{300};   // generation is cancelled after this (504)
   int max_queue_per_model = 64;           // requests admitted per model at once (running or queued); then 503
   size_t max_inputs = 2048;               // inputs per embeddings request, documents per rerank request
   int max_tokens = 4096;                  // the largest max_tokens a request may ask for

@@ -45,13 +45,13 @@ nlohmann::json error_body(const Error& error) {
             {"param", nullptr}}}};
 }
 
-void send_json(httplib::Response& res, int status, const nlohmann::json& body) {
+void send_json(HttpResponse& res, int status, const nlohmann::json& body) {
   res.status = status;
   // Replacement of invalid UTF-8 keeps a hostile model output from turning into a 500.
   res.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");
 }
 
-void send_error(httplib::Response& res, const Error& error, int retry_after_s) {
+void send_error(HttpResponse& res, const Error& error, int retry_after_s) {
   if (error.code() == ErrorCode::rate_limited || error.code() == ErrorCode::unavailable)
     res.set_header("Retry-After", std::to_string(std::max(1, retry_after_s)));
   send_json(res, http_status(error.code()), error_body(error));

@@ -3,14 +3,13 @@
 // Stateless functions; safe from any thread.
 #pragma once
 
-#include <httplib.h>
-
 #include <exception>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <utility>
 
+#include "server/http_message.h"
 #include "xervo/error.h"
 
 namespace xervo::server {
@@ -20,9 +19,9 @@ std::string_view openai_error_type(ErrorCode code);
 
 nlohmann::json error_body(const Error& error);
 
-void send_json(httplib::Response& res, int status, const nlohmann::json& body);
+void send_json(HttpResponse& res, int status, const nlohmann::json& body);
 // Sets status, body and, for rate_limited/unavailable, Retry-After (seconds, at least 1).
-void send_error(httplib::Response& res, const Error& error, int retry_after_s = 0);
+void send_error(HttpResponse& res, const Error& error, int retry_after_s = 0);
 
 // Thrown inside route handlers (the server's outer edge) to answer with an error; the route wrapper
 // (routes.h) turns it into the response. retry_after_s matters for rate_limited and unavailable.

@@ -17,8 +17,18 @@ CancellationTracker::~CancellationTracker() {
   watchdog_.join();
 }
 
-std::unique_ptr<CancellationTracker::Handle> CancellationTracker::track(Clock::time_point deadline) {
+std::unique_ptr<CancellationTracker::Handle> CancellationTracker::track(Clock::time_point deadline,
+                                                                        std::stop_token client_gone) {
   auto state = std::make_shared<State>();
+  if (client_gone.stop_possible()) {
+    // Runs at once when the client is already gone. The State owns the callback, so it cannot
+    // outlive the source it stops.
+    State* raw = state.get();
+    state->on_client_gone.emplace(std::move(client_gone), std::function<void()>([raw] {
+                                    raw->client_gone = true;
+                                    raw->source.request_stop();
+                                  }));
+  }
   uint64_t id = 0;
   {
     std::lock_guard lock(mu_);
@@ -83,6 +93,8 @@ Error CancellationTracker::Handle::error(std::chrono::seconds request_timeout, s
     return Error(ErrorCode::timeout, name + " ran longer than request_timeout (" +
                                          std::to_string(request_timeout.count()) + " s) and was stopped");
   if (shutting_down()) return Error(ErrorCode::unavailable, "the server is shutting down");
+  if (client_gone())
+    return Error(ErrorCode::cancelled, name + " was cancelled: the client closed its connection");
   return Error(ErrorCode::cancelled, name + " was cancelled");
 }
 

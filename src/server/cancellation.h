@@ -8,9 +8,11 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stop_token>
 #include <string_view>
 #include <thread>
@@ -27,6 +29,9 @@ class CancellationTracker {
     std::stop_source source;
     std::atomic<bool> timed_out{false};      // the deadline passed
     std::atomic<bool> shutting_down{false};  // cancelled by cancel_all()
+    std::atomic<bool> client_gone{false};    // the client closed its connection
+    // Last member: destroyed (and waited for, if running) before the fields it writes.
+    std::optional<std::stop_callback<std::function<void()>>> on_client_gone;
   };
 
   // Untracks on destruction.
@@ -41,9 +46,11 @@ class CancellationTracker {
     std::stop_token token() const { return state_->source.get_token(); }
     bool timed_out() const { return state_->timed_out.load(); }
     bool shutting_down() const { return state_->shutting_down.load(); }
+    bool client_gone() const { return state_->client_gone.load(); }
     void cancel() { state_->source.request_stop(); }
     // The error for a call that ended cancelled, by why: timeout (504) past the deadline,
-    // unavailable (503) in a shutdown, else cancelled. `what` names the call ("the generation").
+    // unavailable (503) in a shutdown, else cancelled (also when the client left). `what` names the call
+    // ("the generation").
     Error error(std::chrono::seconds request_timeout, std::string_view what) const;
 
    private:
@@ -55,7 +62,8 @@ class CancellationTracker {
   CancellationTracker();
   ~CancellationTracker();  // ends the watchdog; every Handle must be gone by then
 
-  std::unique_ptr<Handle> track(Clock::time_point deadline);
+  // Tracks a call until its deadline; `client_gone` (the connection's token) stops it as well.
+  std::unique_ptr<Handle> track(Clock::time_point deadline, std::stop_token client_gone = {});
   void cancel_all();
   size_t size() const;
 

@@ -1,7 +1,8 @@
 // OpenAI-compatible generation: POST /v1/chat/completions and POST /v1/completions, whole or
-// streamed as server-sent events. A streamed generation runs inside the response's content
-// provider on the worker thread; a failed write (client gone) returns false from the token
-// callback, which cancels the generation in the engine.
+// streamed as server-sent events. A streamed generation runs inside the response's stream
+// function on the worker thread; a failed write (client gone) returns false from the token
+// callback, which cancels the generation in the engine. A whole response is cancelled through
+// the request's client_gone token when the client leaves before it is ready.
 #include <ctime>
 
 #include "core/log.h"
@@ -187,13 +188,13 @@ struct Generation {
   }
 
   // Runs the whole stream into `sink`; false when the client went away (the generation is cancelled).
-  bool stream_to(httplib::DataSink& sink) {
+  bool stream_to(StreamSink& sink) {
     bool alive = true;
     auto send = [&](const nlohmann::json& event) {
       if (!alive) return false;
       std::string text =
           "data: " + event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n\n";
-      alive = sink.write(text.data(), text.size());
+      alive = sink.write(text);
       return alive;
     };
     if (chat && !send(chunk(std::string_view(), nullptr, true))) return false;  // gone before the first byte
@@ -223,13 +224,12 @@ struct Generation {
       }
     }
     static constexpr std::string_view kDone = "data: [DONE]\n\n";
-    if (alive) alive = sink.write(kDone.data(), kDone.size());
-    if (alive) sink.done();
+    if (alive) alive = sink.write(kDone);
     return alive;
   }
 };
 
-void generate(ServerState& state, const httplib::Request& req, httplib::Response& res, bool chat) {
+void generate(ServerState& state, const HttpRequest& req, HttpResponse& res, bool chat) {
   auto& ctx = current_request();
   ctx.route = chat ? "/v1/chat/completions" : "/v1/completions";
   auto body = parse_json_object(req.body);
@@ -249,14 +249,13 @@ void generate(ServerState& state, const httplib::Request& req, httplib::Response
 
   g->admitted = admit_model(state, g->model, ModelTask::generate);
   g->generator = unwrap(state.runtime->generator(g->model));
-  g->cancel = state.cancellations.track(std::chrono::steady_clock::now() + state.options.request_timeout);
+  g->cancel = track_call(state);
   g->request.cancel = g->cancel->token();
 
   if (g->stream) {
     res.set_header("Cache-Control", "no-cache");
     res.set_header("X-Accel-Buffering", "no");
-    res.set_chunked_content_provider("text/event-stream",
-                                     [g](size_t, httplib::DataSink& sink) { return g->stream_to(sink); });
+    res.set_stream("text/event-stream", [g](StreamSink& sink) { return g->stream_to(sink); });
     return;
   }
   auto result = g->generator->generate(g->request, [&](std::string_view) {
@@ -277,13 +276,11 @@ void generate(ServerState& state, const httplib::Request& req, httplib::Response
 
 }  // namespace
 
-void add_generation_routes(httplib::Server& http, ServerState& state) {
-  http.Post("/v1/chat/completions", [&state](const httplib::Request& req, httplib::Response& res) {
-    guarded(res, [&] { generate(state, req, res, true); });
-  });
-  http.Post("/v1/completions", [&state](const httplib::Request& req, httplib::Response& res) {
-    guarded(res, [&] { generate(state, req, res, false); });
-  });
+void add_generation_routes(Router& router, ServerState& state) {
+  router.post("/v1/chat/completions",
+              [&state](const HttpRequest& req, HttpResponse& res) { generate(state, req, res, true); });
+  router.post("/v1/completions",
+              [&state](const HttpRequest& req, HttpResponse& res) { generate(state, req, res, false); });
 }
 
 }  // namespace xervo::server

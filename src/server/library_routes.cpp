@@ -11,17 +11,17 @@ namespace xervo::server {
 #if XERVO_HAVE_LIBRARY
 namespace {
 
-std::optional<uint64_t> size_param(const httplib::Request& req, const char* name) {
+std::optional<uint64_t> size_param(const HttpRequest& req, const char* name) {
   if (!req.has_param(name)) return std::nullopt;
-  std::string v = req.get_param_value(name);
+  std::string v = req.param(name);
   if (v.empty() || v.size() > 19 || v.find_first_not_of("0123456789") != std::string::npos)
     reject_input(std::string("'") + name + "' must be a number of bytes");
   return std::stoull(v);
 }
 
-int int_param(const httplib::Request& req, const char* name, int fallback, int min, int max) {
+int int_param(const HttpRequest& req, const char* name, int fallback, int min, int max) {
   if (!req.has_param(name)) return fallback;
-  std::string v = req.get_param_value(name);
+  std::string v = req.param(name);
   if (v.empty() || v.size() > 9 || v.find_first_not_of("0123456789") != std::string::npos ||
       std::stoi(v) < min || std::stoi(v) > max)
     reject_input(std::string("'") + name + "' must be an integer between " + std::to_string(min) + " and " +
@@ -29,24 +29,24 @@ int int_param(const httplib::Request& req, const char* name, int fallback, int m
   return std::stoi(v);
 }
 
-LibraryQuery parse_query(const httplib::Request& req) {
+LibraryQuery library_query(const HttpRequest& req) {
   LibraryQuery q;
-  q.text = req.get_param_value("q");
+  q.text = req.param("q");
   if (req.has_param("task")) {
-    auto task = parse_model_task(req.get_param_value("task"));
+    auto task = parse_model_task(req.param("task"));
     if (!task) reject_input("'task' must be embed, rerank or generate");
     q.task = task;
   }
-  q.architecture = req.get_param_value("architecture");
-  q.quantization = req.get_param_value("quantization");
-  q.tag = req.get_param_value("tag");
+  q.architecture = req.param("architecture");
+  q.quantization = req.param("quantization");
+  q.tag = req.param("tag");
   if (req.has_param("state")) {
-    auto state = parse_library_model_state(req.get_param_value("state"));
+    auto state = parse_library_model_state(req.param("state"));
     if (!state) reject_input("'state' must be downloading, ready or failed");
     q.state = state;
   }
   if (req.has_param("sort")) {
-    std::string sort = req.get_param_value("sort");
+    std::string sort = req.param("sort");
     if (sort == "name")
       q.sort = LibrarySort::name;
     else if (sort == "size")
@@ -67,26 +67,21 @@ LibraryQuery parse_query(const httplib::Request& req) {
 
 }  // namespace
 
-void add_library_routes(httplib::Server& http, ServerState& state) {
+void add_library_routes(Router& router, ServerState& state) {
   if (!state.options.library) return;
   auto library = state.options.library;
-  http.Get("/v1/library/search", [library](const httplib::Request& req, httplib::Response& res) {
-    guarded(res, [&] {
-      auto models = unwrap(library->search(parse_query(req)));
-      nlohmann::json data = nlohmann::json::array();
-      for (const auto& m : models) data.push_back(to_json(m));
-      send_json(res, 200, {{"object", "list"}, {"data", data}});
-    });
+  router.get("/v1/library/search", [library](const HttpRequest& req, HttpResponse& res) {
+    auto models = unwrap(library->search(library_query(req)));
+    nlohmann::json data = nlohmann::json::array();
+    for (const auto& m : models) data.push_back(to_json(m));
+    send_json(res, 200, {{"object", "list"}, {"data", data}});
   });
-  http.Get(R"(/v1/library/models/(.+))", [library](const httplib::Request& req, httplib::Response& res) {
-    guarded(res, [&] {
-      auto model = unwrap(library->get(req.matches[1].str()));
-      send_json(res, 200, to_json(model));
-    });
+  router.get("/v1/library/models/{id}", [library](const HttpRequest& req, HttpResponse& res) {
+    send_json(res, 200, to_json(unwrap(library->get(req.path_params.at(0)))));
   });
 }
 #else
-void add_library_routes(httplib::Server&, ServerState&) {}
+void add_library_routes(Router&, ServerState&) {}
 #endif
 
 }  // namespace xervo::server

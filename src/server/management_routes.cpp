@@ -34,7 +34,7 @@ nlohmann::json record_json(const ModelRecord& r) {
           {"load_count", r.load_count}};
 }
 
-void runtime_models(ServerState& state, httplib::Response& res) {
+void runtime_models(ServerState& state, HttpResponse& res) {
   auto records = state.runtime->models();
   std::map<std::string, const ModelRecord*> by_key;
   nlohmann::json models = nlohmann::json::array();
@@ -59,7 +59,7 @@ void runtime_models(ServerState& state, httplib::Response& res) {
   send_json(res, 200, {{"models", models}, {"aliases", aliases}});
 }
 
-void load_model(ServerState& state, const httplib::Request& req, httplib::Response& res, bool load) {
+void load_model(ServerState& state, const HttpRequest& req, HttpResponse& res, bool load) {
   current_request().route = load ? "/v1/runtime/models/load" : "/v1/runtime/models/unload";
   auto body = parse_json_object(req.body);
   std::string model = require_string(body, "model");
@@ -84,7 +84,7 @@ struct EventStream {
 
 constexpr size_t kMaxPendingEvents = 1024;
 
-void stream_events(ServerState& state, httplib::Response& res) {
+void stream_events(ServerState& state, HttpResponse& res) {
   current_request().route = "/v1/runtime/events";
   auto stream = std::make_shared<EventStream>();
   std::weak_ptr<EventStream> weak = stream;
@@ -108,11 +108,11 @@ void stream_events(ServerState& state, httplib::Response& res) {
   res.set_header("Cache-Control", "no-cache");
   res.set_header("X-Accel-Buffering", "no");
   auto* runtime = state.runtime.get();
-  res.set_chunked_content_provider(
+  res.set_stream(
       "text/event-stream",
-      [&state, stream](size_t, httplib::DataSink& sink) {
+      [&state, stream](StreamSink& sink) {
         static constexpr std::string_view kHello = ": xervo runtime events\n\n";
-        if (!sink.write(kHello.data(), kHello.size())) return false;
+        if (!sink.write(kHello)) return false;
         auto last_write = std::chrono::steady_clock::now();
         while (!state.stopping.load()) {
           std::deque<std::string> batch;
@@ -127,26 +127,25 @@ void stream_events(ServerState& state, httplib::Response& res) {
           }
           if (overflowed) break;
           for (const auto& text : batch)
-            if (!sink.write(text.data(), text.size())) return false;
+            if (!sink.write(text)) return false;
           if (!batch.empty()) last_write = std::chrono::steady_clock::now();
           if (std::chrono::steady_clock::now() - last_write > std::chrono::seconds(15)) {
             static constexpr std::string_view kPing = ": ping\n\n";
-            if (!sink.write(kPing.data(), kPing.size())) return false;
+            if (!sink.write(kPing)) return false;
             last_write = std::chrono::steady_clock::now();
           }
         }
-        sink.done();
         return true;
       },
-      [runtime, sub](bool) { runtime->unsubscribe(sub); });
+      [runtime, sub] { runtime->unsubscribe(sub); });
 }
 
-void health(httplib::Response& res) {
+void health(HttpResponse& res) {
   current_request().route = "/health";
   send_json(res, 200, {{"status", "ok"}});
 }
 
-void ready(ServerState& state, httplib::Response& res) {
+void ready(ServerState& state, HttpResponse& res) {
   current_request().route = "/ready";
   if (state.stopping.load()) {
     send_json(res, 503, {{"status", "stopping"}});
@@ -170,7 +169,7 @@ void ready(ServerState& state, httplib::Response& res) {
   send_json(res, 503, {{"status", "loading"}, {"pending", pending}});
 }
 
-void metrics(ServerState& state, httplib::Response& res) {
+void metrics(ServerState& state, HttpResponse& res) {
   current_request().route = "/metrics";
   res.status = 200;
   res.set_content(state.metrics.render(state.runtime->models(), state.admission.depths()),
@@ -179,30 +178,20 @@ void metrics(ServerState& state, httplib::Response& res) {
 
 }  // namespace
 
-void add_management_routes(httplib::Server& http, ServerState& state) {
-  http.Get("/health",
-           [](const httplib::Request&, httplib::Response& res) { guarded(res, [&] { health(res); }); });
-  http.Get("/ready", [&state](const httplib::Request&, httplib::Response& res) {
-    guarded(res, [&] { ready(state, res); });
+void add_management_routes(Router& router, ServerState& state) {
+  router.get("/health", [](const HttpRequest&, HttpResponse& res) { health(res); });
+  router.get("/ready", [&state](const HttpRequest&, HttpResponse& res) { ready(state, res); });
+  router.get("/metrics", [&state](const HttpRequest&, HttpResponse& res) { metrics(state, res); });
+  router.get("/v1/runtime/models", [&state](const HttpRequest&, HttpResponse& res) {
+    current_request().route = "/v1/runtime/models";
+    runtime_models(state, res);
   });
-  http.Get("/metrics", [&state](const httplib::Request&, httplib::Response& res) {
-    guarded(res, [&] { metrics(state, res); });
-  });
-  http.Get("/v1/runtime/models", [&state](const httplib::Request&, httplib::Response& res) {
-    guarded(res, [&] {
-      current_request().route = "/v1/runtime/models";
-      runtime_models(state, res);
-    });
-  });
-  http.Post("/v1/runtime/models/load", [&state](const httplib::Request& req, httplib::Response& res) {
-    guarded(res, [&] { load_model(state, req, res, true); });
-  });
-  http.Post("/v1/runtime/models/unload", [&state](const httplib::Request& req, httplib::Response& res) {
-    guarded(res, [&] { load_model(state, req, res, false); });
-  });
-  http.Get("/v1/runtime/events", [&state](const httplib::Request&, httplib::Response& res) {
-    guarded(res, [&] { stream_events(state, res); });
-  });
+  router.post("/v1/runtime/models/load",
+              [&state](const HttpRequest& req, HttpResponse& res) { load_model(state, req, res, true); });
+  router.post("/v1/runtime/models/unload",
+              [&state](const HttpRequest& req, HttpResponse& res) { load_model(state, req, res, false); });
+  router.get("/v1/runtime/events",
+             [&state](const HttpRequest&, HttpResponse& res) { stream_events(state, res); });
 }
 
 }  // namespace xervo::server

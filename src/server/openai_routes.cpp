@@ -61,7 +61,7 @@ nlohmann::json usage_json(const Usage& usage) {
   return {{"prompt_tokens", usage.prompt_tokens}, {"total_tokens", usage.total()}};
 }
 
-void list_models(ServerState& state, httplib::Response& res) {
+void list_models(ServerState& state, HttpResponse& res) {
   current_request().route = "/v1/models";
   nlohmann::json data = nlohmann::json::array();
   auto created = std::chrono::system_clock::to_time_t(state.started);
@@ -83,7 +83,7 @@ Result<T> stopped_as(Result<T> result, const CancellationTracker::Handle& cancel
   return result;
 }
 
-void create_embeddings(ServerState& state, const httplib::Request& req, httplib::Response& res) {
+void create_embeddings(ServerState& state, const HttpRequest& req, HttpResponse& res) {
   auto& ctx = current_request();
   ctx.route = "/v1/embeddings";
   auto body = parse_json_object(req.body);
@@ -97,7 +97,7 @@ void create_embeddings(ServerState& state, const httplib::Request& req, httplib:
 
   auto admitted = admit_model(state, model, ModelTask::embed);
   auto handle = unwrap(state.runtime->embedding(model));
-  auto cancel = state.cancellations.track(std::chrono::steady_clock::now() + state.options.request_timeout);
+  auto cancel = track_call(state);
   options.cancel = cancel->token();
   auto result = unwrap(stopped_as(handle->embed(inputs, options), *cancel, state, "the embedding request"));
 
@@ -138,7 +138,7 @@ std::vector<std::string> rerank_documents(const nlohmann::json& body, size_t max
   return docs;
 }
 
-void rerank(ServerState& state, const httplib::Request& req, httplib::Response& res) {
+void rerank(ServerState& state, const HttpRequest& req, HttpResponse& res) {
   auto& ctx = current_request();
   ctx.route = "/v1/rerank";
   auto body = parse_json_object(req.body);
@@ -152,7 +152,7 @@ void rerank(ServerState& state, const httplib::Request& req, httplib::Response& 
 
   auto admitted = admit_model(state, model, ModelTask::rerank);
   auto handle = unwrap(state.runtime->reranker(model));
-  auto cancel = state.cancellations.track(std::chrono::steady_clock::now() + state.options.request_timeout);
+  auto cancel = track_call(state);
   auto result = unwrap(
       stopped_as(handle->rerank(query, docs, top_n, cancel->token()), *cancel, state, "the rerank request"));
 
@@ -175,18 +175,12 @@ void rerank(ServerState& state, const httplib::Request& req, httplib::Response& 
 
 }  // namespace
 
-void add_openai_routes(httplib::Server& http, ServerState& state) {
-  http.Get("/v1/models", [&state](const httplib::Request&, httplib::Response& res) {
-    guarded(res, [&] { list_models(state, res); });
-  });
-  http.Post("/v1/embeddings", [&state](const httplib::Request& req, httplib::Response& res) {
-    guarded(res, [&] { create_embeddings(state, req, res); });
-  });
-  for (const char* path : {"/v1/rerank", "/rerank", "/v1/reranking"}) {
-    http.Post(path, [&state](const httplib::Request& req, httplib::Response& res) {
-      guarded(res, [&] { rerank(state, req, res); });
-    });
-  }
+void add_openai_routes(Router& router, ServerState& state) {
+  router.get("/v1/models", [&state](const HttpRequest&, HttpResponse& res) { list_models(state, res); });
+  router.post("/v1/embeddings",
+              [&state](const HttpRequest& req, HttpResponse& res) { create_embeddings(state, req, res); });
+  for (const char* path : {"/v1/rerank", "/rerank", "/v1/reranking"})
+    router.post(path, [&state](const HttpRequest& req, HttpResponse& res) { rerank(state, req, res); });
 }
 
 }  // namespace xervo::server

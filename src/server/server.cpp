@@ -5,7 +5,7 @@
 
 #include <csignal>
 #include <random>
-#include <thread>
+#include <set>
 
 #include "core/log.h"
 #include "server/server_state.h"
@@ -70,30 +70,32 @@ bool origin_allowed(const ServerOptions& o, const std::string& origin) {
   return false;
 }
 
-void send_status_error(httplib::Response& res, int status, std::string_view type, std::string_view code,
+void send_status_error(HttpResponse& res, int status, std::string_view type, std::string_view code,
                        const std::string& message) {
   res.status = status;
   nlohmann::json body = {
       {"error", {{"message", message}, {"type", type}, {"code", code}, {"param", nullptr}}}};
-  res.set_content(body.dump(), "application/json");
+  res.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");
 }
 
-using HandlerResponse = httplib::Server::HandlerResponse;
+enum class HandlerResponse { Handled, Unhandled };
 
-HandlerResponse pre_route(ServerState& state, const httplib::Request& req, httplib::Response& res) {
+// Request id, CORS, shutdown refusal, authentication and rate limit; Handled when it answered.
+HandlerResponse pre_route(ServerState& state, const HttpRequest& req, HttpResponse& res) {
   auto& ctx = current_request();
   ctx = RequestContext{};
   ctx.active = true;
   ctx.start = std::chrono::steady_clock::now();
-  std::string asked_id = req.get_header_value("X-Request-Id");
+  std::string asked_id = req.header("X-Request-Id");
   ctx.request_id = sane_request_id(asked_id) ? asked_id : new_request_id();
   res.set_header("X-Request-Id", ctx.request_id);
   RouteInfo route = classify(req.path);
   ctx.route = route.label;
   ctx.client = req.remote_addr;
+  ctx.client_gone = req.client_gone;
 
   const ServerOptions& o = state.options;
-  std::string origin = req.get_header_value("Origin");
+  std::string origin = req.header("Origin");
   bool cors = !origin.empty() && origin_allowed(o, origin);
   if (cors) {
     res.set_header("Access-Control-Allow-Origin", origin);
@@ -107,7 +109,7 @@ HandlerResponse pre_route(ServerState& state, const httplib::Request& req, httpl
                         "origin '" + origin + "' is not in [server] cors_origins");
       return HandlerResponse::Handled;
     }
-    std::string asked = req.get_header_value("Access-Control-Request-Headers");
+    std::string asked = req.header("Access-Control-Request-Headers");
     res.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
     res.set_header("Access-Control-Allow-Headers",
                    asked.empty() ? "Authorization, Content-Type, X-Request-Id" : asked);
@@ -121,7 +123,7 @@ HandlerResponse pre_route(ServerState& state, const httplib::Request& req, httpl
     return HandlerResponse::Handled;
   }
   if (route.needs_auth && state.auth.enabled()) {
-    auto key = state.auth.authorize(req.get_header_value("Authorization"), route.scope);
+    auto key = state.auth.authorize(req.header("Authorization"), route.scope);
     if (!key.ok()) {
       state.metrics.rejected(key.error().code() == ErrorCode::forbidden ? "scope" : "auth");
       if (key.error().code() == ErrorCode::unauthorized) res.set_header("WWW-Authenticate", "Bearer");
@@ -152,37 +154,21 @@ HandlerResponse pre_route(ServerState& state, const httplib::Request& req, httpl
   return HandlerResponse::Unhandled;
 }
 
-// Fills the body of error responses httplib produced itself (no route, body too large, bad request).
-HandlerResponse fill_error(ServerState& state, const httplib::Request& req, httplib::Response& res) {
-  if (!res.body.empty() || res.is_chunked_content_provider_ || res.content_length_ > 0)
-    return HandlerResponse::Unhandled;
-  switch (res.status) {
-    case 404:
-      send_status_error(
-          res, 404, "not_found_error", "route_not_found",
-          "no route " + req.method + " " + req.path + "; see GET /v1/models and docs/server.md");
-      break;
-    case 413:
-      state.metrics.rejected("too_large");
-      send_status_error(res, 413, "invalid_request_error", "invalid_input",
-                        "the request body is larger than max_body_bytes (" +
-                            std::to_string(state.options.max_body_bytes) + " bytes)");
-      break;
-    default:
-      send_status_error(res, res.status, res.status >= 500 ? "server_error" : "invalid_request_error",
-                        res.status >= 500 ? "internal" : "invalid_input",
-                        "HTTP " + std::to_string(res.status) + " for " + req.method + " " + req.path);
-  }
-  return HandlerResponse::Handled;
-}
-
-void log_request(ServerState& state, const httplib::Request& req, const httplib::Response& res) {
-  auto& ctx = current_request();
-  if (!ctx.active) {
-    spdlog::info("[-] {} {} {} {} (rejected before routing)", req.remote_addr, req.method, req.path,
-                 res.status);
+// No route for the path, or not for its method.
+void route_missing(const HttpRequest& req, HttpResponse& res, Router::Match match,
+                   const std::string& allowed) {
+  if (match == Router::Match::wrong_method) {
+    res.set_header("Allow", allowed);
+    send_status_error(res, 405, "invalid_request_error", "method_not_allowed",
+                      req.method + " is not allowed on " + req.path + " (allowed: " + allowed + ")");
     return;
   }
+  send_status_error(res, 404, "not_found_error", "route_not_found",
+                    "no route " + req.method + " " + req.path + "; see GET /v1/models and docs/server.md");
+}
+
+void log_request(ServerState& state, const HttpRequest& req, const HttpResponse& res) {
+  auto& ctx = current_request();
   ctx.active = false;
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - ctx.start).count();
   state.metrics.observe_request(ctx.route, ctx.model, res.status, seconds);
@@ -199,7 +185,7 @@ RequestContext& current_request() {
   return context;
 }
 
-void guarded(httplib::Response& res, const std::function<void()>& body) {
+void guarded(HttpResponse& res, const std::function<void()>& body) {
   try {
     body();
     return;
@@ -217,6 +203,11 @@ void guarded(httplib::Response& res, const std::function<void()>& body) {
                                                    current_request().request_id + "); see the server log"));
   }
   if (res.status >= 500) spdlog::warn("[{}] {}", current_request().request_id, res.body.substr(0, 300));
+}
+
+std::unique_ptr<CancellationTracker::Handle> track_call(ServerState& state) {
+  return state.cancellations.track(std::chrono::steady_clock::now() + state.options.request_timeout,
+                                   current_request().client_gone);
 }
 
 void record_usage(ServerState& state, int64_t tokens_in, int64_t tokens_out) {
@@ -247,30 +238,86 @@ AdmittedModel admit_model(ServerState& state, const std::string& name, ModelTask
 }  // namespace server
 
 // ---------------------------------------------------------------------------------------------------
+namespace server {
+namespace {
+
+// Every request: the cross-cutting steps, the route, then the access log (after a stream ends).
+void handle(ServerState& state, const Router& router, HttpRequest& req, HttpResponse& res) {
+  if (pre_route(state, req, res) == HandlerResponse::Unhandled) {
+    const Router::Handler* handler = nullptr;
+    std::string allowed;
+    Router::Match match = router.find(req, &handler, &allowed);
+    if (match == Router::Match::found)
+      guarded(res, [&] { (*handler)(req, res); });
+    else
+      route_missing(req, res, match, allowed);
+  }
+  if (!res.streamed()) {
+    log_request(state, req, res);
+    return;
+  }
+  // The stream runs on this thread after the handler: log once it ends.
+  auto end = std::move(res.on_stream_end);
+  res.on_stream_end = [&state, &req, &res, end = std::move(end)] {
+    if (end) end();
+    log_request(state, req, res);
+  };
+}
+
+// A request the connection layer refused before routing (too large, too slow, too many
+// connections): counted, and logged with what the client sent escaped.
+void transport_rejected(ServerState& state, const TransportRejection& r) {
+  state.metrics.rejected(r.reason);
+  if (state.options.access_log)
+    spdlog::info("[-] {} {} refused before routing: {} ({})", r.client, r.status, r.reason, r.detail);
+}
+
+ListenerOptions listener_options(const ServerOptions& o) {
+  ListenerOptions l;
+  l.host = o.host;
+  l.port = o.port;
+  l.reuse_port = o.reuse_port;
+  l.io_threads = o.io_threads;
+  l.worker_threads = o.threads;
+  l.max_header_bytes = o.max_header_bytes;
+  l.max_headers = o.max_headers;
+  l.max_body_bytes = o.max_body_bytes;
+  l.header_timeout = o.header_timeout;
+  l.keep_alive_timeout = o.keep_alive_timeout;
+  l.body_timeout = o.read_timeout;
+  l.write_timeout = o.write_timeout;
+  l.max_connections = o.max_connections;
+  l.max_connections_per_client = o.max_connections_per_client;
+  return l;
+}
+
+}  // namespace
+}  // namespace server
+
 struct Server::Impl {
-  std::unique_ptr<server::ServerState> state;  // outlives `http`: its handlers refer to it
-  httplib::Server http;
-  std::thread listener;
-  int port = 0;
+  std::unique_ptr<server::ServerState> state;  // outlives `listener`: its handlers refer to it
+  server::Router router;
+  std::unique_ptr<server::HttpListener> listener;
   uint64_t event_subscription = 0;
 
   std::mutex mu;
   std::condition_variable cv;
-  bool listener_done = false;  // GUARDED_BY(mu)
-  bool stop_started = false;   // GUARDED_BY(mu)
-  bool stopped = false;        // GUARDED_BY(mu)
+  bool stop_started = false;  // GUARDED_BY(mu)
+  bool stopped = false;       // GUARDED_BY(mu)
 };
 
 Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Server::~Server() { stop(); }
 
-int Server::port() const { return impl_->port; }
+int Server::port() const { return impl_->listener->port(); }
 const ServerOptions& Server::options() const { return impl_->state->options; }
 
 Result<std::unique_ptr<Server>> Server::start(std::shared_ptr<ModelRuntime> runtime, ServerOptions options) {
   if (!runtime) return Error(ErrorCode::config_invalid, "Server::start needs a runtime");
   if (options.threads < 1) return Error(ErrorCode::config_invalid, "[server] threads must be at least 1");
+  if (options.io_threads < 1)
+    return Error(ErrorCode::config_invalid, "[server] io_threads must be at least 1");
   if (options.port < 0 || options.port > 65535)
     return Error(ErrorCode::config_invalid, "[server] port must be between 0 and 65535");
   for (const auto& key : options.keys)
@@ -281,75 +328,33 @@ Result<std::unique_ptr<Server>> Server::start(std::shared_ptr<ModelRuntime> runt
   auto impl = std::make_unique<Impl>();
   impl->state = std::make_unique<server::ServerState>(std::move(runtime), std::move(options));
   auto& state = *impl->state;
-  auto& http = impl->http;
   const ServerOptions& o = state.options;
-  const int threads = o.threads;
-  // httplib takes ownership of the queue it gets from this factory (it holds it in a unique_ptr).
-  http.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
-  http.set_read_timeout(o.read_timeout);
-  http.set_write_timeout(o.write_timeout);
-  http.set_payload_max_length(o.max_body_bytes);
-  http.set_keep_alive_timeout(5);
-  // Without it, a keep-alive client's next request waits on Nagle + delayed ACK (about 40 ms).
-  http.set_tcp_nodelay(true);
-  http.set_keep_alive_max_count(10000);  // load balancers and benchmarks reuse connections
-  http.set_pre_routing_handler([&state](const httplib::Request& req, httplib::Response& res) {
-    return server::pre_route(state, req, res);
-  });
-  http.set_error_handler(
-      httplib::Server::HandlerWithResponse([&state](const httplib::Request& req, httplib::Response& res) {
-        return server::fill_error(state, req, res);
-      }));
-  http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-    server::guarded(res, [&] { std::rethrow_exception(ep); });
-  });
-  http.set_logger([&state](const httplib::Request& req, const httplib::Response& res) {
-    server::log_request(state, req, res);
-  });
-  server::add_openai_routes(http, state);
-  server::add_generation_routes(http, state);
-  server::add_management_routes(http, state);
-  server::add_library_routes(http, state);
+  server::add_openai_routes(impl->router, state);
+  server::add_generation_routes(impl->router, state);
+  server::add_management_routes(impl->router, state);
+  server::add_library_routes(impl->router, state);
 
-  if (o.port == 0) {
-    impl->port = http.bind_to_any_port(o.host);
-    if (impl->port <= 0) return Error(ErrorCode::unavailable, "cannot bind " + o.host + " on any port");
-  } else {
-    if (!http.bind_to_port(o.host, o.port))
-      return Error(ErrorCode::unavailable, "cannot bind " + o.host + ":" + std::to_string(o.port) +
-                                               " (in use, or not an address of this machine); choose another "
-                                               "with --port or [server] port");
-    impl->port = o.port;
-  }
+  const server::Router& router = impl->router;
+  auto listener = server::HttpListener::start(
+      server::listener_options(o),
+      [&state, &router](server::HttpRequest& req, server::HttpResponse& res) {
+        server::handle(state, router, req, res);
+      },
+      [&state](const server::TransportRejection& r) { server::transport_rejected(state, r); });
+  if (!listener.ok()) return listener.error();
+  impl->listener = std::move(*listener);
   impl->event_subscription = state.runtime->subscribe(
       [&state](const ModelEvent& event) { state.metrics.observe_model_event(event); });
 
-  Impl* raw = impl.get();
-  impl->listener = std::thread([raw] {
-    raw->http.listen_after_bind();
-    {
-      std::lock_guard lock(raw->mu);
-      raw->listener_done = true;
-    }
-    raw->cv.notify_all();
-  });
-  // stop() before the accept loop runs would be lost: wait for it.
-  for (int i = 0; i < 5000 && !http.is_running(); ++i) {
-    {
-      std::lock_guard lock(raw->mu);
-      if (raw->listener_done) break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-
+  const int port = impl->listener->port();
   if (o.keys.empty() && !server::is_loopback(o.host)) {
     spdlog::warn("**************************************************************************");
-    spdlog::warn("* xervo serve listens on {}:{} WITHOUT authentication.", o.host, impl->port);
+    spdlog::warn("* xervo serve listens on {}:{} WITHOUT authentication.", o.host, port);
     spdlog::warn("* Anyone who can reach this address can use and manage your models.");
     spdlog::warn("* Add keys under [server.auth] (see `xervo serve hash-key --generate`).");
     spdlog::warn("**************************************************************************");
   }
-  spdlog::info("xervo serve listening on http://{}:{} ({} threads, auth {})", o.host, impl->port, o.threads,
+  spdlog::info("xervo serve listening on http://{}:{} ({} workers, auth {})", o.host, port, o.threads,
                o.keys.empty() ? "off" : "on");
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
@@ -366,18 +371,15 @@ void Server::stop() {
   }
   auto& state = *impl.state;
   state.stopping = true;
-  impl.http.stop();
-  bool drained = false;
-  {
-    std::unique_lock lock(impl.mu);
-    drained = impl.cv.wait_for(lock, state.options.shutdown_grace, [&] { return impl.listener_done; });
-  }
-  if (!drained) {
-    spdlog::warn("shutdown grace of {} s over; cancelling {} running generation(s)",
+  impl.listener->stop_accepting();
+  if (!impl.listener->wait_idle(std::chrono::steady_clock::now() + state.options.shutdown_grace)) {
+    spdlog::warn("shutdown grace of {} s over; cancelling {} running call(s)",
                  state.options.shutdown_grace.count(), state.cancellations.size());
     state.cancellations.cancel_all();
+    // Cancelled calls answer (503) quickly; give their responses a moment to go out.
+    impl.listener->wait_idle(std::chrono::steady_clock::now() + std::chrono::seconds(5));
   }
-  if (impl.listener.joinable()) impl.listener.join();
+  impl.listener->close();
   state.runtime->unsubscribe(impl.event_subscription);
   if (state.options.unload_models_on_stop) {
     for (const auto& r : state.runtime->models()) {

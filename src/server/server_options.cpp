@@ -89,10 +89,26 @@ Result<ServerOptions> parse_server_options(const nlohmann::json& section) {
       auto n = get_int(v, key, 0, 65535);
       if (!n.ok()) return n.error();
       o.port = static_cast<int>(*n);
-    } else if (key == "threads") {
+    } else if (key == "threads" || key == "io_threads") {
       auto n = get_int(v, key, 1, 4096);
       if (!n.ok()) return n.error();
-      o.threads = static_cast<int>(*n);
+      (key == "threads" ? o.threads : o.io_threads) = static_cast<int>(*n);
+    } else if (key == "max_header_bytes") {
+      auto n = get_int(v, key, 1024, 1 << 20);
+      if (!n.ok()) return n.error();
+      o.max_header_bytes = static_cast<size_t>(*n);
+    } else if (key == "max_headers") {
+      auto n = get_int(v, key, 8, 10000);
+      if (!n.ok()) return n.error();
+      o.max_headers = static_cast<size_t>(*n);
+    } else if (key == "max_connections" || key == "max_connections_per_client") {
+      auto n = get_int(v, key, key == "max_connections" ? 1 : 0, 1 << 22);
+      if (!n.ok()) return n.error();
+      (key == "max_connections" ? o.max_connections : o.max_connections_per_client) = static_cast<size_t>(*n);
+    } else if (key == "header_timeout_s") {
+      r = seconds(o.header_timeout, 3600);
+    } else if (key == "keep_alive_timeout_s") {
+      r = seconds(o.keep_alive_timeout, 86400);
     } else if (key == "max_body_bytes") {
       auto n = get_int(v, key, 1024, int64_t{1} << 34);
       if (!n.ok()) return n.error();
@@ -127,9 +143,11 @@ Result<ServerOptions> parse_server_options(const nlohmann::json& section) {
       auto s = get_strings(v, key);
       if (!s.ok()) return s.error();
       o.cors_origins = *s;
-    } else if (key == "unload_models_on_stop" || key == "access_log") {
+    } else if (key == "unload_models_on_stop" || key == "access_log" || key == "reuse_port") {
       if (!v.is_boolean()) return invalid(key, "must be true or false");
-      (key == "access_log" ? o.access_log : o.unload_models_on_stop) = v.get<bool>();
+      (key == "access_log"   ? o.access_log
+       : key == "reuse_port" ? o.reuse_port
+                             : o.unload_models_on_stop) = v.get<bool>();
     } else if (key == "auth") {
       auto keys = parse_keys(v);
       if (!keys.ok()) return keys.error();
@@ -137,10 +155,11 @@ Result<ServerOptions> parse_server_options(const nlohmann::json& section) {
     } else {
       return invalid(
           key,
-          "unknown key (expected host, port, threads, max_body_bytes, read_timeout_s, write_timeout_s, "
-          "request_timeout_s, shutdown_grace_s, max_queue_per_model, max_inputs, max_tokens, "
-          "default_max_tokens, requests_per_minute, tokens_per_minute, cors_origins, access_log, "
-          "unload_models_on_stop, auth)");
+          "unknown key (expected host, port, reuse_port, threads, io_threads, max_body_bytes, "
+          "max_header_bytes, max_headers, header_timeout_s, keep_alive_timeout_s, read_timeout_s, "
+          "write_timeout_s, max_connections, max_connections_per_client, request_timeout_s, "
+          "shutdown_grace_s, max_queue_per_model, max_inputs, max_tokens, default_max_tokens, "
+          "requests_per_minute, tokens_per_minute, cors_origins, access_log, unload_models_on_stop, auth)");
     }
     if (!r.ok()) return r.error();
   }

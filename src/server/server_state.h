@@ -4,8 +4,6 @@
 // is thread-safe on its own; the options are immutable after start.
 #pragma once
 
-#include <httplib.h>
-
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -17,23 +15,28 @@
 #include "server/api_error.h"
 #include "server/auth.h"
 #include "server/cancellation.h"
+#include "server/http_listener.h"
+#include "server/http_message.h"
 #include "server/metrics.h"
 #include "server/rate_limiter.h"
+#include "server/router.h"
 #include "xervo/runtime.h"
 #include "xervo/server.h"
 
 namespace xervo::server {
 
-// The request a worker thread is serving. httplib runs pre-routing, handler, streaming content
-// provider and logger of one request on one thread, so a thread_local carries it between them.
+// The request a worker thread is serving. The listener runs the pre-routing steps, the handler, a
+// streamed response's writer and the access log of one request on one worker thread, so a
+// thread_local carries it between them.
 struct RequestContext {
-  bool active = false;  // set by pre-routing; requests rejected earlier by httplib never had one
+  bool active = false;  // set by pre-routing
   std::string request_id;
   std::chrono::steady_clock::time_point start;
   std::string route = "other";  // the route pattern, a bounded metrics label
   std::string model;            // alias or model id the request was served by
   std::string client;           // key name, or the client address without auth: the rate-limit bucket
   RateLimit limit;
+  std::stop_token client_gone;  // the client closed its connection
   int64_t tokens_in = 0;
   int64_t tokens_out = 0;
 };
@@ -56,7 +59,7 @@ struct ServerState {
 
 // Runs `body` with the server's error handling: a Rejection or xervo::Exception becomes its error
 // response, malformed JSON access a 400, anything else a 500 naming the request id.
-void guarded(httplib::Response& res, const std::function<void()>& body);
+void guarded(HttpResponse& res, const std::function<void()>& body);
 
 // The spec `name` resolves to for `task`, admitted to its model's queue: rejects with 404
 // (unknown), 400 (wrong task) or 503 + Retry-After (queue full). Records the model in the context.
@@ -77,9 +80,12 @@ T unwrap(Result<T> result) {
   return std::move(result).value();
 }
 
-void add_openai_routes(httplib::Server& http, ServerState& state);
-void add_generation_routes(httplib::Server& http, ServerState& state);
-void add_management_routes(httplib::Server& http, ServerState& state);
-void add_library_routes(httplib::Server& http, ServerState& state);
+// A call's cancellation: its deadline (request_timeout) and the client leaving both stop it.
+std::unique_ptr<CancellationTracker::Handle> track_call(ServerState& state);
+
+void add_openai_routes(Router& router, ServerState& state);
+void add_generation_routes(Router& router, ServerState& state);
+void add_management_routes(Router& router, ServerState& state);
+void add_library_routes(Router& router, ServerState& state);
 
 }  // namespace xervo::server
