@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
 status=0
-for script in bench/*/run.sh; do
+for script in bench/*/run.sh bench/server/hostile.sh; do
   [ -f "$script" ] || continue
   echo "== $script"
   bash "$script" "$BUILD" || status=1

@@ -32,38 +32,8 @@ CHAT=$WORK/generator-small.gguf
 [ -f "$EMBED" ] || "$GEN" --kind embedder --size small --pooling mean -o "$EMBED"
 [ -f "$CHAT" ] || "$GEN" --kind generator --size small -o "$CHAT"
 
-PIDS=()
-stop_servers() {
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  PIDS=()
-}
+source bench/server/common.sh
 trap stop_servers EXIT
-free_port() {
-  local p
-  local start=$((20000 + RANDOM % 12000))  # below the ephemeral range (32768+) that clients use
-  for p in $(seq $start $((start + 100))); do
-    (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo "$p"; return; }
-  done
-  echo "no free port" >&2; exit 1
-}
-healthy() {  # port: GET /health answers 200
-  (
-    exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
-    printf 'GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
-    read -r line <&3
-    [[ "$line" == *" 200 "* ]]
-  ) 2>/dev/null
-}
-wait_up() {  # port pid log
-  for _ in $(seq 1 600); do
-    healthy "$1" && return 0
-    kill -0 "$2" 2>/dev/null || { echo "server exited; see $3" >&2; exit 1; }
-    sleep 0.2
-  done
-  echo "server did not come up; see $3" >&2; exit 1
-}
-
 # xervo serve: both models in one server, as a user would run it.
 cat > "$WORK/xervo.toml" <<TOML
 [models."embed/bench"]
@@ -82,26 +52,9 @@ options = { threads = $THREADS, context_size = 512, parallel = 4 }
 threads = 64
 max_queue_per_model = 256
 TOML
-"$XERVO" --config "$WORK/xervo.toml" serve --port 0 >"$WORK/xervo.log" 2>&1 &
-PIDS+=($!)
-XERVO_PORT=
-for _ in $(seq 1 600); do
-  XERVO_PORT=$(sed -n 's|^xervo serve: listening on http://127.0.0.1:\([0-9]*\)$|\1|p' "$WORK/xervo.log")
-  [ -n "$XERVO_PORT" ] && break
-  kill -0 "${PIDS[-1]}" 2>/dev/null || { echo "xervo serve exited; see $WORK/xervo.log" >&2; exit 1; }
-  sleep 0.2
-done
-wait_up "$XERVO_PORT" "${PIDS[-1]}" "$WORK/xervo.log"
+start_xervo "$WORK/xervo.toml" "$WORK/xervo.log"
 
 # llama-server: one process per model (it serves one model), same context per slot and threads.
-start_llama() {  # log file, then llama-server's model arguments; sets PORT
-  local log=$1
-  shift
-  PORT=$(free_port)
-  "$LLAMA_BIN/llama-server" "$@" --threads-http 64 -t "$THREADS" -tb "$THREADS" --port "$PORT" >"$log" 2>&1 &
-  PIDS+=($!)
-  wait_up "$PORT" "${PIDS[-1]}" "$log"
-}
 start_llama "$WORK/llama-embed.log" -m "$EMBED" --embeddings --pooling mean -c $((512 * 16)) -np 16
 LLAMA_EMBED_PORT=$PORT
 start_llama "$WORK/llama-chat.log" -m "$CHAT" -c $((512 * 4)) -np 4

@@ -242,8 +242,10 @@ void generate(ServerState& state, const HttpRequest& req, HttpResponse& res, boo
     g->request.prompt = parse_prompt(body);
   g->request.options = parse_options(body, state.options);
   g->stream = optional_bool(body, "stream").value_or(false);
-  if (auto it = body.find("stream_options"); it != body.end() && it->is_object())
+  if (auto it = body.find("stream_options"); it != body.end() && !it->is_null()) {
+    if (!it->is_object()) reject_input("'stream_options' must be an object like {\"include_usage\": true}");
     g->include_usage = optional_bool(*it, "include_usage").value_or(false);
+  }
   g->id = std::string(chat ? "chatcmpl-" : "cmpl-") + ctx.request_id;
   g->created = static_cast<int64_t>(std::time(nullptr));
 
