@@ -1,9 +1,9 @@
 #include "xervo/config.h"
 
+#include <toml++/toml.h>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
-#include <toml++/toml.h>
 
 namespace xervo {
 namespace {
@@ -58,8 +58,8 @@ ModelSpec parse_model(std::string_view source, const std::string& alias, const t
   const std::string prefix = "models.\"" + alias + "\"";
   const auto* table = node.as_table();
   if (!table) fail(source, node, prefix, "must be a table");
-  static const char* kKnown[] = {"task", "provider", "model", "revision", "options", "warmup", "fallbacks",
-                                 "fallback_on_any_error"};
+  static const char* kKnown[] = {"task",    "provider", "model",     "revision",
+                                 "options", "warmup",   "fallbacks", "fallback_on_any_error"};
   for (const auto& [k, v] : *table) {
     bool known = false;
     for (const char* name : kKnown) known = known || k.str() == name;
@@ -69,7 +69,8 @@ ModelSpec parse_model(std::string_view source, const std::string& alias, const t
   spec.alias = alias;
   std::string task = require_string(source, *table, prefix, "task", true);
   auto parsed_task = parse_model_task(task);
-  if (!parsed_task) fail(source, *table->get("task"), prefix + ".task", "'" + task + "' is not embed, rerank or generate");
+  if (!parsed_task)
+    fail(source, *table->get("task"), prefix + ".task", "'" + task + "' is not embed, rerank or generate");
   spec.task = *parsed_task;
   spec.provider = require_string(source, *table, prefix, "provider", false);
   if (spec.provider.empty()) spec.provider = "llamacpp";
@@ -78,7 +79,9 @@ ModelSpec parse_model(std::string_view source, const std::string& alias, const t
   std::string warmup = require_string(source, *table, prefix, "warmup", false);
   if (!warmup.empty()) {
     auto w = parse_warmup_policy(warmup);
-    if (!w) fail(source, *table->get("warmup"), prefix + ".warmup", "'" + warmup + "' is not lazy, eager or background");
+    if (!w)
+      fail(source, *table->get("warmup"), prefix + ".warmup",
+           "'" + warmup + "' is not lazy, eager or background");
     spec.warmup = *w;
   }
   if (const auto* opts = table->get("options")) {
@@ -113,7 +116,8 @@ Result<Config> parse_config(std::string_view toml_text, std::string_view source_
       if (key == "models") {
         const auto* models = v.as_table();
         if (!models) fail(source_name, v, "models", "must be a table of aliases");
-        for (const auto& [alias, spec] : *models) config.models.push_back(parse_model(source_name, std::string(alias.str()), spec));
+        for (const auto& [alias, spec] : *models)
+          config.models.push_back(parse_model(source_name, std::string(alias.str()), spec));
       } else if (key == "providers") {
         if (!v.is_table()) fail(source_name, v, "providers", "must be a table of provider tables");
         config.providers = to_json(v);

@@ -183,6 +183,7 @@ struct RuntimeBuilder::State {
   std::vector<ModelSpec> specs;
   std::string default_provider = "llamacpp";
   nlohmann::json provider_settings = nlohmann::json::object();
+  std::optional<Error> error;  // the first bad builder call, returned by build()
 };
 
 RuntimeBuilder::RuntimeBuilder() : state_(std::make_unique<State>()) { init_logging(); }
@@ -191,7 +192,19 @@ RuntimeBuilder::RuntimeBuilder(RuntimeBuilder&&) noexcept = default;
 RuntimeBuilder& RuntimeBuilder::operator=(RuntimeBuilder&&) noexcept = default;
 
 RuntimeBuilder& RuntimeBuilder::add_provider(std::shared_ptr<ModelProvider> provider) {
+  // Builder calls chain, so a bad argument is remembered and reported by build().
+  if (!provider) {
+    if (!state_->error)
+      state_->error =
+          Error(ErrorCode::config_invalid, "add_provider() was given no provider (a null pointer)");
+    return *this;
+  }
   std::string id = provider->id();
+  if (id.empty()) {
+    if (!state_->error)
+      state_->error = Error(ErrorCode::config_invalid, "add_provider(): a provider has an empty id");
+    return *this;
+  }
   state_->providers[id] = std::move(provider);
   return *this;
 }
@@ -217,7 +230,36 @@ nlohmann::json RuntimeBuilder::provider_settings(std::string_view provider_id) c
   return it == state_->provider_settings.end() ? nlohmann::json::object() : *it;
 }
 
+namespace {
+// Fallbacks may only stand in for the same task and the same vector size.
+Result<void> check_fallbacks(const std::map<std::string, ModelSpec>& specs) {
+  for (const auto& [alias, spec] : specs) {
+    for (const auto& fb : spec.fallbacks) {
+      auto it = specs.find(fb);
+      if (it == specs.end() || fb == alias)
+        return Error(ErrorCode::config_invalid,
+                     "alias '" + alias + "' falls back to '" + fb +
+                         "', which is not another alias; known aliases: " + join_keys(specs));
+      if (it->second.task != spec.task)
+        return Error(ErrorCode::config_invalid, "alias '" + alias + "' (" +
+                                                    std::string(to_string(spec.task)) + ") falls back to '" +
+                                                    fb + "' (" + std::string(to_string(it->second.task)) +
+                                                    "): a fallback must serve the same task");
+      auto dims = [](const ModelSpec& s) {
+        return s.options.is_object() ? s.options.value("dimensions", 0) : 0;
+      };
+      if (dims(spec) && dims(it->second) && dims(spec) != dims(it->second))
+        return Error(ErrorCode::config_invalid, "alias '" + alias + "' has " + std::to_string(dims(spec)) +
+                                                    " dimensions but its fallback '" + fb + "' has " +
+                                                    std::to_string(dims(it->second)));
+    }
+  }
+  return {};
+}
+}  // namespace
+
 Result<std::shared_ptr<ModelRuntime>> RuntimeBuilder::build() {
+  if (state_->error) return *state_->error;
   auto impl = std::make_shared<ModelRuntime::Impl>();
   impl->providers = state_->providers;
   impl->default_provider = state_->default_provider;
@@ -237,28 +279,7 @@ Result<std::shared_ptr<ModelRuntime>> RuntimeBuilder::build() {
     if (spec.model.empty()) return Error(ErrorCode::config_invalid, where + " has no model");
     impl->specs.emplace(spec.alias, spec);
   }
-  // Fallbacks may only stand in for the same task and the same vector size.
-  for (const auto& [alias, spec] : impl->specs) {
-    for (const auto& fb : spec.fallbacks) {
-      auto it = impl->specs.find(fb);
-      if (it == impl->specs.end() || fb == alias)
-        return Error(ErrorCode::config_invalid,
-                     "alias '" + alias + "' falls back to '" + fb +
-                         "', which is not another alias; known aliases: " + join_keys(impl->specs));
-      if (it->second.task != spec.task)
-        return Error(ErrorCode::config_invalid, "alias '" + alias + "' (" +
-                                                    std::string(to_string(spec.task)) + ") falls back to '" +
-                                                    fb + "' (" + std::string(to_string(it->second.task)) +
-                                                    "): a fallback must serve the same task");
-      auto dims = [](const ModelSpec& s) {
-        return s.options.is_object() ? s.options.value("dimensions", 0) : 0;
-      };
-      if (dims(spec) && dims(it->second) && dims(spec) != dims(it->second))
-        return Error(ErrorCode::config_invalid, "alias '" + alias + "' has " + std::to_string(dims(spec)) +
-                                                    " dimensions but its fallback '" + fb + "' has " +
-                                                    std::to_string(dims(it->second)));
-    }
-  }
+  if (auto fallbacks = check_fallbacks(impl->specs); !fallbacks.ok()) return fallbacks.error();
 
   std::vector<ModelSpec> background;
   for (const auto& [alias, spec] : impl->specs) {

@@ -244,6 +244,25 @@ TEST(Runtime, FallbackWithOtherVectorSizeAtRunTimeIsRejected) {
   EXPECT_EQ(q->counters->calls.load(), 1);
 }
 
+TEST(Runtime, NullProviderIsAConfigErrorFromBuild) {
+  auto p = std::make_shared<FakeProvider>();
+  RuntimeBuilder b;
+  b.add_provider(nullptr).add_provider(p).add_spec(fake_spec("embed/a"));
+  auto rt = b.build();
+  ASSERT_FALSE(rt.ok());
+  EXPECT_EQ(rt.error().code(), ErrorCode::config_invalid);
+  EXPECT_NE(rt.error().message().find("null"), std::string::npos) << rt.error().message();
+}
+
+TEST(Runtime, ProviderWithAnEmptyIdIsAConfigErrorFromBuild) {
+  RuntimeBuilder b;
+  b.add_provider(std::make_shared<FakeProvider>(""));
+  auto rt = b.build();
+  ASSERT_FALSE(rt.ok());
+  EXPECT_EQ(rt.error().code(), ErrorCode::config_invalid);
+  EXPECT_NE(rt.error().message().find("empty id"), std::string::npos) << rt.error().message();
+}
+
 TEST(Errors, EveryCodeHasOneStatusAndAName) {
   EXPECT_EQ(http_status(ErrorCode::alias_not_found), 404);
   EXPECT_EQ(http_status(ErrorCode::rate_limited), 429);
