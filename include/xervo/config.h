@@ -15,6 +15,7 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -31,6 +32,12 @@ struct Config {
   nlohmann::json providers = nlohmann::json::object();  // [providers.ID] tables
   nlohmann::json server = nlohmann::json::object();     // [server]
   nlohmann::json library = nlohmann::json::object();    // [library]
+  // "file:line" of every key, by its dotted path as errors print it: "providers.openai.base_url",
+  // "models.\"embed/x\".options.threads". Lets whoever validates a section name the line.
+  std::map<std::string, std::string> locations;
+
+  // "file:line" of `key_path`; the file name alone (or "" for text without one) when unknown.
+  std::string where(std::string_view key_path) const;
 };
 
 // Errors name the file, the line and the key: "xervo.toml:12: models."embed/x".task: ...".

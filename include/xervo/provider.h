@@ -83,6 +83,10 @@ class ModelProvider {
   virtual Result<LoadedModel> load(const ModelSpec& spec, const ProgressCallback& progress,
                                    const LoadControl& control);
   virtual ProviderHealth health() { return {}; }
+  // The keys this provider reads from its [providers.ID] table and from a spec's `options`; build()
+  // refuses any other key there (config_invalid naming the key and its file:line). Empty (the
+  // default): the provider checks its own keys, at load.
+  virtual std::vector<std::string> setting_keys() const { return {}; }
 };
 
 // Turns model ids that are not plain paths ("library:ID", "hf:ORG/REPO:Q4_K_M") into local files.

@@ -1,9 +1,12 @@
 #include "xervo/config.h"
 
 #include <toml++/toml.h>
+
+#include <cctype>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include "core/config_path.h"
 
 namespace xervo {
 namespace {
@@ -105,12 +108,36 @@ ModelSpec parse_model(std::string_view source, const std::string& alias, const t
   return spec;
 }
 
+// Records "file:line" for every key under `table` (arrays are leaves).
+void record_locations(std::string_view source, const toml::table& table, const std::string& prefix,
+                      std::map<std::string, std::string>& out) {
+  for (const auto& [k, v] : table) {
+    const std::string path = join_key_path(prefix, k.str());
+    const auto line = k.source().begin.line ? k.source().begin.line : v.source().begin.line;
+    out[path] = std::string(source) + (line ? ":" + std::to_string(line) : "");
+    if (const auto* sub = v.as_table()) record_locations(source, *sub, path, out);
+  }
+}
+
 }  // namespace
+
+std::string join_key_path(std::string_view prefix, std::string_view key) {
+  bool bare = !key.empty();
+  for (char c : key) bare = bare && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-');
+  std::string k = bare ? std::string(key) : "\"" + std::string(key) + "\"";
+  return prefix.empty() ? k : std::string(prefix) + "." + k;
+}
+
+std::string Config::where(std::string_view key_path) const {
+  if (auto it = locations.find(std::string(key_path)); it != locations.end()) return it->second;
+  return path.string();
+}
 
 Result<Config> parse_config(std::string_view toml_text, std::string_view source_name) {
   Config config;
   try {
     toml::table root = toml::parse(toml_text, source_name);
+    record_locations(source_name, root, "", config.locations);
     for (const auto& [k, v] : root) {
       const std::string key(k.str());
       if (key == "models") {

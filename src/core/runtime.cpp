@@ -1,11 +1,13 @@
 #include "xervo/runtime.h"
 
+#include <algorithm>
 #include <condition_variable>
 #include <filesystem>
 #include <map>
 #include <mutex>
 #include <thread>
 
+#include "core/config_path.h"
 #include "core/event_bus.h"
 #include "core/handles.h"
 #include "core/log.h"
@@ -183,7 +185,8 @@ struct RuntimeBuilder::State {
   std::vector<ModelSpec> specs;
   std::string default_provider = "llamacpp";
   nlohmann::json provider_settings = nlohmann::json::object();
-  std::optional<Error> error;  // the first bad builder call, returned by build()
+  std::optional<Error> error;                    // the first bad builder call, returned by build()
+  std::map<std::string, std::string> locations;  // Config::locations of the added configs
 };
 
 RuntimeBuilder::RuntimeBuilder() : state_(std::make_unique<State>()) { init_logging(); }
@@ -217,6 +220,7 @@ RuntimeBuilder& RuntimeBuilder::add_spec(ModelSpec spec) {
 RuntimeBuilder& RuntimeBuilder::add_config(const Config& config) {
   for (const auto& spec : config.models) add_spec(spec);
   for (const auto& [id, settings] : config.providers.items()) state_->provider_settings[id] = settings;
+  for (const auto& [path, where] : config.locations) state_->locations[path] = where;
   return *this;
 }
 
@@ -256,6 +260,43 @@ Result<void> check_fallbacks(const std::map<std::string, ModelSpec>& specs) {
   }
   return {};
 }
+// A key a provider does not read is a typo: refused at build, with the line it is on.
+Result<void> check_keys(const nlohmann::json& table, const std::vector<std::string>& known,
+                        const std::string& path, const std::map<std::string, std::string>& locations,
+                        const std::string& context) {
+  if (!table.is_object()) return {};
+  for (const auto& [key, value] : table.items()) {
+    if (std::find(known.begin(), known.end(), key) != known.end()) continue;
+    const std::string key_path = join_key_path(path, key);
+    auto loc = locations.find(key_path);
+    std::string where = loc != locations.end() ? loc->second + ": " : context;
+    std::string list;
+    for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+    return Error(ErrorCode::config_invalid, where + key_path + ": unknown key (known keys: " + list + ")");
+  }
+  return {};
+}
+
+Result<void> check_setting_keys(const std::map<std::string, std::shared_ptr<ModelProvider>>& providers,
+                                const nlohmann::json& provider_settings,
+                                const std::map<std::string, ModelSpec>& specs,
+                                const std::map<std::string, std::string>& locations) {
+  for (const auto& [id, provider] : providers) {
+    auto known = provider->setting_keys();
+    if (known.empty() || !provider_settings.contains(id)) continue;
+    auto r = check_keys(provider_settings[id], known, join_key_path("providers", id), locations, "");
+    if (!r.ok()) return r;
+  }
+  for (const auto& [alias, spec] : specs) {
+    auto known = providers.at(spec.provider)->setting_keys();
+    if (known.empty()) continue;
+    auto r = check_keys(spec.options, known, join_key_path(join_key_path("models", alias), "options"),
+                        locations, "alias '" + alias + "': ");
+    if (!r.ok()) return r;
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<std::shared_ptr<ModelRuntime>> RuntimeBuilder::build() {
@@ -280,6 +321,10 @@ Result<std::shared_ptr<ModelRuntime>> RuntimeBuilder::build() {
     impl->specs.emplace(spec.alias, spec);
   }
   if (auto fallbacks = check_fallbacks(impl->specs); !fallbacks.ok()) return fallbacks.error();
+  if (auto keys =
+          check_setting_keys(impl->providers, state_->provider_settings, impl->specs, state_->locations);
+      !keys.ok())
+    return keys.error();
 
   std::vector<ModelSpec> background;
   for (const auto& [alias, spec] : impl->specs) {
