@@ -15,6 +15,7 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
@@ -26,11 +27,17 @@
 namespace xervo {
 
 struct Config {
-  std::filesystem::path path;                          // where it was read from; empty for text
-  std::vector<ModelSpec> models;                       // in file order
+  std::filesystem::path path;                           // where it was read from; empty for text
+  std::vector<ModelSpec> models;                        // in file order
   nlohmann::json providers = nlohmann::json::object();  // [providers.ID] tables
   nlohmann::json server = nlohmann::json::object();     // [server]
   nlohmann::json library = nlohmann::json::object();    // [library]
+  // "file:line" of every key, by its dotted path as errors print it: "providers.openai.base_url",
+  // "models.\"embed/x\".options.threads". Lets whoever validates a section name the line.
+  std::map<std::string, std::string> locations;
+
+  // "file:line" of `key_path`; the file name alone (or "" for text without one) when unknown.
+  std::string where(std::string_view key_path) const;
 };
 
 // Errors name the file, the line and the key: "xervo.toml:12: models."embed/x".task: ...".
@@ -38,5 +45,10 @@ Result<Config> parse_config(std::string_view toml_text, std::string_view source_
 Result<Config> load_config_file(const std::filesystem::path& path);
 // --config, else $XERVO_CONFIG, else ./xervo.toml if it exists; empty when none.
 std::filesystem::path find_config_file(const std::filesystem::path& flag_value = {});
+
+// The one resolution of XERVO_HOME (models, models.db, cache, demo models): $XERVO_HOME when set and
+// not empty, else $HOME/.local/share/xervo; empty when neither variable is set (callers report that
+// as config_invalid, "set XERVO_HOME"). Reads the environment on every call; nothing is created.
+std::filesystem::path default_home();
 
 }  // namespace xervo

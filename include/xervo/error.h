@@ -1,7 +1,10 @@
 // Errors for every layer of xervo: one `Error` (a code from a small fixed set plus a message that
-// says what to do) and `Result<T>`, a value or an Error. The public API never throws: every
-// fallible call returns a Result. Inside the CLI and config parsing, `Exception` carries the same
-// Error across a few frames. Error and Result are values; share them across threads by copying.
+// says what to do) and `Result<T>`, a value or an Error. The public API reports every failure as a
+// Result, never by throwing. Inside the CLI and config parsing, `Exception` carries the same Error
+// across a few frames. Reading the value of a Result that holds an error (or the error of one that
+// holds a value) is a programming error: it throws `Exception` carrying the Error (internal for the
+// latter), never bad_variant_access or undefined behaviour. Check ok() first, or call
+// value_or_throw() where throwing is the intent. Error and Result are values; copy them across threads.
 #pragma once
 
 #include <optional>
@@ -66,32 +69,51 @@ class Exception : public std::runtime_error {
   Error error_;
 };
 
+namespace detail {
+// What error() of a Result that holds no error throws.
+[[noreturn]] inline void throw_no_error() {
+  throw Exception(
+      Error(ErrorCode::internal, "error() called on a Result that holds no error; check ok() first"));
+}
+}  // namespace detail
+
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}      // NOLINT: implicit by design
   Result(Error error) : v_(std::move(error)) {}  // NOLINT
 
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }
 
-  T& value() & { return std::get<0>(v_); }
-  const T& value() const& { return std::get<0>(v_); }
-  T&& value() && { return std::get<0>(std::move(v_)); }
-  T* operator->() { return &value(); }
-  const T* operator->() const { return &value(); }
+  // The value; on an error, throws Exception carrying it (a programming error: check ok() first).
+  T& value() & { return *checked(); }
+  const T& value() const& { return *checked(); }
+  T&& value() && { return std::move(*checked()); }
+  T* operator->() { return checked(); }
+  const T* operator->() const { return checked(); }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
 
-  const Error& error() const { return std::get<1>(v_); }
-
-  // The value, or throws Exception: for the edges only.
-  T value_or_throw() && {
-    if (!ok()) throw Exception(error());
-    return std::get<0>(std::move(v_));
+  // The error; on a value, throws Exception (internal).
+  const Error& error() const {
+    if (ok()) detail::throw_no_error();
+    return *std::get_if<1>(&v_);
   }
 
+  // The value, or throws Exception: the explicit form, for the edges (CLI, examples).
+  T value_or_throw() && { return std::move(*checked()); }
+
  private:
+  T* checked() {
+    if (!ok()) throw Exception(*std::get_if<1>(&v_));
+    return std::get_if<0>(&v_);
+  }
+  const T* checked() const {
+    if (!ok()) throw Exception(*std::get_if<1>(&v_));
+    return std::get_if<0>(&v_);
+  }
+
   std::variant<T, Error> v_;
 };
 
@@ -103,7 +125,11 @@ class [[nodiscard]] Result<void> {
 
   bool ok() const { return !error_.has_value(); }
   explicit operator bool() const { return ok(); }
-  const Error& error() const { return *error_; }
+  // The error; on success, throws Exception (internal).
+  const Error& error() const {
+    if (!error_) detail::throw_no_error();
+    return *error_;
+  }
   void value_or_throw() const {
     if (error_) throw Exception(*error_);
   }

@@ -25,11 +25,11 @@ std::string_view to_string(WarmupPolicy policy);
 std::optional<WarmupPolicy> parse_warmup_policy(std::string_view name);
 
 struct ModelSpec {
-  std::string alias;                 // what applications name: "embed/fast"
+  std::string alias;  // what applications name: "embed/fast"
   ModelTask task = ModelTask::embed;
-  std::string provider;              // registered provider id: "llamacpp", "openai", ...
-  std::string model;                 // provider's model id: a path, "library:ID", "hf:ORG/REPO", a remote name
-  std::string revision;              // optional: Hub revision, remote model version
+  std::string provider;  // registered provider id: "llamacpp", "openai", ...
+  std::string model;     // provider's model id: a path, "library:ID", "hf:ORG/REPO", a remote name
+  std::string revision;  // optional: Hub revision, remote model version
   nlohmann::json options = nlohmann::json::object();  // provider options (context_size, threads, ...)
   WarmupPolicy warmup = WarmupPolicy::lazy;
   std::vector<std::string> fallbacks;  // aliases tried in order when this one fails with a retryable error

@@ -4,11 +4,14 @@
 // once: the registry guarantees that).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,8 +31,24 @@ struct ProviderCapabilities {
   bool supports(ModelTask task) const;
 };
 
-// Called during a load: fraction in [0, 1] and a short stage name ("reading", "warmup").
-using ProgressCallback = std::function<void(float fraction, std::string_view stage)>;
+// Called during a load: fraction in [0, 1] and a short stage name ("reading", "warmup"). Returns
+// false when the load should stop (its caller cancelled or its deadline passed): a provider that can
+// abort midway (llama.cpp's own progress callback aborts when it returns false) stops and returns
+// the LoadControl's stop_error().
+using ProgressCallback = std::function<bool(float fraction, std::string_view stage)>;
+
+// How long one load (or resolution) may run: a stop token and a deadline, both optional. A default
+// LoadControl never stops. Plain value; the token may be shared across threads.
+struct LoadControl {
+  std::stop_token cancel;                                         // request_stop() abandons the load
+  std::optional<std::chrono::steady_clock::time_point> deadline;  // past it the load is abandoned
+
+  // True once stop was requested or the deadline has passed.
+  bool should_stop() const;
+  // What an abandoned load returns: cancelled after a stop request, timeout after the deadline.
+  // `what` names the work ("loading embed/fast").
+  Error stop_error(std::string_view what) const;
+};
 
 // The result of a load: handles for the task of the spec (a provider may fill more than one),
 // released when the last shared_ptr to them goes.
@@ -37,7 +56,7 @@ struct LoadedModel {
   std::shared_ptr<EmbeddingModel> embedding;
   std::shared_ptr<RerankerModel> reranker;
   std::shared_ptr<GeneratorModel> generator;
-  uint64_t memory_bytes = 0;                      // estimate of memory held by this model
+  uint64_t memory_bytes = 0;                       // estimate of memory held by this model
   nlohmann::json info = nlohmann::json::object();  // provider facts (architecture, context, ...)
   // Optional: one small run so that the first real request is not slow.
   std::function<Result<void>()> warmup;
@@ -57,7 +76,17 @@ class ModelProvider {
   virtual std::string id() const = 0;
   virtual ProviderCapabilities capabilities() const = 0;
   virtual Result<LoadedModel> load(const ModelSpec& spec, const ProgressCallback& progress) = 0;
+  // The same load, bounded by `control` (the registry always calls this one). The default checks
+  // `control` before the load and relies on `progress` returning false for the rest; a provider that
+  // resolves ids or downloads overrides it to hand `control` on (ModelResolver::resolve). A provider
+  // that overrides one overload and not the other adds `using ModelProvider::load;`.
+  virtual Result<LoadedModel> load(const ModelSpec& spec, const ProgressCallback& progress,
+                                   const LoadControl& control);
   virtual ProviderHealth health() { return {}; }
+  // The keys this provider reads from its [providers.ID] table and from a spec's `options`; build()
+  // refuses any other key there (config_invalid naming the key and its file:line). Empty (the
+  // default): the provider checks its own keys, at load.
+  virtual std::vector<std::string> setting_keys() const { return {}; }
 };
 
 // Turns model ids that are not plain paths ("library:ID", "hf:ORG/REPO:Q4_K_M") into local files.
@@ -69,6 +98,11 @@ class ModelResolver {
   virtual bool handles(std::string_view model_id) const = 0;
   // The file for the id; `allow_pull` lets it download what is missing.
   virtual Result<std::filesystem::path> resolve(std::string_view model_id, bool allow_pull) = 0;
+  // The same, bounded by `control`: a pull is abandoned (keeping what it downloaded for the next
+  // try) once control.should_stop(). The default checks `control` before the plain resolve;
+  // the model library overrides it to stop a pull midway.
+  virtual Result<std::filesystem::path> resolve(std::string_view model_id, bool allow_pull,
+                                                const LoadControl& control);
 };
 
 }  // namespace xervo

@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,13 +32,24 @@ struct ModelRecord {
   ModelTask task = ModelTask::embed;
   std::vector<std::string> aliases;  // aliases that resolved to this key so far
   ModelState state = ModelState::unloaded;
-  std::optional<Error> error;        // why it is `failed`
+  std::optional<Error> error;  // why it is `failed`
   std::chrono::milliseconds load_duration{0};
   uint64_t memory_bytes = 0;
   std::chrono::system_clock::time_point loaded_at{};
   std::chrono::system_clock::time_point last_used{};
-  int64_t in_flight = 0;             // calls running on it right now
-  int64_t load_count = 0;            // how many times the provider's load ran for this key
+  int64_t in_flight = 0;   // calls running on it right now
+  int64_t load_count = 0;  // how many times the provider's load ran for this key
+  int64_t waiting = 0;     // callers waiting for the load in progress to finish
+};
+
+// Bounds on getting a handle (a lazy load, a wait for another caller's load, a library pull), for
+// callers with a deadline such as an HTTP request with request_timeout_s. Defaults never stop.
+struct AcquireOptions {
+  std::stop_token cancel;  // request_stop() makes the call return cancelled
+  // Past it the call returns timeout. A caller waiting on another caller's load returns at once and
+  // the load goes on for the others; a load this caller started is abandoned (the provider's
+  // progress callback returns false, a pull stops) and the next caller starts it again.
+  std::optional<std::chrono::steady_clock::time_point> deadline;
 };
 
 enum class ModelEventKind { loaded, failed, unloaded };
@@ -87,12 +99,17 @@ class ModelRuntime {
   Result<std::shared_ptr<EmbeddingModel>> embedding(std::string_view name);
   Result<std::shared_ptr<RerankerModel>> reranker(std::string_view name);
   Result<std::shared_ptr<GeneratorModel>> generator(std::string_view name);
+  // The same, bounded: cancelled or timeout (see AcquireOptions) instead of waiting past the bounds.
+  // Fallbacks are not tried once the bounds are reached.
+  Result<std::shared_ptr<EmbeddingModel>> embedding(std::string_view name, const AcquireOptions& options);
+  Result<std::shared_ptr<RerankerModel>> reranker(std::string_view name, const AcquireOptions& options);
+  Result<std::shared_ptr<GeneratorModel>> generator(std::string_view name, const AcquireOptions& options);
 
   // The spec `name` resolves to for `task` (aliases carry their own task).
   Result<ModelSpec> resolve(std::string_view name, std::optional<ModelTask> task = std::nullopt) const;
 
   // Loads an alias now (no-op when loaded).
-  Result<void> load(std::string_view alias);
+  Result<void> load(std::string_view alias, const AcquireOptions& options = {});
   // Drops an alias's model (by alias or key string) from the registry; handles already handed out
   // keep working until released. alias_not_found when nothing matches.
   Result<void> unload(std::string_view alias_or_key);

@@ -1,9 +1,12 @@
 #include "xervo/config.h"
 
+#include <toml++/toml.h>
+
+#include <cctype>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
-#include <toml++/toml.h>
+#include "core/config_path.h"
 
 namespace xervo {
 namespace {
@@ -58,8 +61,8 @@ ModelSpec parse_model(std::string_view source, const std::string& alias, const t
   const std::string prefix = "models.\"" + alias + "\"";
   const auto* table = node.as_table();
   if (!table) fail(source, node, prefix, "must be a table");
-  static const char* kKnown[] = {"task", "provider", "model", "revision", "options", "warmup", "fallbacks",
-                                 "fallback_on_any_error"};
+  static const char* kKnown[] = {"task",    "provider", "model",     "revision",
+                                 "options", "warmup",   "fallbacks", "fallback_on_any_error"};
   for (const auto& [k, v] : *table) {
     bool known = false;
     for (const char* name : kKnown) known = known || k.str() == name;
@@ -69,7 +72,8 @@ ModelSpec parse_model(std::string_view source, const std::string& alias, const t
   spec.alias = alias;
   std::string task = require_string(source, *table, prefix, "task", true);
   auto parsed_task = parse_model_task(task);
-  if (!parsed_task) fail(source, *table->get("task"), prefix + ".task", "'" + task + "' is not embed, rerank or generate");
+  if (!parsed_task)
+    fail(source, *table->get("task"), prefix + ".task", "'" + task + "' is not embed, rerank or generate");
   spec.task = *parsed_task;
   spec.provider = require_string(source, *table, prefix, "provider", false);
   if (spec.provider.empty()) spec.provider = "llamacpp";
@@ -78,7 +82,9 @@ ModelSpec parse_model(std::string_view source, const std::string& alias, const t
   std::string warmup = require_string(source, *table, prefix, "warmup", false);
   if (!warmup.empty()) {
     auto w = parse_warmup_policy(warmup);
-    if (!w) fail(source, *table->get("warmup"), prefix + ".warmup", "'" + warmup + "' is not lazy, eager or background");
+    if (!w)
+      fail(source, *table->get("warmup"), prefix + ".warmup",
+           "'" + warmup + "' is not lazy, eager or background");
     spec.warmup = *w;
   }
   if (const auto* opts = table->get("options")) {
@@ -102,18 +108,43 @@ ModelSpec parse_model(std::string_view source, const std::string& alias, const t
   return spec;
 }
 
+// Records "file:line" for every key under `table` (arrays are leaves).
+void record_locations(std::string_view source, const toml::table& table, const std::string& prefix,
+                      std::map<std::string, std::string>& out) {
+  for (const auto& [k, v] : table) {
+    const std::string path = join_key_path(prefix, k.str());
+    const auto line = k.source().begin.line ? k.source().begin.line : v.source().begin.line;
+    out[path] = std::string(source) + (line ? ":" + std::to_string(line) : "");
+    if (const auto* sub = v.as_table()) record_locations(source, *sub, path, out);
+  }
+}
+
 }  // namespace
+
+std::string join_key_path(std::string_view prefix, std::string_view key) {
+  bool bare = !key.empty();
+  for (char c : key) bare = bare && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-');
+  std::string k = bare ? std::string(key) : "\"" + std::string(key) + "\"";
+  return prefix.empty() ? k : std::string(prefix) + "." + k;
+}
+
+std::string Config::where(std::string_view key_path) const {
+  if (auto it = locations.find(std::string(key_path)); it != locations.end()) return it->second;
+  return path.string();
+}
 
 Result<Config> parse_config(std::string_view toml_text, std::string_view source_name) {
   Config config;
   try {
     toml::table root = toml::parse(toml_text, source_name);
+    record_locations(source_name, root, "", config.locations);
     for (const auto& [k, v] : root) {
       const std::string key(k.str());
       if (key == "models") {
         const auto* models = v.as_table();
         if (!models) fail(source_name, v, "models", "must be a table of aliases");
-        for (const auto& [alias, spec] : *models) config.models.push_back(parse_model(source_name, std::string(alias.str()), spec));
+        for (const auto& [alias, spec] : *models)
+          config.models.push_back(parse_model(source_name, std::string(alias.str()), spec));
       } else if (key == "providers") {
         if (!v.is_table()) fail(source_name, v, "providers", "must be a table of provider tables");
         config.providers = to_json(v);

@@ -29,8 +29,8 @@ void EventBus::emit(const ModelEvent& event) const {
     try {
       cb(event);
     } catch (const std::exception& e) {
-      spdlog::warn("event subscriber threw on {} of {}: {}", to_string(event.kind), event.record.key.to_string(),
-                   e.what());
+      spdlog::warn("event subscriber threw on {} of {}: {}", to_string(event.kind),
+                   event.record.key.to_string(), e.what());
     } catch (...) {
       spdlog::warn("event subscriber threw on {} of {}", to_string(event.kind), event.record.key.to_string());
     }

@@ -1,8 +1,8 @@
 #include "core/log.h"
 
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <cstdlib>
 #include <mutex>
-#include <spdlog/sinks/stdout_color_sinks.h>
 
 namespace xervo {
 

@@ -7,9 +7,12 @@ namespace xervo {
 
 std::string_view to_string(ModelTask task) {
   switch (task) {
-    case ModelTask::embed: return "embed";
-    case ModelTask::rerank: return "rerank";
-    case ModelTask::generate: return "generate";
+    case ModelTask::embed:
+      return "embed";
+    case ModelTask::rerank:
+      return "rerank";
+    case ModelTask::generate:
+      return "generate";
   }
   return "unknown";
 }
@@ -23,9 +26,12 @@ std::optional<ModelTask> parse_model_task(std::string_view name) {
 
 std::string_view to_string(WarmupPolicy policy) {
   switch (policy) {
-    case WarmupPolicy::lazy: return "lazy";
-    case WarmupPolicy::eager: return "eager";
-    case WarmupPolicy::background: return "background";
+    case WarmupPolicy::lazy:
+      return "lazy";
+    case WarmupPolicy::eager:
+      return "eager";
+    case WarmupPolicy::background:
+      return "background";
   }
   return "unknown";
 }
@@ -39,9 +45,12 @@ std::optional<WarmupPolicy> parse_warmup_policy(std::string_view name) {
 
 std::string_view to_string(FinishReason reason) {
   switch (reason) {
-    case FinishReason::stop: return "stop";
-    case FinishReason::length: return "length";
-    case FinishReason::cancelled: return "cancelled";
+    case FinishReason::stop:
+      return "stop";
+    case FinishReason::length:
+      return "length";
+    case FinishReason::cancelled:
+      return "cancelled";
   }
   return "unknown";
 }
@@ -61,21 +70,6 @@ ModelKey make_model_key(const ModelSpec& spec) {
 
 std::string display_name(const ModelSpec& spec) {
   return spec.alias.empty() ? spec.provider + ":" + spec.model : spec.alias;
-}
-
-bool ProviderCapabilities::supports(ModelTask task) const {
-  for (auto t : tasks)
-    if (t == task) return true;
-  return false;
-}
-
-bool LoadedModel::has(ModelTask task) const {
-  switch (task) {
-    case ModelTask::embed: return embedding != nullptr;
-    case ModelTask::rerank: return reranker != nullptr;
-    case ModelTask::generate: return generator != nullptr;
-  }
-  return false;
 }
 
 }  // namespace xervo

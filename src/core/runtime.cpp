@@ -1,11 +1,13 @@
 #include "xervo/runtime.h"
 
+#include <algorithm>
 #include <condition_variable>
 #include <filesystem>
 #include <map>
 #include <mutex>
 #include <thread>
 
+#include "core/config_path.h"
 #include "core/event_bus.h"
 #include "core/handles.h"
 #include "core/log.h"
@@ -15,19 +17,26 @@ namespace xervo {
 
 std::string_view to_string(ModelState state) {
   switch (state) {
-    case ModelState::loading: return "loading";
-    case ModelState::loaded: return "loaded";
-    case ModelState::failed: return "failed";
-    case ModelState::unloaded: return "unloaded";
+    case ModelState::loading:
+      return "loading";
+    case ModelState::loaded:
+      return "loaded";
+    case ModelState::failed:
+      return "failed";
+    case ModelState::unloaded:
+      return "unloaded";
   }
   return "unknown";
 }
 
 std::string_view to_string(ModelEventKind kind) {
   switch (kind) {
-    case ModelEventKind::loaded: return "loaded";
-    case ModelEventKind::failed: return "failed";
-    case ModelEventKind::unloaded: return "unloaded";
+    case ModelEventKind::loaded:
+      return "loaded";
+    case ModelEventKind::failed:
+      return "failed";
+    case ModelEventKind::unloaded:
+      return "unloaded";
   }
   return "unknown";
 }
@@ -90,40 +99,49 @@ struct ModelRuntime::Impl : std::enable_shared_from_this<ModelRuntime::Impl> {
       spec->model = std::string(name);
     }
     if (!spec)
-      return Error(ErrorCode::alias_not_found, "no alias '" + std::string(name) + "'; known aliases: " +
-                                                   join_keys(specs) + "; or name a model as PROVIDER:MODEL (" +
-                                                   join_keys(providers) + ") or a .gguf path");
+      return Error(ErrorCode::alias_not_found,
+                   "no alias '" + std::string(name) + "'; known aliases: " + join_keys(specs) +
+                       "; or name a model as PROVIDER:MODEL (" + join_keys(providers) + ") or a .gguf path");
     if (!task)
-      return Error(ErrorCode::invalid_input, "'" + std::string(name) + "' is not an alias, so its task must be given");
+      return Error(ErrorCode::invalid_input,
+                   "'" + std::string(name) + "' is not an alias, so its task must be given");
     if (!providers.count(spec->provider))
-      return Error(ErrorCode::provider_not_found, "no provider '" + spec->provider + "' for '" + std::string(name) +
+      return Error(ErrorCode::provider_not_found, "no provider '" + spec->provider + "' for '" +
+                                                      std::string(name) +
                                                       "'; registered providers: " + join_keys(providers));
     spec->alias = std::string(name);
     spec->task = *task;
     return *spec;
   }
 
-  Result<AcquiredModel> acquire(const ModelSpec& spec) {
+  Result<AcquiredModel> acquire(const ModelSpec& spec, const LoadControl& control = {}) {
     auto it = providers.find(spec.provider);
     if (it == providers.end())
       return Error(ErrorCode::provider_not_found,
                    "no provider '" + spec.provider + "'; registered providers: " + join_keys(providers));
-    return registry.acquire(spec, *it->second);
+    return registry.acquire(spec, *it->second, control);
+  }
+
+  // A model that cannot load at all may still have a fallback that can serve, unless the caller's
+  // own bounds are what ran out.
+  static bool load_falls_back(const ModelSpec& spec, const Error& error, const LoadControl& control) {
+    if (spec.fallbacks.empty() || control.should_stop() || error.code() == ErrorCode::cancelled) return false;
+    return spec.fallback_on_any_error || is_retryable(error.code()) ||
+           error.code() == ErrorCode::model_load_failed;
   }
 
   template <typename Handle, typename Make>
-  Result<std::shared_ptr<Handle>> handle(std::string_view name, ModelTask task, bool with_fallbacks, Make make) {
+  Result<std::shared_ptr<Handle>> handle(std::string_view name, ModelTask task, bool with_fallbacks,
+                                         Make make, const LoadControl& control = {}) {
     auto spec = resolve(name, task);
     if (!spec.ok()) return spec.error();
-    auto acquired = acquire(*spec);
+    auto acquired = acquire(*spec, control);
     if (!acquired.ok()) {
-      // A model that cannot load at all may still have a fallback that can serve.
-      if (with_fallbacks && !spec->fallbacks.empty() &&
-          (spec->fallback_on_any_error || is_retryable(acquired.error().code()) ||
-           acquired.error().code() == ErrorCode::model_load_failed)) {
+      if (with_fallbacks && load_falls_back(*spec, acquired.error(), control)) {
         for (const auto& fb : spec->fallbacks) {
-          spdlog::warn("{} cannot load ({}); using fallback {}", spec->alias, acquired.error().to_string(), fb);
-          auto h = handle<Handle>(fb, task, false, make);
+          spdlog::warn("{} cannot load ({}); using fallback {}", spec->alias, acquired.error().to_string(),
+                       fb);
+          auto h = handle<Handle>(fb, task, false, make, control);
           if (h.ok()) return h;
         }
       }
@@ -132,7 +150,8 @@ struct ModelRuntime::Impl : std::enable_shared_from_this<ModelRuntime::Impl> {
     HandleContext ctx{spec->alias, std::move(*acquired), {}, spec->fallback_on_any_error};
     if (with_fallbacks) ctx.fallbacks = spec->fallbacks;
     std::weak_ptr<Impl> weak = weak_from_this();
-    FallbackSource<Handle> source = [weak, task, make](const std::string& alias) -> Result<std::shared_ptr<Handle>> {
+    FallbackSource<Handle> source = [weak, task,
+                                     make](const std::string& alias) -> Result<std::shared_ptr<Handle>> {
       auto self = weak.lock();
       if (!self) return Error(ErrorCode::unavailable, "the runtime is shut down");
       return self->template handle<Handle>(alias, task, false, make);
@@ -166,6 +185,8 @@ struct RuntimeBuilder::State {
   std::vector<ModelSpec> specs;
   std::string default_provider = "llamacpp";
   nlohmann::json provider_settings = nlohmann::json::object();
+  std::optional<Error> error;                    // the first bad builder call, returned by build()
+  std::map<std::string, std::string> locations;  // Config::locations of the added configs
 };
 
 RuntimeBuilder::RuntimeBuilder() : state_(std::make_unique<State>()) { init_logging(); }
@@ -174,7 +195,19 @@ RuntimeBuilder::RuntimeBuilder(RuntimeBuilder&&) noexcept = default;
 RuntimeBuilder& RuntimeBuilder::operator=(RuntimeBuilder&&) noexcept = default;
 
 RuntimeBuilder& RuntimeBuilder::add_provider(std::shared_ptr<ModelProvider> provider) {
+  // Builder calls chain, so a bad argument is remembered and reported by build().
+  if (!provider) {
+    if (!state_->error)
+      state_->error =
+          Error(ErrorCode::config_invalid, "add_provider() was given no provider (a null pointer)");
+    return *this;
+  }
   std::string id = provider->id();
+  if (id.empty()) {
+    if (!state_->error)
+      state_->error = Error(ErrorCode::config_invalid, "add_provider(): a provider has an empty id");
+    return *this;
+  }
   state_->providers[id] = std::move(provider);
   return *this;
 }
@@ -187,6 +220,7 @@ RuntimeBuilder& RuntimeBuilder::add_spec(ModelSpec spec) {
 RuntimeBuilder& RuntimeBuilder::add_config(const Config& config) {
   for (const auto& spec : config.models) add_spec(spec);
   for (const auto& [id, settings] : config.providers.items()) state_->provider_settings[id] = settings;
+  for (const auto& [path, where] : config.locations) state_->locations[path] = where;
   return *this;
 }
 
@@ -200,7 +234,73 @@ nlohmann::json RuntimeBuilder::provider_settings(std::string_view provider_id) c
   return it == state_->provider_settings.end() ? nlohmann::json::object() : *it;
 }
 
+namespace {
+// Fallbacks may only stand in for the same task and the same vector size.
+Result<void> check_fallbacks(const std::map<std::string, ModelSpec>& specs) {
+  for (const auto& [alias, spec] : specs) {
+    for (const auto& fb : spec.fallbacks) {
+      auto it = specs.find(fb);
+      if (it == specs.end() || fb == alias)
+        return Error(ErrorCode::config_invalid,
+                     "alias '" + alias + "' falls back to '" + fb +
+                         "', which is not another alias; known aliases: " + join_keys(specs));
+      if (it->second.task != spec.task)
+        return Error(ErrorCode::config_invalid, "alias '" + alias + "' (" +
+                                                    std::string(to_string(spec.task)) + ") falls back to '" +
+                                                    fb + "' (" + std::string(to_string(it->second.task)) +
+                                                    "): a fallback must serve the same task");
+      auto dims = [](const ModelSpec& s) {
+        return s.options.is_object() ? s.options.value("dimensions", 0) : 0;
+      };
+      if (dims(spec) && dims(it->second) && dims(spec) != dims(it->second))
+        return Error(ErrorCode::config_invalid, "alias '" + alias + "' has " + std::to_string(dims(spec)) +
+                                                    " dimensions but its fallback '" + fb + "' has " +
+                                                    std::to_string(dims(it->second)));
+    }
+  }
+  return {};
+}
+// A key a provider does not read is a typo: refused at build, with the line it is on.
+Result<void> check_keys(const nlohmann::json& table, const std::vector<std::string>& known,
+                        const std::string& path, const std::map<std::string, std::string>& locations,
+                        const std::string& context) {
+  if (!table.is_object()) return {};
+  for (const auto& [key, value] : table.items()) {
+    if (std::find(known.begin(), known.end(), key) != known.end()) continue;
+    const std::string key_path = join_key_path(path, key);
+    auto loc = locations.find(key_path);
+    std::string where = loc != locations.end() ? loc->second + ": " : context;
+    std::string list;
+    for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+    return Error(ErrorCode::config_invalid, where + key_path + ": unknown key (known keys: " + list + ")");
+  }
+  return {};
+}
+
+Result<void> check_setting_keys(const std::map<std::string, std::shared_ptr<ModelProvider>>& providers,
+                                const nlohmann::json& provider_settings,
+                                const std::map<std::string, ModelSpec>& specs,
+                                const std::map<std::string, std::string>& locations) {
+  for (const auto& [id, provider] : providers) {
+    auto known = provider->setting_keys();
+    if (known.empty() || !provider_settings.contains(id)) continue;
+    auto r = check_keys(provider_settings[id], known, join_key_path("providers", id), locations, "");
+    if (!r.ok()) return r;
+  }
+  for (const auto& [alias, spec] : specs) {
+    auto known = providers.at(spec.provider)->setting_keys();
+    if (known.empty()) continue;
+    auto r = check_keys(spec.options, known, join_key_path(join_key_path("models", alias), "options"),
+                        locations, "alias '" + alias + "': ");
+    if (!r.ok()) return r;
+  }
+  return {};
+}
+
+}  // namespace
+
 Result<std::shared_ptr<ModelRuntime>> RuntimeBuilder::build() {
+  if (state_->error) return *state_->error;
   auto impl = std::make_shared<ModelRuntime::Impl>();
   impl->providers = state_->providers;
   impl->default_provider = state_->default_provider;
@@ -211,34 +311,20 @@ Result<std::shared_ptr<ModelRuntime>> RuntimeBuilder::build() {
     if (impl->specs.count(spec.alias)) return Error(ErrorCode::config_invalid, where + " is defined twice");
     auto p = impl->providers.find(spec.provider);
     if (p == impl->providers.end())
-      return Error(ErrorCode::provider_not_found, where + " names provider '" + spec.provider +
-                                                      "'; registered providers: " + join_keys(impl->providers));
+      return Error(ErrorCode::provider_not_found,
+                   where + " names provider '" + spec.provider +
+                       "'; registered providers: " + join_keys(impl->providers));
     if (!p->second->capabilities().supports(spec.task))
-      return Error(ErrorCode::capability_mismatch, where + ": provider '" + spec.provider + "' cannot " +
-                                                       std::string(to_string(spec.task)));
+      return Error(ErrorCode::capability_mismatch,
+                   where + ": provider '" + spec.provider + "' cannot " + std::string(to_string(spec.task)));
     if (spec.model.empty()) return Error(ErrorCode::config_invalid, where + " has no model");
     impl->specs.emplace(spec.alias, spec);
   }
-  // Fallbacks may only stand in for the same task and the same vector size.
-  for (const auto& [alias, spec] : impl->specs) {
-    for (const auto& fb : spec.fallbacks) {
-      auto it = impl->specs.find(fb);
-      if (it == impl->specs.end() || fb == alias)
-        return Error(ErrorCode::config_invalid, "alias '" + alias + "' falls back to '" + fb +
-                                                    "', which is not another alias; known aliases: " +
-                                                    join_keys(impl->specs));
-      if (it->second.task != spec.task)
-        return Error(ErrorCode::config_invalid, "alias '" + alias + "' (" + std::string(to_string(spec.task)) +
-                                                    ") falls back to '" + fb + "' (" +
-                                                    std::string(to_string(it->second.task)) +
-                                                    "): a fallback must serve the same task");
-      auto dims = [](const ModelSpec& s) { return s.options.is_object() ? s.options.value("dimensions", 0) : 0; };
-      if (dims(spec) && dims(it->second) && dims(spec) != dims(it->second))
-        return Error(ErrorCode::config_invalid, "alias '" + alias + "' has " + std::to_string(dims(spec)) +
-                                                    " dimensions but its fallback '" + fb + "' has " +
-                                                    std::to_string(dims(it->second)));
-    }
-  }
+  if (auto fallbacks = check_fallbacks(impl->specs); !fallbacks.ok()) return fallbacks.error();
+  if (auto keys =
+          check_setting_keys(impl->providers, state_->provider_settings, impl->specs, state_->locations);
+      !keys.ok())
+    return keys.error();
 
   std::vector<ModelSpec> background;
   for (const auto& [alias, spec] : impl->specs) {
@@ -273,14 +359,38 @@ Result<std::shared_ptr<GeneratorModel>> ModelRuntime::generator(std::string_view
   return impl_->handle<GeneratorModel>(name, ModelTask::generate, true, &make_generator_handle);
 }
 
+namespace {
+LoadControl load_control(const AcquireOptions& options) {
+  return LoadControl{options.cancel, options.deadline};
+}
+}  // namespace
+
+Result<std::shared_ptr<EmbeddingModel>> ModelRuntime::embedding(std::string_view name,
+                                                                const AcquireOptions& options) {
+  return impl_->handle<EmbeddingModel>(name, ModelTask::embed, true, &make_embedding_handle,
+                                       load_control(options));
+}
+
+Result<std::shared_ptr<RerankerModel>> ModelRuntime::reranker(std::string_view name,
+                                                              const AcquireOptions& options) {
+  return impl_->handle<RerankerModel>(name, ModelTask::rerank, true, &make_reranker_handle,
+                                      load_control(options));
+}
+
+Result<std::shared_ptr<GeneratorModel>> ModelRuntime::generator(std::string_view name,
+                                                                const AcquireOptions& options) {
+  return impl_->handle<GeneratorModel>(name, ModelTask::generate, true, &make_generator_handle,
+                                       load_control(options));
+}
+
 Result<ModelSpec> ModelRuntime::resolve(std::string_view name, std::optional<ModelTask> task) const {
   return impl_->resolve(name, task);
 }
 
-Result<void> ModelRuntime::load(std::string_view alias) {
+Result<void> ModelRuntime::load(std::string_view alias, const AcquireOptions& options) {
   auto spec = impl_->resolve(alias, std::nullopt);
   if (!spec.ok()) return spec.error();
-  auto r = impl_->acquire(*spec);
+  auto r = impl_->acquire(*spec, load_control(options));
   if (!r.ok()) return r.error();
   return {};
 }
@@ -309,7 +419,9 @@ std::vector<std::shared_ptr<ModelProvider>> ModelRuntime::providers() const {
   return out;
 }
 
-uint64_t ModelRuntime::subscribe(ModelEventCallback callback) { return impl_->events.subscribe(std::move(callback)); }
+uint64_t ModelRuntime::subscribe(ModelEventCallback callback) {
+  return impl_->events.subscribe(std::move(callback));
+}
 void ModelRuntime::unsubscribe(uint64_t id) { impl_->events.unsubscribe(id); }
 
 void ModelRuntime::wait_for_background_loads() {

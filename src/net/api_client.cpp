@@ -1,6 +1,8 @@
 #include "net/api_client.h"
 
+#include <algorithm>
 #include <cstdlib>
+#include <utility>
 
 #include "core/log.h"
 
@@ -28,7 +30,56 @@ std::string dump(const nlohmann::json& j) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+// The keys parse_api_settings() itself reads; a provider adds its own in ApiDefaults::keys.
+constexpr const char* kSharedKeys[] = {"base_url",   "api_key_env",        "headers",
+                                       "timeout_ms", "connect_timeout_ms", "stream_idle_timeout_ms",
+                                       "retry"};
+// The keys of a `retry` table (RetryPolicy::from_json).
+constexpr const char* kRetryKeys[] = {"max_attempts", "base_delay_ms", "max_delay_ms", "max_total_ms",
+                                      "jitter"};
+
+std::string join(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+// A key nobody reads is a typo that would be silently ignored: refuse it, naming it and where.
+Result<void> check_keys(const nlohmann::json& table, const std::vector<std::string>& known,
+                        const std::string& where) {
+  if (!table.is_object()) return {};
+  for (const auto& [key, value] : table.items()) {
+    if (std::find(known.begin(), known.end(), key) == known.end())
+      return Error(ErrorCode::config_invalid,
+                   where + key + ": unknown key (known keys: " + join(known) + ")");
+  }
+  return {};
+}
+
+Result<void> check_all_keys(const nlohmann::json& provider_settings, const nlohmann::json& overrides,
+                            const ApiDefaults& defaults) {
+  const auto known = api_setting_keys(defaults);
+  const std::vector<std::string> retry(std::begin(kRetryKeys), std::end(kRetryKeys));
+  const std::string table = "[providers." + defaults.service + "] ";
+  for (const auto& [source, where] :
+       {std::pair{&provider_settings, table}, std::pair{&overrides, std::string("options.")}}) {
+    if (auto r = check_keys(*source, known, where); !r.ok()) return r;
+    if (source->is_object() && source->contains("retry")) {
+      if (auto r = check_keys((*source)["retry"], retry, where + "retry."); !r.ok()) return r;
+    }
+  }
+  return {};
+}
+
 }  // namespace
+
+std::vector<std::string> api_setting_keys(const ApiDefaults& defaults) {
+  std::vector<std::string> keys(std::begin(kSharedKeys), std::end(kSharedKeys));
+  keys.insert(keys.end(), defaults.keys.begin(), defaults.keys.end());
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  return keys;
+}
 
 Result<ApiSettings> parse_api_settings(const nlohmann::json& provider_settings,
                                        const nlohmann::json& overrides, const ApiDefaults& defaults) {
@@ -36,6 +87,7 @@ Result<ApiSettings> parse_api_settings(const nlohmann::json& provider_settings,
   nlohmann::json merged = provider_settings.is_object() ? provider_settings : nlohmann::json::object();
   if (!provider_settings.is_null() && !provider_settings.is_object())
     return Error(ErrorCode::config_invalid, "[providers." + defaults.service + "] must be a table");
+  if (auto keys = check_all_keys(provider_settings, overrides, defaults); !keys.ok()) return keys.error();
   if (overrides.is_object()) {
     for (const auto& [key, value] : overrides.items()) {
       if ((key == "headers" || key == "retry") && value.is_object() && merged.contains(key) &&

@@ -11,6 +11,7 @@
 #include <stop_token>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "net/api_errors.h"
 #include "net/http_client.h"
@@ -27,7 +28,12 @@ struct ApiDefaults {
   std::string base_url;      // used when neither is set
   std::string api_key_env;   // "OPENAI_API_KEY"
   RetryPolicy retry;
+  std::vector<std::string> keys;  // the provider's own setting keys, beside the shared ones
 };
+
+// Every setting key a provider with these defaults reads (the shared ones and `keys`), sorted: what
+// ModelProvider::setting_keys() returns and parse_api_settings() accepts.
+std::vector<std::string> api_setting_keys(const ApiDefaults& defaults);
 
 struct ApiSettings {
   std::string base_url;  // no trailing '/'
@@ -42,7 +48,8 @@ struct ApiSettings {
 };
 
 // Provider settings with `overrides` (a spec's options) on top: a key in overrides replaces the
-// provider's, except `headers` and `retry`, merged key by key. config_invalid names the bad key.
+// provider's, except `headers` and `retry`, merged key by key. config_invalid names the bad key,
+// an unknown one (not in api_setting_keys(), or in `retry`) included.
 Result<ApiSettings> parse_api_settings(const nlohmann::json& provider_settings,
                                        const nlohmann::json& overrides, const ApiDefaults& defaults);
 

@@ -108,5 +108,54 @@ TEST(Config, MissingFileIsAClearError) {
   EXPECT_NE(c.error().message().find("/nonexistent/xervo.toml"), std::string::npos);
 }
 
+TEST(Config, LocationsGiveTheLineOfEveryKey) {
+  auto c = parse_config(kValid, "conf/x.toml");
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  EXPECT_EQ(c->where("providers.fake.base_url"), "conf/x.toml:3");
+  EXPECT_EQ(c->where("models.\"embed/fast\".warmup"), "conf/x.toml:9");
+  EXPECT_EQ(c->where("models.\"embed/fast\".options.threads"), "conf/x.toml:11");
+  EXPECT_EQ(c->where("models.\"chat/x\""), "conf/x.toml:20");
+  EXPECT_EQ(c->where("no.such.key"), "");  // parsed from text: no file to fall back to
+}
+
+// A provider that names its keys gets every other key refused by build(), with its line.
+class KeyedProvider : public testing::FakeProvider {
+ public:
+  std::vector<std::string> setting_keys() const override { return {"base_url", "dimensions"}; }
+};
+
+TEST(Config, KeysAProviderDoesNotReadFailBuildWithTheirLine) {
+  auto c = parse_config(kValid, "x.toml");
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  RuntimeBuilder b;
+  b.add_config(*c).add_provider(std::make_shared<KeyedProvider>());
+  auto rt = b.build();
+  ASSERT_FALSE(rt.ok());
+  EXPECT_EQ(rt.error().code(), ErrorCode::config_invalid);
+  EXPECT_EQ(
+      rt.error().message(),
+      "x.toml:11: models.\"embed/fast\".options.threads: unknown key (known keys: base_url, dimensions)");
+
+  auto text = parse_config("[providers.fake]\nbase_url = \"x\"\nbase_ulr = \"y\"\n", "y.toml");
+  ASSERT_TRUE(text.ok());
+  RuntimeBuilder b2;
+  b2.add_config(*text).add_provider(std::make_shared<KeyedProvider>());
+  auto rt2 = b2.build();
+  ASSERT_FALSE(rt2.ok());
+  EXPECT_EQ(rt2.error().message(),
+            "y.toml:3: providers.fake.base_ulr: unknown key (known keys: base_url, dimensions)");
+
+  // Options of specs added without a config are checked too, named by alias.
+  auto spec = testing::fake_spec("embed/q");
+  spec.options = {{"dimension", 4}};
+  RuntimeBuilder b3;
+  b3.add_provider(std::make_shared<KeyedProvider>()).add_spec(spec);
+  auto rt3 = b3.build();
+  ASSERT_FALSE(rt3.ok());
+  EXPECT_NE(rt3.error().message().find("alias 'embed/q': models.\"embed/q\".options.dimension: unknown key"),
+            std::string::npos)
+      << rt3.error().message();
+}
+
 }  // namespace
 }  // namespace xervo

@@ -1,4 +1,4 @@
-// A test double for ModelProvider: loads are counted and can be made slow, failing or blocking;
+// A test double for ModelProvider: loads are counted and can be made failing or blocking;
 // models count their destructions; calls can be made to fail. Tests only.
 #pragma once
 
@@ -68,14 +68,23 @@ class FakeProvider : public ModelProvider {
   ProviderCapabilities capabilities() const override {
     return {{ModelTask::embed, ModelTask::generate}, true, false};
   }
-  Result<LoadedModel> load(const ModelSpec& spec, const ProgressCallback&) override {
+  Result<LoadedModel> load(const ModelSpec& spec, const ProgressCallback& progress) override {
+    return load(spec, progress, LoadControl{});
+  }
+  Result<LoadedModel> load(const ModelSpec& spec, const ProgressCallback& progress,
+                           const LoadControl& control) override {
     counters->loads++;
     if (on_load) {
       auto r = on_load(spec);
       if (!r.ok()) return r.error();
     }
+    if (on_bounded_load) {
+      auto r = on_bounded_load(spec, progress, control);
+      if (!r.ok()) return r.error();
+    }
     std::optional<ErrorCode> fail;
-    if (spec.options.contains("fail_calls")) fail = parse_error_code(spec.options["fail_calls"].get<std::string>());
+    if (spec.options.contains("fail_calls"))
+      fail = parse_error_code(spec.options["fail_calls"].get<std::string>());
     LoadedModel m;
     m.memory_bytes = 1024;
     if (spec.task == ModelTask::embed)
@@ -86,8 +95,10 @@ class FakeProvider : public ModelProvider {
   }
 
   std::shared_ptr<FakeCounters> counters = std::make_shared<FakeCounters>();
-  // Runs inside every load (on the loading thread): sleep, block, or fail.
+  // Runs inside every load (on the loading thread): block or fail.
   std::function<Result<void>(const ModelSpec&)> on_load;
+  // Runs after on_load with what the registry passed: the progress callback and the load's bounds.
+  std::function<Result<void>(const ModelSpec&, const ProgressCallback&, const LoadControl&)> on_bounded_load;
 
  private:
   std::string id_;

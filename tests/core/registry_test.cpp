@@ -12,8 +12,18 @@
 namespace xervo {
 namespace {
 
-using testing::FakeProvider;
 using testing::fake_spec;
+using testing::FakeProvider;
+
+// Spins (yielding) until `n` callers wait on the one load in progress: an observable state, not a
+// guess about how long threads take to get there.
+void wait_for_waiters(ModelRuntime& rt, int64_t n) {
+  for (;;) {
+    auto recs = rt.models();
+    if (!recs.empty() && recs[0].waiting == n) return;
+    std::this_thread::yield();
+  }
+}
 
 std::shared_ptr<ModelRuntime> build(std::shared_ptr<FakeProvider> p, std::vector<ModelSpec> specs) {
   RuntimeBuilder b;
@@ -48,9 +58,9 @@ TEST(Registry, SixtyFourThreadsLoadOnce) {
     });
   }
   start.arrive_and_wait();
-  // Wait until the one loader is inside load(), give the others time to queue behind it.
-  while (loading.load() == 0) std::this_thread::yield();
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  // Release the one load only once every other thread waits on it.
+  wait_for_waiters(*rt, kThreads - 1);
+  while (loading.load() == 0) std::this_thread::yield();  // and the loader is inside load()
   release.count_down();
   for (auto& t : threads) t.join();
   EXPECT_EQ(p->counters->loads.load(), 1);
@@ -124,8 +134,10 @@ TEST(Registry, FailedLoadReachesEveryWaiterThenRetrySucceeds) {
       auto h = rt->embedding("embed/a");
       if (!h.ok()) errors[i] = h.error();
     });
-  while (entered.load() == 0) std::this_thread::yield();
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  // Fail the load only once every other thread waits on it: none can arrive after the failure and
+  // start a second load.
+  wait_for_waiters(*rt, kThreads - 1);
+  while (entered.load() == 0) std::this_thread::yield();  // and the loader is inside load()
   release.count_down();
   for (auto& t : threads) t.join();
   EXPECT_EQ(p->counters->loads.load(), 1);

@@ -10,8 +10,8 @@
 namespace xervo {
 namespace {
 
-using testing::FakeProvider;
 using testing::fake_spec;
+using testing::FakeProvider;
 
 TEST(Runtime, EagerLoadHappensInBuild) {
   auto p = std::make_shared<FakeProvider>();
@@ -27,7 +27,9 @@ TEST(Runtime, EagerLoadHappensInBuild) {
 
 TEST(Runtime, EagerFailureMakesBuildFail) {
   auto p = std::make_shared<FakeProvider>();
-  p->on_load = [](const ModelSpec&) -> Result<void> { return Error(ErrorCode::model_load_failed, "bad file"); };
+  p->on_load = [](const ModelSpec&) -> Result<void> {
+    return Error(ErrorCode::model_load_failed, "bad file");
+  };
   auto s = fake_spec("embed/a");
   s.warmup = WarmupPolicy::eager;
   RuntimeBuilder b;
@@ -43,7 +45,6 @@ TEST(Runtime, BackgroundFailureLeavesOtherAliasesServing) {
   auto p = std::make_shared<FakeProvider>();
   p->on_load = [](const ModelSpec& s) -> Result<void> {
     if (s.model == "broken") return Error(ErrorCode::model_load_failed, "broken on purpose");
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
     return {};
   };
   auto bad = fake_spec("embed/bad", ModelTask::embed, "broken");
@@ -126,7 +127,9 @@ TEST(Runtime, EventsReportLoadFailureAndUnloadOutsideLocks) {
     return {};
   };
   RuntimeBuilder b;
-  b.add_provider(p).add_spec(fake_spec("embed/a")).add_spec(fake_spec("embed/bad", ModelTask::embed, "broken"));
+  b.add_provider(p)
+      .add_spec(fake_spec("embed/a"))
+      .add_spec(fake_spec("embed/bad", ModelTask::embed, "broken"));
   auto rt = *b.build();
   std::mutex mu;
   std::vector<std::pair<ModelEventKind, std::string>> seen;
@@ -148,19 +151,30 @@ TEST(Runtime, EventsReportLoadFailureAndUnloadOutsideLocks) {
 }
 
 TEST(Runtime, FallbackServesWhenPrimaryIsUnavailable) {
+  // Two providers so that each side counts its own calls.
   auto p = std::make_shared<FakeProvider>();
+  auto q = std::make_shared<FakeProvider>("fake2");
   auto primary = fake_spec("embed/primary", ModelTask::embed, "p");
   primary.options = {{"fail_calls", "unavailable"}};
   primary.fallbacks = {"embed/backup"};
+  auto backup = fake_spec("embed/backup", ModelTask::embed, "b");
+  backup.provider = "fake2";
   RuntimeBuilder b;
-  b.add_provider(p).add_spec(primary).add_spec(fake_spec("embed/backup", ModelTask::embed, "b"));
+  b.add_provider(p).add_provider(q).add_spec(primary).add_spec(backup);
   auto rt = *b.build();
   auto h = rt->embedding("embed/primary");
   ASSERT_TRUE(h.ok());
-  std::vector<std::string> in{"abc"};
+  std::vector<std::string> in{"abc", "hello"};
   auto r = (*h)->embed(in);
   ASSERT_TRUE(r.ok()) << r.error().to_string();
   EXPECT_EQ(r->served_by, "embed/backup");
+  // The result is the backup's: one vector per input, with its values.
+  ASSERT_EQ(r->vectors.size(), 2u);
+  EXPECT_EQ(r->dimensions, 4);
+  EXPECT_EQ(r->vectors[0], std::vector<float>(4, 3.0f));
+  EXPECT_EQ(r->vectors[1], std::vector<float>(4, 5.0f));
+  EXPECT_EQ(p->counters->calls.load(), 1);
+  EXPECT_EQ(q->counters->calls.load(), 1);
 }
 
 TEST(Runtime, NonRetryableErrorsDoNotFallBackUnlessAsked) {
@@ -172,7 +186,8 @@ TEST(Runtime, NonRetryableErrorsDoNotFallBackUnlessAsked) {
   eager.alias = "embed/any";
   eager.fallback_on_any_error = true;
   RuntimeBuilder b;
-  b.add_provider(p).add_spec(primary).add_spec(eager).add_spec(fake_spec("embed/backup", ModelTask::embed, "b"));
+  b.add_provider(p).add_spec(primary).add_spec(eager).add_spec(
+      fake_spec("embed/backup", ModelTask::embed, "b"));
   auto rt = *b.build();
   std::vector<std::string> in{"abc"};
   auto r = (*rt->embedding("embed/primary"))->embed(in);
@@ -208,19 +223,44 @@ TEST(Runtime, FallbackWithAnotherTaskOrDimensionIsRefusedAtBuild) {
 
 TEST(Runtime, FallbackWithOtherVectorSizeAtRunTimeIsRejected) {
   auto p = std::make_shared<FakeProvider>();
+  auto q = std::make_shared<FakeProvider>("fake2");
   auto primary = fake_spec("embed/primary", ModelTask::embed, "p");
   primary.options = {{"fail_calls", "unavailable"}};
   primary.fallbacks = {"embed/wide"};
   auto wide = fake_spec("embed/wide", ModelTask::embed, "w");
+  wide.provider = "fake2";
   wide.options = {{"dimensions", 16}};
   RuntimeBuilder b;
-  b.add_provider(p).add_spec(primary).add_spec(wide);
+  b.add_provider(p).add_provider(q).add_spec(primary).add_spec(wide);
   auto rt = b.build();
   ASSERT_TRUE(rt.ok());  // primary declares no dimensions, so only the run-time check can catch it
   std::vector<std::string> in{"abc"};
   auto r = (*(*rt)->embedding("embed/primary"))->embed(in);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code(), ErrorCode::unavailable);  // the primary's own error
+  // The fallback did run and answer: its 16-dimensional answer is what was refused.
+  EXPECT_EQ(p->counters->calls.load(), 1);
+  EXPECT_EQ(q->counters->loads.load(), 1);
+  EXPECT_EQ(q->counters->calls.load(), 1);
+}
+
+TEST(Runtime, NullProviderIsAConfigErrorFromBuild) {
+  auto p = std::make_shared<FakeProvider>();
+  RuntimeBuilder b;
+  b.add_provider(nullptr).add_provider(p).add_spec(fake_spec("embed/a"));
+  auto rt = b.build();
+  ASSERT_FALSE(rt.ok());
+  EXPECT_EQ(rt.error().code(), ErrorCode::config_invalid);
+  EXPECT_NE(rt.error().message().find("null"), std::string::npos) << rt.error().message();
+}
+
+TEST(Runtime, ProviderWithAnEmptyIdIsAConfigErrorFromBuild) {
+  RuntimeBuilder b;
+  b.add_provider(std::make_shared<FakeProvider>(""));
+  auto rt = b.build();
+  ASSERT_FALSE(rt.ok());
+  EXPECT_EQ(rt.error().code(), ErrorCode::config_invalid);
+  EXPECT_NE(rt.error().message().find("empty id"), std::string::npos) << rt.error().message();
 }
 
 TEST(Errors, EveryCodeHasOneStatusAndAName) {

@@ -48,6 +48,7 @@ net::ApiDefaults gemini_defaults() {
   d.base_url_env = "GEMINI_BASE_URL";
   d.base_url = "https://generativelanguage.googleapis.com/v1beta";
   d.api_key_env = "GEMINI_API_KEY";
+  d.keys = {"max_batch_inputs", "dimensions", "task_type", "json_schema_field", "generation_config"};
   return d;
 }
 
@@ -152,6 +153,8 @@ class GeminiProvider final : public ModelProvider {
     if (progress) progress(1.0f, "ready");
     return model;
   }
+
+  std::vector<std::string> setting_keys() const override { return net::api_setting_keys(gemini_defaults()); }
 
   // GET {base}/models with the provider's own settings.
   ProviderHealth health() override {

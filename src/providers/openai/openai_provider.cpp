@@ -17,6 +17,8 @@ net::ApiDefaults openai_defaults() {
   d.base_url_env = "OPENAI_BASE_URL";
   d.base_url = "https://api.openai.com/v1";
   d.api_key_env = "OPENAI_API_KEY";
+  d.keys = {"organization",     "max_batch_inputs", "dimensions",
+            "max_tokens_param", "stream_usage",     "extra_body"};
   return d;
 }
 
@@ -138,6 +140,8 @@ class OpenAiProvider final : public ModelProvider {
     if (progress) progress(1.0f, "ready");
     return model;
   }
+
+  std::vector<std::string> setting_keys() const override { return net::api_setting_keys(openai_defaults()); }
 
   // GET {base}/models with the provider's own settings.
   ProviderHealth health() override {

@@ -355,3 +355,62 @@ TEST_F(Gemini, HealthNeedsAKeyAndListsModels) {
 
 }  // namespace
 }  // namespace xervo
+
+namespace xervo {
+namespace {
+
+TEST_F(Gemini, UnknownSettingKeysAreConfigInvalidNamingTheKey) {
+  server.start();
+  ModelSpec spec;
+  spec.alias = "g";
+  spec.provider = "gemini";
+  spec.model = "gemini-test";
+  spec.task = ModelTask::embed;
+  auto typo = make_gemini_provider(settings({{"task_typ", "RETRIEVAL_QUERY"}}));
+  auto r = typo->load(spec, {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), ErrorCode::config_invalid);
+  EXPECT_NE(r.error().message().find("[providers.gemini] task_typ: unknown key"), std::string::npos)
+      << r.error().message();
+  EXPECT_NE(r.error().message().find("task_type"), std::string::npos);  // the known keys are listed
+  auto health = typo->health();
+  EXPECT_FALSE(health.ok);
+  EXPECT_NE(health.detail.find("task_typ"), std::string::npos) << health.detail;
+  EXPECT_EQ(server.requests.load(), 0);
+
+  spec.options = {{"generation_cfg", json::object()}};
+  auto r2 = make_gemini_provider(settings())->load(spec, {});
+  ASSERT_FALSE(r2.ok());
+  EXPECT_NE(r2.error().message().find("options.generation_cfg: unknown key"), std::string::npos)
+      << r2.error().message();
+
+  // openai-only keys are not gemini's.
+  spec.options = {{"organization", "x"}};
+  EXPECT_FALSE(make_gemini_provider(settings())->load(spec, {}).ok());
+  spec.options = {{"task_type", "RETRIEVAL_QUERY"},
+                  {"json_schema_field", "responseSchema"},
+                  {"generation_config", json::object()},
+                  {"max_batch_inputs", 5},
+                  {"dimensions", 8}};
+  EXPECT_TRUE(make_gemini_provider(settings())->load(spec, {}).ok());
+}
+
+TEST_F(Gemini, UnknownKeyInTheConfigFailsBuildWithItsLine) {
+  auto config = parse_config(R"([providers.gemini]
+api_key_env = "X"
+baseurl = "http://127.0.0.1:1"
+)");
+  ASSERT_TRUE(config.ok()) << config.error().to_string();
+  RuntimeBuilder builder;
+  builder.add_config(*config);
+  builder.add_provider(make_gemini_provider(builder.provider_settings("gemini")));
+  auto rt = builder.build();
+  ASSERT_FALSE(rt.ok());
+  EXPECT_EQ(rt.error().code(), ErrorCode::config_invalid);
+  EXPECT_NE(rt.error().message().find("xervo.toml:3: providers.gemini.baseurl: unknown key"),
+            std::string::npos)
+      << rt.error().message();
+}
+
+}  // namespace
+}  // namespace xervo

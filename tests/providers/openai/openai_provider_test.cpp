@@ -262,6 +262,80 @@ TEST_F(OpenAiProvider, BadSettingsAreConfigInvalid) {
   EXPECT_NE(r2.error().message().find("timeout_ms"), std::string::npos);
 }
 
+TEST_F(OpenAiProvider, UnknownSettingKeysAreConfigInvalidNamingTheKey) {
+  server.start();
+  auto spec = testing::openai_spec(ModelTask::embed);
+  auto typo = make_openai_provider(testing::openai_settings(server, {{"bse_url", "http://127.0.0.1:1"}}));
+  auto r = typo->load(spec, {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), ErrorCode::config_invalid);
+  EXPECT_NE(r.error().message().find("[providers.openai] bse_url: unknown key"), std::string::npos)
+      << r.error().message();
+  EXPECT_NE(r.error().message().find("base_url"), std::string::npos);  // the known keys are listed
+  EXPECT_FALSE(typo->health().ok);
+  EXPECT_EQ(server.requests.load(), 0);
+
+  auto provider = make_openai_provider(testing::openai_settings(server));
+  spec.options = {{"max_batch", 3}};
+  auto r2 = provider->load(spec, {});
+  ASSERT_FALSE(r2.ok());
+  EXPECT_NE(r2.error().message().find("options.max_batch: unknown key"), std::string::npos)
+      << r2.error().message();
+
+  auto retry = make_openai_provider(testing::openai_settings(server, {{"retry", {{"max_atempts", 2}}}}));
+  spec.options = json::object();
+  auto r3 = retry->load(spec, {});
+  ASSERT_FALSE(r3.ok());
+  EXPECT_NE(r3.error().message().find("retry.max_atempts: unknown key"), std::string::npos)
+      << r3.error().message();
+
+  // Every key the docs list is accepted.
+  spec.options = {{"organization", "org"},    {"max_batch_inputs", 2},
+                  {"dimensions", 3},          {"max_tokens_param", "max_tokens"},
+                  {"stream_usage", false},    {"extra_body", json::object()},
+                  {"headers", json::object()}};
+  EXPECT_TRUE(provider->load(spec, {}).ok());
+}
+
+// Through a config file, build() refuses the typo before anything loads, with its file and line.
+TEST_F(OpenAiProvider, UnknownKeyInTheConfigFailsBuildWithItsLine) {
+  auto config = parse_config(R"([providers.openai]
+base_url = "http://127.0.0.1:1/v1"
+time_out_ms = 5
+
+[models."embed/x"]
+task = "embed"
+provider = "openai"
+model = "m"
+)");
+  ASSERT_TRUE(config.ok()) << config.error().to_string();
+  RuntimeBuilder builder;
+  builder.add_config(*config);
+  builder.add_provider(make_openai_provider(builder.provider_settings("openai")));
+  auto rt = builder.build();
+  ASSERT_FALSE(rt.ok());
+  EXPECT_EQ(rt.error().code(), ErrorCode::config_invalid);
+  EXPECT_NE(rt.error().message().find("xervo.toml:3: providers.openai.time_out_ms: unknown key"),
+            std::string::npos)
+      << rt.error().message();
+
+  auto in_options = parse_config(R"([models."embed/x"]
+task = "embed"
+provider = "openai"
+model = "m"
+options = { base_url = "http://127.0.0.1:1/v1", dimension = 8 }
+)");
+  ASSERT_TRUE(in_options.ok());
+  RuntimeBuilder b2;
+  b2.add_config(*in_options);
+  b2.add_provider(make_openai_provider(b2.provider_settings("openai")));
+  auto rt2 = b2.build();
+  ASSERT_FALSE(rt2.ok());
+  EXPECT_NE(rt2.error().message().find("xervo.toml:5: models.\"embed/x\".options.dimension: unknown key"),
+            std::string::npos)
+      << rt2.error().message();
+}
+
 TEST_F(OpenAiProvider, SpecOptionsOverrideProviderSettings) {
   LocalServer other;
   int hits = 0;
