@@ -250,8 +250,9 @@ void generate(ServerState& state, const HttpRequest& req, HttpResponse& res, boo
   g->created = static_cast<int64_t>(std::time(nullptr));
 
   g->admitted = admit_model(state, g->model, ModelTask::generate);
-  g->generator = unwrap(state.runtime->generator(g->model));
   g->cancel = track_call(state);
+  g->generator = unwrap(stopped_as(state.runtime->generator(g->model, bounds(*g->cancel)), *g->cancel, state,
+                                   "loading the model"));
   g->request.cancel = g->cancel->token();
 
   if (g->stream) {

@@ -65,7 +65,8 @@ void load_model(ServerState& state, const HttpRequest& req, HttpResponse& res, b
   std::string model = require_string(body, "model");
   current_request().model = model;
   if (load) {
-    auto r = state.runtime->load(model);
+    auto cancel = track_call(state);
+    auto r = stopped_as(state.runtime->load(model, bounds(*cancel)), *cancel, state, "loading the model");
     if (!r.ok()) throw Rejection(r.error());
   } else {
     auto r = state.runtime->unload(model);

@@ -74,15 +74,6 @@ void list_models(ServerState& state, HttpResponse& res) {
   send_json(res, 200, {{"object", "list"}, {"data", data}});
 }
 
-// A call that ended cancelled because of its deadline or a shutdown gets that reason's error.
-template <typename T>
-Result<T> stopped_as(Result<T> result, const CancellationTracker::Handle& cancel, const ServerState& state,
-                     std::string_view what) {
-  if (!result.ok() && result.error().code() == ErrorCode::cancelled)
-    return cancel.error(state.options.request_timeout, what);
-  return result;
-}
-
 void create_embeddings(ServerState& state, const HttpRequest& req, HttpResponse& res) {
   auto& ctx = current_request();
   ctx.route = "/v1/embeddings";
@@ -96,8 +87,9 @@ void create_embeddings(ServerState& state, const HttpRequest& req, HttpResponse&
   if (auto d = optional_int(body, "dimensions", 1, 65536)) options.dimensions = static_cast<int>(*d);
 
   auto admitted = admit_model(state, model, ModelTask::embed);
-  auto handle = unwrap(state.runtime->embedding(model));
   auto cancel = track_call(state);
+  auto handle = unwrap(
+      stopped_as(state.runtime->embedding(model, bounds(*cancel)), *cancel, state, "loading the model"));
   options.cancel = cancel->token();
   auto result = unwrap(stopped_as(handle->embed(inputs, options), *cancel, state, "the embedding request"));
 
@@ -151,8 +143,9 @@ void rerank(ServerState& state, const HttpRequest& req, HttpResponse& res) {
   bool return_documents = optional_bool(body, "return_documents").value_or(true);
 
   auto admitted = admit_model(state, model, ModelTask::rerank);
-  auto handle = unwrap(state.runtime->reranker(model));
   auto cancel = track_call(state);
+  auto handle = unwrap(
+      stopped_as(state.runtime->reranker(model, bounds(*cancel)), *cancel, state, "loading the model"));
   auto result = unwrap(
       stopped_as(handle->rerank(query, docs, top_n, cancel->token()), *cancel, state, "the rerank request"));
 

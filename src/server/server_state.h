@@ -83,6 +83,22 @@ T unwrap(Result<T> result) {
 // A call's cancellation: its deadline (request_timeout) and the client leaving both stop it.
 std::unique_ptr<CancellationTracker::Handle> track_call(ServerState& state);
 
+// Getting a handle within the call's bounds: a lazy load, a wait for another caller's load and a
+// library pull stop with the call (the tracker turns the deadline into a stop request).
+inline AcquireOptions bounds(const CancellationTracker::Handle& cancel) {
+  return {cancel.token(), std::nullopt};
+}
+
+// A call that ended cancelled because of its deadline, a shutdown or the client leaving gets that
+// reason's error (504, 503, cancelled).
+template <typename T>
+Result<T> stopped_as(Result<T> result, const CancellationTracker::Handle& cancel, const ServerState& state,
+                     std::string_view what) {
+  if (!result.ok() && result.error().code() == ErrorCode::cancelled)
+    return cancel.error(state.options.request_timeout, what);
+  return result;
+}
+
 void add_openai_routes(Router& router, ServerState& state);
 void add_generation_routes(Router& router, ServerState& state);
 void add_management_routes(Router& router, ServerState& state);

@@ -277,3 +277,28 @@ TEST_F(ServerTest, HostileBodiesAre400WithAnErrorSayingWhy) {
 
 }  // namespace
 }  // namespace xervo::testing
+
+namespace xervo::testing {
+namespace {
+
+TEST_F(ServerTest, AWaitForAnotherRequestsLoadEndsAtRequestTimeoutWith504) {
+  options.request_timeout = std::chrono::seconds(1);
+  start({test_spec("embed/slow", ModelTask::embed, "slow-load")});
+  // The first request starts the load, which the provider holds at the gate.
+  auto first = std::async(std::launch::async,
+                          [&] { return post("/v1/embeddings", {{"model", "embed/slow"}, {"input", "a"}}); });
+  ASSERT_TRUE(Probe::eventually([&] { return probe->loads.load() == 1; }));
+  // The second waits for that load, and only until its own request_timeout.
+  auto second = post("/v1/embeddings", {{"model", "embed/slow"}, {"input", "b"}});
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->status, 504) << second->body;
+  EXPECT_EQ(error_code(second), "timeout");
+  EXPECT_EQ(probe->loads.load(), 1);  // it waited; it did not start a second load
+  probe->gate.open();
+  auto r = first.get();
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->status == 200 || r->status == 504) << r->status;
+}
+
+}  // namespace
+}  // namespace xervo::testing
