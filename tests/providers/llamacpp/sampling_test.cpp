@@ -25,7 +25,7 @@ SamplerPtr reference_chain(const GenerateOptions& o) {
   if (o.top_p < 1.0f) llama_sampler_chain_add(chain.get(), llama_sampler_init_top_p(o.top_p, 1));
   if (o.min_p > 0.0f) llama_sampler_chain_add(chain.get(), llama_sampler_init_min_p(o.min_p, 1));
   llama_sampler_chain_add(chain.get(), llama_sampler_init_temp(o.temperature));
-  llama_sampler_chain_add(chain.get(), llama_sampler_init_dist(*o.seed));
+  llama_sampler_chain_add(chain.get(), llama_sampler_init_dist(llamacpp::draw_seed(*o.seed)));
   return chain;
 }
 
