@@ -62,6 +62,16 @@ Result<std::vector<std::vector<float>>> PooledScheduler::run(std::vector<Tokens>
   auto req = std::make_shared<Request>();
   req->out.resize(sequences.size());
   req->sequences = std::move(sequences);
+  // Registered before the request is queued: a stop that comes while the first batch runs must
+  // find it (a callback registered later would run only then, maybe after every batch).
+  std::stop_callback on_stop(cancel, [&] {
+    {
+      std::lock_guard guard(mu_);
+      req->cancelled = true;
+    }
+    done_cv_.notify_all();
+    lane_->notify();
+  });
   std::unique_lock lk(mu_);
   if (stopping_) return Error(ErrorCode::unavailable, config_.model_name + " is being unloaded");
   if (static_cast<int>(queue_.size()) >= config_.queue_limit)
@@ -71,14 +81,6 @@ Result<std::vector<std::vector<float>>> PooledScheduler::run(std::vector<Tokens>
   lk.unlock();
   lane_->notify();
   // The request stays queued until the lane drops it (step); the caller does not wait for that.
-  std::stop_callback on_stop(cancel, [&] {
-    {
-      std::lock_guard guard(mu_);
-      req->cancelled = true;
-    }
-    done_cv_.notify_all();
-    lane_->notify();
-  });
   lk.lock();
   done_cv_.wait(lk, [&] { return req->finished || req->cancelled; });
   if (!req->finished) return cancelled();
