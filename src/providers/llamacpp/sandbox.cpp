@@ -23,16 +23,6 @@ namespace {
 constexpr size_t kHeader = 1 + sizeof(uint64_t);
 constexpr int kReplyFd = 3;
 
-// Child only: an allocation failed. Code that catches every exception (llama.cpp's template
-// capability checks do) would otherwise hide that the limit was reached, and the caller would go on
-// to repeat the same work without a limit.
-bool t_allocation_failed = false;
-
-void on_allocation_failure() {
-  t_allocation_failed = true;
-  throw std::bad_alloc();
-}
-
 uint64_t mapped_bytes() {
   std::ifstream statm("/proc/self/statm");
   uint64_t pages = 0;
@@ -59,6 +49,15 @@ void write_all(int fd, const char* p, size_t n) {
     p += w;
     n -= static_cast<size_t>(w);
   }
+}
+
+// Child only: the first allocation that fails ends the child as out of memory, at once. Code that
+// catches every exception (llama.cpp's template capability checks do) would otherwise hide that the
+// limit was reached and go on, and the caller would repeat the same work without a limit.
+[[noreturn]] void on_allocation_failure() {
+  char header[kHeader] = {'M'};  // an empty payload: the length bytes stay zero
+  write_all(kReplyFd, header, kHeader);
+  ::_exit(0);
 }
 
 [[noreturn]] void child_main(int reply_fd, const std::function<std::string()>& fn,
@@ -99,7 +98,6 @@ void write_all(int fd, const char* p, size_t n) {
     status = 'T';
     text = "an exception that is not a std::exception";
   }
-  if (t_allocation_failed) status = 'M';
   if (text.size() > limits.max_reply + 1) text.resize(limits.max_reply + 1);
   char header[kHeader];
   header[0] = status;
