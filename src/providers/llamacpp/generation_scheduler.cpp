@@ -88,6 +88,7 @@ GenerationScheduler::GenerationScheduler(std::unique_ptr<Engine> engine, Schedul
 }
 
 GenerationScheduler::~GenerationScheduler() {
+  callers_.close();
   {
     std::lock_guard lk(mu_);
     stopping_ = true;
@@ -102,6 +103,7 @@ GenerationScheduler::~GenerationScheduler() {
     left.swap(queue_);
   }
   for (auto& r : left) r->finish(FinishReason::stop, gone);
+  callers_.wait_until_empty();  // callers woken above still use lane_ on their way out
   engine_.reset();
 }
 
@@ -117,6 +119,8 @@ void GenerationScheduler::set_decode_observer(DecodeObserver observer) {
 
 Result<GenerateResult> GenerationScheduler::run(GenerationJob job, const TokenCallback& on_piece,
                                                 std::stop_token cancel) {
+  const Callers::Pass inside = callers_.enter();
+  if (!inside) return Error(ErrorCode::unavailable, config_.model_name + " is being unloaded");
   if (job.prompt.empty()) return Error(ErrorCode::invalid_input, "the prompt is empty");
   if (!job.sampler) return Error(ErrorCode::internal, "a generation needs a sampler");
   const auto prompt_tokens = static_cast<int64_t>(job.prompt.size());

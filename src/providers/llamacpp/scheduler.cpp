@@ -25,6 +25,7 @@ PooledScheduler::PooledScheduler(std::unique_ptr<Engine> engine, SchedulerConfig
 }
 
 PooledScheduler::~PooledScheduler() {
+  callers_.close();
   {
     std::lock_guard lk(mu_);
     stopping_ = true;
@@ -39,6 +40,7 @@ PooledScheduler::~PooledScheduler() {
     queue_.clear();
   }
   done_cv_.notify_all();
+  callers_.wait_until_empty();  // callers woken above still use mu_ and lane_ on their way out
   engine_.reset();
 }
 
@@ -54,6 +56,8 @@ void PooledScheduler::set_decode_observer(DecodeObserver observer) {
 
 Result<std::vector<std::vector<float>>> PooledScheduler::run(std::vector<Tokens> sequences,
                                                              std::stop_token cancel) {
+  const Callers::Pass inside = callers_.enter();
+  if (!inside) return Error(ErrorCode::unavailable, config_.model_name + " is being unloaded");
   if (sequences.empty()) return std::vector<std::vector<float>>{};
   auto cancelled = [&] {
     return Error(ErrorCode::cancelled, "the request to " + config_.model_name + " was cancelled");

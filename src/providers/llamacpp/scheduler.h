@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "core/compute_lane.h"
+#include "providers/llamacpp/callers.h"
 #include "providers/llamacpp/engine.h"
 #include "xervo/error.h"
 #include "xervo/generator.h"
@@ -80,6 +81,7 @@ class PooledScheduler final : ComputeLane::Worker {
   std::optional<Error> run_batch();  // fills and decodes one batch from pending_
   void finish_batch(const std::optional<Error>& failure);
 
+  Callers callers_;                 // declared first: its destructor runs after every member's user left
   std::unique_ptr<Engine> engine_;  // lane thread only (and the destructor, after detach)
   SchedulerConfig config_;
   int n_outputs_;
@@ -134,6 +136,7 @@ class GenerationScheduler final : ComputeLane::Worker {
   void sample_outputs();
   bool has_work() const;  // anything queued or in a slot
 
+  Callers callers_;                 // declared first: its destructor runs after every member's user left
   std::unique_ptr<Engine> engine_;  // lane thread only (and the destructor, after detach)
   SchedulerConfig config_;
   std::shared_ptr<ComputeLane> lane_;
