@@ -130,6 +130,57 @@ bool complete(const std::string& reply) {
   return reply.size() == kHeader + n;
 }
 
+struct Reading {
+  std::string reply;
+  bool timed_out = false;
+  bool too_long = false;
+};
+
+// Reads the child's reply until it closes the pipe (it exits), the deadline passes or the reply is
+// too long.
+Reading read_reply(int fd, std::chrono::steady_clock::time_point deadline, size_t max_reply) {
+  Reading r;
+  for (;;) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      r.timed_out = true;
+      return r;
+    }
+    pollfd p{fd, POLLIN, 0};
+    const int ready = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count() + 1, 1 << 30)));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready == 0) continue;  // the loop head decides whether the deadline has passed
+    char buf[4096];
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return r;  // end of file: the child has exited (only it held the write end)
+    r.reply.append(buf, static_cast<size_t>(n));
+    if (r.reply.size() > kHeader + max_reply + 1) {
+      r.too_long = true;
+      return r;
+    }
+  }
+}
+
+// Why a child gave no complete reply, from how the reading ended and how it exited.
+SandboxResult without_reply(const Reading& reading, int status) {
+  SandboxResult r;
+  if (reading.too_long) {
+    r.outcome = SandboxResult::Outcome::reply_too_long;
+  } else if (reading.timed_out) {
+    r.outcome = SandboxResult::Outcome::timed_out;
+  } else if (WIFSIGNALED(status) && (WTERMSIG(status) == SIGXCPU || WTERMSIG(status) == SIGKILL)) {
+    r.outcome = SandboxResult::Outcome::cpu_exhausted;  // SIGKILL: the hard limit, a second later
+    r.text = ::strsignal(WTERMSIG(status));
+  } else if (WIFSIGNALED(status)) {
+    r.text = "signal " + std::to_string(WTERMSIG(status)) + " (" + ::strsignal(WTERMSIG(status)) + ")";
+  } else {
+    r.text = "exited with status " + std::to_string(WEXITSTATUS(status)) + " and no reply";
+  }
+  return r;
+}
+
 }  // namespace
 
 Result<SandboxResult> run_sandboxed(const std::function<std::string()>& fn, const SandboxLimits& limits) {
@@ -150,53 +201,15 @@ Result<SandboxResult> run_sandboxed(const std::function<std::string()>& fn, cons
     child_main(fds[1], fn, limits, mapped, parent);
   }
   ::close(fds[1]);
-
-  std::string reply;
-  bool timed_out = false, too_long = false;
-  const auto deadline = std::chrono::steady_clock::now() + limits.wall;
-  for (;;) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      timed_out = true;
-      break;
-    }
-    pollfd p{fds[0], POLLIN, 0};
-    const int ready = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count() + 1, 1 << 30)));
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready == 0) continue;  // the loop head decides whether the deadline has passed
-    char buf[4096];
-    const ssize_t n = ::read(fds[0], buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;  // end of file: the child has exited (only it held the write end)
-    reply.append(buf, static_cast<size_t>(n));
-    if (reply.size() > kHeader + limits.max_reply + 1) {
-      too_long = true;
-      break;
-    }
-  }
+  const Reading reading =
+      read_reply(fds[0], std::chrono::steady_clock::now() + limits.wall, limits.max_reply);
   ::close(fds[0]);
-  if (timed_out || too_long) ::kill(pid, SIGKILL);
+  if (reading.timed_out || reading.too_long) ::kill(pid, SIGKILL);
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
-
-  SandboxResult r;
-  if (complete(reply)) return from_reply(reply, limits);
-  if (too_long) {
-    r.outcome = SandboxResult::Outcome::reply_too_long;
-  } else if (timed_out) {
-    r.outcome = SandboxResult::Outcome::timed_out;
-  } else if (WIFSIGNALED(status) && (WTERMSIG(status) == SIGXCPU || WTERMSIG(status) == SIGKILL)) {
-    r.outcome = SandboxResult::Outcome::cpu_exhausted;
-    r.text = ::strsignal(WTERMSIG(status));
-  } else if (WIFSIGNALED(status)) {
-    r.text = std::string("signal ") + std::to_string(WTERMSIG(status)) + " (" +
-             ::strsignal(WTERMSIG(status)) + ")";
-  } else {
-    r.text = "exited with status " + std::to_string(WEXITSTATUS(status)) + " and no reply";
-  }
-  return r;
+  if (complete(reading.reply)) return from_reply(reading.reply, limits);
+  return without_reply(reading, status);
 }
 
 }  // namespace xervo::llamacpp
