@@ -72,7 +72,7 @@ GenerateOptions parse_options(const nlohmann::json& body, const ServerOptions& l
   if (auto k = optional_int(body, "top_k", 0, 100000)) o.top_k = static_cast<int>(*k);
   if (auto p = optional_number(body, "min_p", 0, 1)) o.min_p = static_cast<float>(*p);
   if (auto p = optional_number(body, "repeat_penalty", 0, 10)) o.repeat_penalty = static_cast<float>(*p);
-  if (auto s = optional_int(body, "seed", INT64_MIN, INT64_MAX)) o.seed = static_cast<uint32_t>(*s);
+  if (auto s = optional_int(body, "seed", INT64_MIN, INT64_MAX)) o.seed = static_cast<uint64_t>(*s);  // all 64 bits
   optional_int(body, "n", 1, 1);  // only one choice per request
   if (optional_bool(body, "logprobs").value_or(false)) reject_input("'logprobs' is not supported");
   if (auto it = body.find("tools"); it != body.end() && it->is_array() && !it->empty())

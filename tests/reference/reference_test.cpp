@@ -127,7 +127,9 @@ void expect_greedy_matches_llama_simple(const std::filesystem::path& model) {
     const std::string expected = llama_simple_continuation(model, prompt, 32);
     EXPECT_FALSE(expected.empty());
     EXPECT_EQ(ours->text, expected) << "prompt: " << prompt;
-    if (ours->finish_reason == FinishReason::length) EXPECT_EQ(ours->usage.completion_tokens, 32);
+    if (ours->finish_reason == FinishReason::length) {
+      EXPECT_EQ(ours->usage.completion_tokens, 32);
+    }
   }
 }
 
@@ -137,6 +139,47 @@ TEST(Reference, GreedyGenerationMatchesLlamaSimple) {
 
 TEST(Reference, GreedyGenerationOfQuantizedModelMatchesLlamaSimple) {
   expect_greedy_matches_llama_simple(test_model("generator", "tiny", "--type q8_0"));
+}
+
+// Seeded sampling draws what llama-server draws with the same seed and the same sampler chain
+// (top-k, top-p, min-p, temperature, then the seeded draw): every option and the seed reach
+// llama.cpp's sampler as llama.cpp's own server passes them.
+TEST(Reference, SeededSamplingMatchesLlamaServer) {
+  const auto model = test_model("generator");
+  auto runtime = make_runtime();
+  auto generator = runtime->generator(model.string());
+  ASSERT_TRUE(generator.ok()) << generator.error().to_string();
+  testing::LlamaServer server(model, {"-c", "512", "-np", "1"});
+  struct Case {
+    uint64_t seed;
+    float temperature, top_p, min_p;
+    int top_k;
+  };
+  for (const Case c :
+       {Case{1234, 1.0f, 0.9f, 0.05f, 40}, Case{7, 1.5f, 1.0f, 0.0f, 0}, Case{99, 0.7f, 0.95f, 0.1f, 10}}) {
+    SCOPED_TRACE("seed " + std::to_string(c.seed));
+    GenerateRequest request;
+    request.prompt = "Once upon a time";
+    request.options.max_tokens = 24;
+    request.options.seed = c.seed;
+    request.options.temperature = c.temperature;
+    request.options.top_p = c.top_p;
+    request.options.min_p = c.min_p;
+    request.options.top_k = c.top_k;
+    auto ours = (*generator)->generate(request);
+    ASSERT_TRUE(ours.ok()) << ours.error().to_string();
+    auto theirs = server.post("/completion", {{"prompt", request.prompt},
+                                              {"n_predict", 24},
+                                              {"seed", c.seed},
+                                              {"temperature", c.temperature},
+                                              {"top_k", c.top_k},
+                                              {"top_p", c.top_p},
+                                              {"min_p", c.min_p},
+                                              {"samplers", {"top_k", "top_p", "min_p", "temperature"}},
+                                              {"cache_prompt", false}});
+    EXPECT_FALSE(ours->text.empty());
+    EXPECT_EQ(ours->text, theirs["content"].get<std::string>());
+  }
 }
 
 TEST(Reference, RerankMatchesLlamaServer) {
@@ -161,7 +204,9 @@ TEST(Reference, RerankMatchesLlamaServer) {
   for (size_t rank = 0; rank < docs.size(); ++rank) {
     const auto& r = ours->results[rank];
     EXPECT_NEAR(r.score, expected.at(r.index), 1e-4) << "document " << r.index;
-    if (rank > 0) EXPECT_GE(ours->results[rank - 1].score, r.score);
+    if (rank > 0) {
+      EXPECT_GE(ours->results[rank - 1].score, r.score);
+    }
   }
   auto top = (*reranker)->rerank(query, docs, 2);
   ASSERT_TRUE(top.ok());

@@ -1,13 +1,18 @@
 // Renders chat messages through a model's own chat template (llama.cpp's common chat support,
-// Jinja), or ChatML when the file has none. Safe from any thread (rendering is serialised).
+// Jinja), or ChatML when the file has none. The template comes from the model file, so it is
+// untrusted: before it runs in this process it must be short enough, parse, and render test
+// conversations in a sandboxed child process (sandbox.h) within time and memory limits; a template
+// that loops without end or grows without bound fails the load instead of hanging the server.
+// Safe from any thread (rendering is serialised).
 #pragma once
 
+#include <llama.h>
+
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
-
-#include <llama.h>
 
 #include "xervo/error.h"
 #include "xervo/generator.h"
@@ -19,11 +24,21 @@ struct RenderedChat {
   std::vector<std::string> stops;  // extra stop strings the template's format asks for
 };
 
+struct ChatTemplateLimits {
+  size_t max_source_bytes = 256 * 1024;  // a template (and its tool_use variant) may be this long
+  size_t max_probe_output = 1 << 20;     // rendered bytes for one test conversation
+  // The test render of a file's template: wall clock (the CPU-time limit is the same, in whole
+  // seconds) and the memory it may map beyond the process's.
+  std::chrono::milliseconds probe_timeout{10000};
+  uint64_t probe_memory = uint64_t{1} << 30;
+};
+
 class ChatTemplate {
  public:
-  // model_load_failed when the file's template cannot be parsed.
-  static Result<std::unique_ptr<ChatTemplate>> create(const llama_model* model,
-                                                      const std::string& model_name);
+  // model_load_failed when the file's template is too long, does not parse, or does not finish
+  // rendering the test conversations within the limits.
+  static Result<std::unique_ptr<ChatTemplate>> create(const llama_model* model, const std::string& model_name,
+                                                      const ChatTemplateLimits& limits = {});
   ~ChatTemplate();
 
   // invalid_input for an unknown role or a conversation the template refuses to render.

@@ -34,17 +34,25 @@ Result<Embeddings> LlamaEmbedding::embed(std::span<const std::string> inputs, co
   const size_t limit = static_cast<size_t>(setup_.max_tokens);
   std::vector<Tokens> sequences;
   sequences.reserve(inputs.size());
+  const auto overflow = [&](size_t i, const std::string& size) {
+    return Error(ErrorCode::context_overflow,
+                 "input " + std::to_string(i) + " is " + size + " but " + setup_.name + " takes at most " +
+                     std::to_string(limit) +
+                     " tokens per input (context_size); shorten it or ask for truncate");
+  };
   for (size_t i = 0; i < inputs.size(); ++i) {
-    auto tokens = tokenize(vocab, inputs[i], /*add_special=*/true, /*parse_special=*/true);
+    // Text that cannot fit is refused (or cut) before the tokenizer works on all of it.
+    std::string_view text = inputs[i];
+    if (text.size() > setup_.max_text_bytes()) {
+      if (!truncate) return overflow(i, std::to_string(text.size()) + " bytes");
+      text = utf8_prefix(text, setup_.max_text_bytes());
+    }
+    auto tokens = tokenize(vocab, text, /*add_special=*/true, /*parse_special=*/true);
     if (!tokens) return tokens.error();
     if (tokens->empty())
       return Error(ErrorCode::invalid_input, "input " + std::to_string(i) + " is empty after tokenization");
     if (tokens->size() > limit) {
-      if (!truncate)
-        return Error(ErrorCode::context_overflow,
-                     "input " + std::to_string(i) + " is " + std::to_string(tokens->size()) + " tokens but " +
-                         setup_.name + " takes at most " + std::to_string(limit) +
-                         " per input (context_size); shorten it or ask for truncate");
+      if (!truncate) return overflow(i, std::to_string(tokens->size()) + " tokens");
       // Keep the closing special token (BERT's [SEP]) the pooling was trained with.
       const bool closes = llama_vocab_get_add_sep(vocab) || llama_vocab_get_add_eos(vocab);
       const llama_token last = tokens->back();

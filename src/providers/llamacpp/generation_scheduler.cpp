@@ -1,4 +1,5 @@
 // GenerationScheduler: parallel generation slots sharing each llama_decode step.
+#include <algorithm>
 #include <atomic>
 #include <optional>
 #include <utility>
@@ -6,6 +7,7 @@
 #include "core/log.h"
 #include "providers/llamacpp/scheduler.h"
 #include "providers/llamacpp/stop_matcher.h"
+#include "providers/llamacpp/utf8.h"
 
 namespace xervo::llamacpp {
 
@@ -19,7 +21,7 @@ struct GenerationScheduler::Request {
         matcher(std::move(job.stops)) {}
 
   const Tokens prompt;
-  Sampler sampler;  // scheduler thread only
+  std::unique_ptr<TokenSampler> sampler;  // scheduler thread only
   const int max_tokens;
   StopMatcher matcher;    // scheduler thread only
   std::string utf8_tail;  // scheduler thread only: bytes of an unfinished character
@@ -54,10 +56,10 @@ struct GenerationScheduler::Request {
 
 struct GenerationScheduler::Slot {
   std::shared_ptr<Request> req;  // null when free
-  llama_seq_id seq = 0;
+  SeqId seq = 0;
   size_t prompt_done = 0;  // prompt tokens already sent to decode
-  llama_pos n_past = 0;    // next position of this sequence
-  llama_token next = 0;    // sampled token to feed in the next step
+  Pos n_past = 0;          // next position of this sequence
+  Token next = 0;          // sampled token to feed in the next step
   int32_t out_index = -1;  // batch index of this slot's logits in the current step
   // The tokens whose keys and values sit in this slot's sequence, by position. Kept after a request
   // ends so that the next prompt sharing a prefix with it (a chat's history, a fixed system prompt)
@@ -75,21 +77,18 @@ size_t common_prefix(const Tokens& a, const Tokens& b) {
 
 }  // namespace
 
-GenerationScheduler::GenerationScheduler(std::shared_ptr<const llama_model> model, ThreadpoolPtr threads,
-                                         ContextPtr ctx, SchedulerConfig config,
+GenerationScheduler::GenerationScheduler(std::unique_ptr<Engine> engine, SchedulerConfig config,
                                          std::shared_ptr<ComputeLane> lane)
-    : model_(std::move(model)),
-      threads_(std::move(threads)),
-      ctx_(std::move(ctx)),
+    : engine_(std::move(engine)),
       config_(std::move(config)),
       lane_(std::move(lane)),
-      slots_(static_cast<size_t>(config_.n_seq_max)),
-      batch_(config_.n_batch) {
-  for (size_t i = 0; i < slots_.size(); ++i) slots_[i].seq = static_cast<llama_seq_id>(i);
+      slots_(static_cast<size_t>(config_.n_seq_max)) {
+  for (size_t i = 0; i < slots_.size(); ++i) slots_[i].seq = static_cast<SeqId>(i);
   lane_->attach(this);
 }
 
 GenerationScheduler::~GenerationScheduler() {
+  callers_.close();
   {
     std::lock_guard lk(mu_);
     stopping_ = true;
@@ -104,12 +103,26 @@ GenerationScheduler::~GenerationScheduler() {
     left.swap(queue_);
   }
   for (auto& r : left) r->finish(FinishReason::stop, gone);
-  ctx_.reset();
+  callers_.wait_until_empty();  // callers woken above still use lane_ on their way out
+  engine_.reset();
+}
+
+size_t GenerationScheduler::waiting() const {
+  std::lock_guard lk(mu_);
+  return queue_.size();
+}
+
+void GenerationScheduler::set_decode_observer(DecodeObserver observer) {
+  std::lock_guard lk(mu_);
+  observer_ = std::move(observer);
 }
 
 Result<GenerateResult> GenerationScheduler::run(GenerationJob job, const TokenCallback& on_piece,
                                                 std::stop_token cancel) {
+  const Callers::Pass inside = callers_.enter();
+  if (!inside) return Error(ErrorCode::unavailable, config_.model_name + " is being unloaded");
   if (job.prompt.empty()) return Error(ErrorCode::invalid_input, "the prompt is empty");
+  if (!job.sampler) return Error(ErrorCode::internal, "a generation needs a sampler");
   const auto prompt_tokens = static_cast<int64_t>(job.prompt.size());
   auto req = std::make_shared<Request>(std::move(job));
   auto request_cancel = [this, &req] {
@@ -174,12 +187,27 @@ bool GenerationScheduler::step() {
   {
     std::lock_guard lk(mu_);
     if (stopping_) return false;
-    bool busy = !queue_.empty();
-    for (const auto& s : slots_) busy = busy || s.req != nullptr;
-    if (!busy) return false;
   }
+  if (!has_work()) return false;
+  // Cancelled slots are freed before admission, so the requests queued behind them take their
+  // place in this very step: a step that only freed slots would decode nothing and, reported as
+  // idle, leave the queue waiting for an unrelated notify.
+  release_cancelled();
   admit();
-  return decode_step();
+  const bool decoded = decode_step();
+  return decoded || has_work();
+}
+
+bool GenerationScheduler::has_work() const {
+  for (const auto& s : slots_)
+    if (s.req) return true;
+  std::lock_guard lk(mu_);
+  return !queue_.empty();
+}
+
+void GenerationScheduler::release_cancelled() {
+  for (auto& slot : slots_)
+    if (slot.req && slot.req->cancel.load()) release(slot, FinishReason::cancelled);
 }
 
 void GenerationScheduler::admit() {
@@ -214,69 +242,49 @@ void GenerationScheduler::admit() {
     }
   }
   for (auto& r : cancelled) r->finish(FinishReason::cancelled);
-  const llama_memory_t mem = llama_get_memory(ctx_.get());
   for (Slot* slot : admitted) {
     const Tokens& prompt = slot->req->prompt;
     // The last prompt token is always decoded again: its logits give the first new token.
     size_t keep = std::min(common_prefix(slot->cached, prompt), prompt.size() - 1);
-    if (keep == 0 || !llama_memory_seq_rm(mem, slot->seq, static_cast<llama_pos>(keep), -1)) {
-      llama_memory_seq_rm(mem, slot->seq, -1, -1);  // memory that cannot cut a sequence starts over
+    if (keep == 0 || !engine_->memory_trim(slot->seq, static_cast<Pos>(keep))) {
+      engine_->memory_trim(slot->seq, 0);  // memory that cannot cut a sequence starts over
       keep = 0;
     }
     slot->cached.resize(keep);
     slot->prompt_done = keep;
-    slot->n_past = static_cast<llama_pos>(keep);
+    slot->n_past = static_cast<Pos>(keep);
     slot->out_index = -1;
   }
 }
 
+void GenerationScheduler::release(Slot& slot, FinishReason why, std::optional<Error> err) {
+  Request& r = *slot.req;
+  if (!err && why != FinishReason::cancelled) {
+    // What was held back as a possible stop-string start is plain text after all.
+    r.send(r.matcher.flush());
+  }
+  const bool failed = err.has_value();
+  r.finish(why, std::move(err));
+  if (failed) {  // after a failed decode the sequence's memory is unknown: forget it
+    engine_->memory_trim(slot.seq, 0);
+    slot.cached.clear();
+  }
+  slot.req.reset();
+  slot.out_index = -1;
+}
+
 // One decode step over every busy slot. Returns false when no slot had work.
 bool GenerationScheduler::decode_step() {
-  const llama_memory_t mem = llama_get_memory(ctx_.get());
-  const llama_vocab* vocab = llama_model_get_vocab(model_.get());
-  auto release = [&](Slot& slot, FinishReason why, std::optional<Error> err = std::nullopt) {
-    Request& r = *slot.req;
-    if (!err && why != FinishReason::cancelled) {
-      // What was held back as a possible stop-string start is plain text after all.
-      r.send(r.matcher.flush());
-    }
-    const bool failed = err.has_value();
-    r.finish(why, std::move(err));
-    if (failed) {  // after a failed decode the sequence's memory is unknown: forget it
-      llama_memory_seq_rm(mem, slot.seq, -1, -1);
-      slot.cached.clear();
-    }
-    slot.req.reset();
-    slot.out_index = -1;
-  };
-
-  for (auto& slot : slots_)
-    if (slot.req && slot.req->cancel.load()) release(slot, FinishReason::cancelled);
-
-  batch_.clear();
-  // Streams already generating go first: one token each, so a long prompt never stalls them.
-  for (auto& slot : slots_) {
-    if (!slot.req || slot.prompt_done < slot.req->prompt.size()) continue;
-    slot.out_index = batch_.add(slot.next, slot.n_past++, slot.seq, true);
-    slot.cached.push_back(slot.next);
+  fill_batch();
+  if (engine_->batch_size() == 0) return false;
+  DecodeObserver observer;
+  {
+    std::lock_guard lk(mu_);
+    observer = observer_;
   }
-  // Then as much of the waiting prompts as fits.
-  for (auto& slot : slots_) {
-    if (!slot.req || slot.prompt_done >= slot.req->prompt.size() || batch_.room() == 0) continue;
-    const Tokens& prompt = slot.req->prompt;
-    const size_t n = std::min(prompt.size() - slot.prompt_done, static_cast<size_t>(batch_.room()));
-    for (size_t k = 0; k < n; ++k) {
-      const size_t i = slot.prompt_done + k;
-      const bool last = i + 1 == prompt.size();
-      const int32_t idx = batch_.add(prompt[i], slot.n_past++, slot.seq, last);
-      slot.cached.push_back(prompt[i]);
-      if (last) slot.out_index = idx;
-    }
-    slot.prompt_done += n;
-  }
-  if (batch_.size() == 0) return false;
-
-  const int32_t rc = llama_decode(ctx_.get(), batch_.get());
+  const int32_t rc = engine_->decode();
+  const uint64_t n = decodes_.fetch_add(1) + 1;
+  if (observer) observer(n);
   if (rc != 0) {
     const Error err(ErrorCode::inference_failed,
                     config_.model_name + ": llama_decode failed with code " + std::to_string(rc) +
@@ -286,18 +294,47 @@ bool GenerationScheduler::decode_step() {
       if (slot.req) release(slot, FinishReason::stop, err);
     return true;
   }
+  sample_outputs();
+  return true;
+}
 
+void GenerationScheduler::fill_batch() {
+  engine_->batch_clear();
+  // Streams already generating go first: one token each, so a long prompt never stalls them (the
+  // batch holds at least one token per slot).
+  for (auto& slot : slots_) {
+    if (!slot.req || slot.prompt_done < slot.req->prompt.size()) continue;
+    slot.out_index = engine_->batch_add(slot.next, slot.n_past++, slot.seq, true);
+    slot.cached.push_back(slot.next);
+  }
+  // Then as much of the waiting prompts as fits.
+  for (auto& slot : slots_) {
+    if (!slot.req || slot.prompt_done >= slot.req->prompt.size() || engine_->batch_room() == 0) continue;
+    const Tokens& prompt = slot.req->prompt;
+    const size_t n = std::min(prompt.size() - slot.prompt_done, static_cast<size_t>(engine_->batch_room()));
+    for (size_t k = 0; k < n; ++k) {
+      const size_t i = slot.prompt_done + k;
+      const bool last = i + 1 == prompt.size();
+      const int32_t idx = engine_->batch_add(prompt[i], slot.n_past++, slot.seq, last);
+      slot.cached.push_back(prompt[i]);
+      if (last) slot.out_index = idx;
+    }
+    slot.prompt_done += n;
+  }
+}
+
+void GenerationScheduler::sample_outputs() {
   for (auto& slot : slots_) {
     if (!slot.req || slot.out_index < 0) continue;
     Request& r = *slot.req;
-    const llama_token tok = r.sampler.sample(ctx_.get(), slot.out_index);
+    const Token tok = r.sampler->next(slot.out_index);
     slot.out_index = -1;
-    if (llama_vocab_is_eog(vocab, tok)) {
+    if (engine_->is_end_of_generation(tok)) {
       release(slot, FinishReason::stop);
       continue;
     }
     ++r.generated;
-    r.utf8_tail += token_piece(vocab, tok);
+    r.utf8_tail += engine_->token_text(tok);
     const size_t complete = utf8_complete_prefix(r.utf8_tail);
     auto matched = r.matcher.push(utf8_sanitize(std::string_view(r.utf8_tail).substr(0, complete)));
     r.utf8_tail.erase(0, complete);
@@ -311,7 +348,6 @@ bool GenerationScheduler::decode_step() {
       slot.next = tok;
     }
   }
-  return true;
 }
 
 }  // namespace xervo::llamacpp

@@ -4,24 +4,46 @@
 namespace xervo::llamacpp {
 
 LlamaGenerator::LlamaGenerator(ModelSetup setup, std::unique_ptr<ChatTemplate> chat,
-                               std::unique_ptr<GenerationScheduler> scheduler)
-    : setup_(std::move(setup)), chat_(std::move(chat)), scheduler_(std::move(scheduler)) {}
+                               std::unique_ptr<LlamaEngine> engine, SchedulerConfig config,
+                               std::shared_ptr<ComputeLane> lane)
+    : setup_(std::move(setup)), chat_(std::move(chat)), engine_(engine.get()) {
+  scheduler_ = std::make_unique<GenerationScheduler>(std::move(engine), std::move(config), std::move(lane));
+}
+
+// The prompt's tokens: the messages rendered through the chat template (its extra stop strings
+// join `stops`), or the raw prompt. Text that could never fit the context is refused before the
+// template or the tokenizer sees it, so neither works on more than the context can hold.
+Result<Tokens> LlamaGenerator::prompt_tokens(const GenerateRequest& request,
+                                             std::vector<std::string>& stops) const {
+  const llama_vocab* vocab = llama_model_get_vocab(setup_.model.get());
+  const size_t max_bytes = setup_.max_text_bytes();
+  auto too_long = [&](size_t bytes, const char* what) {
+    return Error(ErrorCode::context_overflow,
+                 std::string(what) + " is " + std::to_string(bytes) + " bytes: more than the " +
+                     std::to_string(setup_.max_tokens) + " tokens of context of " + setup_.name +
+                     " can hold (context_size); shorten it");
+  };
+  if (request.messages.empty()) {
+    // Raw completion, tokenized as llama.cpp's own tools do.
+    if (request.prompt.size() > max_bytes) return too_long(request.prompt.size(), "the prompt");
+    return tokenize(vocab, request.prompt, /*add_special=*/true, /*parse_special=*/true);
+  }
+  size_t bytes = 0;
+  for (const auto& m : request.messages) bytes += m.content.size() + m.role.size();
+  if (bytes > max_bytes) return too_long(bytes, "the conversation");
+  auto chat = chat_->render(request.messages);
+  if (!chat) return chat.error();
+  if (chat->prompt.size() > max_bytes) return too_long(chat->prompt.size(), "the rendered conversation");
+  for (auto& s : chat->stops) stops.push_back(std::move(s));
+  return tokenize(vocab, chat->prompt, /*add_special=*/true, /*parse_special=*/true);
+}
 
 Result<GenerateResult> LlamaGenerator::generate(const GenerateRequest& request,
                                                 const TokenCallback& on_piece) {
   const llama_vocab* vocab = llama_model_get_vocab(setup_.model.get());
   GenerationJob job;
   job.stops = request.options.stop;
-  Result<Tokens> tokens = Tokens{};
-  if (!request.messages.empty()) {
-    auto chat = chat_->render(request.messages);
-    if (!chat) return chat.error();
-    for (auto& s : chat->stops) job.stops.push_back(std::move(s));
-    tokens = tokenize(vocab, chat->prompt, /*add_special=*/true, /*parse_special=*/true);
-  } else {
-    // Raw completion, tokenized as llama.cpp's own tools do.
-    tokens = tokenize(vocab, request.prompt, /*add_special=*/true, /*parse_special=*/true);
-  }
+  auto tokens = prompt_tokens(request, job.stops);
   if (!tokens) return tokens.error();
   if (tokens->empty()) return Error(ErrorCode::invalid_input, "the prompt is empty");
   const auto limit = static_cast<size_t>(setup_.max_tokens);
@@ -33,7 +55,7 @@ Result<GenerateResult> LlamaGenerator::generate(const GenerateRequest& request,
   auto sampler = Sampler::create(vocab, request.options);
   if (!sampler) return sampler.error();
   job.prompt = std::move(*tokens);
-  job.sampler = std::move(*sampler);
+  job.sampler = engine_->bind(std::move(*sampler));
   job.max_tokens = request.options.max_tokens;
   return scheduler_->run(std::move(job), on_piece, request.cancel);
 }

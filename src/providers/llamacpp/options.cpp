@@ -6,9 +6,9 @@
 namespace xervo::llamacpp {
 namespace {
 
-constexpr std::array<std::string_view, 13> kKeys = {
-    "context_size", "threads",    "batch_size", "parallel",    "mmap", "mlock",    "pooling",
-    "normalize",    "gpu_layers", "truncate",   "queue_limit", "pull", "gather_ms"};
+constexpr std::array<std::string_view, 14> kKeys = {
+    "context_size", "threads",    "batch_size", "parallel",    "mmap", "mlock",     "pooling",
+    "normalize",    "gpu_layers", "truncate",   "queue_limit", "pull", "gather_ms", "template_timeout_ms"};
 
 Error bad(std::string_view where, std::string_view key, std::string_view what) {
   return Error(ErrorCode::config_invalid,
@@ -46,7 +46,7 @@ Result<void> apply(const nlohmann::json& j, std::string_view where, Options& o) 
     if (!known)
       return bad(where, key,
                  "unknown option (known: context_size, threads, batch_size, parallel, mmap, mlock, pooling, "
-                 "normalize, gpu_layers, truncate, queue_limit, pull, gather_ms)");
+                 "normalize, gpu_layers, truncate, queue_limit, pull, gather_ms, template_timeout_ms)");
   }
   Result<void> r;
   if (!(r = read_int(j, where, "context_size", 0, 1 << 24, o.context_size))) return r;
@@ -56,6 +56,7 @@ Result<void> apply(const nlohmann::json& j, std::string_view where, Options& o) 
   if (!(r = read_int(j, where, "gpu_layers", -1, 100000, o.gpu_layers))) return r;
   if (!(r = read_int(j, where, "queue_limit", 1, 1 << 20, o.queue_limit))) return r;
   if (!(r = read_int(j, where, "gather_ms", 0, 1000, o.gather_ms))) return r;
+  if (!(r = read_int(j, where, "template_timeout_ms", 100, 600000, o.template_timeout_ms))) return r;
   if (!(r = read_bool(j, where, "mmap", o.mmap))) return r;
   if (!(r = read_bool(j, where, "mlock", o.mlock))) return r;
   if (!(r = read_bool(j, where, "normalize", o.normalize))) return r;

@@ -28,6 +28,9 @@ struct Options {
   int queue_limit = 64;   // requests waiting for the scheduler beyond which calls fail (unavailable)
   bool pull = false;      // let the resolver download a missing "hf:" / "library:" model
   int gather_ms = 3;      // embed, rerank: how long a batch may wait for the last batch's callers (0 = never)
+  // generate: the test render of the file's chat template at load must end within this (wall clock;
+  // as many whole seconds of CPU), else the load fails.
+  int template_timeout_ms = 10000;
 };
 
 // config_invalid naming the key when a value has the wrong type or range or the key is unknown.

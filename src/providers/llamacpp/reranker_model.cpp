@@ -12,6 +12,19 @@ void replace_all(std::string& s, std::string_view from, std::string_view to) {
 
 void append(Tokens& out, const Tokens& more) { out.insert(out.end(), more.begin(), more.end()); }
 
+size_t count(std::string_view s, std::string_view what) {
+  size_t n = 0;
+  for (size_t pos = s.find(what); pos != std::string_view::npos; pos = s.find(what, pos + what.size())) ++n;
+  return n;
+}
+
+// The length of `tmpl` with its placeholders filled, known before building it (a file's template
+// may repeat {query} many times).
+size_t filled_size(std::string_view tmpl, std::string_view query, std::string_view document) {
+  const size_t nq = count(tmpl, "{query}"), nd = count(tmpl, "{document}");
+  return tmpl.size() - nq * 7 - nd * 10 + nq * query.size() + nd * document.size();
+}
+
 }  // namespace
 
 LlamaReranker::LlamaReranker(ModelSetup setup, std::unique_ptr<PooledScheduler> scheduler)
@@ -33,19 +46,31 @@ Result<Tokens> LlamaReranker::pair_tokens(std::string_view query, const std::str
                      " tokens " + setup_.name +
                      " takes per pair (context_size); shorten them or set option truncate");
   };
+  // Text that cannot fit is refused (the query) or cut (a document, when truncating) before it is
+  // tokenized or copied into the template.
+  const size_t max_bytes = setup_.max_text_bytes();
+  if (query.size() > max_bytes) return overflow();
+  std::string_view doc_text = document;
+  if (doc_text.size() > max_bytes) {
+    if (!setup_.options.truncate) return overflow();
+    doc_text = utf8_prefix(doc_text, max_bytes);
+  }
   Tokens head, doc, tail;
   if (!rerank_template_.empty()) {
     std::string whole = rerank_template_;
+    if (filled_size(whole, query, "") > max_bytes) return overflow();
     replace_all(whole, "{query}", query);
     const size_t at = whole.find("{document}");
-    std::string filled = whole;
-    replace_all(filled, "{document}", document);
-    auto all = tokenize(vocab, filled, false, true);
-    if (!all) return all.error();
-    if (all->size() <= limit) return std::move(*all);
+    if (filled_size(whole, "", doc_text) <= max_bytes) {
+      std::string filled = whole;
+      replace_all(filled, "{document}", doc_text);
+      auto all = tokenize(vocab, filled, false, true);
+      if (!all) return all.error();
+      if (all->size() <= limit) return std::move(*all);
+    }
     if (at == std::string::npos || !setup_.options.truncate) return overflow();
     auto h = tokenize(vocab, whole.substr(0, at), false, true);
-    auto d = tokenize(vocab, document, false, false);
+    auto d = tokenize(vocab, doc_text, false, false);
     auto t = tokenize(vocab, whole.substr(at + 10), false, true);
     if (!h || !d || !t)
       return Error(ErrorCode::invalid_input, "document " + std::to_string(index) + " cannot be tokenized");
@@ -53,7 +78,7 @@ Result<Tokens> LlamaReranker::pair_tokens(std::string_view query, const std::str
   } else {
     auto q = tokenize(vocab, query, false, false);
     if (!q) return q.error();
-    auto d = tokenize(vocab, document, false, false);
+    auto d = tokenize(vocab, doc_text, false, false);
     if (!d) return d.error();
     llama_token eos = llama_vocab_eos(vocab);
     if (eos == LLAMA_TOKEN_NULL) eos = llama_vocab_sep(vocab);

@@ -33,6 +33,17 @@ Result<void> check(const GenerateOptions& o) {
 
 }  // namespace
 
+uint32_t draw_seed(uint64_t seed) {
+  if (seed < LLAMA_DEFAULT_SEED) return static_cast<uint32_t>(seed);
+  // splitmix64's finalizer: every input bit affects every output bit; then fold the halves.
+  uint64_t x = seed;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  x ^= x >> 31;
+  const auto folded = static_cast<uint32_t>(x ^ (x >> 32));
+  return folded == LLAMA_DEFAULT_SEED ? folded - 1 : folded;
+}
+
 Result<std::string> schema_to_grammar(const std::string& json_schema) {
   try {
     const auto schema = common_json::parse(json_schema);
@@ -83,7 +94,7 @@ Result<Sampler> Sampler::create(const llama_vocab* vocab, const GenerateOptions&
   if (o.top_p < 1.0f) llama_sampler_chain_add(chain, llama_sampler_init_top_p(o.top_p, 1));
   if (o.min_p > 0.0f) llama_sampler_chain_add(chain, llama_sampler_init_min_p(o.min_p, 1));
   llama_sampler_chain_add(chain, llama_sampler_init_temp(o.temperature));
-  llama_sampler_chain_add(chain, llama_sampler_init_dist(o.seed ? *o.seed : LLAMA_DEFAULT_SEED));
+  llama_sampler_chain_add(chain, llama_sampler_init_dist(o.seed ? draw_seed(*o.seed) : LLAMA_DEFAULT_SEED));
   return out;
 }
 

@@ -9,6 +9,7 @@
 // logits in one pass instead and runs the same chain on those k: the same token, the same RNG draws.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,12 @@ class Sampler {
   int n_vocab_ = 0;
   std::vector<llama_token_data> candidates_;
 };
+
+// The 32-bit seed llama.cpp's draw takes (llama_sampler_init_dist) for a 64-bit request seed: seeds
+// below 2^32 - 1 are passed as they are, so they draw what llama.cpp's own tools draw with the same
+// --seed; larger ones (and 2^32 - 1, which llama.cpp reads as "random") are hashed over all 64 bits,
+// so seeds that differ only in their high bits still draw differently.
+uint32_t draw_seed(uint64_t seed);
 
 // The GBNF grammar for a JSON Schema document (invalid_input when it is not valid JSON or uses
 // what the converter does not support).

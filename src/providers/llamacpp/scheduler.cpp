@@ -18,20 +18,14 @@ struct PooledScheduler::Request {
   std::optional<Error> error;           // GUARDED_BY(mu_)
 };
 
-PooledScheduler::PooledScheduler(std::shared_ptr<const llama_model> model, ThreadpoolPtr threads,
-                                 ContextPtr ctx, SchedulerConfig config, int n_outputs,
+PooledScheduler::PooledScheduler(std::unique_ptr<Engine> engine, SchedulerConfig config, int n_outputs,
                                  std::shared_ptr<ComputeLane> lane)
-    : model_(std::move(model)),
-      threads_(std::move(threads)),
-      ctx_(std::move(ctx)),
-      config_(std::move(config)),
-      n_outputs_(n_outputs),
-      lane_(std::move(lane)),
-      batch_(config_.n_batch) {
+    : engine_(std::move(engine)), config_(std::move(config)), n_outputs_(n_outputs), lane_(std::move(lane)) {
   lane_->attach(this);
 }
 
 PooledScheduler::~PooledScheduler() {
+  callers_.close();
   {
     std::lock_guard lk(mu_);
     stopping_ = true;
@@ -46,11 +40,24 @@ PooledScheduler::~PooledScheduler() {
     queue_.clear();
   }
   done_cv_.notify_all();
-  ctx_.reset();  // the context goes before the model (model_ is released after this body)
+  callers_.wait_until_empty();  // callers woken above still use mu_ and lane_ on their way out
+  engine_.reset();
+}
+
+size_t PooledScheduler::waiting() const {
+  std::lock_guard lk(mu_);
+  return queue_.size();
+}
+
+void PooledScheduler::set_decode_observer(DecodeObserver observer) {
+  std::lock_guard lk(mu_);
+  observer_ = std::move(observer);
 }
 
 Result<std::vector<std::vector<float>>> PooledScheduler::run(std::vector<Tokens> sequences,
                                                              std::stop_token cancel) {
+  const Callers::Pass inside = callers_.enter();
+  if (!inside) return Error(ErrorCode::unavailable, config_.model_name + " is being unloaded");
   if (sequences.empty()) return std::vector<std::vector<float>>{};
   auto cancelled = [&] {
     return Error(ErrorCode::cancelled, "the request to " + config_.model_name + " was cancelled");
@@ -59,6 +66,16 @@ Result<std::vector<std::vector<float>>> PooledScheduler::run(std::vector<Tokens>
   auto req = std::make_shared<Request>();
   req->out.resize(sequences.size());
   req->sequences = std::move(sequences);
+  // Registered before the request is queued: a stop that comes while the first batch runs must
+  // find it (a callback registered later would run only then, maybe after every batch).
+  std::stop_callback on_stop(cancel, [&] {
+    {
+      std::lock_guard guard(mu_);
+      req->cancelled = true;
+    }
+    done_cv_.notify_all();
+    lane_->notify();
+  });
   std::unique_lock lk(mu_);
   if (stopping_) return Error(ErrorCode::unavailable, config_.model_name + " is being unloaded");
   if (static_cast<int>(queue_.size()) >= config_.queue_limit)
@@ -68,14 +85,6 @@ Result<std::vector<std::vector<float>>> PooledScheduler::run(std::vector<Tokens>
   lk.unlock();
   lane_->notify();
   // The request stays queued until the lane drops it (step); the caller does not wait for that.
-  std::stop_callback on_stop(cancel, [&] {
-    {
-      std::lock_guard guard(mu_);
-      req->cancelled = true;
-    }
-    done_cv_.notify_all();
-    lane_->notify();
-  });
   lk.lock();
   done_cv_.wait(lk, [&] { return req->finished || req->cancelled; });
   if (!req->finished) return cancelled();
@@ -84,63 +93,71 @@ Result<std::vector<std::vector<float>>> PooledScheduler::run(std::vector<Tokens>
 }
 
 bool PooledScheduler::step() {
+  DecodeObserver observer;
   {
     std::lock_guard lk(mu_);
     std::erase_if(queue_, [](const std::shared_ptr<Request>& r) { return r->cancelled; });
-    if (stopping_ || queue_.empty()) return false;
-    // Dynamic batching: the callers a batch answered tend to come back together, a few ms apart.
-    // A batch started on the first of them leaves the rest a whole batch behind it, so for a short
-    // while after a batch the next one waits for as many inputs as that batch had. A caller after a
-    // quiet spell runs at once. (Measured on 16 clients against gather 0: p99 175 -> 128 ms,
-    // throughput the same within the machine's noise.)
-    const auto gather_until = last_end_ + config_.gather;
-    if (config_.gather.count() > 0 && std::chrono::steady_clock::now() < gather_until) {
-      size_t waiting = 0;
-      for (const auto& r : queue_) waiting += r->sequences.size() - r->next;
-      if (waiting < last_inputs_) {
-        lane_->notify_at(gather_until);
-        return false;
-      }
-    }
+    if (stopping_ || queue_.empty() || hold_for_gather()) return false;
     pending_.assign(queue_.begin(), queue_.end());
+    observer = observer_;
   }
+  const std::optional<Error> failure = run_batch();
+  if (observer && !placed_.empty()) observer(decodes_.load());
+  finish_batch(failure);
+  last_inputs_ = placed_.size();
+  last_end_ = std::chrono::steady_clock::now();
+  pending_.clear();
+  return true;
+}
+
+bool PooledScheduler::hold_for_gather() {
+  // Dynamic batching: the callers a batch answered tend to come back together, a few ms apart.
+  // A batch started on the first of them leaves the rest a whole batch behind it, so for a short
+  // while after a batch the next one waits for as many inputs as that batch had. A caller after a
+  // quiet spell runs at once. (Measured on 16 clients against gather 0: p99 175 -> 128 ms,
+  // throughput the same within the machine's noise.)
+  const auto gather_until = last_end_ + config_.gather;
+  if (config_.gather.count() <= 0 || std::chrono::steady_clock::now() >= gather_until) return false;
+  size_t waiting = 0;
+  for (const auto& r : queue_) waiting += r->sequences.size() - r->next;
+  if (waiting >= last_inputs_) return false;
+  lane_->notify_at(gather_until);
+  return true;
+}
+
+std::optional<Error> PooledScheduler::run_batch() {
   // Fill one batch, oldest request first, each input whole and in its own sequence.
-  batch_.clear();
+  engine_->batch_clear();
   placed_.clear();
   for (auto& req : pending_) {
     while (req->next < req->sequences.size() && static_cast<int>(placed_.size()) < config_.n_seq_max) {
       const Tokens& t = req->sequences[req->next];
-      if (static_cast<int>(t.size()) > batch_.room()) break;
-      const auto seq = static_cast<llama_seq_id>(placed_.size());
-      for (size_t p = 0; p < t.size(); ++p) batch_.add(t[p], static_cast<llama_pos>(p), seq, true);
+      if (static_cast<int>(t.size()) > engine_->batch_room()) break;
+      const auto seq = static_cast<SeqId>(placed_.size());
+      for (size_t p = 0; p < t.size(); ++p) engine_->batch_add(t[p], static_cast<Pos>(p), seq, true);
       placed_.push_back({req.get(), req->next, seq});
       ++req->next;
     }
-    if (static_cast<int>(placed_.size()) >= config_.n_seq_max || batch_.room() == 0) break;
+    if (static_cast<int>(placed_.size()) >= config_.n_seq_max || engine_->batch_room() == 0) break;
   }
-  std::optional<Error> failure;
-  if (placed_.empty()) {
-    failure = Error(ErrorCode::internal, config_.model_name + ": an input does not fit the batch");
-  } else {
-    llama_memory_clear(llama_get_memory(ctx_.get()), false);  // every batch is independent: forget all
-                                                              // cells (no need to zero them)
-    const int32_t rc = llama_decode(ctx_.get(), batch_.get());
-    if (rc != 0) {
-      failure = Error(ErrorCode::inference_failed,
-                      config_.model_name + ": llama_decode failed with code " + std::to_string(rc));
-    } else {
-      for (const auto& p : placed_) {
-        const float* v = llama_get_embeddings_seq(ctx_.get(), p.seq);
-        if (!v) {
-          failure =
-              Error(ErrorCode::inference_failed, config_.model_name + ": no pooled output for an input");
-          break;
-        }
-        p.req->out[p.index].assign(v, v + n_outputs_);
-        ++p.req->done;
-      }
-    }
+  if (placed_.empty())
+    return Error(ErrorCode::internal, config_.model_name + ": an input does not fit the batch");
+  engine_->memory_clear();  // every batch is independent
+  const int32_t rc = engine_->decode();
+  decodes_.fetch_add(1);
+  if (rc != 0)
+    return Error(ErrorCode::inference_failed,
+                 config_.model_name + ": llama_decode failed with code " + std::to_string(rc));
+  for (const auto& p : placed_) {
+    const float* v = engine_->pooled_output(p.seq);
+    if (!v) return Error(ErrorCode::inference_failed, config_.model_name + ": no pooled output for an input");
+    p.req->out[p.index].assign(v, v + n_outputs_);
+    ++p.req->done;
   }
+  return std::nullopt;
+}
+
+void PooledScheduler::finish_batch(const std::optional<Error>& failure) {
   {
     std::lock_guard lk(mu_);
     for (auto it = queue_.begin(); it != queue_.end();) {
@@ -157,10 +174,6 @@ bool PooledScheduler::step() {
     }
   }
   done_cv_.notify_all();
-  last_inputs_ = placed_.size();
-  last_end_ = std::chrono::steady_clock::now();
-  pending_.clear();
-  return true;
 }
 
 }  // namespace xervo::llamacpp

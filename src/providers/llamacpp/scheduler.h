@@ -1,7 +1,7 @@
 // The scheduler of one loaded model turns the requests of any number of caller threads into shared
-// llama_decode calls (continuous batching). Its steps run on the process's compute lane
+// decode calls (continuous batching). Its steps run on the process's compute lane
 // (core/compute_lane.h), the one thread that decodes for every model, so only that thread ever
-// touches the llama_context.
+// touches the model's context, which it reaches through an Engine (engine.h).
 // - PooledScheduler (embed, rerank): inputs of different callers are packed into one batch, each
 //   input its own sequence id; the pooled output of each sequence goes back to its caller.
 // - GenerationScheduler: up to `slots` generations share each decode step, each in its own KV-cache
@@ -9,24 +9,28 @@
 //   tokens. Pieces of text are handed to the caller's thread, so a slow stream consumer never slows
 //   the others.
 // Callers block until their request is done; beyond `queue_limit` waiting requests a call fails at
-// once with `unavailable`. Destroying a scheduler leaves the lane (waiting for a step in progress),
-// fails what is still queued and frees the context (before the model, which the scheduler keeps
-// alive). Both classes are safe to call from any number of threads.
+// once with `unavailable`. A step reports work to the lane whenever anything is queued or running,
+// so the lane never sleeps on queued work. Destroying a scheduler leaves the lane (waiting for a
+// step in progress), fails what is still queued and frees the engine. Both classes are safe to call
+// from any number of threads.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stop_token>
 #include <string>
 #include <vector>
 
 #include "core/compute_lane.h"
-#include "providers/llamacpp/llama_handles.h"
-#include "providers/llamacpp/sampling.h"
-#include "providers/llamacpp/text.h"
+#include "providers/llamacpp/callers.h"
+#include "providers/llamacpp/engine.h"
 #include "xervo/error.h"
 #include "xervo/generator.h"
 
@@ -42,11 +46,15 @@ struct SchedulerConfig {
   std::chrono::milliseconds gather{0};
 };
 
+// Called on the lane thread after every decode, with the number of decodes so far. For tests (to
+// act at a known point of a request) and counters; it must not block for long.
+using DecodeObserver = std::function<void(uint64_t decodes)>;
+
 class PooledScheduler final : ComputeLane::Worker {
  public:
-  // `model` is kept alive while the context exists; `n_outputs` floats are read per sequence.
-  PooledScheduler(std::shared_ptr<const llama_model> model, ThreadpoolPtr threads, ContextPtr ctx,
-                  SchedulerConfig config, int n_outputs, std::shared_ptr<ComputeLane> lane);
+  // `n_outputs` floats are read per sequence. The engine's batch holds n_batch tokens.
+  PooledScheduler(std::unique_ptr<Engine> engine, SchedulerConfig config, int n_outputs,
+                  std::shared_ptr<ComputeLane> lane);
   ~PooledScheduler();
   PooledScheduler(const PooledScheduler&) = delete;
   PooledScheduler& operator=(const PooledScheduler&) = delete;
@@ -56,45 +64,54 @@ class PooledScheduler final : ComputeLane::Worker {
   // batch are dropped, those in the batch running now finish there.
   Result<std::vector<std::vector<float>>> run(std::vector<Tokens> sequences, std::stop_token cancel = {});
 
+  uint64_t decode_calls() const { return decodes_.load(); }  // decodes since creation
+  size_t waiting() const;                                    // requests queued, not yet finished
+  void set_decode_observer(DecodeObserver observer);
+
  private:
   struct Request;
   struct Placed {
     Request* req;
     size_t index;
-    llama_seq_id seq;
+    SeqId seq;
   };
   bool step() override;  // one batch; lane thread
+  // Lane thread: whether the batch may wait for more inputs (gather_ms); under mu_.
+  bool hold_for_gather();
+  std::optional<Error> run_batch();  // fills and decodes one batch from pending_
+  void finish_batch(const std::optional<Error>& failure);
 
-  std::shared_ptr<const llama_model> model_;
-  ThreadpoolPtr threads_;  // attached to ctx_; freed after it
-  ContextPtr ctx_;
+  Callers callers_;                 // declared first: its destructor runs after every member's user left
+  std::unique_ptr<Engine> engine_;  // lane thread only (and the destructor, after detach)
   SchedulerConfig config_;
   int n_outputs_;
   std::shared_ptr<ComputeLane> lane_;
-  std::mutex mu_;
+  std::atomic<uint64_t> decodes_{0};
+  mutable std::mutex mu_;
   std::condition_variable done_cv_;
   std::deque<std::shared_ptr<Request>> queue_;  // GUARDED_BY(mu_): not yet finished, FIFO
   bool stopping_ = false;                       // GUARDED_BY(mu_)
-  // Lane thread only: the batch being built and where each input went.
-  Batch batch_;
+  DecodeObserver observer_;                     // GUARDED_BY(mu_)
+  // Lane thread only: where each input of the batch went.
   std::vector<Placed> placed_;
   std::vector<std::shared_ptr<Request>> pending_;
   size_t last_inputs_ = 0;                          // inputs of the last batch
   std::chrono::steady_clock::time_point last_end_;  // when it ended
 };
 
-// One generation as the scheduler runs it: prompt tokens, a sampler chain, limits.
+// One generation as the scheduler runs it: prompt tokens, a sampler, limits.
 struct GenerationJob {
   Tokens prompt;
-  Sampler sampler;
+  std::unique_ptr<TokenSampler> sampler;  // made for this scheduler's engine
   int max_tokens = 256;
   std::vector<std::string> stops;
 };
 
 class GenerationScheduler final : ComputeLane::Worker {
  public:
-  GenerationScheduler(std::shared_ptr<const llama_model> model, ThreadpoolPtr threads, ContextPtr ctx,
-                      SchedulerConfig config, std::shared_ptr<ComputeLane> lane);
+  // config.n_seq_max slots; the engine's batch holds n_batch (at least n_seq_max) tokens.
+  GenerationScheduler(std::unique_ptr<Engine> engine, SchedulerConfig config,
+                      std::shared_ptr<ComputeLane> lane);
   ~GenerationScheduler();
   GenerationScheduler(const GenerationScheduler&) = delete;
   GenerationScheduler& operator=(const GenerationScheduler&) = delete;
@@ -103,23 +120,32 @@ class GenerationScheduler final : ComputeLane::Worker {
   // cancelled) when `cancel` is requested or on_piece returns false.
   Result<GenerateResult> run(GenerationJob job, const TokenCallback& on_piece, std::stop_token cancel);
 
+  uint64_t decode_calls() const { return decodes_.load(); }  // decodes since creation
+  size_t waiting() const;                                    // requests waiting for a slot
+  void set_decode_observer(DecodeObserver observer);
+
  private:
   struct Request;
   struct Slot;
-  bool step() override;  // admit, then one decode step; lane thread
+  bool step() override;  // free cancelled slots, admit, then one decode step; lane thread
+  void release_cancelled();
   void admit();
-  bool decode_step();
+  bool decode_step();  // false when no slot had work
+  void release(Slot& slot, FinishReason why, std::optional<Error> err = std::nullopt);
+  void fill_batch();
+  void sample_outputs();
+  bool has_work() const;  // anything queued or in a slot
 
-  std::shared_ptr<const llama_model> model_;
-  ThreadpoolPtr threads_;  // attached to ctx_; freed after it
-  ContextPtr ctx_;
+  Callers callers_;                 // declared first: its destructor runs after every member's user left
+  std::unique_ptr<Engine> engine_;  // lane thread only (and the destructor, after detach)
   SchedulerConfig config_;
   std::shared_ptr<ComputeLane> lane_;
-  std::mutex mu_;
+  std::atomic<uint64_t> decodes_{0};
+  mutable std::mutex mu_;
   std::deque<std::shared_ptr<Request>> queue_;  // GUARDED_BY(mu_): waiting for a slot
   bool stopping_ = false;                       // GUARDED_BY(mu_)
+  DecodeObserver observer_;                     // GUARDED_BY(mu_)
   std::vector<Slot> slots_;                     // lane thread only (and the destructor, after detach)
-  Batch batch_;                                 // lane thread only
 };
 
 }  // namespace xervo::llamacpp

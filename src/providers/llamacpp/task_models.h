@@ -1,7 +1,7 @@
 // The task handles of a loaded llama.cpp model: EmbeddingModel, RerankerModel and GeneratorModel
 // over one llama_model and the scheduler that owns its context. They turn requests into tokens
-// (in the caller's thread), check lengths, and hand the work to the scheduler. Safe to call from
-// any number of threads at once.
+// (in the caller's thread), bound and check lengths, and hand the work to the scheduler. Safe to
+// call from any number of threads at once.
 #pragma once
 
 #include <filesystem>
@@ -9,8 +9,10 @@
 #include <string>
 
 #include "providers/llamacpp/chat_template.h"
+#include "providers/llamacpp/llama_engine.h"
 #include "providers/llamacpp/options.h"
 #include "providers/llamacpp/scheduler.h"
+#include "providers/llamacpp/text.h"
 #include "xervo/embedding.h"
 #include "xervo/generator.h"
 #include "xervo/reranker.h"
@@ -23,6 +25,9 @@ struct ModelSetup {
   std::string name;  // the file, for messages
   Options options;
   int max_tokens = 512;  // tokens one input (embed, rerank) or one prompt + answer (generate) may use
+  // Bytes of text beyond which an input cannot fit max_tokens (kMaxBytesPerToken each): refused, or
+  // cut there when truncating, before it is tokenized.
+  size_t max_text_bytes() const { return static_cast<size_t>(max_tokens) * kMaxBytesPerToken; }
 };
 
 class LlamaEmbedding final : public EmbeddingModel {
@@ -30,6 +35,7 @@ class LlamaEmbedding final : public EmbeddingModel {
   LlamaEmbedding(ModelSetup setup, std::unique_ptr<PooledScheduler> scheduler);
   Result<Embeddings> embed(std::span<const std::string> inputs, const EmbedOptions& options) override;
   int dimensions() const override { return dimensions_; }
+  PooledScheduler& scheduler() { return *scheduler_; }
 
  private:
   ModelSetup setup_;
@@ -42,6 +48,7 @@ class LlamaReranker final : public RerankerModel {
   LlamaReranker(ModelSetup setup, std::unique_ptr<PooledScheduler> scheduler);
   Result<Reranking> rerank(std::string_view query, std::span<const std::string> documents,
                            std::optional<size_t> top_n, std::stop_token cancel) override;
+  PooledScheduler& scheduler() { return *scheduler_; }
 
  private:
   Result<Tokens> pair_tokens(std::string_view query, const std::string& document, size_t index) const;
@@ -53,14 +60,18 @@ class LlamaReranker final : public RerankerModel {
 
 class LlamaGenerator final : public GeneratorModel {
  public:
-  LlamaGenerator(ModelSetup setup, std::unique_ptr<ChatTemplate> chat,
-                 std::unique_ptr<GenerationScheduler> scheduler);
+  LlamaGenerator(ModelSetup setup, std::unique_ptr<ChatTemplate> chat, std::unique_ptr<LlamaEngine> engine,
+                 SchedulerConfig config, std::shared_ptr<ComputeLane> lane);
   using GeneratorModel::generate;
   Result<GenerateResult> generate(const GenerateRequest& request, const TokenCallback& on_piece) override;
+  GenerationScheduler& scheduler() { return *scheduler_; }
 
  private:
+  Result<Tokens> prompt_tokens(const GenerateRequest& request, std::vector<std::string>& stops) const;
+
   ModelSetup setup_;
   std::unique_ptr<ChatTemplate> chat_;
+  LlamaEngine* engine_;  // owned by scheduler_; binds each request's sampler to its logits
   std::unique_ptr<GenerationScheduler> scheduler_;
 };
 

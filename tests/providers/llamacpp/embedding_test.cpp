@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "helpers.h"
+#include "providers/llamacpp/task_models.h"
 
 namespace xervo::testing {
 namespace {
@@ -169,24 +170,26 @@ TEST_F(Embedding, AStopRequestedBeforeTheCallIsCancelled) {
 }
 
 TEST_F(Embedding, CancellingALongCallEndsItAndTheModelServesTheNext) {
-  // Many thousands of inputs: far more batches than run before the stop request below.
+  // 64 inputs: four batches of 16. The stop request comes from the lane right after the first
+  // batch's decode, so the call cannot have got further; the next call then needs one batch.
   std::vector<std::string> many;
-  for (int i = 0; i < 20000; ++i)
-    many.push_back("input number " + std::to_string(i) + " of a very long call");
+  for (int i = 0; i < 64; ++i) many.push_back("input number " + std::to_string(i) + " of a long call");
+  auto& scheduler = dynamic_cast<llamacpp::LlamaEmbedding&>(model()).scheduler();
+  const uint64_t before = scheduler.decode_calls();
   std::stop_source stop;
+  scheduler.set_decode_observer([stop, before](uint64_t decodes) mutable {
+    if (decodes == before + 1) stop.request_stop();
+  });
   EmbedOptions o;
   o.cancel = stop.get_token();
-  std::thread canceller([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    stop.request_stop();
-  });
   auto r = model().embed(many, o);
-  canceller.join();
+  scheduler.set_decode_observer(nullptr);
   ASSERT_FALSE(r.ok()) << "the call ran to its end despite the stop request";
   EXPECT_EQ(r.error().code(), ErrorCode::cancelled);
   auto next = model().embed(kTexts);  // its dropped inputs do not hold the queue
   ASSERT_TRUE(next.ok()) << next.error().to_string();
   EXPECT_EQ(next->vectors.size(), kTexts.size());
+  EXPECT_EQ(scheduler.decode_calls() - before, 2u) << "batches of the cancelled call ran after the stop";
 }
 
 TEST(EmbeddingOptions, NormalizeFalseKeepsRawVectors) {

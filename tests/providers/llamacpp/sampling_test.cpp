@@ -2,6 +2,8 @@
 // chain picks from the whole vocabulary (llama_sampler_sample), step after step, RNG included.
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "helpers.h"
 #include "providers/llamacpp/llama_backend.h"
 #include "providers/llamacpp/sampling.h"
@@ -25,7 +27,7 @@ SamplerPtr reference_chain(const GenerateOptions& o) {
   if (o.top_p < 1.0f) llama_sampler_chain_add(chain.get(), llama_sampler_init_top_p(o.top_p, 1));
   if (o.min_p > 0.0f) llama_sampler_chain_add(chain.get(), llama_sampler_init_min_p(o.min_p, 1));
   llama_sampler_chain_add(chain.get(), llama_sampler_init_temp(o.temperature));
-  llama_sampler_chain_add(chain.get(), llama_sampler_init_dist(*o.seed));
+  llama_sampler_chain_add(chain.get(), llama_sampler_init_dist(llamacpp::draw_seed(*o.seed)));
   return chain;
 }
 
@@ -92,6 +94,22 @@ TEST_F(Sampling, TopKShortcutDrawsLlamaCppsTokensAtHighTemperature) {
   o.min_p = 0.0f;
   o.seed = 12345;
   expect_same_tokens(o, 48);
+}
+
+TEST(DrawSeed, SeedsBelow2To32Minus1PassUnchanged) {
+  EXPECT_EQ(llamacpp::draw_seed(0), 0u);
+  EXPECT_EQ(llamacpp::draw_seed(1234), 1234u);
+  EXPECT_EQ(llamacpp::draw_seed(0xFFFFFFFEull), 0xFFFFFFFEu);
+}
+
+TEST(DrawSeed, LargerSeedsUseAllTheirBitsAndNeverMeanRandom) {
+  std::set<uint32_t> seen;
+  for (int bit = 32; bit < 64; ++bit) seen.insert(llamacpp::draw_seed(uint64_t{1} << bit | 7));
+  EXPECT_EQ(seen.size(), 32u);  // each high bit alone gives another seed
+  for (uint64_t s : {uint64_t{0xFFFFFFFF}, ~uint64_t{0}, uint64_t{1} << 63}) {
+    EXPECT_NE(llamacpp::draw_seed(s), LLAMA_DEFAULT_SEED) << s;  // llama.cpp reads that one as "random"
+    EXPECT_EQ(llamacpp::draw_seed(s), llamacpp::draw_seed(s));
+  }
 }
 
 }  // namespace

@@ -1,10 +1,14 @@
 // Continuous batching: concurrent requests share decode steps and still get exactly what they
-// would get alone.
+// would get alone. (The schedule itself is tested exactly against a scripted engine in scheduling/.)
 #include <chrono>
+#include <future>
 #include <latch>
 #include <thread>
 
 #include "helpers.h"
+#include "lane_hold.h"
+#include "providers/llamacpp/task_models.h"
+#include "wait_until.h"
 
 namespace xervo::testing {
 namespace {
@@ -30,30 +34,43 @@ GenerateRequest greedy(const std::string& prompt, int max_tokens) {
   return r;
 }
 
-// Each prompt alone, then all at once from 8 threads: every text must equal its solo text.
+llamacpp::GenerationScheduler& scheduler_of(GeneratorModel& model) {
+  return dynamic_cast<llamacpp::LlamaGenerator&>(model).scheduler();
+}
+
+// Each prompt alone, then all at once from 8 threads: every text must equal its solo text, and the
+// concurrent requests must have shared decodes (all 8 are queued before the first starts).
 void expect_concurrent_equals_solo(const nlohmann::json& options) {
   auto loaded = load_or_fail(ModelTask::generate, test_model("generator"), options);
   ASSERT_TRUE(loaded.generator);
   auto& model = *loaded.generator;
+  auto& scheduler = scheduler_of(model);
   std::vector<std::string> solo;
+  const uint64_t before_solo = scheduler.decode_calls();
   for (const auto& p : kPrompts) {
     auto r = model.generate(greedy(p, 32));
     ASSERT_TRUE(r.ok()) << r.error().to_string();
     solo.push_back(r->text);
   }
+  const uint64_t solo_decodes = scheduler.decode_calls() - before_solo;
   std::vector<Result<GenerateResult>> got(kPrompts.size(), Error(ErrorCode::internal, "not run"));
-  std::latch start(static_cast<ptrdiff_t>(kPrompts.size()));
   std::vector<std::thread> threads;
-  for (size_t i = 0; i < kPrompts.size(); ++i)
-    threads.emplace_back([&, i] {
-      start.arrive_and_wait();
-      got[i] = model.generate(greedy(kPrompts[i], 32));
-    });
+  {
+    LaneHold hold(ComputeLane::shared());
+    for (size_t i = 0; i < kPrompts.size(); ++i)
+      threads.emplace_back([&, i] { got[i] = model.generate(greedy(kPrompts[i], 32)); });
+    EXPECT_TRUE(wait_until([&] { return scheduler.waiting() == kPrompts.size(); }));
+  }
   for (auto& t : threads) t.join();
+  const uint64_t concurrent_decodes = scheduler.decode_calls() - before_solo - solo_decodes;
   for (size_t i = 0; i < kPrompts.size(); ++i) {
     ASSERT_TRUE(got[i].ok()) << got[i].error().to_string();
     EXPECT_EQ(got[i]->text, solo[i]) << "prompt " << i << ": " << kPrompts[i];
   }
+  // Run one at a time the same requests took solo_decodes decodes; sharing steps takes far fewer
+  // (with 4 slots, at most about half).
+  EXPECT_LE(concurrent_decodes * 2, solo_decodes)
+      << concurrent_decodes << " decodes together, " << solo_decodes << " alone";
 }
 
 TEST(Scheduler, EightThreadsGenerateTheirSoloGreedyText) {
@@ -69,27 +86,26 @@ TEST(Scheduler, ASlowStreamConsumerDoesNotHoldBackOthers) {
   auto loaded = load_or_fail(ModelTask::generate, test_model("generator"), {{"parallel", 2}});
   ASSERT_TRUE(loaded.generator);
   auto& model = *loaded.generator;
-  std::latch others_done(1);
+  std::promise<void> slow_started, fast_done;
+  std::shared_future<void> fast_finished = fast_done.get_future().share();
   bool waited_ok = false;
   std::thread slow([&] {
     bool first = true;
     auto r = model.generate(greedy("slow reader", 16), [&](std::string_view) {
-      // Block the first piece until the fast request has finished; a scheduler that called the
-      // callback on its own thread would never finish it.
+      // Held until the fast request has finished; a scheduler that called the callback on its own
+      // thread would never finish it, and this wait would give up.
       if (first) {
         first = false;
-        auto deadline = std::chrono::steady_clock::now() + 30s;
-        while (!others_done.try_wait() && std::chrono::steady_clock::now() < deadline)
-          std::this_thread::sleep_for(1ms);
-        waited_ok = others_done.try_wait();
+        slow_started.set_value();
+        waited_ok = fast_finished.wait_for(30s) == std::future_status::ready;
       }
       return true;
     });
     EXPECT_TRUE(r.ok());
   });
-  std::this_thread::sleep_for(20ms);
+  slow_started.get_future().wait();  // the slow stream holds a slot and is blocked in its callback
   auto fast = model.generate(greedy("fast reader", 16));
-  others_done.count_down();
+  fast_done.set_value();
   slow.join();
   ASSERT_TRUE(fast.ok()) << fast.error().to_string();
   EXPECT_TRUE(waited_ok);
@@ -100,28 +116,21 @@ TEST(Scheduler, FullQueueFailsAtOnceWithUnavailable) {
       load_or_fail(ModelTask::generate, test_model("generator"), {{"parallel", 1}, {"queue_limit", 1}});
   ASSERT_TRUE(loaded.generator);
   auto& model = *loaded.generator;
-  constexpr int kCallers = 12;
-  std::vector<Result<GenerateResult>> got(kCallers, Error(ErrorCode::internal, "not run"));
-  std::latch start(kCallers);
-  std::vector<std::thread> threads;
-  for (int i = 0; i < kCallers; ++i)
-    threads.emplace_back([&, i] {
-      start.arrive_and_wait();
-      got[i] = model.generate(greedy("queue " + std::to_string(i), 64));
-    });
-  for (auto& t : threads) t.join();
-  int ok = 0, unavailable = 0;
-  for (auto& r : got) {
-    if (r.ok()) {
-      ++ok;
-    } else {
-      EXPECT_EQ(r.error().code(), ErrorCode::unavailable) << r.error().to_string();
-      EXPECT_NE(r.error().message().find("queue_limit"), std::string::npos);
-      ++unavailable;
+  Result<GenerateResult> queued = Error(ErrorCode::internal, "not run");
+  std::thread waiting;
+  {
+    LaneHold hold(ComputeLane::shared());  // nothing starts: the first request stays queued
+    waiting = std::thread([&] { queued = model.generate(greedy("queued", 8)); });
+    EXPECT_TRUE(wait_until([&] { return scheduler_of(model).waiting() == 1; }));
+    auto refused = model.generate(greedy("one too many", 8));
+    EXPECT_FALSE(refused.ok());
+    if (!refused.ok()) {
+      EXPECT_EQ(refused.error().code(), ErrorCode::unavailable) << refused.error().to_string();
+      EXPECT_NE(refused.error().message().find("queue_limit"), std::string::npos);
     }
   }
-  EXPECT_GE(ok, 1);
-  EXPECT_GE(unavailable, 1);
+  waiting.join();
+  EXPECT_TRUE(queued.ok()) << queued.error().to_string();
 }
 
 TEST(Scheduler, CancellingOneStreamLeavesTheOthersIntact) {

@@ -69,7 +69,9 @@ TEST(Utf8, IncompleteTrailingSequenceIsHeldBack) {
 TEST(Utf8, InvalidBytesBecomeReplacementCharacters) {
   const std::string fffd = "\xEF\xBF\xBD";
   EXPECT_EQ(utf8_sanitize("plain \xE2\x82\xAC"), "plain \xE2\x82\xAC");
-  EXPECT_EQ(utf8_sanitize("a\xFF" "b"), "a" + fffd + "b");
+  EXPECT_EQ(utf8_sanitize("a\xFF"
+                          "b"),
+            "a" + fffd + "b");
   EXPECT_EQ(utf8_sanitize("\xC0\x80"), fffd + fffd);             // overlong NUL
   EXPECT_EQ(utf8_sanitize("\xED\xA0\x80"), fffd + fffd + fffd);  // a surrogate
   EXPECT_EQ(utf8_sanitize("\xE2\x82x"), fffd + fffd + "x");      // cut short
