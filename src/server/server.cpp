@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "core/log.h"
+#include "server/model_policy.h"
 #include "server/server_state.h"
 
 namespace xervo {
@@ -176,20 +177,24 @@ HandlerResponse fill_error(ServerState& state, const httplib::Request& req, http
   return HandlerResponse::Handled;
 }
 
+// Everything a client sent is escaped (log_escape): a "%0a" in the path or a newline in `model`
+// cannot forge a log line.
 void log_request(ServerState& state, const httplib::Request& req, const httplib::Response& res) {
   auto& ctx = current_request();
   if (!ctx.active) {
-    spdlog::info("[-] {} {} {} {} (rejected before routing)", req.remote_addr, req.method, req.path,
-                 res.status);
+    spdlog::info("[-] {} \"{}\" \"{}\" {} (rejected before routing)", log_escape(req.remote_addr),
+                 log_escape(req.method), log_escape(req.path), res.status);
     return;
   }
   ctx.active = false;
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - ctx.start).count();
+  state.metrics.learn_model_labels(*state.runtime);
   state.metrics.observe_request(ctx.route, ctx.model, res.status, seconds);
   if (state.options.access_log)
-    spdlog::info("[{}] {} {} {} {} {:.1f} ms client={} model={} tokens_in={} tokens_out={}", ctx.request_id,
-                 req.remote_addr, req.method, req.path, res.status, seconds * 1000.0, ctx.client,
-                 ctx.model.empty() ? "-" : ctx.model, ctx.tokens_in, ctx.tokens_out);
+    spdlog::info("[{}] {} \"{}\" \"{}\" {} {:.1f} ms client=\"{}\" model=\"{}\" tokens_in={} tokens_out={}",
+                 ctx.request_id, log_escape(req.remote_addr), log_escape(req.method), log_escape(req.path),
+                 res.status, seconds * 1000.0, log_escape(ctx.client),
+                 ctx.model.empty() ? "-" : log_escape(ctx.model), ctx.tokens_in, ctx.tokens_out);
 }
 
 }  // namespace
@@ -229,6 +234,9 @@ void record_usage(ServerState& state, int64_t tokens_in, int64_t tokens_out) {
 
 AdmittedModel admit_model(ServerState& state, const std::string& name, ModelTask task) {
   if (name.empty()) reject_input("'model' is empty; see GET /v1/models for the aliases");
+  state.metrics.learn_model_labels(*state.runtime);
+  // Before the runtime resolves the name: a refused id touches no file and leaves no registry record.
+  enforce_model_id_policy(state, name);
   auto spec = unwrap(state.runtime->resolve(name, task));
   current_request().model = spec.alias;
   std::string key = make_model_key(spec).to_string();
@@ -236,7 +244,7 @@ AdmittedModel admit_model(ServerState& state, const std::string& name, ModelTask
   if (!ticket) {
     state.metrics.rejected("queue_full");
     throw Rejection(
-        Error(ErrorCode::unavailable, "model '" + spec.alias + "' already has " +
+        Error(ErrorCode::unavailable, "model '" + log_escape(spec.alias) + "' already has " +
                                           std::to_string(state.options.max_queue_per_model) +
                                           " requests in flight (max_queue_per_model); retry shortly"),
         1);
