@@ -202,7 +202,7 @@ void enforce_model_id_policy(ServerState& state, const std::string& name) {
   auto decision = check_model_id(name, allowance_for(state.options, key), catalog);
   if (decision.allowed) return;
   state.metrics.rejected("model_id");
-  spdlog::warn("[{}] refused model \"{}\" ({} id) for {}: {}", ctx.request_id, log_escape(name),
+  spdlog::warn("[{}] refused model \"{}\" ({} id) client=\"{}\": {}", ctx.request_id, log_escape(name),
                to_string(decision.kind), log_escape(ctx.client), log_escape(decision.reason));
   throw Rejection(refused_model_id(name, catalog.aliases));
 }

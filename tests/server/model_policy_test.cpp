@@ -3,6 +3,7 @@
 // refusals that say nothing about the file system and leave nothing behind, bounded metrics labels
 // and log lines that client input cannot forge.
 #include <spdlog/sinks/base_sink.h>
+#include <spdlog/spdlog.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -403,6 +404,56 @@ TEST(ModelIdPolicy, ControlCharactersAndHugeNamesAreRefusedUnread) {
   auto e = server::refused_model_id(std::string(5000, 'a') + "\n", {"embed/x"});
   EXPECT_LT(e.message().size(), 1000u);
   EXPECT_EQ(e.code(), ErrorCode::alias_not_found);
+}
+
+TEST(ModelIdPolicy, ConfigSetsTheServerTheAdminAndEachKeyAllowance) {
+  auto o = parse_server_options(json::parse(R"({
+    "allow_model_ids": {"paths": ["/srv/models/", "/data//more"], "hf": true, "providers": ["openai"]},
+    "admin_allow_model_ids": {"providers": ["openai", "gemini"]},
+    "auth": {"keys": [
+      {"name": "lab", "sha256": ")" + std::string(64, 'a') +
+                                            R"(", "scopes": ["inference"],
+       "allow_model_ids": {"paths": ["/lab"]}},
+      {"name": "app", "sha256": ")" + std::string(64, 'b') +
+                                            R"(", "scopes": ["inference"]}]}
+  })"));
+  ASSERT_TRUE(o.ok()) << o.error().to_string();
+  EXPECT_EQ(o->allow_model_ids.paths, (std::vector<fs::path>{"/srv/models/", "/data/more"}));
+  EXPECT_TRUE(o->allow_model_ids.hf);
+  EXPECT_EQ(o->allow_model_ids.providers, std::vector<std::string>{"openai"});
+  ASSERT_TRUE(o->admin_allow_model_ids);
+  EXPECT_EQ(o->admin_allow_model_ids->providers, (std::vector<std::string>{"openai", "gemini"}));
+  EXPECT_FALSE(o->admin_allow_model_ids->hf);
+  ASSERT_TRUE(o->keys[0].allow_model_ids);
+  EXPECT_EQ(o->keys[0].allow_model_ids->paths, std::vector<fs::path>{"/lab"});
+  EXPECT_FALSE(o->keys[1].allow_model_ids);
+  // Nothing is allowed without the keys.
+  auto plain = parse_server_options(json::object());
+  ASSERT_TRUE(plain.ok());
+  EXPECT_TRUE(plain->allow_model_ids.paths.empty());
+  EXPECT_FALSE(plain->allow_model_ids.hf);
+  EXPECT_TRUE(plain->allow_model_ids.providers.empty());
+  EXPECT_FALSE(plain->admin_allow_model_ids);
+}
+
+TEST(ModelIdPolicy, BadAllowancesAreConfigErrorsNamingTheKey) {
+  auto error_of = [](const char* text) {
+    auto o = parse_server_options(json::parse(text));
+    return o.ok() ? std::string("<accepted>") : o.error().message();
+  };
+  EXPECT_NE(error_of(R"({"allow_model_ids": {"path": ["/m"]}})").find("allow_model_ids.path: unknown key"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"allow_model_ids": {"paths": ["models"]}})").find("not an absolute folder"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"allow_model_ids": {"paths": ["/m/../etc"]}})").find("'..'"), std::string::npos);
+  EXPECT_NE(error_of(R"({"allow_model_ids": {"hf": "yes"}})").find("allow_model_ids.hf"), std::string::npos);
+  EXPECT_NE(error_of(R"({"admin_allow_model_ids": {"providers": ["llamacpp"]}})").find("opens local files"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"allow_model_ids": ["/m"]})").find("must be a table"), std::string::npos);
+  EXPECT_NE(error_of(R"({"auth": {"keys": [{"name": "k", "sha256": "x", "scopes": ["admin"],
+                                             "allow_model_ids": {"hf": 1}}]}})")
+                .find("auth.keys.allow_model_ids.hf"),
+            std::string::npos);
 }
 
 }  // namespace
