@@ -15,6 +15,7 @@
 #include <set>
 #include <sstream>
 
+#include "core/log.h"
 #include "server/model_policy.h"
 #include "server_fixture.h"
 #include "xervo/library.h"
@@ -63,6 +64,7 @@ struct LogCapture {
   std::shared_ptr<CapturedLog> sink = std::make_shared<CapturedLog>();
   std::shared_ptr<spdlog::logger> previous = spdlog::default_logger();
   LogCapture() {
+    init_logging();  // its first call (RuntimeBuilder makes one) would replace the capture
     auto logger = std::make_shared<spdlog::logger>("capture", sink);
     logger->set_level(spdlog::level::info);
     spdlog::set_default_logger(logger);
@@ -330,22 +332,38 @@ TEST_F(ModelPolicyTest, MetricsStayBoundedWhateverNamesClientsSend) {
   options.allow_model_ids.hf = true;  // so that accepted names load and leave records too
   start_local();
   std::mt19937_64 rng(12345);
+  // One keep-alive connection: the server records each request (metrics come from its access-log
+  // step, after the response) before it reads the next one, so each snapshot sees all before it.
+  auto c = client();
+  c->set_keep_alive(true);
+  c->set_tcp_nodelay(true);  // else each request of the connection waits out a delayed ACK
+  auto status = [&](const char* path, const json& body) {
+    auto r = c->Post(path, body.dump(), "application/json");
+    return r ? r->status : -1;
+  };
+  auto embed_on = [&](const std::string& model) {
+    return status("/v1/embeddings", {{"model", model}, {"input", "x"}});
+  };
+  auto metrics = [&] {
+    auto r = c->Get("/metrics");
+    return r ? r->body : std::string();
+  };
   auto round = [&] {
-    EXPECT_EQ(embed_status("embed/test"), 200);
-    EXPECT_EQ(embed_status("hf:org/" + random_name(rng)), 200);
-    EXPECT_EQ(embed_status("/nowhere/" + random_name(rng) + ".gguf"), 404);
-    EXPECT_EQ(embed_status(random_name(rng)), 404);
-    auto chat =
-        post("/v1/chat/completions", {{"model", "hf:org/" + random_name(rng)},
-                                      {"max_tokens", 2},
-                                      {"messages", json::array({{{"role", "user"}, {"content", "hi"}}})}});
-    EXPECT_EQ(chat->status, 200) << chat->body;
+    EXPECT_EQ(embed_on("embed/test"), 200);
+    EXPECT_EQ(embed_on("hf:org/" + random_name(rng)), 200);
+    EXPECT_EQ(embed_on("/nowhere/" + random_name(rng) + ".gguf"), 404);
+    EXPECT_EQ(embed_on(random_name(rng)), 404);
+    EXPECT_EQ(
+        status("/v1/chat/completions", {{"model", "hf:org/" + random_name(rng)},
+                                        {"max_tokens", 2},
+                                        {"messages", json::array({{{"role", "user"}, {"content", "hi"}}})}}),
+        200);
   };
   round();
-  get("/metrics");  // the series of /metrics itself exist from here on
-  const std::string before = get("/metrics")->body;
+  metrics();  // the series of /metrics itself exist from here on
+  const std::string before = metrics();
   for (int i = 0; i < 60; ++i) round();
-  const std::string after = get("/metrics")->body;
+  const std::string after = metrics();
   EXPECT_EQ(series(after), series(before)) << after;
   EXPECT_NE(after.find("model=\"other\""), std::string::npos);
   EXPECT_NE(after.find("key=\"other\""), std::string::npos);
