@@ -6,8 +6,10 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,6 +21,21 @@ namespace xervo {
 
 class ModelLibrary;  // xervo/library.h
 
+// Which model ids a request may name beyond the configured aliases and the models of the library
+// (those are always allowed). Everything is off by default, so an HTTP client cannot make the server
+// open a file, download from the Hub or spend a remote provider's key on a model nobody configured.
+// Refused ids get the same 404 as an unknown alias, whatever exists on disk.
+struct ModelIdAllowance {
+  // Local model files under these absolute folders: the path a client sends must be absolute, hold no
+  // "..", lie under a folder and, with every symlink resolved, still lie under that folder's real path.
+  std::vector<std::filesystem::path> paths;
+  // "hf:ORG/REPO" ids that are not in the library yet (a Hub download where the provider's pull is on).
+  bool hf = false;
+  // "PROVIDER:MODEL" ids of these providers ("openai", "gemini"): forwarded with the operator's key.
+  // Local providers ("llamacpp") are not listed here: their ids are checked like paths.
+  std::vector<std::string> providers;
+};
+
 // One API key, stored only as the hex sha256 of the key itself (`xervo serve hash-key KEY`).
 struct ApiKey {
   std::string name;                  // shows in logs and metrics, never the key
@@ -26,6 +43,9 @@ struct ApiKey {
   std::vector<std::string> scopes;   // "inference" (OpenAI routes), "admin" (everything)
   int64_t requests_per_minute = -1;  // -1: ServerOptions::requests_per_minute; 0: unlimited
   int64_t tokens_per_minute = -1;    // -1: ServerOptions::tokens_per_minute; 0: unlimited
+  // This key's own allowance; unset: ServerOptions::admin_allow_model_ids for admin keys, else
+  // ServerOptions::allow_model_ids.
+  std::optional<ModelIdAllowance> allow_model_ids;
 };
 
 struct ServerOptions {
@@ -55,13 +75,18 @@ struct ServerOptions {
   std::chrono::seconds shutdown_grace{30};  // stop() waits this long for in-flight requests, then cancels
   bool unload_models_on_stop = true;        // stop() unloads every model of the runtime at the end
   bool access_log = true;                   // one info line per request
+  ModelIdAllowance allow_model_ids;         // ids beyond aliases and library models, for every request
+  // For keys with the admin scope (unset: allow_model_ids); a key's own allow_model_ids wins over both.
+  std::optional<ModelIdAllowance> admin_allow_model_ids;
   // Serves GET /v1/library/search and /v1/library/models/{id} (admin scope) when set and the build has
-  // the model library; not read from [server] (xervo serve opens the library of [library]).
+  // the model library, and is where requests' "library:ID" (and already pulled "hf:") ids are looked up:
+  // without it those ids are refused. Not read from [server] (xervo serve opens the library of [library]).
   std::shared_ptr<ModelLibrary> library;
 };
 
 // Reads the config's [server] table (Config::server): every key of ServerOptions by the same name,
-// durations in seconds ("request_timeout_s"), and [server.auth] keys = [{name, sha256, scopes, ...}].
+// durations in seconds ("request_timeout_s"), [server.auth] keys = [{name, sha256, scopes, ...}], and
+// allow_model_ids / admin_allow_model_ids = {paths, hf, providers} (also per key).
 // Unknown keys and wrong types are config_invalid naming the key.
 Result<ServerOptions> parse_server_options(const nlohmann::json& server_section);
 

@@ -1,5 +1,6 @@
 // Health, readiness and metrics (/health, /ready, /metrics) and the runtime management routes:
 // GET /v1/runtime/models, POST /v1/runtime/models/load and /unload, GET /v1/runtime/events (SSE).
+#include <algorithm>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -65,6 +66,11 @@ void load_model(ServerState& state, const HttpRequest& req, HttpResponse& res, b
   std::string model = require_string(body, "model");
   current_request().model = model;
   if (load) {
+    // Aliases only: an admin's load touches no file by a name the config does not hold.
+    auto specs = state.runtime->specs();
+    if (std::none_of(specs.begin(), specs.end(), [&](const ModelSpec& s) { return s.alias == model; }))
+      throw Rejection(Error(ErrorCode::alias_not_found, "no alias '" + log_escape(model) +
+                                                            "' in the config; /v1/runtime/models/load takes aliases"));
     auto cancel = track_call(state);
     auto r = stopped_as(state.runtime->load(model, bounds(*cancel)), *cancel, state, "loading the model");
     if (!r.ok()) throw Rejection(r.error());

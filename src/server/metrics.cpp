@@ -47,6 +47,12 @@ void Histogram::observe(double value) {
   ++count_;
 }
 
+void Histogram::merge(const Histogram& other) {
+  for (size_t i = 0; i < counts_.size() && i < other.counts_.size(); ++i) counts_[i] += other.counts_[i];
+  sum_ += other.sum_;
+  count_ += other.count_;
+}
+
 void Histogram::render(std::string& out, std::string_view name, std::string_view labels) const {
   std::string sep = labels.empty() ? "" : ",";
   uint64_t cumulative = 0;
@@ -59,20 +65,41 @@ void Histogram::render(std::string& out, std::string_view name, std::string_view
   out += fmt::format("{}_sum{} {}\n{}_count{} {}\n", name, braces, num(sum_), name, braces, count_);
 }
 
+void Metrics::learn_model_labels(const ModelRuntime& runtime) {
+  if (labels_known_.load()) return;
+  auto specs = runtime.specs();  // outside the lock: the runtime takes its own
+  std::lock_guard lock(mu_);
+  for (const auto& spec : specs) {
+    alias_labels_.insert(spec.alias);
+    key_labels_.insert(make_model_key(spec).to_string());
+  }
+  labels_known_ = true;
+}
+
+std::string Metrics::model_label(std::string_view model) const {
+  if (model.empty() || !labels_known_.load() || alias_labels_.count(model)) return std::string(model);
+  return "other";
+}
+
+std::string Metrics::key_label(std::string_view key) const {
+  if (!labels_known_.load() || key_labels_.count(key)) return std::string(key);
+  return "other";
+}
+
 void Metrics::observe_request(std::string_view route, std::string_view model, int status, double seconds) {
   std::lock_guard lock(mu_);
-  ++requests_[{std::string(route), std::string(model), status}];
+  ++requests_[{std::string(route), model_label(model), status}];
   latency_.try_emplace(std::string(route), latency_bounds()).first->second.observe(seconds);
 }
 
 void Metrics::observe_first_token(std::string_view model, double seconds) {
   std::lock_guard lock(mu_);
-  first_token_.try_emplace(std::string(model), latency_bounds()).first->second.observe(seconds);
+  first_token_.try_emplace(model_label(model), latency_bounds()).first->second.observe(seconds);
 }
 
 void Metrics::add_tokens(std::string_view model, int64_t tokens_in, int64_t tokens_out) {
   std::lock_guard lock(mu_);
-  auto& t = tokens_[std::string(model)];
+  auto& t = tokens_[model_label(model)];
   t[0] += tokens_in;
   t[1] += tokens_out;
 }
@@ -83,8 +110,8 @@ void Metrics::rejected(std::string_view reason) {
 }
 
 void Metrics::observe_model_event(const ModelEvent& event) {
-  std::string key = event.record.key.to_string();
   std::lock_guard lock(mu_);
+  std::string key = key_label(event.record.key.to_string());
   switch (event.kind) {
     case ModelEventKind::loaded:
       load_duration_.try_emplace(key, load_bounds())
@@ -125,33 +152,51 @@ std::string Metrics::render(const std::vector<ModelRecord>& records,
        "Requests refused before reaching a model, by reason.");
   for (const auto& [reason, n] : rejections_)
     out += fmt::format("xervo_rejected_requests_total{{reason=\"{}\"}} {}\n", escape_label(reason), n);
+  // Keys are folded again here: events recorded before the labels were known, records and queue
+  // depths of models that are not a configured alias's.
+  std::map<std::string, int64_t> depth;
+  for (const auto& [key, n] : queue_depth) depth[key_label(key)] += n;
   help(out, "xervo_queue_depth", "gauge",
        "Requests admitted to a model and not finished (running or waiting).");
-  for (const auto& [model, n] : queue_depth)
-    out += fmt::format("xervo_queue_depth{{model=\"{}\"}} {}\n", escape_label(model), n);
+  for (const auto& [key, n] : depth)
+    out += fmt::format("xervo_queue_depth{{model=\"{}\"}} {}\n", escape_label(key), n);
 
   int64_t loaded = 0;
-  for (const auto& r : records) loaded += r.state == ModelState::loaded ? 1 : 0;
+  std::map<std::string, uint64_t> memory;
+  std::map<std::string, int64_t> in_flight;
+  for (const auto& r : records) {
+    std::string key = key_label(r.key.to_string());
+    if (r.state == ModelState::loaded) {
+      ++loaded;
+      memory[key] += r.memory_bytes;
+    }
+    in_flight[key] += r.in_flight;
+  }
   help(out, "xervo_models_loaded", "gauge", "Models loaded now.");
   out += fmt::format("xervo_models_loaded {}\n", loaded);
   help(out, "xervo_model_memory_bytes", "gauge", "Memory estimate of each loaded model.");
-  for (const auto& r : records)
-    if (r.state == ModelState::loaded)
-      out += fmt::format("xervo_model_memory_bytes{{key=\"{}\"}} {}\n", escape_label(r.key.to_string()),
-                         r.memory_bytes);
+  for (const auto& [key, bytes] : memory)
+    out += fmt::format("xervo_model_memory_bytes{{key=\"{}\"}} {}\n", escape_label(key), bytes);
   help(out, "xervo_model_in_flight", "gauge", "Calls running on each model now.");
-  for (const auto& r : records)
-    out +=
-        fmt::format("xervo_model_in_flight{{key=\"{}\"}} {}\n", escape_label(r.key.to_string()), r.in_flight);
-  help(out, "xervo_model_load_duration_seconds", "histogram", "Duration of successful model loads.");
+  for (const auto& [key, n] : in_flight)
+    out += fmt::format("xervo_model_in_flight{{key=\"{}\"}} {}\n", escape_label(key), n);
+
+  std::map<std::string, Histogram> durations;
   for (const auto& [key, h] : load_duration_)
+    durations.try_emplace(key_label(key), load_bounds()).first->second.merge(h);
+  help(out, "xervo_model_load_duration_seconds", "histogram", "Duration of successful model loads.");
+  for (const auto& [key, h] : durations)
     h.render(out, "xervo_model_load_duration_seconds", fmt::format("key=\"{}\"", escape_label(key)));
-  help(out, "xervo_model_load_failures_total", "counter", "Failed model loads.");
-  for (const auto& [key, n] : load_failures_)
-    out += fmt::format("xervo_model_load_failures_total{{key=\"{}\"}} {}\n", escape_label(key), n);
-  help(out, "xervo_model_unloads_total", "counter", "Model unloads.");
-  for (const auto& [key, n] : unloads_)
-    out += fmt::format("xervo_model_unloads_total{{key=\"{}\"}} {}\n", escape_label(key), n);
+  auto counter = [&](std::string_view name, std::string_view text,
+                     const std::map<std::string, uint64_t>& by) {
+    std::map<std::string, uint64_t> folded;
+    for (const auto& [key, n] : by) folded[key_label(key)] += n;
+    help(out, name, "counter", text);
+    for (const auto& [key, n] : folded)
+      out += fmt::format("{}{{key=\"{}\"}} {}\n", name, escape_label(key), n);
+  };
+  counter("xervo_model_load_failures_total", "Failed model loads.", load_failures_);
+  counter("xervo_model_unloads_total", "Model unloads.", unloads_);
   return out;
 }
 

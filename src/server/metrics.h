@@ -1,13 +1,17 @@
 // Prometheus metrics of the server: requests by route, model and status, latency histograms,
 // tokens in and out, queue depth, loaded models, model load durations and failures (fed by the
 // runtime's lifecycle events). Rendered in the Prometheus text format (version 0.0.4).
-// Thread-safe: one mutex guards the counters; rendering copies them first.
+// Label values come from bounded sets (route patterns, configured aliases and their model keys, else
+// "other"), so clients naming many models or paths add no series.
+// Thread-safe: one mutex guards the counters and the label sets.
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -22,6 +26,7 @@ class Histogram {
   explicit Histogram(std::vector<double> bounds)
       : bounds_(std::move(bounds)), counts_(bounds_.size() + 1, 0) {}
   void observe(double value);
+  void merge(const Histogram& other);  // same bounds (every histogram of one metric has them)
   // Appends `name_bucket{labels,le=...}`, `name_sum`, `name_count` lines.
   void render(std::string& out, std::string_view name, std::string_view labels) const;
 
@@ -34,10 +39,18 @@ class Histogram {
 
 class Metrics {
  public:
+  // Takes the label sets from the runtime's configured aliases (fixed once the runtime is built):
+  // the first call does it, later calls return at once. Until then every model and key keeps its
+  // own label, which is safe only because nothing but configured aliases can have been served or
+  // loaded before the first request. After it, a model label is its alias and a key label its
+  // model key when an alias has that name or key; anything else is "other".
+  void learn_model_labels(const ModelRuntime& runtime);
+
   void observe_request(std::string_view route, std::string_view model, int status, double seconds);
   void observe_first_token(std::string_view model, double seconds);
   void add_tokens(std::string_view model, int64_t tokens_in, int64_t tokens_out);
-  void rejected(std::string_view reason);  // "auth", "rate_limit", "queue_full", "too_large"
+  // "auth", "scope", "rate_limit", "queue_full", "too_large", "model_id"
+  void rejected(std::string_view reason);
   void observe_model_event(const ModelEvent& event);
 
   // queue_depth: requests admitted per model right now.
@@ -45,7 +58,13 @@ class Metrics {
                      const std::map<std::string, int64_t>& queue_depth) const;
 
  private:
+  std::string model_label(std::string_view model) const;  // REQUIRES: mu_
+  std::string key_label(std::string_view key) const;      // REQUIRES: mu_
+
   mutable std::mutex mu_;
+  std::atomic<bool> labels_known_{false};
+  std::set<std::string, std::less<>> alias_labels_;                         // GUARDED_BY(mu_)
+  std::set<std::string, std::less<>> key_labels_;                           // GUARDED_BY(mu_)
   std::map<std::tuple<std::string, std::string, int>, uint64_t> requests_;  // GUARDED_BY(mu_)
   std::map<std::string, Histogram> latency_;                                // GUARDED_BY(mu_), by route
   std::map<std::string, Histogram> first_token_;                            // GUARDED_BY(mu_), by model

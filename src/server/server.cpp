@@ -8,6 +8,7 @@
 #include <set>
 
 #include "core/log.h"
+#include "server/model_policy.h"
 #include "server/server_state.h"
 
 namespace xervo {
@@ -171,11 +172,13 @@ void log_request(ServerState& state, const HttpRequest& req, const HttpResponse&
   auto& ctx = current_request();
   ctx.active = false;
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - ctx.start).count();
+  state.metrics.learn_model_labels(*state.runtime);
   state.metrics.observe_request(ctx.route, ctx.model, res.status, seconds);
   if (state.options.access_log)
-    spdlog::info("[{}] {} {} {} {} {:.1f} ms client={} model={} tokens_in={} tokens_out={}", ctx.request_id,
-                 req.remote_addr, req.method, req.path, res.status, seconds * 1000.0, ctx.client,
-                 ctx.model.empty() ? "-" : ctx.model, ctx.tokens_in, ctx.tokens_out);
+    spdlog::info("[{}] {} \"{}\" \"{}\" {} {:.1f} ms client=\"{}\" model=\"{}\" tokens_in={} tokens_out={}",
+                 ctx.request_id, log_escape(req.remote_addr), log_escape(req.method), log_escape(req.path),
+                 res.status, seconds * 1000.0, log_escape(ctx.client),
+                 ctx.model.empty() ? "-" : log_escape(ctx.model), ctx.tokens_in, ctx.tokens_out);
 }
 
 }  // namespace
@@ -220,6 +223,9 @@ void record_usage(ServerState& state, int64_t tokens_in, int64_t tokens_out) {
 
 AdmittedModel admit_model(ServerState& state, const std::string& name, ModelTask task) {
   if (name.empty()) reject_input("'model' is empty; see GET /v1/models for the aliases");
+  state.metrics.learn_model_labels(*state.runtime);
+  // Before the runtime resolves the name: a refused id touches no file and leaves no registry record.
+  enforce_model_id_policy(state, name);
   auto spec = unwrap(state.runtime->resolve(name, task));
   current_request().model = spec.alias;
   std::string key = make_model_key(spec).to_string();
@@ -227,7 +233,7 @@ AdmittedModel admit_model(ServerState& state, const std::string& name, ModelTask
   if (!ticket) {
     state.metrics.rejected("queue_full");
     throw Rejection(
-        Error(ErrorCode::unavailable, "model '" + spec.alias + "' already has " +
+        Error(ErrorCode::unavailable, "model '" + log_escape(spec.alias) + "' already has " +
                                           std::to_string(state.options.max_queue_per_model) +
                                           " requests in flight (max_queue_per_model); retry shortly"),
         1);
@@ -343,6 +349,7 @@ Result<std::unique_ptr<Server>> Server::start(std::shared_ptr<ModelRuntime> runt
       [&state](const server::TransportRejection& r) { server::transport_rejected(state, r); });
   if (!listener.ok()) return listener.error();
   impl->listener = std::move(*listener);
+  state.metrics.learn_model_labels(*state.runtime);  // the bounded label set: configured aliases
   impl->event_subscription = state.runtime->subscribe(
       [&state](const ModelEvent& event) { state.metrics.observe_model_event(event); });
 

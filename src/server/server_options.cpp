@@ -3,6 +3,7 @@
 #include <set>
 
 #include "server/auth.h"
+#include "server/model_policy.h"
 #include "xervo/server.h"
 
 namespace xervo {
@@ -52,9 +53,15 @@ Result<std::vector<ApiKey>> parse_keys(const nlohmann::json& auth) {
           auto n = get_int(value, where, 0, INT64_MAX);
           if (!n.ok()) return n.error();
           (field == "requests_per_minute" ? key.requests_per_minute : key.tokens_per_minute) = *n;
+        } else if (field == "allow_model_ids") {
+          auto allowance = server::parse_model_id_allowance(value, "auth.keys." + field);
+          if (!allowance.ok()) return allowance.error();
+          key.allow_model_ids = std::move(*allowance);
         } else {
           return invalid(
-              where, "unknown key (expected name, sha256, scopes, requests_per_minute, tokens_per_minute)");
+              where,
+              "unknown key (expected name, sha256, scopes, requests_per_minute, tokens_per_minute, "
+              "allow_model_ids)");
         }
       }
       auto valid = server::validate_api_key(key);
@@ -148,6 +155,13 @@ Result<ServerOptions> parse_server_options(const nlohmann::json& section) {
       (key == "access_log"   ? o.access_log
        : key == "reuse_port" ? o.reuse_port
                              : o.unload_models_on_stop) = v.get<bool>();
+    } else if (key == "allow_model_ids" || key == "admin_allow_model_ids") {
+      auto allowance = server::parse_model_id_allowance(v, key);
+      if (!allowance.ok()) return allowance.error();
+      if (key == "allow_model_ids")
+        o.allow_model_ids = std::move(*allowance);
+      else
+        o.admin_allow_model_ids = std::move(*allowance);
     } else if (key == "auth") {
       auto keys = parse_keys(v);
       if (!keys.ok()) return keys.error();
@@ -159,7 +173,8 @@ Result<ServerOptions> parse_server_options(const nlohmann::json& section) {
           "max_header_bytes, max_headers, header_timeout_s, keep_alive_timeout_s, read_timeout_s, "
           "write_timeout_s, max_connections, max_connections_per_client, request_timeout_s, "
           "shutdown_grace_s, max_queue_per_model, max_inputs, max_tokens, default_max_tokens, "
-          "requests_per_minute, tokens_per_minute, cors_origins, access_log, unload_models_on_stop, auth)");
+          "requests_per_minute, tokens_per_minute, cors_origins, access_log, unload_models_on_stop, allow_model_ids, "
+          "admin_allow_model_ids, auth)");
     }
     if (!r.ok()) return r.error();
   }
