@@ -23,7 +23,7 @@ struct LibraryLayout {
   std::filesystem::path mappings() const { return home / "mappings"; }
   std::filesystem::path index_file() const { return home / "models.db"; }
   // Held by whoever allocates ids, places files or rebuilds the index (threads and processes).
-  std::filesystem::path commit_lock() const { return staging() / "commit.lock"; }
+  std::filesystem::path commit_lock() const { return home / "library.lock"; }
   std::filesystem::path model_dir(const std::string& publisher, const std::string& name) const {
     return models() / publisher / name;
   }
