@@ -96,6 +96,58 @@ void ModelStore::dispose_duplicate(const StagedFile& s, const LibraryModel& exis
   }
 }
 
+namespace {
+
+LibraryModel new_record(const StagedFile& s, const std::string& name) {
+  LibraryModel model;
+  model.id = s.publisher + "/" + name;
+  model.publisher = s.publisher;
+  model.name = name;
+  model.sha256 = s.sha256;
+  model.source_kind = s.source_kind;
+  model.source_path = s.source_path;
+  model.hub_repo = s.hub_repo;
+  model.hub_revision = s.hub_revision;
+  model.hub_file = s.hub_file;
+  model.created_at = unix_now();
+  return model;
+}
+
+}  // namespace
+
+Result<std::optional<PlacementJournal>> ModelStore::place(const StagedFile& s, const LibraryModel& model) {
+  if (s.kind == StagedFile::Kind::reference) return std::optional<PlacementJournal>();
+  Placement placement{fs::absolute(s.file), model.file,
+                      s.kind == StagedFile::Kind::temp ? UndoAction::discard : UndoAction::restore, model.id,
+                      s.sha256};
+  auto journal = PlacementJournal::begin(layout_.staging(), std::move(placement));
+  if (!journal) return journal.error();
+  faults::crash_point("import.journaled");
+  // A download replaces an older file of its own model; anything else never replaces a file.
+  Result<void> placed = {};
+  if (s.kind != StagedFile::Kind::download)
+    placed = rename_noreplace(s.file, model.file);
+  else if (::rename(s.file.c_str(), model.file.c_str()) != 0)
+    placed = Error(ErrorCode::io_error, "cannot move " + s.file.string() + " to " + model.file.string() +
+                                            ": " + std::strerror(errno));
+  if (!placed) {
+    journal->abandon();
+    return placed.error();
+  }
+  faults::crash_point("import.placed");
+  if (s.kind == StagedFile::Kind::user_file) {
+    auto now = identify(model.file);
+    if (!now || !(*now == s.identity)) {
+      auto undone = journal->undo();
+      return Error(ErrorCode::invalid_input,
+                   s.source_path + " changed while it was being imported; " +
+                       (undone ? "it was put back, import it again" : undone.error().message()));
+    }
+  }
+  (void)fsync_path(model.file.parent_path());
+  return std::optional<PlacementJournal>(std::move(*journal));
+}
+
 Result<ImportOutcome> ModelStore::commit_locked(const CommitLock& held, const StagedFile& s,
                                                 const GgufInfo& info) {
   ImportOutcome outcome;
@@ -119,66 +171,21 @@ Result<ImportOutcome> ModelStore::commit_locked(const CommitLock& held, const St
     if (!free_name) return free_name.error();
     name = *free_name;
   }
-  LibraryModel model;
-  model.id = s.publisher + "/" + name;
-  model.publisher = s.publisher;
-  model.name = name;
-  model.sha256 = s.sha256;
-  model.source_kind = s.source_kind;
-  model.source_path = s.source_path;
-  model.hub_repo = s.hub_repo;
-  model.hub_revision = s.hub_revision;
-  model.hub_file = s.hub_file;
-  model.created_at = unix_now();
+  LibraryModel model = new_record(s, name);
   fs::path dir = layout_.model_dir(s.publisher, name);
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return Error(ErrorCode::io_error, "cannot create " + dir.string() + ": " + ec.message());
-
-  std::optional<PlacementJournal> journal;
-  if (s.kind == StagedFile::Kind::reference) {
-    model.file = fs::absolute(s.file);
-  } else {
-    model.file = dir / (name + ".gguf");
-    Placement placement{fs::absolute(s.file), model.file,
-                        s.kind == StagedFile::Kind::temp ? UndoAction::discard : UndoAction::restore,
-                        model.id, s.sha256};
-    auto begun = PlacementJournal::begin(layout_.staging(), std::move(placement));
-    if (!begun) return begun.error();
-    journal = std::move(*begun);
-    faults::crash_point("import.journaled");
-    // A download replaces an older file of its own model; anything else never replaces a file.
-    Result<void> placed = {};
-    if (s.kind == StagedFile::Kind::download) {
-      if (::rename(s.file.c_str(), model.file.c_str()) != 0)
-        placed = Error(ErrorCode::io_error, "cannot move " + s.file.string() + " to " + model.file.string() +
-                                                ": " + std::strerror(errno));
-    } else {
-      placed = rename_noreplace(s.file, model.file);
-    }
-    if (!placed) {
-      journal->abandon();
-      return placed.error();
-    }
-    faults::crash_point("import.placed");
-    if (s.kind == StagedFile::Kind::user_file) {
-      auto now = identify(model.file);
-      if (!now || !(*now == s.identity)) {
-        auto undone = journal->undo();
-        return Error(ErrorCode::invalid_input,
-                     s.source_path + " changed while it was being imported; " +
-                         (undone ? "it was put back, import it again" : undone.error().message()));
-      }
-    }
-    (void)fsync_path(dir);
-  }
+  model.file = s.kind == StagedFile::Kind::reference ? fs::absolute(s.file) : dir / (name + ".gguf");
+  auto journal = place(s, model);
+  if (!journal) return journal.error();
   auto recorded = record(std::move(model), info, s);
   if (!recorded) {
-    if (journal) (void)journal->undo();
+    if (*journal) (void)(*journal)->undo();
     return recorded.error();
   }
   faults::crash_point("import.recorded");
-  if (journal) journal->finish();
+  if (*journal) (*journal)->finish();
   outcome.model = std::move(*recorded);
   return outcome;
 }

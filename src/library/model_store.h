@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <stop_token>
 #include <string>
 #include <vector>
@@ -16,6 +17,7 @@
 #include "library/gguf_info.h"
 #include "library/library_home.h"
 #include "library/model_index.h"
+#include "library/placement_journal.h"
 #include "xervo/library.h"
 
 namespace xervo::library {
@@ -101,6 +103,9 @@ class ModelStore {
 
  private:
   Result<ImportOutcome> commit_locked(const CommitLock& held, const StagedFile& staged, const GgufInfo& info);
+  // Moves the staged file to model.file under a placement journal (none for a reference), which
+  // the caller finishes once the row is in.
+  Result<std::optional<PlacementJournal>> place(const StagedFile& staged, const LibraryModel& model);
   Result<LibraryModel> record(LibraryModel model, const GgufInfo& info, const StagedFile& staged);
   void dispose_duplicate(const StagedFile& staged, const LibraryModel& existing);
 

@@ -54,6 +54,46 @@ Result<void> fetch_part(HubClient& hub, const PullPlan& plan, size_t i, const fs
   return {};
 }
 
+// Board snapshots -> the index's progress column (the first bytes at once, then a few times a
+// second, and the last count) and the caller's callback, in that order.
+class ProgressReporter {
+ public:
+  ProgressReporter(ModelStore& store, const std::string& id, const PullPlan& plan, uint64_t start_bytes,
+                   const PullProgressCallback& callback)
+      : store_(store), id_(id), plan_(plan), start_bytes_(start_bytes), callback_(callback) {}
+
+  void report(const ProgressBoard::Snapshot& snap) {
+    const auto now = Clock::now();
+    if (snap.bytes_done != in_index_ &&
+        (snap.finished || in_index_ == 0 || now - last_index_write_ >= kIndexProgressEvery)) {
+      (void)store_.with_index([&](ModelIndex& index) { return index.set_progress(id_, snap.bytes_done); });
+      in_index_ = snap.bytes_done;
+      last_index_write_ = now;
+    }
+    if (!callback_) return;
+    const double secs = std::chrono::duration<double>(now - started_).count();
+    const uint64_t fresh = snap.bytes_done > start_bytes_ ? snap.bytes_done - start_bytes_ : 0;
+    PullProgress p;
+    p.file = plan_.picked.path;
+    p.bytes_done = snap.bytes_done;
+    p.bytes_total = plan_.total_bytes;
+    p.bytes_per_second = secs > 0.05 ? static_cast<double>(fresh) / secs : 0;
+    const uint64_t left = plan_.total_bytes - std::min(snap.bytes_done, plan_.total_bytes);
+    p.eta_seconds = p.bytes_per_second > 0 ? static_cast<double>(left) / p.bytes_per_second : -1;
+    callback_(p);
+  }
+
+ private:
+  ModelStore& store_;
+  const std::string& id_;
+  const PullPlan& plan_;
+  const uint64_t start_bytes_;
+  const PullProgressCallback& callback_;
+  const Clock::time_point started_ = Clock::now();
+  Clock::time_point last_index_write_ = started_;
+  uint64_t in_index_ = 0;
+};
+
 }  // namespace
 
 Result<LibraryModel> Puller::pull(std::string_view ref_text, const PullProgressCallback& progress,
@@ -174,39 +214,13 @@ Result<void> Puller::download(const PullPlan& plan, const Target& target,
   std::vector<std::jthread> threads;
   for (int t = 0; t < n_threads; ++t) threads.emplace_back(worker);
 
-  // Progress callbacks run here, on the caller's thread, never on a worker.
-  const auto started = Clock::now();
-  auto last_index_write = started;
-  uint64_t in_index = 0;
+  // Progress is reported here, on the caller's thread, never on a worker.
+  ProgressReporter reporter(store_, target.id, plan, start_bytes, progress);
   bool stopping = false;
   for (;;) {
     auto snap = board.wait(stopping ? std::stop_token{} : stop);
     stopping = stopping || stop.stop_requested();
-    const auto now = Clock::now();
-    // The first bytes reach the index at once, then a few times a second, and the last count.
-    if (snap.bytes_done != in_index &&
-        (snap.finished || in_index == 0 || now - last_index_write >= kIndexProgressEvery)) {
-      (void)store_.with_index(
-          [&](ModelIndex& index) { return index.set_progress(target.id, snap.bytes_done); });
-      in_index = snap.bytes_done;
-      last_index_write = now;
-    }
-    if (progress) {
-      const double secs = std::chrono::duration<double>(now - started).count();
-      PullProgress p;
-      p.file = plan.picked.path;
-      p.bytes_done = snap.bytes_done;
-      p.bytes_total = plan.total_bytes;
-      p.bytes_per_second = secs > 0.05 && snap.bytes_done > start_bytes
-                               ? static_cast<double>(snap.bytes_done - start_bytes) / secs
-                               : 0;
-      p.eta_seconds =
-          p.bytes_per_second > 0
-              ? static_cast<double>(plan.total_bytes - std::min(snap.bytes_done, plan.total_bytes)) /
-                    p.bytes_per_second
-              : -1;
-      progress(p);
-    }
+    reporter.report(snap);
     if (snap.finished) break;
   }
   threads.clear();  // joins
