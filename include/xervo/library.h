@@ -254,6 +254,8 @@ nlohmann::json resolve_model_dependency_requirements(std::string_view model_id,
 // of xervo.toml). A bare id is claimed only when the library has it, so aliases (resolved before
 // any provider) win, and a path of the same shape is left to the provider. It refuses models
 // whose requirements are not resolved with ErrorCode::not_ready. The library is opened on first use.
-std::shared_ptr<ModelResolver> make_library_resolver(const nlohmann::json& library_settings);
+// `config_file` (where the settings came from) lets errors name its file and line.
+std::shared_ptr<ModelResolver> make_library_resolver(const nlohmann::json& library_settings,
+                                                     const std::filesystem::path& config_file = {});
 
 }  // namespace xervo

@@ -10,7 +10,8 @@ namespace {
 
 class LibraryResolver final : public ModelResolver {
  public:
-  explicit LibraryResolver(nlohmann::json settings) : settings_(std::move(settings)) {}
+  LibraryResolver(nlohmann::json settings, std::filesystem::path config_file)
+      : settings_(std::move(settings)), config_file_(std::move(config_file)) {}
 
   // Schemes always; a bare "publisher/name" only when the library has that model, so a path of the
   // same shape still reaches the provider as a path.
@@ -45,7 +46,7 @@ class LibraryResolver final : public ModelResolver {
   Result<std::shared_ptr<ModelLibrary>> library() const {
     std::lock_guard lock(mutex_);
     if (library_) return library_;
-    auto options = library_options_from_json(settings_);
+    auto options = library_options_from_json(settings_, config_file_);
     if (!options) return options.error();
     auto lib = ModelLibrary::open(*options);
     if (!lib) return lib.error();
@@ -54,14 +55,16 @@ class LibraryResolver final : public ModelResolver {
   }
 
   nlohmann::json settings_;
+  std::filesystem::path config_file_;
   mutable std::mutex mutex_;
   mutable std::shared_ptr<ModelLibrary> library_;  // GUARDED_BY(mutex_), opened on first use
 };
 
 }  // namespace
 
-std::shared_ptr<ModelResolver> make_library_resolver(const nlohmann::json& library_settings) {
-  return std::make_shared<LibraryResolver>(library_settings);
+std::shared_ptr<ModelResolver> make_library_resolver(const nlohmann::json& library_settings,
+                                                     const std::filesystem::path& config_file) {
+  return std::make_shared<LibraryResolver>(library_settings, config_file);
 }
 
 }  // namespace xervo

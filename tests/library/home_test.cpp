@@ -64,7 +64,9 @@ TEST_F(Home, EmptiedIndexIsAnErrorAndReindexRebuildsIt) {
   EXPECT_EQ(all->at(0).description, "my notes") << "overrides survive a reindex";
   EXPECT_EQ(all->at(0).task, ModelTask::embed);
   EXPECT_EQ(all->at(1).id, "local/beta");
-  for (auto& v : *(*again)->verify()) EXPECT_TRUE(v.ok) << v.id << ": " << v.detail;
+  auto verified = (*again)->verify();
+  ASSERT_TRUE(verified.ok());
+  for (auto& v : *verified) EXPECT_TRUE(v.ok) << v.id << ": " << v.detail;
   EXPECT_EQ((*again)->search({.text = "notes"})->size(), 1u) << "full-text index rebuilt too";
 }
 

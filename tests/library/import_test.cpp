@@ -406,8 +406,9 @@ TEST_P(MoveKilled, TheFileIsAtItsSourceOrCommitted) {
                               (void)l->import_paths({file}, {.mode = ImportMode::move});
                             }))
       << point << " was never reached";
-  if (point == "import.placed")  // the window that used to lose the file: moved, no row yet
+  if (point == "import.placed") {  // the window that used to lose the file: moved, no row yet
     EXPECT_FALSE(fs::exists(file));
+  }
 
   lib = open_test_library(home.path);  // recovery runs here
   ASSERT_TRUE(lib);
