@@ -4,13 +4,13 @@
 // from several processes over the same home at once (SQLite WAL + busy timeout, lock files).
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,11 +39,17 @@ struct LibraryOptions {
   uint64_t max_file_bytes = 1ull << 40;
   // Milliseconds SQLite waits on a lock held by another process before failing.
   int busy_timeout_ms = 10000;
+  // Open for reading only: no recovery, no migration, and every write fails with io_error. open()
+  // sets it by itself when the home or its index is not writable.
+  bool read_only = false;
 };
 
 // Reads [library] settings: home, hub_endpoint, hub_token_env, hub_search_ttl_s,
-// parallel_downloads, connect_timeout_ms, idle_timeout_ms, busy_timeout_ms.
-Result<LibraryOptions> library_options_from_json(const nlohmann::json& settings);
+// parallel_downloads, connect_timeout_ms, idle_timeout_ms, busy_timeout_ms, max_file_bytes and
+// backend (read by the resolver). An unknown key or a wrong type is config_invalid naming the key;
+// with the config file it came from, also the file and line ("xervo.toml:7: library.x: ...").
+Result<LibraryOptions> library_options_from_json(const nlohmann::json& settings,
+                                                 const std::filesystem::path& config_file = {});
 
 enum class LibraryModelState { downloading, ready, failed };
 std::string_view to_string(LibraryModelState state);
@@ -96,10 +102,11 @@ struct LibraryQuery {
 };
 
 enum class ImportMode {
-  link,  // hard link (default); copies when source and library are on different file systems
+  link,  // hard link (default); copies when source and library are on different file systems,
+         // except Ollama and Hugging Face cache blobs, which are then referenced in place
   copy,
-  move,
-  reference,  // keep the file where it is (Ollama blobs, HF cache blobs when linking fails)
+  move,       // same file system: renamed into the library (a crash never loses it); else copied
+  reference,  // keep the file where it is
 };
 
 struct ImportOptions {
@@ -154,10 +161,26 @@ struct MappingSyncReport {
   std::vector<std::string> errors;
 };
 
+// What ModelLibrary::reindex found in models/.
+struct ReindexReport {
+  int indexed = 0;
+  struct Skipped {
+    std::filesystem::path folder;
+    std::string reason;  // "no model file", "interrupted download (pull again to resume)", ...
+  };
+  std::vector<Skipped> skipped;
+};
+
 class ModelLibrary {
  public:
-  // Opens (and creates or migrates) the library at options.home.
+  // Opens (and creates or migrates) the library at options.home, read-only when it is not writable.
+  // An index that is missing or empty (0 bytes) while models/ holds models is an error that says to
+  // run reindex, never an empty library.
   static Result<std::shared_ptr<ModelLibrary>> open(LibraryOptions options = {});
+  // Rebuilds models.db from the folders under models/ (metadata.json, overrides.json, the files):
+  // the new index is built beside the old one and renamed over it. Run it while no other xervo
+  // process uses the home.
+  static Result<ReindexReport> reindex(LibraryOptions options = {});
   virtual ~ModelLibrary() = default;
 
   virtual const LibraryOptions& options() const = 0;
@@ -172,6 +195,9 @@ class ModelLibrary {
   virtual Result<void> remove(std::string_view id) = 0;
   // Re-hashes files and compares with the index; empty id = every model.
   virtual Result<std::vector<VerifyOutcome>> verify(std::string_view id = {}) = 0;
+  // Whether the model's file still holds the recorded bytes: trusts the last hash (verified.json)
+  // while the file's inode, size and mtime are unchanged, re-hashes otherwise.
+  virtual Result<bool> file_matches_record(const LibraryModel& model) = 0;
 
   // Import of files or folders (GGUF files, a Hugging Face cache, an Ollama models folder).
   virtual std::vector<ImportOutcome> import_paths(const std::vector<std::filesystem::path>& paths,
@@ -179,16 +205,31 @@ class ModelLibrary {
 
   // Hugging Face Hub. `ref` is "ORG/REPO", "ORG/REPO:QUANT" or "ORG/REPO/FILE.gguf", with an
   // optional "hf:" prefix and "@REVISION" suffix. Returns the model, downloading only what is missing.
+  // `progress` runs on the calling thread. A stop request ends the pull with cancelled and keeps
+  // what was downloaded for the next pull to resume; so does a failure, whose message says so.
   virtual Result<LibraryModel> pull(std::string_view ref, const PullProgressCallback& progress = {},
-                                    const std::atomic<bool>* cancel = nullptr) = 0;
+                                    std::stop_token stop = {}) = 0;
   virtual Result<std::vector<HubModelInfo>> hub_search(std::string_view text, int limit = 20) = 0;
 
   // Mappings (XERVO_HOME/mappings/*.toml): empty name = all of them.
   virtual Result<std::vector<MappingSyncReport>> map_sync(std::string_view name = {}) = 0;
   virtual Result<std::vector<MappingStatusEntry>> map_status(std::string_view name = {}) = 0;
 
-  // Resolves "library:ID", "hf:ORG/REPO[:QUANT]" or a bare id to the file of a ready model.
+  // Resolves "library:ID", "hf:ORG/REPO[:QUANT]" or a bare id to the model (any state).
   virtual Result<LibraryModel> find(std::string_view model_id) = 0;
+};
+
+// True for text shaped like a library id: "publisher/name", lowercase [a-z0-9._-], not ending
+// in .gguf (so "local/bge-small" is an id and "models/bge.gguf" a path).
+bool is_library_id(std::string_view text);
+
+// The profile a requirements check is for.
+struct RequirementsQuery {
+  std::string platform;  // "linux-x86_64"; empty = this machine
+  std::string backend;   // cpu (default), cuda, metal, vulkan, openai, gemini
+  // [providers.<backend>] of xervo.toml for remote backends: api_key_env and base_url are honoured
+  // as the provider itself reads them.
+  nlohmann::json provider_settings = nlohmann::json::object();
 };
 
 // The requirements contract (contract_version 1). `platform` like "linux-x86_64" (empty = this
@@ -199,6 +240,8 @@ class ModelLibrary {
 //     groups: [ {backend, requirements: [{name, ok, detail, ...}]} ], errors: [{code, message}] }
 // Anything but `resolved` means the model is not ready on that profile.
 nlohmann::json resolve_model_dependency_requirements(ModelLibrary& library, std::string_view model_id,
+                                                     const RequirementsQuery& query);
+nlohmann::json resolve_model_dependency_requirements(ModelLibrary& library, std::string_view model_id,
                                                      std::string_view platform = {},
                                                      std::string_view backend = {});
 // The same against the library of the default options (XERVO_HOME).
@@ -206,9 +249,13 @@ nlohmann::json resolve_model_dependency_requirements(std::string_view model_id,
                                                      std::string_view platform = {},
                                                      std::string_view backend = {});
 
-// A ModelResolver for "library:ID" and "hf:ORG/REPO[:QUANT]" ids over the library configured by
-// `library_settings` ([library] of xervo.toml). It refuses models whose requirements are not
-// resolved with ErrorCode::not_ready. The library is opened on first use.
-std::shared_ptr<ModelResolver> make_library_resolver(const nlohmann::json& library_settings);
+// A ModelResolver for "library:ID", "hf:ORG/REPO[:QUANT]" and bare library ids ("local/bge", as
+// `xervo models list` prints them) over the library configured by `library_settings` ([library]
+// of xervo.toml). A bare id is claimed only when the library has it, so aliases (resolved before
+// any provider) win, and a path of the same shape is left to the provider. It refuses models
+// whose requirements are not resolved with ErrorCode::not_ready. The library is opened on first use.
+// `config_file` (where the settings came from) lets errors name its file and line.
+std::shared_ptr<ModelResolver> make_library_resolver(const nlohmann::json& library_settings,
+                                                     const std::filesystem::path& config_file = {});
 
 }  // namespace xervo

@@ -10,12 +10,16 @@
 #include <vector>
 
 #include "cli/command.h"
+#include "xervo/config.h"
 #include "xervo/library.h"
 
 namespace xervo::cli {
 
 // The library of the config's [library] table (XERVO_HOME otherwise); throws on failure.
+std::shared_ptr<ModelLibrary> open_library(const Config& config);
 std::shared_ptr<ModelLibrary> open_library(const GlobalOptions& globals);
+// The [library] options of the config; throws config_invalid naming file, line and key.
+LibraryOptions library_options(const Config& config);
 // "1.2 GiB", "830 MiB", "12 KiB".
 std::string human_size(uint64_t bytes);
 // "4.2G", "500M", "1024" -> bytes; throws invalid_input.

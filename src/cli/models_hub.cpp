@@ -1,8 +1,8 @@
-// `xervo models pull hf:ORG/REPO[:QUANT|/FILE.gguf][@REV]`: downloads into the library with a
-// progress bar on a terminal; Ctrl-C stops and keeps the partial file for the next pull to resume.
+// `xervo models pull hf:ORG/REPO[:QUANT|/FILE.gguf][@REV]`: downloads into the library. Progress
+// goes to stderr: a bar redrawn in place on a terminal, plain lines otherwise (logs, CI, pipes).
+// Ctrl-C stops and keeps the partial file for the next pull to resume.
 #if XERVO_HAVE_LIBRARY
 
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <stop_token>
@@ -12,6 +12,8 @@
 
 namespace xervo::cli {
 namespace {
+
+using Clock = std::chrono::steady_clock;
 
 std::string format_eta(double seconds) {
   if (seconds < 0) return "--:--";
@@ -24,48 +26,83 @@ std::string format_eta(double seconds) {
   return buf;
 }
 
-void draw_bar(const PullProgress& p) {
-  const int width = 30;
-  double frac = p.bytes_total ? static_cast<double>(p.bytes_done) / static_cast<double>(p.bytes_total) : 0;
-  int filled = static_cast<int>(frac * width);
-  std::string bar(static_cast<size_t>(filled), '#');
-  bar += std::string(static_cast<size_t>(width - filled), '-');
-  std::fprintf(
-      stderr, "\r%s [%s] %3d%% %s/%s %s/s ETA %s ", p.file.c_str(), bar.c_str(), static_cast<int>(frac * 100),
-      human_size(p.bytes_done).c_str(), human_size(p.bytes_total).c_str(),
-      human_size(static_cast<uint64_t>(p.bytes_per_second)).c_str(), format_eta(p.eta_seconds).c_str());
-  std::fflush(stderr);
+int percent_of(const PullProgress& p) {
+  return p.bytes_total ? static_cast<int>(p.bytes_done * 100 / p.bytes_total) : 0;
 }
+
+// A bar redrawn in place at most every 200 ms on a terminal; elsewhere one line each time another
+// 5% is done or 2 s have passed, and one at 100%.
+class ProgressPrinter {
+ public:
+  explicit ProgressPrinter(bool terminal) : terminal_(terminal) {}
+
+  void update(const PullProgress& p) {
+    auto now = Clock::now();
+    const bool done = p.bytes_total > 0 && p.bytes_done >= p.bytes_total;
+    if (terminal_) {
+      if (drew_ && !done && now - last_ < std::chrono::milliseconds(200)) return;
+      draw_bar(p);
+    } else {
+      int step = percent_of(p) / 5;
+      if (done ? printed_done_ : (step <= last_step_ && now - last_ < std::chrono::seconds(2))) return;
+      last_step_ = step;
+      printed_done_ = done;
+      std::fprintf(stderr, "pull %s: %d%% (%s of %s, %s/s, ETA %s)\n", p.file.c_str(), percent_of(p),
+                   human_size(p.bytes_done).c_str(), human_size(p.bytes_total).c_str(),
+                   human_size(static_cast<uint64_t>(p.bytes_per_second)).c_str(),
+                   format_eta(p.eta_seconds).c_str());
+      std::fflush(stderr);
+    }
+    last_ = now;
+    drew_ = true;
+  }
+  // Ends the bar's line.
+  void finish() {
+    if (terminal_ && drew_) std::fprintf(stderr, "\n");
+  }
+
+ private:
+  void draw_bar(const PullProgress& p) {
+    const int width = 30;
+    int filled = percent_of(p) * width / 100;
+    std::string bar(static_cast<size_t>(filled), '#');
+    bar += std::string(static_cast<size_t>(width - filled), '-');
+    std::fprintf(stderr, "\r%s [%s] %3d%% %s/%s %s/s ETA %s ", p.file.c_str(), bar.c_str(), percent_of(p),
+                 human_size(p.bytes_done).c_str(), human_size(p.bytes_total).c_str(),
+                 human_size(static_cast<uint64_t>(p.bytes_per_second)).c_str(),
+                 format_eta(p.eta_seconds).c_str());
+    std::fflush(stderr);
+  }
+
+  bool terminal_;
+  bool drew_ = false;
+  bool printed_done_ = false;
+  int last_step_ = -1;
+  Clock::time_point last_{};
+};
+
+struct PullOptions {
+  std::string ref;
+  bool json = false;
+};
 
 void setup_models_pull(CLI::App& app, GlobalOptions& globals) {
   auto* models = app.get_subcommand("models");
-  static std::string ref;
-  static bool json = false;
+  auto o = std::make_shared<PullOptions>();
   auto* pull =
       models->add_subcommand("pull", "Download a GGUF model from the Hugging Face Hub into the library");
-  pull->add_option("ref", ref, "hf:ORG/REPO[:QUANT|/FILE.gguf][@REVISION] (QUANT defaults to Q4_K_M)")
+  pull->add_option("ref", o->ref, "hf:ORG/REPO[:QUANT|/FILE.gguf][@REVISION] (QUANT defaults to Q4_K_M)")
       ->required();
-  pull->add_flag("--json", json, "print the model as JSON when done");
-  pull->callback([&globals] {
+  pull->add_flag("--json", o->json, "print the model as JSON when done");
+  pull->callback([&globals, o] {
     auto lib = open_library(globals);
     InterruptScope interrupt;
-    std::atomic<bool> cancel{false};
-    std::stop_callback on_stop(interrupt.token(), [&] { cancel = true; });
-    bool terminal = stderr_is_terminal();
-    auto last_draw = std::chrono::steady_clock::time_point{};
-    bool drew = false;
-    auto progress = [&](const PullProgress& p) {
-      if (!terminal) return;
-      auto now = std::chrono::steady_clock::now();
-      if (now - last_draw < std::chrono::milliseconds(200) && p.bytes_done < p.bytes_total) return;
-      last_draw = now;
-      drew = true;
-      draw_bar(p);
-    };
-    auto model = lib->pull(ref, progress, &cancel);
-    if (drew) std::fprintf(stderr, "\n");
+    ProgressPrinter printer(stderr_is_terminal());
+    auto model = lib->pull(
+        o->ref, [&](const PullProgress& p) { printer.update(p); }, interrupt.token());
+    printer.finish();
     auto m = std::move(model).value_or_throw();
-    if (json)
+    if (o->json)
       print_json(to_json(m));
     else
       std::printf("%s ready: %s (%s, %s)\n", m.id.c_str(), m.file.c_str(), human_size(m.size_bytes).c_str(),
@@ -75,7 +112,7 @@ void setup_models_pull(CLI::App& app, GlobalOptions& globals) {
 
 }  // namespace
 
-XERVO_CLI_COMMAND(41, setup_models_pull);
+XERVO_CLI_COMMAND(42, setup_models_pull);
 
 }  // namespace xervo::cli
 

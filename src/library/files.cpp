@@ -1,6 +1,8 @@
 #include "library/files.h"
 
 #include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -15,6 +17,10 @@
 namespace xervo::library {
 namespace fs = std::filesystem;
 
+Error errno_error(std::string_view what, const fs::path& path, int err) {
+  return Error(ErrorCode::io_error, std::string(what) + " " + path.string() + ": " + std::strerror(err));
+}
+
 namespace {
 
 struct Fd {
@@ -28,7 +34,7 @@ struct Fd {
 };
 
 Error errno_error(std::string_view what, const fs::path& path) {
-  return Error(ErrorCode::io_error, std::string(what) + " " + path.string() + ": " + std::strerror(errno));
+  return library::errno_error(what, path, errno);
 }
 
 Result<void> write_all(int fd, const char* data, size_t size, const fs::path& path) {
@@ -93,10 +99,44 @@ Result<std::string> sha256_file(const fs::path& path) {
   return read_and_hash(in.fd, path, nullptr);
 }
 
-fs::path temp_sibling(const fs::path& path) {
+fs::path temp_sibling(const fs::path& path, std::string_view suffix) {
   static std::atomic<uint64_t> counter{0};
   return fs::path(path.string() + "." + std::to_string(::getpid()) + "." + std::to_string(counter++) +
-                  ".tmp");
+                  std::string(suffix));
+}
+
+long temp_owner(std::string_view file, std::string_view suffix) {
+  if (file.size() <= suffix.size() || !file.ends_with(suffix)) return -1;
+  std::string_view stem = file.substr(0, file.size() - suffix.size());
+  auto dot2 = stem.rfind('.');
+  if (dot2 == std::string_view::npos || dot2 == 0) return -1;
+  auto dot1 = stem.rfind('.', dot2 - 1);
+  if (dot1 == std::string_view::npos) return -1;
+  std::string_view pid = stem.substr(dot1 + 1, dot2 - dot1 - 1);
+  std::string_view counter = stem.substr(dot2 + 1);
+  auto digits = [](std::string_view s) {
+    return !s.empty() && s.size() < 19 && s.find_first_not_of("0123456789") == std::string_view::npos;
+  };
+  if (!digits(pid) || !digits(counter)) return -1;
+  return std::stol(std::string(pid));
+}
+
+bool process_alive(long pid) {
+  return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM);
+}
+
+Result<void> rename_noreplace(const fs::path& from, const fs::path& to) {
+  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return {};
+  int err = errno;
+  if (err != EINVAL && err != ENOSYS && err != ENOTSUP)
+    return Error(ErrorCode::io_error,
+                 "cannot move " + from.string() + " to " + to.string() + ": " + std::strerror(err));
+  // No RENAME_NOREPLACE here: link() refuses an existing name just as well.
+  if (::link(from.c_str(), to.c_str()) != 0)
+    return Error(ErrorCode::io_error,
+                 "cannot move " + from.string() + " to " + to.string() + ": " + std::strerror(errno));
+  if (::unlink(from.c_str()) != 0) return errno_error("cannot remove the old name", from, errno);
+  return {};
 }
 
 Result<void> fsync_path(const fs::path& path) {
@@ -159,6 +199,12 @@ Result<std::string> copy_and_hash(const fs::path& from, const fs::path& to) {
   if (!hash) return hash.error();
   if (::fsync(out.fd) != 0) return errno_error("cannot fsync", to);
   return hash;
+}
+
+std::string lowercase(std::string_view text) {
+  std::string out(text);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
 }
 
 std::string normalize_name(std::string_view text) {

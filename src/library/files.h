@@ -40,6 +40,8 @@ Result<std::string> copy_and_hash(const std::filesystem::path& from, const std::
 // fsync of a file or folder by path.
 Result<void> fsync_path(const std::filesystem::path& path);
 
+// ASCII lowercase.
+std::string lowercase(std::string_view text);
 // Lowercase, [a-z0-9._-] only, no leading dots, never empty ("Llama-3 8B!" -> "llama-3-8b").
 std::string normalize_name(std::string_view text);
 // True when `name` is one safe path component (no '/', '\\', "..", absolute, control characters).
@@ -47,8 +49,20 @@ bool is_safe_component(std::string_view name);
 // True when `path` (made absolute, symlinks resolved) lies inside `root`.
 bool is_within(const std::filesystem::path& root, const std::filesystem::path& path);
 
-// A unique temporary sibling name: "<path>.<pid>.<counter>.tmp".
-std::filesystem::path temp_sibling(const std::filesystem::path& path);
+// A unique temporary sibling name: "<path>.<pid>.<counter><suffix>" (".tmp", ".journal").
+std::filesystem::path temp_sibling(const std::filesystem::path& path, std::string_view suffix = ".tmp");
+// The pid in a file name that temp_sibling made with `suffix`, or -1.
+long temp_owner(std::string_view file_name, std::string_view suffix = ".tmp");
+// Whether a process with this pid exists (it may belong to another user).
+bool process_alive(long pid);
+
+// Renames `from` to `to` unless `to` exists (EEXIST then, naming both): a placement never replaces
+// a file. Falls back to link + unlink on file systems without RENAME_NOREPLACE; a crash between
+// the two leaves both names of the same file, never none.
+Result<void> rename_noreplace(const std::filesystem::path& from, const std::filesystem::path& to);
+
+// io_error "<what> <path>: <strerror(err)>".
+Error errno_error(std::string_view what, const std::filesystem::path& path, int err);
 
 int64_t unix_now();
 

@@ -1,322 +1,124 @@
-// Importing models from disk: single GGUF files, folders of them, a Hugging Face cache
-// (models--ORG--NAME/snapshots/REV/*.gguf -> blobs/) and an Ollama models folder (manifests ->
-// blobs/sha256-*). Every input is checked before anything is written; a bad one becomes an error
-// in its ImportOutcome and the batch goes on.
-#include <unistd.h>
+#include "library/importer.h"
 
-#include <algorithm>
-#include <cstring>
+#include <sys/stat.h>
+
+#include <cerrno>
 
 #include "core/log.h"
+#include "library/fault_points.h"
 #include "library/files.h"
 #include "library/gguf_info.h"
-#include "library/hub_client.h"
-#include "library/library_impl.h"
+#include "library/import_scan.h"
 
 namespace xervo::library {
 namespace fs = std::filesystem;
 
-// One file to import, found by a scan.
-struct ImportJob {
-  fs::path source;  // as found (may be a symlink inside a cache)
-  fs::path real;    // the regular file it names
-  std::string publisher, name, source_kind;
-  std::string hub_repo, hub_revision, hub_file;
-  bool prefer_reference = false;  // Ollama blobs: never copy by default
-};
-
 namespace {
 
-ImportOutcome failed(const fs::path& source, Error error) {
-  ImportOutcome o;
-  o.source = source;
-  o.error = std::move(error);
-  return o;
+bool same_device(const fs::path& a, const fs::path& b) {
+  struct stat sa {
+  }, sb{};
+  return ::stat(a.c_str(), &sa) == 0 && ::stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev;
 }
 
-bool is_gguf_name(const fs::path& p) { return lowercase(p.extension().string()) == ".gguf"; }
-
-// Resolves a path found while scanning `root`: the target must be a regular file inside `root`
-// (a symlink pointing out of the scanned folder is refused).
-Result<fs::path> resolve_inside(const fs::path& root, const fs::path& path) {
-  std::error_code ec;
-  fs::path real = fs::canonical(path, ec);
-  if (ec)
-    return Error(ErrorCode::invalid_input,
-                 path.string() + ": broken link or unreadable (" + ec.message() + ")");
-  if (!is_within(root, real))
-    return Error(ErrorCode::invalid_input, path.string() + ": links to " + real.string() + ", outside " +
-                                               root.string() + "; import that file directly if you trust it");
-  if (!fs::is_regular_file(real, ec))
-    return Error(ErrorCode::invalid_input, path.string() + ": not a regular file");
-  return real;
+// The file of `job` made ready for commit(): its kind and sha256 set. A temp file it created is
+// removed again on failure.
+Result<StagedFile> stage(const ModelStore& store, const ImportJob& job, ImportMode mode, StagedFile staged) {
+  const LibraryLayout& layout = store.layout();
+  fs::path tmp = temp_sibling(layout.staging() / (job.name + ".gguf"));
+  Result<std::string> sha = std::string();
+  if (mode == ImportMode::link) {
+    if (faults::link(job.real.c_str(), tmp.c_str()) == 0) {
+      staged.kind = StagedFile::Kind::temp;
+      staged.file = tmp;
+      sha = sha256_file(tmp);
+    } else {
+      // Another file system (EXDEV) or links not allowed: cache blobs are referenced where they
+      // are, anything else is copied.
+      mode = job.prefer_reference ? ImportMode::reference : ImportMode::copy;
+    }
+  }
+  if (mode == ImportMode::move && same_device(job.real, layout.models())) {
+    // Hashed where it is, then renamed into its model folder by commit() under a placement
+    // journal: the user's file is never in a place recovery would clean up.
+    auto identity = identify(job.real);
+    if (!identity) return identity.error();
+    staged.kind = StagedFile::Kind::user_file;
+    staged.file = job.real;
+    staged.identity = *identity;
+    sha = sha256_file(job.real);
+  } else if (mode == ImportMode::move || mode == ImportMode::copy) {
+    staged.kind = StagedFile::Kind::temp;
+    staged.file = tmp;
+    sha = copy_and_hash(job.real, tmp);
+  } else if (mode == ImportMode::reference) {
+    staged.kind = StagedFile::Kind::reference;
+    staged.file = job.real;
+    sha = sha256_file(job.real);
+  }
+  faults::crash_point("import.hashed");
+  if (!sha) {
+    std::error_code ec;
+    if (staged.kind == StagedFile::Kind::temp) fs::remove(tmp, ec);
+    return sha.error();
+  }
+  staged.sha256 = *sha;
+  return staged;
 }
 
-void scan_hf_repo(const fs::path& repo_dir, std::vector<ImportJob>& jobs,
-                  std::vector<ImportOutcome>& errors) {
-  // models--ORG--NAME
-  std::string dirname = repo_dir.filename().string();
-  std::string rest = dirname.substr(8);
-  auto sep = rest.find("--");
-  std::string org = sep == std::string::npos ? "huggingface" : rest.substr(0, sep);
-  std::string repo_name = sep == std::string::npos ? rest : rest.substr(sep + 2);
-  std::error_code ec;
-  fs::path snapshots = repo_dir / "snapshots";
-  for (auto snap = fs::directory_iterator(snapshots, ec); !ec && snap != fs::directory_iterator();
-       snap.increment(ec)) {
-    if (!snap->is_directory(ec)) continue;
-    for (auto it = fs::recursive_directory_iterator(snap->path(), ec);
-         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-      if (!is_gguf_name(it->path())) continue;
-      // Snapshot entries are links into this repo's blobs/: anything else is refused.
-      auto real = resolve_inside(repo_dir / "blobs", it->path());
-      if (!real) {
-        if (!fs::is_regular_file(it->path(), ec) || !is_within(repo_dir, fs::canonical(it->path(), ec))) {
-          errors.push_back(failed(it->path(), real.error()));
-          continue;
-        }
-        real = fs::canonical(it->path(), ec);  // a plain file inside the snapshot
-      }
-      ImportJob job;
-      job.source = it->path();
-      job.real = *real;
-      job.publisher = normalize_name(org);
-      job.name = normalize_name(it->path().stem().string());
-      job.source_kind = "huggingface-cache";
-      job.hub_repo = org + "/" + repo_name;
-      job.hub_revision = snap->path().filename().string();
-      job.hub_file = it->path().lexically_relative(snap->path()).string();
-      jobs.push_back(std::move(job));
-    }
-  }
-}
+ImportOutcome import_one(ModelStore& store, ImportJob job, const ImportOptions& opts) {
+  if (!opts.publisher.empty()) job.publisher = normalize_name(opts.publisher);
+  // Checked before anything is written: a bad file never costs a copy.
+  if (auto info = read_gguf_info(job.real); !info)
+    return import_failure(job.source,
+                          Error(info.error().code(),
+                                info.error().message() +
+                                    (job.real != job.source ? " (from " + job.source.string() + ")" : "")));
+  StagedFile staged;
+  staged.publisher = job.publisher;
+  staged.name = job.name;
+  staged.source_kind = job.source_kind;
+  staged.source_path = job.source.string();
+  staged.hub_repo = job.hub_repo;
+  staged.hub_revision = job.hub_revision;
+  staged.hub_file = job.hub_file;
+  for (const auto& t : opts.tags) staged.tags.push_back(normalize_name(t));
+  if (job.source_kind == "ollama") staged.tags.push_back("ollama");
 
-void scan_ollama(const fs::path& root, std::vector<ImportJob>& jobs, std::vector<ImportOutcome>& errors) {
+  auto ready = stage(store, job, opts.mode, std::move(staged));
+  if (!ready) return import_failure(job.source, ready.error());
+  auto committed = store.commit(*ready);
   std::error_code ec;
-  fs::path manifests = root / "manifests";
-  fs::path blobs = root / "blobs";
-  for (auto it = fs::recursive_directory_iterator(manifests, ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (!it->is_regular_file(ec)) continue;
-    auto rel = it->path().lexically_relative(manifests);
-    std::vector<std::string> parts;
-    for (const auto& p : rel) parts.push_back(p.string());
-    if (parts.size() < 2) continue;
-    std::string tag = parts[parts.size() - 1];
-    std::string model = parts[parts.size() - 2];
-    std::string ns = parts.size() >= 3 ? parts[parts.size() - 3] : "library";
-    auto text = read_file(it->path());
-    if (!text) {
-      errors.push_back(failed(it->path(), text.error()));
-      continue;
-    }
-    auto j = nlohmann::json::parse(*text, nullptr, false);
-    if (!j.is_object() || !j.contains("layers") || !j["layers"].is_array()) {
-      errors.push_back(
-          failed(it->path(), Error(ErrorCode::invalid_input,
-                                   it->path().string() + ": not an Ollama manifest (no layers array)")));
-      continue;
-    }
-    bool found = false;
-    for (const auto& layer : j["layers"]) {
-      if (!layer.is_object() || layer.value("mediaType", "") != "application/vnd.ollama.image.model")
-        continue;
-      found = true;
-      std::string digest = layer.value("digest", "");
-      std::string hex = digest.starts_with("sha256:") ? digest.substr(7) : "";
-      bool ok = hex.size() == 64 && std::all_of(hex.begin(), hex.end(), [](char c) {
-                  return std::isxdigit(static_cast<unsigned char>(c));
-                });
-      if (!ok) {
-        errors.push_back(failed(
-            it->path(), Error(ErrorCode::invalid_input, it->path().string() + ": bad model layer digest '" +
-                                                            digest.substr(0, 80) + "'")));
-        break;
-      }
-      fs::path blob = blobs / ("sha256-" + hex);
-      auto real = resolve_inside(blobs, blob);
-      if (!real) {
-        errors.push_back(failed(it->path(), real.error()));
-        break;
-      }
-      ImportJob job;
-      job.source = blob;
-      job.real = *real;
-      job.publisher = ns == "library" ? "ollama" : normalize_name(ns);
-      job.name = normalize_name(model + "-" + tag);
-      job.source_kind = "ollama";
-      job.prefer_reference = true;
-      jobs.push_back(std::move(job));
-      break;
-    }
-    if (!found)
-      errors.push_back(failed(it->path(), Error(ErrorCode::invalid_input,
-                                                it->path().string() + ": manifest has no model layer")));
+  if (!committed) {
+    if (ready->kind == StagedFile::Kind::temp) fs::remove(ready->file, ec);
+    return import_failure(job.source, committed.error());
   }
-}
-
-void scan_folder(const fs::path& root, std::vector<ImportJob>& jobs, std::vector<ImportOutcome>& errors) {
-  std::error_code ec;
-  std::vector<fs::path> found;
-  for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::recursive_directory_iterator();
-       it.increment(ec)) {
-    if (it->is_directory(ec)) continue;
-    if (is_gguf_name(it->path())) found.push_back(it->path());
-  }
-  if (ec) errors.push_back(failed(root, Error(ErrorCode::io_error, root.string() + ": " + ec.message())));
-  std::sort(found.begin(), found.end());
-  for (const auto& p : found) {
-    auto real = resolve_inside(root, p);
-    if (!real) {
-      errors.push_back(failed(p, real.error()));
-      continue;
-    }
-    ImportJob job;
-    job.source = p;
-    job.real = *real;
-    job.publisher = "local";
-    job.name = normalize_name(p.stem().string());
-    job.source_kind = "import";
-    jobs.push_back(std::move(job));
-  }
+  // A move across file systems copied: the source goes once the library owns the bytes.
+  if (opts.mode == ImportMode::move && ready->kind == StagedFile::Kind::temp && committed->model &&
+      is_within(store.layout().models(), committed->model->file))
+    fs::remove(job.real, ec);
+  committed->source = job.source;
+  spdlog::info("imported {} as {}{}", job.source.string(), committed->model->id,
+               committed->already_present ? " (already present)" : "");
+  return std::move(*committed);
 }
 
 }  // namespace
 
-std::vector<ImportOutcome> LibraryImpl::import_paths(const std::vector<fs::path>& paths,
-                                                     const ImportOptions& opts) {
+std::vector<ImportOutcome> import_paths(ModelStore& store, const std::vector<fs::path>& paths,
+                                        const ImportOptions& opts) {
   std::vector<ImportOutcome> out;
-  std::error_code ec;
+  if (auto w = store.require_writable("import"); !w) {
+    for (const auto& p : paths) out.push_back(import_failure(p, w.error()));
+    return out;
+  }
   // Inputs are handled in order, each fully, so outcomes come back in the order given.
   for (const auto& input : paths) {
     std::vector<ImportJob> jobs;
-    fs::path path = fs::absolute(input, ec);
-    auto st = fs::status(path, ec);
-    if (ec || !fs::exists(st)) {
-      out.push_back(
-          failed(input, Error(ErrorCode::model_not_found, input.string() + ": no such file or folder")));
-      continue;
-    }
-    if (is_within(home(), path)) {
-      out.push_back(failed(
-          input, Error(ErrorCode::invalid_input, input.string() + " is inside the library home already")));
-      continue;
-    }
-    if (fs::is_directory(st)) {
-      if (fs::is_directory(path / "manifests", ec) && fs::is_directory(path / "blobs", ec)) {
-        scan_ollama(path, jobs, out);
-      } else if (path.filename().string().starts_with("models--")) {
-        scan_hf_repo(path, jobs, out);
-      } else {
-        bool hf_root = false;
-        for (auto it = fs::directory_iterator(path, ec); !ec && it != fs::directory_iterator();
-             it.increment(ec)) {
-          if (it->is_directory(ec) && it->path().filename().string().starts_with("models--")) {
-            hf_root = true;
-            scan_hf_repo(it->path(), jobs, out);
-          }
-        }
-        if (!hf_root) scan_folder(path, jobs, out);
-      }
-      import_jobs(jobs, opts, out);
-      continue;
-    }
-    ImportJob job;
-    job.source = path;
-    job.real = fs::canonical(path, ec);
-    if (ec) {
-      out.push_back(failed(input, Error(ErrorCode::invalid_input, input.string() + ": " + ec.message())));
-      continue;
-    }
-    job.publisher = "local";
-    job.name = normalize_name(path.stem().string());
-    job.source_kind = "import";
-    jobs.push_back(std::move(job));
-    import_jobs(jobs, opts, out);
+    scan_input(input, store.layout().home, jobs, out);
+    for (auto& job : jobs) out.push_back(import_one(store, std::move(job), opts));
   }
   return out;
-}
-
-void LibraryImpl::import_jobs(std::vector<ImportJob>& jobs, const ImportOptions& opts,
-                              std::vector<ImportOutcome>& out) {
-  std::error_code ec;
-  for (auto& job : jobs) {
-    if (!opts.publisher.empty()) job.publisher = normalize_name(opts.publisher);
-    auto info = read_gguf_info(job.real);
-    if (!info) {
-      out.push_back(failed(job.source,
-                           Error(info.error().code(),
-                                 info.error().message() +
-                                     (job.real != job.source ? " (from " + job.source.string() + ")" : ""))));
-      continue;
-    }
-    StagedFile staged;
-    staged.publisher = job.publisher;
-    staged.name = job.name;
-    staged.source_kind = job.source_kind;
-    staged.source_path = job.source.string();
-    staged.hub_repo = job.hub_repo;
-    staged.hub_revision = job.hub_revision;
-    staged.hub_file = job.hub_file;
-    for (const auto& t : opts.tags) staged.tags.push_back(normalize_name(t));
-    if (job.source_kind == "ollama") staged.tags.push_back("ollama");
-
-    fs::path tmp = temp_sibling(staging_dir() / (job.name + ".gguf"));
-    bool remove_source_after = false;
-    bool moved_by_rename = false;
-    Result<std::string> sha = std::string();
-    ImportMode mode = opts.mode;
-    if (mode == ImportMode::link) {
-      if (::link(job.real.c_str(), tmp.c_str()) == 0) {
-        sha = sha256_file(tmp);
-      } else if (job.prefer_reference) {
-        mode = ImportMode::reference;
-      } else {
-        mode = ImportMode::copy;  // another file system (EXDEV) or links not allowed
-      }
-    }
-    if (mode == ImportMode::move) {
-      if (::rename(job.real.c_str(), tmp.c_str()) == 0) {
-        moved_by_rename = true;
-        sha = sha256_file(tmp);
-      } else {
-        sha = copy_and_hash(job.real, tmp);
-        remove_source_after = true;
-      }
-    } else if (mode == ImportMode::copy) {
-      sha = copy_and_hash(job.real, tmp);
-    } else if (mode == ImportMode::reference) {
-      staged.in_place = true;
-      tmp = job.real;
-      sha = sha256_file(job.real);
-    }
-    // A failed move gives the user's file back instead of deleting it with the temp name.
-    auto discard = [&] {
-      if (moved_by_rename)
-        (void)::rename(tmp.c_str(), job.real.c_str());
-      else if (!staged.in_place)
-        fs::remove(tmp, ec);
-    };
-    if (!sha) {
-      discard();
-      out.push_back(failed(job.source, sha.error()));
-      continue;
-    }
-    staged.staged = tmp;
-    staged.sha256 = *sha;
-    auto committed = commit_file(staged);
-    if (!committed) {
-      discard();
-      out.push_back(failed(job.source, committed.error()));
-      continue;
-    }
-    if (remove_source_after) fs::remove(job.real, ec);
-    committed->source = job.source;
-    if (committed->model)
-      spdlog::info("imported {} as {}{}", job.source.string(), committed->model->id,
-                   committed->already_present ? " (already present)" : "");
-    out.push_back(std::move(*committed));
-  }
 }
 
 }  // namespace xervo::library

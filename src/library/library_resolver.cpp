@@ -1,18 +1,25 @@
-// make_library_resolver: "library:ID" and "hf:ORG/REPO[:QUANT]" ids for local providers. Opens the
-// library on first use, pulls when allowed, and refuses models whose requirements are not resolved.
+// make_library_resolver: "library:ID", "hf:ORG/REPO[:QUANT]" and bare library ids for local
+// providers. Opens the library on first use, pulls when allowed, and refuses models whose
+// requirements are not resolved.
 #include <mutex>
 
-#include "library/library_impl.h"
+#include "xervo/library.h"
 
 namespace xervo {
 namespace {
 
 class LibraryResolver final : public ModelResolver {
  public:
-  explicit LibraryResolver(nlohmann::json settings) : settings_(std::move(settings)) {}
+  LibraryResolver(nlohmann::json settings, std::filesystem::path config_file)
+      : settings_(std::move(settings)), config_file_(std::move(config_file)) {}
 
+  // Schemes always; a bare "publisher/name" only when the library has that model, so a path of the
+  // same shape still reaches the provider as a path.
   bool handles(std::string_view id) const override {
-    return id.starts_with("library:") || id.starts_with("hf:");
+    if (id.starts_with("library:") || id.starts_with("hf:")) return true;
+    if (!is_library_id(id)) return false;
+    auto lib = library();
+    return lib && (*lib)->get(id).ok();
   }
 
   Result<std::filesystem::path> resolve(std::string_view id, bool allow_pull) override {
@@ -36,10 +43,10 @@ class LibraryResolver final : public ModelResolver {
   }
 
  private:
-  Result<std::shared_ptr<ModelLibrary>> library() {
+  Result<std::shared_ptr<ModelLibrary>> library() const {
     std::lock_guard lock(mutex_);
     if (library_) return library_;
-    auto options = library_options_from_json(settings_);
+    auto options = library_options_from_json(settings_, config_file_);
     if (!options) return options.error();
     auto lib = ModelLibrary::open(*options);
     if (!lib) return lib.error();
@@ -48,14 +55,16 @@ class LibraryResolver final : public ModelResolver {
   }
 
   nlohmann::json settings_;
-  std::mutex mutex_;
-  std::shared_ptr<ModelLibrary> library_;
+  std::filesystem::path config_file_;
+  mutable std::mutex mutex_;
+  mutable std::shared_ptr<ModelLibrary> library_;  // GUARDED_BY(mutex_), opened on first use
 };
 
 }  // namespace
 
-std::shared_ptr<ModelResolver> make_library_resolver(const nlohmann::json& library_settings) {
-  return std::make_shared<LibraryResolver>(library_settings);
+std::shared_ptr<ModelResolver> make_library_resolver(const nlohmann::json& library_settings,
+                                                     const std::filesystem::path& config_file) {
+  return std::make_shared<LibraryResolver>(library_settings, config_file);
 }
 
 }  // namespace xervo

@@ -1,17 +1,14 @@
 #include "library/mapping.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <toml++/toml.h>
 #include <algorithm>
 #include <cstring>
 #include <map>
 
+#include "library/file_lock.h"
 #include "library/files.h"
-#include "library/library_impl.h"
 
 namespace xervo::library {
 namespace fs = std::filesystem;
@@ -156,49 +153,6 @@ Result<ManifestEntry> create_entry(const MappingConfig& m, const fs::path& rel, 
 
 }  // namespace
 
-Result<MappingConfig> load_mapping(const fs::path& file) {
-  MappingConfig m;
-  m.name = file.stem().string();
-  try {
-    toml::table t = toml::parse_file(file.string());
-    auto target = t["target"].value<std::string>();
-    if (!target || target->empty())
-      return Error(ErrorCode::config_invalid,
-                   file.string() + ": `target` (the other app's model folder) is required");
-    m.target = fs::path(*target);
-    if (!m.target.is_absolute())
-      return Error(ErrorCode::config_invalid, file.string() + ": `target` must be an absolute path");
-    if (auto p = t["pattern"].value<std::string>()) m.pattern = *p;
-    if (auto s = t["strategy"].value<std::string>()) {
-      if (*s == "symlink")
-        m.strategy = LinkStrategy::symlink;
-      else if (*s == "hardlink")
-        m.strategy = LinkStrategy::hardlink;
-      else if (*s == "copy")
-        m.strategy = LinkStrategy::copy;
-      else
-        return Error(ErrorCode::config_invalid,
-                     file.string() + ": strategy must be symlink, hardlink or copy");
-    }
-    if (auto* f = t["filter"].as_table()) {
-      if (auto task = (*f)["task"].value<std::string>()) {
-        m.task = parse_model_task(*task);
-        if (!m.task)
-          return Error(ErrorCode::config_invalid,
-                       file.string() + ": filter.task must be embed, rerank or generate");
-      }
-      if (auto a = (*f)["architecture"].value<std::string>()) m.architecture = *a;
-      if (auto* tags = (*f)["tags"].as_array())
-        for (auto& tag : *tags)
-          if (auto s = tag.value<std::string>()) m.tags.push_back(normalize_name(*s));
-    }
-  } catch (const toml::parse_error& e) {
-    return Error(ErrorCode::config_invalid, file.string() + ":" + std::to_string(e.source().begin.line) +
-                                                ": " + std::string(e.description()));
-  }
-  return m;
-}
-
 bool mapping_matches(const MappingConfig& m, const LibraryModel& model) {
   if (model.state != LibraryModelState::ready) return false;
   if (m.task && model.task != m.task) return false;
@@ -256,14 +210,9 @@ Result<MappingSyncReport> sync_mapping(const MappingConfig& m, const fs::path& m
   if (ec)
     return Error(ErrorCode::io_error,
                  "mapping " + m.name + ": cannot create " + m.target.string() + ": " + ec.message());
-  // One sync of a mapping at a time, across processes.
-  int lock_fd = ::open((manifest_file.string() + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (lock_fd < 0) return Error(ErrorCode::io_error, "cannot open lock for " + manifest_file.string());
-  struct Unlock {
-    int fd;
-    ~Unlock() { ::close(fd); }
-  } unlock{lock_fd};
-  ::flock(lock_fd, LOCK_EX);
+  // One sync of a mapping at a time, across threads and processes.
+  auto lock = FileLock::acquire(manifest_file.string() + ".lock");
+  if (!lock) return lock.error();
 
   auto manifest = read_manifest(manifest_file);
   if (!manifest) return manifest.error();
@@ -354,42 +303,46 @@ Result<std::vector<MappingStatusEntry>> mapping_status(const MappingConfig& m, c
   return out;
 }
 
-Result<std::vector<MappingSyncReport>> LibraryImpl::map_sync(std::string_view name) {
-  std::vector<MappingSyncReport> out;
-  auto models = with_index([](ModelIndex& index) { return index.all(); });
-  if (!models) return models.error();
-  fs::path dir = options_.home / "mappings";
-  std::error_code ec;
+namespace {
+
+// NAME.toml files of `dir`, sorted; only `name` when given.
+std::vector<fs::path> mapping_files(const fs::path& dir, std::string_view name) {
   std::vector<fs::path> files;
+  std::error_code ec;
   for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec))
     if (it->path().extension() == ".toml" && (name.empty() || it->path().stem() == name))
       files.push_back(it->path());
   std::sort(files.begin(), files.end());
+  return files;
+}
+
+}  // namespace
+
+Result<std::vector<MappingSyncReport>> sync_mappings(const fs::path& dir, std::string_view name,
+                                                     const std::vector<LibraryModel>& models) {
+  auto files = mapping_files(dir, name);
   if (files.empty())
     return Error(ErrorCode::config_invalid,
                  name.empty() ? "no mappings in " + dir.string() + " (add NAME.toml there)"
                               : "no mapping " + dir.string() + "/" + std::string(name) + ".toml");
+  std::vector<MappingSyncReport> out;
   for (const auto& f : files) {
     auto m = load_mapping(f);
     if (!m) return m.error();
-    auto r = sync_mapping(*m, dir / (m->name + ".manifest.json"), *models);
+    auto r = sync_mapping(*m, dir / (m->name + ".manifest.json"), models);
     if (!r) return r.error();
     out.push_back(std::move(*r));
   }
   return out;
 }
 
-Result<std::vector<MappingStatusEntry>> LibraryImpl::map_status(std::string_view name) {
+Result<std::vector<MappingStatusEntry>> mapping_statuses(const fs::path& dir, std::string_view name,
+                                                         const std::vector<LibraryModel>& models) {
   std::vector<MappingStatusEntry> out;
-  auto models = with_index([](ModelIndex& index) { return index.all(); });
-  if (!models) return models.error();
-  fs::path dir = options_.home / "mappings";
-  std::error_code ec;
-  for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
-    if (it->path().extension() != ".toml" || (!name.empty() && it->path().stem() != name)) continue;
-    auto m = load_mapping(it->path());
+  for (const auto& f : mapping_files(dir, name)) {
+    auto m = load_mapping(f);
     if (!m) return m.error();
-    auto r = mapping_status(*m, dir / (m->name + ".manifest.json"), *models);
+    auto r = mapping_status(*m, dir / (m->name + ".manifest.json"), models);
     if (!r) return r.error();
     out.insert(out.end(), r->begin(), r->end());
   }

@@ -158,18 +158,76 @@ std::string fts_query_from_text(std::string_view text) {
 
 int ModelIndex::latest_schema_version() { return static_cast<int>(migrations().size()); }
 
-Result<ModelIndex> ModelIndex::open(const fs::path& db_path, const fs::path& home, int busy_timeout_ms) {
+namespace {
+
+// SQLite's words for a file that is not (or no longer) an index.
+Error with_reindex_hint(const Error& e, const fs::path& db_path) {
+  const std::string& m = e.message();
+  if (m.find("not a database") == std::string::npos && m.find("malformed") == std::string::npos) return e;
+  return Error(e.code(), m + " (" + db_path.string() +
+                             " is damaged: `xervo models reindex` rebuilds it from the model files)");
+}
+
+}  // namespace
+
+Result<ModelIndex> ModelIndex::open(const fs::path& db_path, const fs::path& home, int busy_timeout_ms,
+                                    IndexMode mode) {
+  if (mode == IndexMode::read_only) return open_read_only(db_path, home, busy_timeout_ms);
   auto db = Database::open(db_path, busy_timeout_ms);
   if (!db) return db.error();
   ModelIndex index;
   index.db_ = std::move(*db);
   index.home_ = home;
-  // WAL lets readers run while a writer commits; NORMAL sync is durable across process crashes.
-  if (auto r = index.db_.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
-      !r)
-    return r.error();
-  if (auto r = index.migrate(); !r) return r.error();
+  // WAL lets readers run while a writer commits; NORMAL sync is durable across process crashes. A
+  // rebuilt file is renamed into place whole, so it keeps no WAL beside it.
+  const char* pragmas = mode == IndexMode::rebuild
+                            ? "PRAGMA journal_mode=DELETE; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
+                            : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;";
+  if (auto r = index.db_.exec(pragmas); !r) return with_reindex_hint(r.error(), db_path);
+  if (auto r = index.migrate(); !r) return with_reindex_hint(r.error(), db_path);
   return index;
+}
+
+Result<ModelIndex> ModelIndex::open_read_only(const fs::path& db_path, const fs::path& home,
+                                              int busy_timeout_ms) {
+  // Nothing indexed yet: an empty index in memory answers every query.
+  auto empty = [&]() -> Result<ModelIndex> {
+    ModelIndex index;
+    index.home_ = home;
+    auto db = Database::open(":memory:", busy_timeout_ms);
+    if (!db) return db.error();
+    index.db_ = std::move(*db);
+    if (auto r = index.migrate(); !r) return r.error();
+    return index;
+  };
+  std::error_code ec;
+  if (!fs::exists(db_path, ec)) return empty();
+  ModelIndex index;
+  index.home_ = home;
+  // mode=ro reads a WAL index whose -shm SQLite may use; a folder nobody may write to needs
+  // immutable instead (what a writer still holds in its WAL is then not seen).
+  std::optional<Error> first_error;
+  for (OpenMode open_mode : {OpenMode::read_only, OpenMode::immutable}) {
+    auto db = Database::open(db_path, busy_timeout_ms, open_mode);
+    if (!db) {
+      first_error = first_error.value_or(db.error());
+      continue;
+    }
+    index.db_ = std::move(*db);
+    auto version = index.schema_version();
+    if (!version) {
+      first_error = first_error.value_or(version.error());
+      continue;
+    }
+    if (*version > latest_schema_version())
+      return Error(ErrorCode::config_invalid, "index schema version " + std::to_string(*version) +
+                                                  " is newer than this xervo understands (" +
+                                                  std::to_string(latest_schema_version()) +
+                                                  "): upgrade xervo");
+    if (*version == 0) return empty();  // created but never given tables
+    return index;
+  }
+  return with_reindex_hint(*first_error, db_path);
 }
 
 Result<int> ModelIndex::schema_version() {

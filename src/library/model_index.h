@@ -18,11 +18,17 @@ namespace xervo::library {
 
 struct SqlParts;  // one search's filters and binds (model_index.cpp)
 
+enum class IndexMode {
+  read_write,  // create or migrate as needed (WAL)
+  read_only,   // never writes: no migration; an index without tables reads as empty
+  rebuild,     // a fresh file built by reindex: rollback journal, so it is one self-contained file
+};
+
 class ModelIndex {
  public:
   // Opens or creates the index, applies missing migrations in order inside one transaction.
   static Result<ModelIndex> open(const std::filesystem::path& db_path, const std::filesystem::path& home,
-                                 int busy_timeout_ms);
+                                 int busy_timeout_ms, IndexMode mode = IndexMode::read_write);
 
   // The schema version this build writes (the last migration).
   static int latest_schema_version();
@@ -50,6 +56,8 @@ class ModelIndex {
   // Statements are prepared once per SQL text and reused (search builds a few dozen shapes).
   Result<Statement*> cached(const std::string& sql);
   std::map<std::string, Statement> statements_;
+  static Result<ModelIndex> open_read_only(const std::filesystem::path& db_path,
+                                           const std::filesystem::path& home, int busy_timeout_ms);
   Result<void> migrate();
   Result<std::vector<LibraryModel>> query_models(Statement& stmt);
   Result<std::vector<LibraryModel>> run_search(const std::string& select_from, SqlParts& parts,

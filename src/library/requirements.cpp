@@ -1,66 +1,24 @@
 // The requirements contract: whether a model can run on a platform + backend profile, as versioned
 // JSON. Local backends check the file (present, verified by hash stamp), the architecture against
-// the linked llama.cpp (a vocab-only load), the backend in ggml and memory; remote backends check
-// the API key variable. Anything but `resolved` is not ready.
+// the linked llama.cpp, the backend in ggml and memory; remote backends check the credentials the
+// provider would use ([providers.<backend>] api_key_env and base_url). Anything but `resolved` is
+// not ready.
 #include <ggml-backend.h>
-#include <llama.h>
-#include <sys/stat.h>
 #include <sys/utsname.h>
 
-#include <cstdlib>
 #include <fstream>
 #include <map>
-#include <mutex>
+#include <optional>
 #include <regex>
 
-#include "library/files.h"
+#include "library/architecture_check.h"
 #include "library/gguf_info.h"
-#include "library/library_impl.h"
+#include "net/api_client.h"
+#include "xervo/library.h"
 
 namespace xervo {
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-namespace library {
-
-namespace {
-
-json file_stamp(const fs::path& file) {
-  struct stat st {};
-  if (::stat(file.c_str(), &st) != 0) return nullptr;
-  return {{"size", static_cast<uint64_t>(st.st_size)},
-          {"inode", static_cast<uint64_t>(st.st_ino)},
-          {"mtime_ns", static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec}};
-}
-
-}  // namespace
-
-Result<void> write_verified_stamp(const fs::path& dir, const fs::path& file, const std::string& sha256) {
-  json stamp = file_stamp(file);
-  if (stamp.is_null()) return Error(ErrorCode::io_error, "cannot stat " + file.string());
-  stamp["sha256"] = sha256;
-  stamp["verified_at"] = unix_now();
-  return write_file_atomic(dir / "verified.json", stamp.dump());
-}
-
-Result<bool> check_verified(const fs::path& dir, const LibraryModel& model) {
-  json now = file_stamp(model.file);
-  if (now.is_null()) return false;
-  if (auto text = read_file(dir / "verified.json"); text) {
-    auto stamp = json::parse(*text, nullptr, false);
-    // Same inode, size and mtime as when last hashed: the bytes are the verified ones.
-    if (stamp.is_object() && stamp.value("sha256", "") == model.sha256 && stamp["size"] == now["size"] &&
-        stamp["inode"] == now["inode"] && stamp["mtime_ns"] == now["mtime_ns"])
-      return true;
-  }
-  auto sha = sha256_file(model.file);
-  if (!sha) return sha.error();
-  if (*sha != model.sha256) return false;
-  (void)write_verified_stamp(dir, model.file, *sha);
-  return true;
-}
-
-}  // namespace library
 
 namespace {
 
@@ -92,209 +50,189 @@ const std::map<std::string, std::string>& local_backends() {
   return m;
 }
 
-// llama.cpp logs a page per load. While this thread runs an architecture check, its lines are
-// kept (errors only, for the detail) instead of printed; other threads go to the callback that was
-// installed before, so a provider's own log routing keeps working.
-thread_local std::string* t_capture = nullptr;
-ggml_log_callback g_previous_log = nullptr;
-void* g_previous_log_data = nullptr;
-
-void capture_log(ggml_log_level level, const char* text, void* user_data) {
-  if (t_capture) {
-    if (level == GGML_LOG_LEVEL_ERROR && text) t_capture->append(text);
-    return;
-  }
-  if (g_previous_log) g_previous_log(level, text, g_previous_log_data);
-}
-
-void install_capture() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    llama_log_get(&g_previous_log, &g_previous_log_data);
-    llama_log_set(capture_log, nullptr);
-  });
-}
-
-// The first error line names the cause ("error loading model: unknown model architecture: 'x'").
-std::string first_line(const std::string& text) {
-  std::string line = text.substr(0, text.find('\n'));
-  while (!line.empty() && line.back() == ' ') line.pop_back();
-  return line;
-}
-
-struct ArchCheck {
-  bool ok;
-  std::string detail;
-};
-
-// A vocab-only load runs llama.cpp's own architecture, hyper-parameter and vocabulary checks
-// without reading tensors. Cached per file content.
-ArchCheck check_architecture(const LibraryModel& model) {
-  static std::mutex mutex;
-  static std::map<std::string, ArchCheck> cache;
-  {
-    std::lock_guard lock(mutex);
-    if (auto it = cache.find(model.sha256); it != cache.end()) return it->second;
-  }
-  install_capture();
-  llama_model_params params = llama_model_default_params();
-  params.vocab_only = true;
-  std::string errors;
-  t_capture = &errors;
-  llama_model* m = llama_model_load_from_file(model.file.c_str(), params);
-  t_capture = nullptr;
-  std::string why = first_line(errors);
-  ArchCheck result{m != nullptr, m ? "llama.cpp reads '" + model.architecture + "'"
-                                   : "the linked llama.cpp cannot load architecture '" + model.architecture +
-                                         "'" + (why.empty() ? "" : " (" + why + ")")};
-  if (m) llama_model_free(m);
-  std::lock_guard lock(mutex);
-  cache[model.sha256] = result;
-  return result;
-}
-
 json requirement(std::string name, bool ok, std::string detail) {
   return {{"name", std::move(name)}, {"ok", ok}, {"detail", std::move(detail)}};
 }
 
-}  // namespace
+// The contract being built: groups of requirements, errors, and the state it ends in.
+class Contract {
+ public:
+  Contract(std::string_view model_id, const std::string& platform, const std::string& backend)
+      : out_{{"contract_version", 1},
+             {"model_id", std::string(model_id)},
+             {"profile", {{"platform", platform}, {"backend", backend}}},
+             {"groups", json::array()},
+             {"errors", json::array()}},
+        backend_(backend) {}
 
-json resolve_model_dependency_requirements(ModelLibrary& library, std::string_view model_id,
-                                           std::string_view platform_in, std::string_view backend_in) {
-  std::string platform = platform_in.empty() ? host_platform() : std::string(platform_in);
-  std::string backend = backend_in.empty() ? "cpu" : std::string(backend_in);
-  json out = {{"contract_version", 1},
-              {"model_id", std::string(model_id)},
-              {"profile", {{"platform", platform}, {"backend", backend}}},
-              {"groups", json::array()},
-              {"errors", json::array()}};
-  auto finish = [&](const std::string& state) {
-    out["state"] = state;
-    out["ready"] = state == "resolved";
-    return out;
-  };
-  auto add_error = [&](const std::string& code, const std::string& message) {
-    out["errors"].push_back({{"code", code}, {"message", message}});
-  };
+  json group(const std::string& name) const {
+    return {{"name", name}, {"backend", backend_}, {"requirements", json::array()}};
+  }
+  // Adds a requirement to `g`; a failed one is also a missing_requirements error.
+  void check(json& g, const std::string& name, bool ok, const std::string& detail) {
+    add(g, requirement(name, ok, detail));
+  }
+  void add(json& g, json r) {
+    if (!r["ok"].get<bool>())
+      missing_.push_back(r["name"].get<std::string>() + ": " + r["detail"].get<std::string>());
+    g["requirements"].push_back(std::move(r));
+  }
+  void push(json g) { out_["groups"].push_back(std::move(g)); }
+  json& out() { return out_; }
+  json finish(const std::string& state, const std::string& message = {}) {
+    if (!message.empty()) error(state, message);
+    for (const auto& m : missing_) error("missing_requirements", m);
+    out_["state"] = state == "resolved" && !missing_.empty() ? "missing_requirements" : state;
+    out_["ready"] = out_["state"] == "resolved";
+    return std::move(out_);
+  }
 
+ private:
+  void error(const std::string& code, const std::string& message) {
+    out_["errors"].push_back({{"code", code}, {"message", message}});
+  }
+  json out_;
+  std::string backend_;
+  std::vector<std::string> missing_;
+};
+
+// The profile itself: malformed, unknown or contradictory profiles end the check here.
+std::optional<json> check_profile(Contract& c, const std::string& platform, const std::string& backend) {
   static const std::regex profile_re("^[a-z0-9_]+-[a-z0-9_]+$");
   static const std::regex backend_re("^[a-z0-9_]+$");
-  if (!std::regex_match(platform, profile_re)) {
-    add_error("invalid_profile", "platform '" + platform + "' is not OS-ARCH, e.g. linux-x86_64");
-    return finish("invalid_profile");
-  }
-  if (!std::regex_match(backend, backend_re)) {
-    add_error("invalid_profile",
-              "backend '" + backend + "' is malformed: use cpu, cuda, metal, vulkan, openai, gemini");
-    return finish("invalid_profile");
-  }
+  if (!std::regex_match(platform, profile_re))
+    return c.finish("invalid_profile", "platform '" + platform + "' is not OS-ARCH, e.g. linux-x86_64");
+  if (!std::regex_match(backend, backend_re))
+    return c.finish("invalid_profile",
+                    "backend '" + backend + "' is malformed: use cpu, cuda, metal, vulkan, openai, gemini");
   std::string os = platform.substr(0, platform.find('-'));
   std::string arch = platform.substr(platform.find('-') + 1);
   bool remote = backend == "openai" || backend == "gemini";
   if ((os != "linux" && os != "macos" && os != "windows") ||
-      (arch != "x86_64" && arch != "aarch64" && arch != "arm64")) {
-    add_error("unknown_profile",
-              "unknown platform '" + platform + "' (known: linux|macos|windows - x86_64|aarch64)");
-    return finish("unknown_profile");
-  }
-  if (!remote && !local_backends().count(backend)) {
-    add_error("unknown_profile",
-              "unknown backend '" + backend + "' (known: cpu, cuda, metal, vulkan, openai, gemini)");
-    return finish("unknown_profile");
-  }
-  if ((backend == "metal" && os != "macos") || (backend == "cuda" && os == "macos")) {
-    add_error("profile_conflict", "backend " + backend + " does not exist on " + os);
-    return finish("profile_conflict");
-  }
+      (arch != "x86_64" && arch != "aarch64" && arch != "arm64"))
+    return c.finish("unknown_profile",
+                    "unknown platform '" + platform + "' (known: linux|macos|windows - x86_64|aarch64)");
+  if (!remote && !local_backends().count(backend))
+    return c.finish("unknown_profile",
+                    "unknown backend '" + backend + "' (known: cpu, cuda, metal, vulkan, openai, gemini)");
+  if ((backend == "metal" && os != "macos") || (backend == "cuda" && os == "macos"))
+    return c.finish("profile_conflict", "backend " + backend + " does not exist on " + os);
+  if (!remote && platform != host_platform())
+    return c.finish("profile_conflict", "this machine is " + host_platform() +
+                                            "; requirements of local backends for " + platform +
+                                            " can only be checked on such a machine");
+  return std::nullopt;
+}
 
-  if (remote) {
-    // A remote model id is the provider's name; only credentials can be checked here.
-    std::string var = backend == "openai" ? "OPENAI_API_KEY" : "GEMINI_API_KEY";
-    const char* key = std::getenv(var.c_str());
-    const char* base = std::getenv(backend == "openai" ? "OPENAI_BASE_URL" : "GEMINI_BASE_URL");
-    bool ok = (key && *key) || (backend == "openai" && base && *base);
-    json group = {{"name", "credentials"}, {"backend", backend}, {"requirements", json::array()}};
-    json r = requirement(
-        "api_key_env", ok,
-        ok ? var + " is set" + std::string(key && *key ? "" : " (no key: OPENAI_BASE_URL names a server)")
-           : "set " + var + " to an API key");
-    r["variable"] = var;
-    group["requirements"].push_back(r);
-    out["groups"].push_back(group);
-    if (auto m = library.find(model_id); m && m->task == ModelTask::rerank && backend == "gemini") {
-      add_error("profile_conflict", "Gemini has no reranking API; use a local backend for " + m->id);
-      return finish("profile_conflict");
-    }
-    if (!ok) {
-      add_error("missing_requirements", "api_key_env: set " + var);
-      return finish("missing_requirements");
-    }
-    return finish("resolved");
+net::ApiDefaults remote_defaults(const std::string& backend) {
+  net::ApiDefaults d;
+  d.service = backend;
+  if (backend == "openai") {
+    d.base_url_env = "OPENAI_BASE_URL";
+    d.base_url = "https://api.openai.com/v1";
+    d.api_key_env = "OPENAI_API_KEY";
+  } else {
+    d.base_url_env = "GEMINI_BASE_URL";
+    d.base_url = "https://generativelanguage.googleapis.com/v1beta";
+    d.api_key_env = "GEMINI_API_KEY";
   }
+  return d;
+}
 
-  if (platform != host_platform()) {
-    add_error("profile_conflict", "this machine is " + host_platform() +
-                                      "; requirements of local backends for " + platform +
-                                      " can only be checked on such a machine");
-    return finish("profile_conflict");
+// A remote model id is the provider's name: only the credentials the provider would send can be
+// checked here, read from its settings as the provider reads them.
+json check_remote(Contract& c, ModelLibrary& library, std::string_view model_id, const RequirementsQuery& q) {
+  const auto defaults = remote_defaults(q.backend);
+  json group = c.group("credentials");
+  auto settings = net::parse_api_settings(q.provider_settings, json::object(), defaults);
+  if (!settings) {
+    c.check(group, "api_key_env", false, settings.error().message());
+    c.push(std::move(group));
+    return c.finish("missing_requirements");
   }
+  const std::string& var = settings->api_key_env;
+  bool has_key = !settings->api_key.empty();
+  // A server of one's own (llama-server, vLLM) behind base_url needs no key.
+  bool keyless = q.backend == "openai" && settings->base_url != defaults.base_url;
+  bool ok = has_key || keyless;
+  json r = requirement(
+      "api_key_env", ok,
+      has_key   ? var + " is set"
+      : keyless ? "no key in " + var + ": " + net::redact_url(settings->base_url) + " is a server of your own"
+                : "set " + var + " to an API key");
+  r["variable"] = var;
+  c.add(group, std::move(r));
+  c.push(std::move(group));
+  if (auto m = library.find(model_id); m && m->task == ModelTask::rerank && q.backend == "gemini")
+    return c.finish("profile_conflict", "Gemini has no reranking API; use a local backend for " + m->id);
+  return c.finish("resolved");
+}
 
-  std::vector<std::string> missing;
-  auto check = [&](json& group, const std::string& name, bool ok, const std::string& detail) {
-    group["requirements"].push_back(requirement(name, ok, detail));
-    if (!ok) missing.push_back(name + ": " + detail);
-  };
+struct FilesCheck {
+  std::optional<LibraryModel> model;  // found in the library
+  bool usable = false;                // ready and its file present
+};
 
-  json files = {{"name", "files"}, {"backend", backend}, {"requirements", json::array()}};
+// Files: in the library and ready, present with their size, holding the recorded bytes.
+FilesCheck check_files(Contract& c, ModelLibrary& library, std::string_view model_id) {
+  json files = c.group("files");
   auto model = library.find(model_id);
   if (!model) {
-    check(files, "model_in_library", false, model.error().message());
-    out["groups"].push_back(files);
-    for (auto& m : missing) add_error("missing_requirements", m);
-    return finish("missing_requirements");
+    c.check(files, "model_in_library", false, model.error().message());
+    c.push(std::move(files));
+    return {};
   }
-  out["model"] = {{"id", model->id}, {"file", model->file.string()}, {"architecture", model->architecture}};
-  check(files, "model_in_library", model->state == LibraryModelState::ready,
-        model->state == LibraryModelState::ready ? model->id + " is ready"
-                                                 : model->id + " is " + std::string(to_string(model->state)) +
-                                                       (model->error.empty() ? "" : ": " + model->error));
+  c.out()["model"] = {
+      {"id", model->id}, {"file", model->file.string()}, {"architecture", model->architecture}};
+  const bool ready = model->state == LibraryModelState::ready;
+  c.check(files, "model_in_library", ready,
+          ready ? model->id + " is ready"
+                : model->id + " is " + std::string(to_string(model->state)) +
+                      (model->error.empty() ? "" : ": " + model->error));
   std::error_code ec;
   bool present = fs::is_regular_file(model->file, ec) && fs::file_size(model->file, ec) == model->size_bytes;
-  check(files, "files_present", present,
-        present ? model->file.string() : model->file.string() + " is missing or has the wrong size");
+  c.check(files, "files_present", present,
+          present ? model->file.string() : model->file.string() + " is missing or has the wrong size");
   if (present) {
-    auto* impl = dynamic_cast<library::LibraryImpl*>(&library);
-    auto verified = impl ? library::check_verified(impl->model_dir(model->publisher, model->name), *model)
-                         : Result<bool>(false);
-    check(files, "files_verified", verified && *verified,
-          !verified ? verified.error().message()
-                    : (*verified ? "sha256 " + model->sha256.substr(0, 12) + "... matches"
-                                 : "sha256 differs from the recorded one: run `xervo models verify " +
-                                       model->id + "`"));
+    auto verified = library.file_matches_record(*model);
+    c.check(files, "files_verified", verified && *verified,
+            !verified ? verified.error().message()
+                      : (*verified ? "sha256 " + model->sha256.substr(0, 12) + "... matches"
+                                   : "sha256 differs from the recorded one: run `xervo models verify " +
+                                         model->id + "`"));
   }
-  out["groups"].push_back(files);
+  c.push(std::move(files));
+  return {*model, present && ready};
+}
 
-  json engine = {{"name", "engine"}, {"backend", backend}, {"requirements", json::array()}};
-  ggml_backend_reg_t reg = ggml_backend_reg_by_name(local_backends().at(backend).c_str());
-  check(engine, "backend_available", reg != nullptr,
-        reg ? "ggml backend " + local_backends().at(backend) + " is linked"
-            : "this build of llama.cpp has no " + local_backends().at(backend) + " backend");
-  if (present && model->state == LibraryModelState::ready) {
-    auto a = check_architecture(*model);
+// Engine: the ggml backend is linked and llama.cpp reads the architecture. Returns the backend.
+ggml_backend_reg_t check_engine(Contract& c, const std::string& backend,
+                                const std::optional<LibraryModel>& model) {
+  json engine = c.group("engine");
+  const std::string& reg_name = local_backends().at(backend);
+  ggml_backend_reg_t reg = ggml_backend_reg_by_name(reg_name.c_str());
+  c.check(engine, "backend_available", reg != nullptr,
+          reg ? "ggml backend " + reg_name + " is linked"
+              : "this build of llama.cpp has no " + reg_name + " backend");
+  if (model) {
+    auto a = library::check_architecture(*model);
     json r = requirement("architecture_supported", a.ok, a.detail);
     r["architecture"] = model->architecture;
-    engine["requirements"].push_back(r);
-    if (!a.ok) missing.push_back("architecture_supported: " + a.detail);
+    c.add(engine, std::move(r));
   }
-  out["groups"].push_back(engine);
+  c.push(std::move(engine));
+  return reg;
+}
 
-  json memory = {{"name", "memory"}, {"backend", backend}, {"requirements", json::array()}};
-  uint64_t needed = model->size_bytes;
-  if (auto info = library::read_gguf_info(model->file); info && info->head_count > 0) {
-    // Weights plus an f16 KV cache for min(training context, 4096) tokens.
+// Memory: weights plus an f16 KV cache for min(training context, 4096) tokens, against what the
+// backend has free.
+void check_memory(Contract& c, const std::string& backend, ggml_backend_reg_t reg,
+                  const LibraryModel& model) {
+  uint64_t needed = model.size_bytes;
+  if (auto info = library::read_gguf_info(model.file); info && info->head_count > 0) {
     uint64_t ctx = std::min<uint64_t>(info->context_length ? info->context_length : 4096, 4096);
     uint64_t kv_dim = static_cast<uint64_t>(info->embedding_length) * info->head_count_kv / info->head_count;
-    if (model->task != ModelTask::embed && model->task != ModelTask::rerank)
+    if (model.task != ModelTask::embed && model.task != ModelTask::rerank)
       needed += 2ull * info->block_count * ctx * kv_dim * 2;
   }
   uint64_t available = 0;
@@ -307,17 +245,37 @@ json resolve_model_dependency_requirements(ModelLibrary& library, std::string_vi
       available = std::max<uint64_t>(available, free_b);
     }
   }
+  json memory = c.group("memory");
   json mem = requirement(
       "memory", available >= needed,
       std::to_string(needed >> 20) + " MiB needed, " + std::to_string(available >> 20) + " MiB available");
   mem["needed_bytes"] = needed;
   mem["available_bytes"] = available;
-  memory["requirements"].push_back(mem);
-  if (available < needed) missing.push_back("memory: " + mem["detail"].get<std::string>());
-  out["groups"].push_back(memory);
+  c.add(memory, std::move(mem));
+  c.push(std::move(memory));
+}
 
-  for (auto& m : missing) add_error("missing_requirements", m);
-  return finish(missing.empty() ? "resolved" : "missing_requirements");
+}  // namespace
+
+json resolve_model_dependency_requirements(ModelLibrary& library, std::string_view model_id,
+                                           const RequirementsQuery& query) {
+  RequirementsQuery q = query;
+  if (q.platform.empty()) q.platform = host_platform();
+  if (q.backend.empty()) q.backend = "cpu";
+  Contract c(model_id, q.platform, q.backend);
+  if (auto done = check_profile(c, q.platform, q.backend)) return *done;
+  if (q.backend == "openai" || q.backend == "gemini") return check_remote(c, library, model_id, q);
+  auto files = check_files(c, library, model_id);
+  if (!files.model) return c.finish("missing_requirements");
+  auto reg = check_engine(c, q.backend, files.usable ? files.model : std::nullopt);
+  check_memory(c, q.backend, reg, *files.model);
+  return c.finish("resolved");
+}
+
+json resolve_model_dependency_requirements(ModelLibrary& library, std::string_view model_id,
+                                           std::string_view platform, std::string_view backend) {
+  return resolve_model_dependency_requirements(
+      library, model_id, RequirementsQuery{std::string(platform), std::string(backend), json::object()});
 }
 
 json resolve_model_dependency_requirements(std::string_view model_id, std::string_view platform,

@@ -63,17 +63,45 @@ int64_t Statement::column_int(int col) const { return sqlite3_column_int64(stmt_
 
 bool Statement::column_is_null(int col) const { return sqlite3_column_type(stmt_.get(), col) == SQLITE_NULL; }
 
-Result<Database> Database::open(const std::filesystem::path& path, int busy_timeout_ms) {
+namespace {
+
+// "file:" URI of a path, with the characters URIs reserve escaped.
+std::string file_uri(const std::filesystem::path& path, const char* query) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out = "file:";
+  for (unsigned char c : std::filesystem::absolute(path).string()) {
+    if (c == '%' || c == '?' || c == '#' || c < 0x20 || c >= 0x7f) {
+      out.push_back('%');
+      out.push_back(hex[c >> 4]);
+      out.push_back(hex[c & 15]);
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  return out + query;
+}
+
+}  // namespace
+
+Result<Database> Database::open(const std::filesystem::path& path, int busy_timeout_ms, OpenMode mode) {
   sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &raw,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  int rc = SQLITE_OK;
+  if (mode == OpenMode::read_write) {
+    rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                         nullptr);
+  } else {
+    std::string uri = file_uri(path, mode == OpenMode::immutable ? "?immutable=1" : "?mode=ro");
+    rc = sqlite3_open_v2(uri.c_str(), &raw, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX,
+                         nullptr);
+  }
   Database db;
   db.db_.reset(raw);
   db.path_ = path;
   if (rc != SQLITE_OK)
-    return Error(ErrorCode::io_error, "cannot open index " + path.string() + ": " +
-                                          (raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)) +
-                                          " (check that the folder exists and is writable)");
+    return Error(ErrorCode::io_error,
+                 "cannot open index " + path.string() + ": " +
+                     (raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc)) +
+                     (mode == OpenMode::read_write ? " (check that the folder exists and is writable)" : ""));
   sqlite3_busy_timeout(raw, busy_timeout_ms);
   sqlite3_extended_result_codes(raw, 1);
   return db;

@@ -50,9 +50,14 @@ class Statement {
   std::unique_ptr<sqlite3_stmt, StmtFinalizer> stmt_;
 };
 
+// How a file is opened: read_only never writes (it may still create the WAL's -shm beside the file,
+// as SQLite needs); immutable reads the file as it is, for folders nobody may write to.
+enum class OpenMode { read_write, read_only, immutable };
+
 class Database {
  public:
-  static Result<Database> open(const std::filesystem::path& path, int busy_timeout_ms);
+  static Result<Database> open(const std::filesystem::path& path, int busy_timeout_ms,
+                               OpenMode mode = OpenMode::read_write);
 
   Result<void> exec(std::string_view sql);
   Result<Statement> prepare(std::string_view sql);

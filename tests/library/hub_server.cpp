@@ -73,9 +73,24 @@ FakeHub::FakeHub() : server_(std::make_unique<httplib::Server>()) {
   // resolve -> redirect to the blob route, as the Hub redirects to its CDN.
   s.Get(R"(/([^/]+)/([^/]+)/resolve/([^/]+)/(.+))",
         [this, failing](const httplib::Request& req, httplib::Response& res) {
+          ++resolve_requests;
+          std::string repo = std::string(req.matches[1]) + "/" + std::string(req.matches[2]);
+          {
+            std::lock_guard lock(mutex_);
+            resolve_times_.push_back(std::chrono::steady_clock::now());
+            if (repo == redirect_loop_repo_) {
+              res.set_redirect(req.path);
+              return;
+            }
+          }
+          if (int after = rate_limit_once_retry_after.exchange(-1); after >= 0) {
+            res.status = 429;
+            res.set_header("Retry-After", std::to_string(after));
+            res.set_content(R"({"error":"slow down"})", "application/json");
+            return;
+          }
           if (failing(res)) return;
-          res.set_redirect("/blobs/" + std::string(req.matches[1]) + "/" + std::string(req.matches[2]) + "/" +
-                           std::string(req.matches[4]));
+          res.set_redirect("/blobs/" + repo + "/" + std::string(req.matches[4]));
         });
   s.Get(R"(/blobs/([^/]+)/([^/]+)/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
     int n = ++blob_requests;
@@ -107,19 +122,33 @@ FakeHub::FakeHub() : server_(std::make_unique<httplib::Server>()) {
                                }
                                if (int d = blob_delay_ms.load())
                                  std::this_thread::sleep_for(std::chrono::milliseconds(d));
+                               {
+                                 std::unique_lock lock(hold_mutex_);
+                                 if (hold_at_ >= 0 && offset >= static_cast<size_t>(hold_at_)) {
+                                   ++held_;
+                                   hold_cv_.notify_all();
+                                   hold_cv_.wait(lock, [&] { return hold_at_ < 0 || stopping_; });
+                                   --held_;
+                                 } else if (hold_at_ >= 0) {
+                                   chunk = std::min(chunk, static_cast<size_t>(hold_at_) - offset);
+                                 }
+                               }
                                sink.write(shared->data() + offset, chunk);
                                blob_bytes_sent += chunk;
                                return true;
                              });
   });
+  // Bound and listening once this returns: connections queue until the loop below accepts them.
   port_ = s.bind_to_any_port("127.0.0.1");
   thread_ = std::thread([this] { server_->listen_after_bind(); });
-  // The socket is bound, so connections queue even before the loop runs; wait a little anyway.
-  for (int i = 0; i < 200 && !server_->is_running(); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
 }
 
 FakeHub::~FakeHub() {
+  {
+    std::lock_guard lock(hold_mutex_);
+    stopping_ = true;
+  }
+  hold_cv_.notify_all();
   server_->stop();
   if (thread_.joinable()) thread_.join();
 }
@@ -127,6 +156,24 @@ FakeHub::~FakeHub() {
 void FakeHub::add_file(const std::string& repo, const std::string& file, std::string content) {
   std::lock_guard lock(mutex_);
   files_[repo][file] = std::move(content);
+}
+
+void FakeHub::hold_blobs_after(size_t bytes) {
+  std::lock_guard lock(hold_mutex_);
+  hold_at_ = static_cast<long>(bytes);
+}
+
+void FakeHub::wait_until_held() {
+  std::unique_lock lock(hold_mutex_);
+  hold_cv_.wait(lock, [&] { return held_ > 0; });
+}
+
+void FakeHub::release_blobs() {
+  {
+    std::lock_guard lock(hold_mutex_);
+    hold_at_ = -1;
+  }
+  hold_cv_.notify_all();
 }
 
 void FakeHub::set_listing(const std::string& repo, nlohmann::json listing) {

@@ -1,9 +1,12 @@
 // A Hugging Face Hub look-alike on 127.0.0.1 for the library tests (cpp-httplib): model search,
 // revision listings with LFS sha256, resolve URLs that redirect to a blob route honouring Range,
-// and faults on demand (drop a connection halfway, serve wrong bytes, answer 401/404/429).
+// and faults on demand (drop a connection halfway, serve wrong bytes, answer 401/404/429, hold a
+// download at a byte until released, redirect in a loop).
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -40,12 +43,30 @@ class FakeHub {
   std::atomic<bool> corrupt{false};       // serve bytes that differ from the listed hash
   std::atomic<int> fail_status{0};        // every route answers this status when non-zero
   std::atomic<int> blob_delay_ms{0};      // sleep per chunk (keeps a download in flight)
+  // The next resolve request answers 429 with this Retry-After (seconds) when >= 0.
+  std::atomic<int> rate_limit_once_retry_after{-1};
+  // Resolve URLs of this repo redirect to themselves.
+  void set_redirect_loop(const std::string& repo) {
+    std::lock_guard lock(mutex_);
+    redirect_loop_repo_ = repo;
+  }
+  // Blob responses stop after `bytes` bytes and wait (the download stays in flight) until
+  // release_blobs(); wait_until_held() returns once a response is waiting there.
+  void hold_blobs_after(size_t bytes);
+  void wait_until_held();
+  void release_blobs();
 
   // Observations.
   std::atomic<int> search_requests{0};
   std::atomic<int> listing_requests{0};
   std::atomic<int> blob_requests{0};
   std::atomic<uint64_t> blob_bytes_sent{0};
+  std::atomic<int> resolve_requests{0};
+  // When each resolve request arrived, as the server saw it.
+  std::vector<std::chrono::steady_clock::time_point> resolve_times() {
+    std::lock_guard lock(mutex_);
+    return resolve_times_;
+  }
   std::vector<std::string> ranges() {
     std::lock_guard lock(mutex_);
     return ranges_;
@@ -67,6 +88,14 @@ class FakeHub {
   nlohmann::json search_result_ = nlohmann::json::array();
   std::vector<std::string> ranges_;
   std::vector<std::string> auth_;
+  std::vector<std::chrono::steady_clock::time_point> resolve_times_;
+  std::string redirect_loop_repo_;
+  // Hold of blob responses.
+  std::mutex hold_mutex_;
+  std::condition_variable hold_cv_;
+  long hold_at_ = -1;  // GUARDED_BY(hold_mutex_)
+  int held_ = 0;       // responses waiting at the hold
+  bool stopping_ = false;
 };
 
 }  // namespace xervo::testing

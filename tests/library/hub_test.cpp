@@ -1,15 +1,20 @@
 // The Hub client and pull against a fake Hub on 127.0.0.1: file choice, resume after a dropped
-// connection, hash mismatch, one download for concurrent pulls, HTTP errors, hostile listings,
-// the search cache and the `downloading` state.
+// connection, hash mismatch, one download for concurrent pulls, HTTP errors (429 and its
+// Retry-After, redirect loops), a full disk, hostile listings, the search cache and the
+// `downloading` state.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
+#include <latch>
 #include <thread>
 
 #include "gguf_writer.h"
 #include "hub_server.h"
+#include "library/fault_points.h"
 #include "library_fixture.h"
 
 namespace xervo::testing {
@@ -115,24 +120,26 @@ TEST_F(Hub, ResumesAfterADroppedConnectionAndVerifiesTheWhole) {
 }
 
 TEST_F(Hub, CancelledDownloadResumesOnTheNextPull) {
-  hub.blob_delay_ms = 2;
-  std::atomic<bool> cancel{false};
+  // The server holds the download at a quarter, so the stop lands while it is in flight.
+  const uint64_t quarter = content.size() / 4;
+  hub.hold_blobs_after(quarter);
+  std::stop_source stop;
   auto first = lib->pull(
       "hf:TheOrg/Tiny-GGUF:Q4_K_M",
       [&](const PullProgress& p) {
-        if (p.bytes_done > content.size() / 4) cancel = true;
+        if (p.bytes_done >= quarter) stop.request_stop();
       },
-      &cancel);
+      stop.get_token());
   ASSERT_FALSE(first.ok());
-  EXPECT_EQ(first.error().code(), ErrorCode::cancelled);
+  EXPECT_EQ(first.error().code(), ErrorCode::cancelled) << first.error().to_string();
+  EXPECT_NE(first.error().message().find("to resume"), std::string::npos) << first.error().message();
   auto partial = files_under(home.path, ".incomplete");
   ASSERT_EQ(partial.size(), 1u);
-  uint64_t kept = fs::file_size(partial[0]);
-  EXPECT_GT(kept, 0u);
-  hub.blob_delay_ms = 0;
+  EXPECT_EQ(fs::file_size(partial[0]), quarter);
+  hub.release_blobs();
   auto second = lib->pull("hf:TheOrg/Tiny-GGUF:Q4_K_M");
   ASSERT_TRUE(second.ok()) << second.error().to_string();
-  EXPECT_EQ(hub.ranges().back(), "bytes=" + std::to_string(kept) + "-");
+  EXPECT_EQ(hub.ranges().back(), "bytes=" + std::to_string(quarter) + "-");
   EXPECT_EQ(second->sha256, FakeHub::sha256_hex(content));
 }
 
@@ -187,21 +194,85 @@ TEST_F(Hub, ConcurrentPullsFromTwoProcessesDownloadOnce) {
 }
 
 TEST_F(Hub, DownloadInProgressIsInTheIndex) {
-  hub.blob_delay_ms = 5;
-  std::thread puller([&] { (void)lib->pull("hf:TheOrg/Tiny-GGUF:Q4_K_M"); });
+  // Held at 64 KiB until released: the pull is in flight for as long as the test looks at it.
+  hub.hold_blobs_after(64 * 1024);
+  std::latch first_bytes(1);
+  bool signalled = false;
+  std::thread puller([&] {
+    (void)lib->pull("hf:TheOrg/Tiny-GGUF:Q4_K_M", [&](const PullProgress& p) {
+      // The index learns the first bytes before the callback hears of them.
+      if (p.bytes_done > 0 && !signalled) {
+        signalled = true;
+        first_bytes.count_down();
+      }
+    });
+  });
+  first_bytes.wait();
   auto observer = open_test_library(home.path, hub.endpoint());
-  bool saw_downloading = false;
-  for (int i = 0; i < 400 && !saw_downloading; ++i) {
-    auto rows = observer->search({.state = LibraryModelState::downloading});
-    if (rows.ok() && !rows->empty() && rows->front().downloaded_bytes > 0) {
-      saw_downloading = true;
-      EXPECT_EQ(rows->front().size_bytes, content.size());
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  auto rows = observer->search({.state = LibraryModelState::downloading});
+  hub.release_blobs();
   puller.join();
-  EXPECT_TRUE(saw_downloading);
+  ASSERT_TRUE(rows.ok()) << rows.error().to_string();
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_GT(rows->front().downloaded_bytes, 0u);
+  EXPECT_LE(rows->front().downloaded_bytes, 64u * 1024);
+  EXPECT_EQ(rows->front().size_bytes, content.size());
   EXPECT_EQ(observer->get("theorg/tiny.q4_k_m")->state, LibraryModelState::ready);
+}
+
+TEST_F(Hub, RateLimitedFileRequestWaitsWhatRetryAfterAsks) {
+  hub.rate_limit_once_retry_after = 1;
+  auto m = lib->pull("hf:TheOrg/Tiny-GGUF:Q4_K_M");
+  ASSERT_TRUE(m.ok()) << m.error().to_string();
+  auto times = hub.resolve_times();
+  ASSERT_EQ(times.size(), 2u) << "one 429, then the retry";
+  // What the server saw: the retry came no sooner than the second it asked for.
+  EXPECT_GE(times[1] - times[0], std::chrono::seconds(1));
+}
+
+TEST_F(Hub, RedirectLoopIsNotRetried) {
+  hub.add_file("Loop/Repo-GGUF", "loop.Q4_K_M.gguf", content);
+  hub.set_redirect_loop("Loop/Repo-GGUF");
+  auto m = lib->pull("hf:Loop/Repo-GGUF");
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.error().message().find("redirect"), std::string::npos) << m.error().message();
+  // One request and the redirects libcurl follows (10), not one round per retry.
+  EXPECT_LE(hub.resolve_requests.load(), 11);
+  EXPECT_EQ(lib->search({.state = LibraryModelState::failed})->size(), 1u);
+}
+
+TEST_F(Hub, FullDiskFailsThePullWithItsErrnoAndKeepsWhatWasWritten) {
+  // The disk "fills" at a third: the write that crosses it is short, the next one fails ENOSPC.
+  const uint64_t room = content.size() / 3;
+  library::faults::install({.pwrite = [room](int fd, const void* data, size_t size, off_t offset) -> ssize_t {
+    if (static_cast<uint64_t>(offset) + size <= room) return ::pwrite(fd, data, size, offset);
+    if (static_cast<uint64_t>(offset) < room) return ::pwrite(fd, data, room - offset, offset);
+    errno = ENOSPC;
+    return -1;
+  }});
+  struct Restore {
+    ~Restore() { library::faults::install({}); }
+  } restore;
+  auto m = lib->pull("hf:TheOrg/Tiny-GGUF:Q4_K_M");
+  library::faults::install({});
+  ASSERT_FALSE(m.ok());
+  const std::string& msg = m.error().message();
+  EXPECT_EQ(m.error().code(), ErrorCode::io_error);
+  EXPECT_NE(msg.find(std::strerror(ENOSPC)), std::string::npos) << msg;
+  EXPECT_EQ(msg.find("Success"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("kept " + std::to_string(room) + " bytes"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("xervo models pull hf:TheOrg/Tiny-GGUF/tiny.Q4_K_M.gguf"), std::string::npos) << msg;
+  auto failed = lib->search({.state = LibraryModelState::failed});
+  ASSERT_EQ(failed->size(), 1u);
+  EXPECT_NE(failed->front().error.find(std::strerror(ENOSPC)), std::string::npos) << failed->front().error;
+  auto partial = files_under(home.path, ".incomplete");
+  ASSERT_EQ(partial.size(), 1u);
+  EXPECT_EQ(fs::file_size(partial[0]), room);
+  // Space again: the next pull resumes where the disk stopped it.
+  auto again = lib->pull("hf:TheOrg/Tiny-GGUF:Q4_K_M");
+  ASSERT_TRUE(again.ok()) << again.error().to_string();
+  EXPECT_EQ(hub.ranges().back(), "bytes=" + std::to_string(room) + "-");
+  EXPECT_EQ(again->state, LibraryModelState::ready);
 }
 
 TEST_F(Hub, HttpErrorsBecomeClearCodes) {

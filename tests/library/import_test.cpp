@@ -1,5 +1,6 @@
 // Import: GGUF facts, deduplication, link/copy/move, Hugging Face cache and Ollama folders, every
-// kind of bad input, and a process killed in the middle of an import.
+// kind of bad input, and processes killed at each step of an import (deterministically, at named
+// crash points).
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -7,12 +8,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
+#include <cctype>
 #include <fstream>
-#include <thread>
+#include <functional>
 
 #include "gguf_writer.h"
 #include "hub_server.h"
+#include "library/fault_points.h"
 #include "library/files.h"
 #include "library_fixture.h"
 
@@ -305,64 +307,183 @@ TEST_F(Import, RemoveDeletesTheRecordAndVerifyReportsDrift) {
   EXPECT_EQ(lib->remove("local/nope").error().code(), ErrorCode::model_not_found);
 }
 
-TEST_F(Import, ProcessKilledMidImportLeavesAConsistentIndex) {
-  std::vector<fs::path> files;
-  for (int i = 0; i < 40; ++i)
-    files.push_back(make("bulk" + std::to_string(i) + ".gguf", {.seed = 100u + i, .elements = 600000}));
-  lib.reset();
+// Runs `work` in a child process that stops at the `nth` pass through crash point `point` and
+// says so through a pipe; the parent then kills it with SIGKILL. False when the child never got
+// there. The kill lands exactly at the point, however fast either process runs.
+bool kill_child_at(const std::string& point, int nth, const std::function<void()>& work) {
+  int fds[2];
+  if (::pipe(fds) != 0) return false;
   pid_t child = ::fork();
-  ASSERT_GE(child, 0);
+  if (child < 0) return false;
   if (child == 0) {
-    auto l = open_test_library(home.path);
-    for (auto& f : files) (void)l->import_paths({f}, {.mode = ImportMode::copy});
+    ::close(fds[0]);
+    int seen = 0;
+    library::faults::install({.crash_point = [&](std::string_view name) {
+      if (name != point || ++seen != nth) return;
+      char c = 1;
+      (void)::write(fds[1], &c, 1);
+      for (;;) ::pause();
+    }});
+    work();
     ::_exit(0);
   }
-  // Kill it once a few models are in (polling the index as another process would).
-  sqlite3* db = nullptr;
-  int seen = 0;
-  for (int i = 0; i < 2000 && seen < 3; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    if (!db &&
-        sqlite3_open_v2((home.path / "models.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
-      sqlite3_close(db);
-      db = nullptr;
-      continue;
-    }
-    sqlite3_stmt* st = nullptr;
-    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM models", -1, &st, nullptr) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-      seen = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
-  }
-  sqlite3_close(db);
+  ::close(fds[1]);
+  char c = 0;
+  ssize_t n = ::read(fds[0], &c, 1);  // returns at the point, or 0 when the child exited without it
+  ::close(fds[0]);
   ::kill(child, SIGKILL);
   int status = 0;
   ::waitpid(child, &status, 0);
-  ASSERT_GE(seen, 3) << "the child never imported anything";
+  return n == 1;
+}
 
-  lib = open_test_library(home.path);  // recovery runs here
-  ASSERT_TRUE(lib);
-  auto all = lib->search({.limit = 1000});
-  ASSERT_TRUE(all.ok());
-  EXPECT_GE(all->size(), 3u);
-  EXPECT_LT(all->size(), files.size()) << "the kill should land mid-batch";
-  auto v = lib->verify();
-  ASSERT_TRUE(v.ok());
-  for (auto& o : *v) EXPECT_TRUE(o.ok) << o.id << ": " << o.detail;
-  EXPECT_TRUE(fs::is_empty(home.path / "tmp")) << "temp files of the dead importer are cleaned";
-  // The index file itself is sound.
+std::vector<fs::path> journals_in(const fs::path& dir) {
+  std::vector<fs::path> out;
+  for (auto& e : fs::directory_iterator(dir))
+    if (e.path().extension() == ".journal") out.push_back(e.path());
+  return out;
+}
+
+std::vector<fs::path> gguf_files_under(const fs::path& dir) {
+  std::vector<fs::path> out;
+  for (auto& e : fs::recursive_directory_iterator(dir))
+    if (e.path().extension() == ".gguf") out.push_back(e.path());
+  return out;
+}
+
+void expect_sound_index(const fs::path& db_path) {
   sqlite3* check = nullptr;
-  ASSERT_EQ(sqlite3_open((home.path / "models.db").c_str(), &check), SQLITE_OK);
+  ASSERT_EQ(sqlite3_open(db_path.c_str(), &check), SQLITE_OK);
   sqlite3_stmt* st = nullptr;
   ASSERT_EQ(sqlite3_prepare_v2(check, "PRAGMA integrity_check", -1, &st, nullptr), SQLITE_OK);
   ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
   EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)), "ok");
   sqlite3_finalize(st);
   sqlite3_close(check);
-  // And the rest of the batch imports fine afterwards.
+}
+
+TEST_F(Import, ProcessKilledMidBatchLeavesAConsistentIndex) {
+  std::vector<fs::path> files;
+  for (int i = 0; i < 12; ++i)
+    files.push_back(make("bulk" + std::to_string(i) + ".gguf", {.seed = 100u + i, .elements = 60000}));
+  lib.reset();
+  // Killed with the 4th copy in its model folder and no row for it yet.
+  ASSERT_TRUE(kill_child_at("import.placed", 4, [&] {
+    auto l = open_test_library(home.path);
+    for (auto& f : files) (void)l->import_paths({f}, {.mode = ImportMode::copy});
+  }));
+  EXPECT_EQ(gguf_files_under(home.path / "models").size(), 4u) << "the kill landed after the 4th placement";
+
+  lib = open_test_library(home.path);  // recovery runs here
+  ASSERT_TRUE(lib);
+  auto all = lib->search({.limit = 1000});
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), 3u);
+  EXPECT_EQ(gguf_files_under(home.path / "models").size(), 3u) << "the unrecorded copy is discarded";
+  auto v = lib->verify();
+  ASSERT_TRUE(v.ok());
+  for (auto& o : *v) EXPECT_TRUE(o.ok) << o.id << ": " << o.detail;
+  EXPECT_TRUE(fs::is_empty(home.path / "tmp")) << "journals and temp files of the dead importer are settled";
+  expect_sound_index(home.path / "models.db");
+  // And the whole batch imports afterwards, under the names it would have had.
   auto rest = lib->import_paths(files, {.mode = ImportMode::copy});
-  for (auto& o : rest) EXPECT_TRUE(o.model) << o.error->to_string();
+  for (auto& o : rest) ASSERT_TRUE(o.model) << o.error->to_string();
   EXPECT_EQ(lib->search({.limit = 1000})->size(), files.size());
+  EXPECT_EQ(rest[3].model->id, "local/bulk3");
+}
+
+// `import --move` killed at each step: the user's file is at its source or committed, never lost.
+class MoveKilled : public Import, public ::testing::WithParamInterface<std::string> {};
+
+TEST_P(MoveKilled, TheFileIsAtItsSourceOrCommitted) {
+  const std::string point = GetParam();
+  fs::path file = make("precious.gguf", {.seed = 300, .elements = 20000});
+  const std::string original = read_all(file);
+  lib.reset();
+  ASSERT_TRUE(kill_child_at(point, 1,
+                            [&] {
+                              auto l = open_test_library(home.path);
+                              (void)l->import_paths({file}, {.mode = ImportMode::move});
+                            }))
+      << point << " was never reached";
+  if (point == "import.placed") {  // the window that used to lose the file: moved, no row yet
+    EXPECT_FALSE(fs::exists(file));
+  }
+
+  lib = open_test_library(home.path);  // recovery runs here
+  ASSERT_TRUE(lib);
+  auto all = lib->search({});
+  ASSERT_TRUE(all.ok());
+  if (point == "import.recorded") {
+    ASSERT_EQ(all->size(), 1u);
+    EXPECT_EQ(read_all(all->front().file), original);
+    EXPECT_FALSE(fs::exists(file)) << "a committed move is finished";
+  } else {
+    EXPECT_TRUE(all->empty());
+    ASSERT_TRUE(fs::exists(file)) << "the file went back to its source";
+    EXPECT_EQ(read_all(file), original);
+    EXPECT_TRUE(gguf_files_under(home.path / "models").empty());
+  }
+  EXPECT_TRUE(journals_in(home.path / "tmp").empty());
+  // The move can be done (again) and ends with the bytes in the library only.
+  auto again = lib->import_paths({file}, {.mode = ImportMode::move});
+  if (point != "import.recorded") {
+    ASSERT_TRUE(again[0].model) << again[0].error->to_string();
+    EXPECT_FALSE(fs::exists(file));
+  }
+  auto v = lib->verify();
+  ASSERT_TRUE(v.ok());
+  ASSERT_EQ(v->size(), 1u);
+  EXPECT_TRUE(v->front().ok) << v->front().detail;
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryStep, MoveKilled,
+                         ::testing::Values("import.hashed", "import.journaled", "import.placed",
+                                           "import.recorded"),
+                         [](const auto& info) {
+                           std::string name = info.param.substr(7);
+                           name[0] = static_cast<char>(std::toupper(name[0]));
+                           return name;
+                         });
+
+TEST_F(Import, MovedFileThatChangedMeanwhileGoesBack) {
+  fs::path file = make("changing.gguf", {.seed = 310});
+  // Between hashing and the move the file grows: the move is undone, nothing is recorded.
+  library::faults::install({.crash_point = [&](std::string_view name) {
+    if (name == "import.hashed") std::ofstream(file, std::ios::app) << "more";
+  }});
+  auto out = import({file}, {.mode = ImportMode::move});
+  library::faults::install({});
+  ASSERT_TRUE(out[0].error);
+  EXPECT_NE(out[0].error->message().find("changed while"), std::string::npos) << out[0].error->message();
+  EXPECT_TRUE(fs::exists(file));
+  EXPECT_EQ(count(), 0u);
+}
+
+TEST_F(Import, HuggingFaceCacheBlobIsReferencedWhenLinkingFails) {
+  fs::path repo = src.path / "hub/models--TheOrg--Tiny-GGUF";
+  write_test_gguf(src.path / "content.gguf", {.seed = 42});
+  std::string sha = FakeHub::sha256_hex(read_all(src.path / "content.gguf"));
+  fs::create_directories(repo / "blobs");
+  fs::create_directories(repo / "snapshots/abc123");
+  fs::rename(src.path / "content.gguf", repo / "blobs" / sha);
+  fs::create_symlink("../../blobs/" + sha, repo / "snapshots/abc123/tiny.Q4_K_M.gguf");
+  // The cache on another file system: link() fails as it would there.
+  library::faults::install({.link = [](const char*, const char*) {
+    errno = EXDEV;
+    return -1;
+  }});
+  auto out = import({repo});
+  library::faults::install({});
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_TRUE(out[0].model) << out[0].error->to_string();
+  const auto& m = *out[0].model;
+  EXPECT_EQ(m.file, fs::canonical(repo / "blobs" / sha)) << "the blob itself, not a copy";
+  EXPECT_TRUE(gguf_files_under(home.path / "models").empty());
+  auto meta = nlohmann::json::parse(read_all(home.path / "models/theorg/tiny.q4_k_m/metadata.json"));
+  EXPECT_EQ(meta["external_file"], m.file.string());
+  ASSERT_TRUE(lib->remove(m.id).ok());
+  EXPECT_TRUE(fs::exists(repo / "blobs" / sha)) << "removing a reference keeps the blob";
 }
 
 }  // namespace

@@ -115,5 +115,28 @@ TEST_F(Mapping, CopyStrategyAndPatternsThatEscapeTheTarget) {
   EXPECT_EQ(lib->map_sync("nope").error().code(), ErrorCode::config_invalid);
 }
 
+TEST_F(Mapping, UnknownKeysAndWrongTypesNameFileLineAndKey) {
+  const std::string target = "target = \"" + app.path.string() + "\"\n";
+  auto error_of = [&](const std::string& toml) {
+    write_mapping("typo", toml);
+    auto r = lib->map_sync("typo");
+    EXPECT_FALSE(r.ok());
+    auto status = lib->map_status("typo");
+    EXPECT_FALSE(status.ok()) << "status reads the same file";
+    if (r.ok()) return std::string();
+    EXPECT_EQ(r.error().code(), ErrorCode::config_invalid);
+    return r.error().message();
+  };
+  EXPECT_NE(error_of(target + "stratgy = \"copy\"\n").find("typo.toml:2: stratgy: unknown key"),
+            std::string::npos);
+  EXPECT_NE(error_of(target + "[filter]\ntsk = \"embed\"\n").find("typo.toml:3: filter.tsk: unknown key"),
+            std::string::npos);
+  EXPECT_NE(error_of(target + "pattern = 3\n").find("typo.toml:2: pattern: must be a string"),
+            std::string::npos);
+  EXPECT_NE(error_of(target + "[filter]\ntags = \"work\"\n").find("filter.tags: must be an array"),
+            std::string::npos);
+  EXPECT_TRUE(fs::is_empty(app.path)) << "nothing synced from a bad mapping";
+}
+
 }  // namespace
 }  // namespace xervo::testing

@@ -123,5 +123,47 @@ TEST_F(Requirements, ResolverRefusesModelsThatAreNotReady) {
   EXPECT_EQ(resolver->resolve("hf:org/repo:Q4_K_M", false).error().code(), ErrorCode::model_not_found);
 }
 
+TEST_F(Requirements, RemoteBackendsHonourTheConfiguredApiKeyEnv) {
+  ::unsetenv("GEMINI_API_KEY");
+  ::setenv("XERVO_TEST_GEMINI_KEY", "secret-value", 1);
+  RequirementsQuery q{"", "gemini", {{"api_key_env", "XERVO_TEST_GEMINI_KEY"}}};
+  auto with = resolve_model_dependency_requirements(*lib, "gemini-embedding-001", q);
+  EXPECT_EQ(with["state"], "resolved") << with.dump(2);
+  EXPECT_EQ((*find_requirement(with, "api_key_env"))["variable"], "XERVO_TEST_GEMINI_KEY");
+  EXPECT_EQ(with.dump().find("secret-value"), std::string::npos);
+  // The default variable does not stand in for the configured one.
+  ::unsetenv("XERVO_TEST_GEMINI_KEY");
+  ::setenv("GEMINI_API_KEY", "other-value", 1);
+  auto without = resolve_model_dependency_requirements(*lib, "gemini-embedding-001", q);
+  ::unsetenv("GEMINI_API_KEY");
+  EXPECT_EQ(without["state"], "missing_requirements");
+  ASSERT_FALSE(without["errors"].empty());
+  EXPECT_NE(without["errors"][0]["message"].get<std::string>().find("XERVO_TEST_GEMINI_KEY"),
+            std::string::npos)
+      << without.dump(2);
+}
+
+TEST_F(Requirements, OpenAiServerOfOnesOwnNeedsNoKey) {
+  ::unsetenv("OPENAI_API_KEY");
+  ::unsetenv("OPENAI_BASE_URL");
+  auto official =
+      resolve_model_dependency_requirements(*lib, "gpt-4o-mini", RequirementsQuery{"", "openai", {}});
+  EXPECT_EQ(official["state"], "missing_requirements");
+  auto own = resolve_model_dependency_requirements(
+      *lib, "qwen", RequirementsQuery{"", "openai", {{"base_url", "http://127.0.0.1:8081/v1"}}});
+  EXPECT_EQ(own["state"], "resolved") << own.dump(2);
+}
+
+TEST_F(Requirements, ResolverTakesTheIdsModelsListPrints) {
+  auto resolver =
+      make_library_resolver({{"home", home.path.string()}, {"hub_endpoint", "http://127.0.0.1:1"}});
+  EXPECT_TRUE(resolver->handles("local/spm"));
+  EXPECT_FALSE(resolver->handles("local/not-there")) << "not in the library: left to the provider as a path";
+  EXPECT_FALSE(resolver->handles("models/spm.gguf"));
+  auto file = resolver->resolve("local/spm", false);
+  ASSERT_TRUE(file.ok()) << file.error().to_string();
+  EXPECT_EQ(*file, lib->get("local/spm")->file);
+}
+
 }  // namespace
 }  // namespace xervo::testing

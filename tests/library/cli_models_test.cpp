@@ -1,0 +1,78 @@
+// `xervo models` as a user runs it: the built binary against a home in a temporary folder and the
+// fake Hub. What only the command line does: exit codes, messages, progress on a pipe.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "gguf_writer.h"
+#include "hub_server.h"
+#include "library_fixture.h"
+#include "test_models.h"
+
+namespace xervo::testing {
+namespace {
+namespace fs = std::filesystem;
+
+class CliModels : public ::testing::Test {
+ protected:
+  void SetUp() override { std::ofstream(config) << "# no settings\n"; }
+  // Runs `xervo ARGS...` with this test's home, config and Hub; stderr is a pipe, not a terminal.
+  CommandResult xervo(std::vector<std::string> args) {
+    std::vector<std::string> argv = {"env", "XERVO_HOME=" + home.path.string(),
+                                     "XERVO_CONFIG=" + config.string(), "HF_ENDPOINT=" + hub.endpoint(),
+                                     XERVO_BIN};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run_command(argv, std::chrono::seconds(120));
+  }
+
+  FakeHub hub;
+  TempDir home, src;
+  fs::path config = src.path / "xervo.toml";
+};
+
+TEST_F(CliModels, EmptiedIndexFailsListAndReindexRestoresIt) {
+  write_test_gguf(src.path / "kept.gguf", {.seed = 5});
+  auto imported = xervo({"models", "import", "--copy", (src.path / "kept.gguf").string()});
+  ASSERT_EQ(imported.exit_code, 0) << imported.err;
+  fs::resize_file(home.path / "models.db", 0);
+  auto list = xervo({"models", "list"});
+  EXPECT_NE(list.exit_code, 0) << "not 'no models': " << list.out;
+  EXPECT_NE(list.err.find("xervo models reindex"), std::string::npos) << list.err;
+  auto reindex = xervo({"models", "reindex"});
+  ASSERT_EQ(reindex.exit_code, 0) << reindex.err;
+  EXPECT_NE(reindex.out.find("reindexed 1 model"), std::string::npos) << reindex.out;
+  auto again = xervo({"models", "list"});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.out.find("local/kept"), std::string::npos) << again.out;
+}
+
+TEST_F(CliModels, PullPrintsPlainProgressLinesOnAPipe) {
+  TempDir d;
+  write_test_gguf(d.path / "f.gguf", {.seed = 9, .elements = 200000});
+  std::ifstream in(d.path / "f.gguf", std::ios::binary);
+  hub.add_file("TheOrg/Tiny-GGUF", "tiny.Q4_K_M.gguf", std::string(std::istreambuf_iterator<char>(in), {}));
+  auto pull = xervo({"models", "pull", "hf:TheOrg/Tiny-GGUF"});
+  ASSERT_EQ(pull.exit_code, 0) << pull.err;
+  EXPECT_EQ(pull.err.find('\r'), std::string::npos) << "no bar redrawn in place on a pipe";
+  std::vector<int> percents;
+  size_t pos = 0;
+  while ((pos = pull.err.find("pull tiny.Q4_K_M.gguf: ", pos)) != std::string::npos) {
+    pos += 23;
+    percents.push_back(std::stoi(pull.err.substr(pos)));
+  }
+  ASSERT_FALSE(percents.empty()) << pull.err;
+  EXPECT_EQ(percents.back(), 100) << pull.err;
+  EXPECT_TRUE(std::is_sorted(percents.begin(), percents.end())) << pull.err;
+  EXPECT_NE(pull.out.find("theorg/tiny.q4_k_m ready"), std::string::npos) << pull.out;
+}
+
+TEST_F(CliModels, UnknownLibraryKeyInTheConfigNamesFileLineAndKey) {
+  std::ofstream(config) << "[library]\nparallel_downlods = 2\n";
+  auto list = xervo({"models", "list"});
+  EXPECT_NE(list.exit_code, 0);
+  EXPECT_NE(list.err.find(config.string() + ":2: library.parallel_downlods: unknown key"), std::string::npos)
+      << list.err;
+}
+
+}  // namespace
+}  // namespace xervo::testing
