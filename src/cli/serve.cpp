@@ -98,7 +98,7 @@ void serve(const GlobalOptions& globals, const ServeFlags& flags) {
   options.library = open_library(config);
 #endif
   if (flags.demo) {
-    auto home = server::xervo_home();
+    auto home = default_home();
 #if XERVO_HAVE_LIBRARY
     if (options.library && !options.library->options().home.empty()) home = options.library->options().home;
 #endif

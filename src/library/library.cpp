@@ -5,6 +5,7 @@
 #include <cerrno>
 
 #include "core/log.h"
+#include "xervo/config.h"
 #include "library/files.h"
 #include "library/importer.h"
 #include "library/library_impl.h"
@@ -21,7 +22,7 @@ namespace fs = std::filesystem;
 namespace {
 
 Result<LibraryOptions> resolve_options(LibraryOptions options) {
-  if (options.home.empty()) options.home = library::default_library_home();
+  if (options.home.empty()) options.home = default_home();
   if (options.home.empty())
     return Error(ErrorCode::config_invalid, "no library home: set XERVO_HOME or [library] home");
   if (options.hub_endpoint.empty()) {

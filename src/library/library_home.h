@@ -1,5 +1,5 @@
-// Where a library lives and how its home is laid out: the one resolution of the default home and
-// the paths every part of src/library builds on. Plain values; safe from any thread.
+// How a library's home is laid out: the paths every part of src/library builds on (the default
+// home itself is xervo::default_home() of xervo/config.h). Plain values; safe from any thread.
 #pragma once
 
 #include <filesystem>
@@ -8,10 +8,6 @@
 #include "xervo/error.h"
 
 namespace xervo::library {
-
-// $XERVO_HOME, else $HOME/.local/share/xervo; empty when neither is set. Every default home of the
-// library comes from here. (To become xervo::default_home() of xervo/config.h once that lands.)
-std::filesystem::path default_library_home();
 
 // The folders and files of one home (see docs/library.md, "Layout on disk").
 struct LibraryLayout {

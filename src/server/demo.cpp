@@ -15,11 +15,6 @@
 
 namespace xervo::server {
 
-std::filesystem::path xervo_home() {
-  if (const char* env = std::getenv("XERVO_HOME"); env && *env) return env;
-  const char* home = std::getenv("HOME");
-  return std::filesystem::path(home && *home ? home : ".") / ".local" / "share" / "xervo";
-}
 
 #if XERVO_HAVE_TESTMODEL
 namespace {

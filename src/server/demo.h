@@ -21,9 +21,6 @@ struct DemoModels {
   std::filesystem::path embed, rerank, chat;
 };
 
-// $XERVO_HOME, else ~/.local/share/xervo.
-std::filesystem::path xervo_home();
-
 // Generates whichever demo model is missing under home/models/demo/ (seconds); unavailable when this
 // build has no generator. With a model library (not null; the build has one), the models live in it
 // instead, as demo/embed-tiny, demo/rerank-tiny and demo/chat-tiny (its canonical layout puts them
