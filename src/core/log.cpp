@@ -1,11 +1,8 @@
 #include "core/log.h"
 
 #include <spdlog/sinks/stdout_color_sinks.h>
-<<<<<<< HEAD
-=======
 #include <algorithm>
 #include <cstdint>
->>>>>>> h-pol
 #include <cstdlib>
 #include <mutex>
 

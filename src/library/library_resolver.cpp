@@ -1,7 +1,10 @@
 // make_library_resolver: "library:ID", "hf:ORG/REPO[:QUANT]" and bare library ids for local
 // providers. Opens the library on first use, pulls when allowed, and refuses models whose
 // requirements are not resolved.
+#include <condition_variable>
 #include <mutex>
+#include <stop_token>
+#include <thread>
 
 #include "xervo/library.h"
 
@@ -23,11 +26,36 @@ class LibraryResolver final : public ModelResolver {
   }
 
   Result<std::filesystem::path> resolve(std::string_view id, bool allow_pull) override {
+    return resolve_until(id, allow_pull, {});
+  }
+
+  // A pull stops midway (keeping what it downloaded) on the load's stop request or its deadline.
+  Result<std::filesystem::path> resolve(std::string_view id, bool allow_pull, const LoadControl& control) override {
+    const std::string what = "resolving " + std::string(id);
+    if (control.should_stop()) return control.stop_error(what);
+    std::stop_source stop;
+    std::stop_callback forward(control.cancel, [&stop] { stop.request_stop(); });
+    std::jthread timer;
+    if (control.deadline)
+      timer = std::jthread([&stop, deadline = *control.deadline](std::stop_token done) {
+        std::mutex mu;
+        std::condition_variable_any cv;
+        std::unique_lock lock(mu);
+        cv.wait_until(lock, done, deadline, [] { return false; });
+        if (!done.stop_requested()) stop.request_stop();  // the deadline passed first
+      });
+    auto result = resolve_until(id, allow_pull, stop.get_token());
+    if (!result.ok() && control.should_stop()) return control.stop_error(what);
+    return result;
+  }
+
+ private:
+  Result<std::filesystem::path> resolve_until(std::string_view id, bool allow_pull, std::stop_token stop) {
     auto lib = library();
     if (!lib) return lib.error();
     auto model = (*lib)->find(id);
     if (!model && model.error().code() == ErrorCode::model_not_found && allow_pull && id.starts_with("hf:"))
-      model = (*lib)->pull(id);
+      model = (*lib)->pull(id, {}, std::move(stop));
     if (!model) return model.error();
     std::string backend = settings_.is_object() ? settings_.value("backend", "cpu") : "cpu";
     auto contract = resolve_model_dependency_requirements(**lib, model->id, "", backend);
@@ -42,7 +70,6 @@ class LibraryResolver final : public ModelResolver {
     return model->file;
   }
 
- private:
   Result<std::shared_ptr<ModelLibrary>> library() const {
     std::lock_guard lock(mutex_);
     if (library_) return library_;

@@ -345,3 +345,48 @@ TEST_F(Hub, SearchIsCachedForItsTtl) {
 
 }  // namespace
 }  // namespace xervo::testing
+
+namespace xervo::testing {
+namespace {
+
+// What a lazy load inside an HTTP request does: the runtime's resolver pulls under the request's
+// bounds, and a stop request ends the pull midway (what was downloaded stays for the next pull).
+TEST_F(Hub, ResolverPullStopsWithTheLoadsStopRequest) {
+  const uint64_t quarter = content.size() / 4;
+  hub.hold_blobs_after(quarter);
+  auto resolver = make_library_resolver({{"home", home.path.string()}, {"hub_endpoint", hub.endpoint()}});
+  std::stop_source stop;
+  std::thread stopper([&] {
+    // Stop once the held download has its first quarter on disk.
+    for (int i = 0; i < 2000 && files_under(home.path, ".incomplete").empty(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    for (int i = 0; i < 2000; ++i) {
+      auto partial = files_under(home.path, ".incomplete");
+      if (!partial.empty() && fs::file_size(partial[0]) >= quarter) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    stop.request_stop();
+  });
+  LoadControl control;
+  control.cancel = stop.get_token();
+  auto r = resolver->resolve("hf:TheOrg/Tiny-GGUF:Q4_K_M", true, control);
+  stopper.join();
+  hub.release_blobs();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), ErrorCode::cancelled) << r.error().to_string();
+  EXPECT_EQ(files_under(home.path, ".incomplete").size(), 1u);
+}
+
+TEST_F(Hub, ResolverPullStopsAtTheLoadsDeadline) {
+  hub.hold_blobs_after(content.size() / 4);
+  auto resolver = make_library_resolver({{"home", home.path.string()}, {"hub_endpoint", hub.endpoint()}});
+  LoadControl control;
+  control.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+  auto r = resolver->resolve("hf:TheOrg/Tiny-GGUF:Q4_K_M", true, control);
+  hub.release_blobs();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), ErrorCode::timeout) << r.error().to_string();
+}
+
+}  // namespace
+}  // namespace xervo::testing
