@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <concepts>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -14,6 +15,8 @@
 #include <stop_token>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "xervo/embedding.h"
@@ -34,8 +37,33 @@ struct ProviderCapabilities {
 // Called during a load: fraction in [0, 1] and a short stage name ("reading", "warmup"). Returns
 // false when the load should stop (its caller cancelled or its deadline passed): a provider that can
 // abort midway (llama.cpp's own progress callback aborts when it returns false) stops and returns
-// the LoadControl's stop_error().
-using ProgressCallback = std::function<bool(float fraction, std::string_view stage)>;
+// the LoadControl's stop_error(). Made from any callable taking (float, std::string_view): one that
+// returns void (a plain progress reporter) counts as "go on". Empty by default; calling an empty
+// one returns true.
+class ProgressCallback {
+ public:
+  ProgressCallback() = default;
+  template <typename F>
+  requires(!std::same_as<std::remove_cvref_t<F>, ProgressCallback> &&
+           std::invocable<std::decay_t<F>&, float, std::string_view>)
+      ProgressCallback(F&& f) {  // NOLINT: implicit, as std::function
+    using Fn = std::decay_t<F>;
+    if constexpr (std::is_void_v<std::invoke_result_t<Fn&, float, std::string_view>>)
+      fn_ = [g = Fn(std::forward<F>(f))](float fraction, std::string_view stage) mutable {
+        g(fraction, stage);
+        return true;
+      };
+    else
+      fn_ = Fn(std::forward<F>(f));
+  }
+
+  // Whether the load may go on.
+  bool operator()(float fraction, std::string_view stage) const { return fn_ ? fn_(fraction, stage) : true; }
+  explicit operator bool() const { return static_cast<bool>(fn_); }
+
+ private:
+  std::function<bool(float, std::string_view)> fn_;
+};
 
 // How long one load (or resolution) may run: a stop token and a deadline, both optional. A default
 // LoadControl never stops. Plain value; the token may be shared across threads.

@@ -77,6 +77,7 @@ void setup_chat(CLI::App& app, GlobalOptions& globals) {
   auto flags = std::make_shared<GenerateFlags>();
   auto* cmd = app.add_subcommand("chat", "Interactive multi-turn chat (one user turn per stdin line)");
   flags->add_to(*cmd);
+  add_demo_flag(cmd, globals);
   cmd->callback([&globals, flags] { run_chat(globals, *flags); });
 }
 

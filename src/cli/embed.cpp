@@ -64,6 +64,7 @@ void setup_embed(CLI::App& app, GlobalOptions& globals) {
   cmd->add_flag("--truncate", flags->truncate, "cut texts longer than the context instead of failing");
   cmd->add_flag("--json", flags->json, "print an OpenAI-style embeddings response");
   cmd->add_option("text", flags->texts, "texts to embed (default: one per line from stdin)");
+  add_demo_flag(cmd, globals);
   cmd->callback([&globals, flags] { run_embed(globals, *flags); });
 }
 

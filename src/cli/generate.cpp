@@ -103,6 +103,7 @@ void setup_generate(CLI::App& app, GlobalOptions& globals) {
   cmd->add_option("--json-schema", flags->json_schema_file, "constrain the output to this JSON Schema file");
   cmd->add_flag("--json", flags->json, "print one JSON result (text, finish_reason, usage) at the end");
   cmd->add_option("prompt", flags->prompt, "the prompt (default or '-': read stdin)");
+  add_demo_flag(cmd, globals);
   cmd->callback([&globals, flags] { run_generate(globals, *flags); });
 }
 

@@ -10,7 +10,9 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "xervo 0.1.0");
   xervo::cli::GlobalOptions globals;
-  app.add_option("--config", globals.config_path, "xervo.toml to read (default: $XERVO_CONFIG, else ./xervo.toml)");
+  app.add_option("--config", globals.config_path,
+                 "xervo.toml to read (default: $XERVO_CONFIG, else ./xervo.toml)");
+  xervo::cli::add_demo_flag(&app, globals);
   xervo::cli::setup_commands(app, globals);
   try {
     app.parse(argc, argv);

@@ -59,6 +59,7 @@ void setup_rerank(CLI::App& app, GlobalOptions& globals) {
   cmd->add_option("--top-n", flags->top_n, "keep the N best documents")->check(CLI::PositiveNumber);
   cmd->add_flag("--json", flags->json, "print a JSON response (index, relevance_score, document)");
   cmd->add_option("document", flags->documents, "documents (default: one per line from stdin)");
+  add_demo_flag(cmd, globals);
   cmd->callback([&globals, flags] { run_rerank(globals, *flags); });
 }
 

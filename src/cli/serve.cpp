@@ -15,9 +15,6 @@
 #include "server/demo.h"
 #include "xervo/providers.h"
 #include "xervo/server.h"
-#if XERVO_HAVE_LIBRARY
-#include "xervo/library.h"
-#endif
 
 namespace xervo::cli {
 namespace {
@@ -26,7 +23,6 @@ struct ServeFlags {
   std::string host;
   int port = -1;
   int threads = 0;
-  bool demo = false;
   std::string key;
   bool generate_key = false;
 };
@@ -69,21 +65,6 @@ ServerOptions server_options(const Config& config, const ServeFlags& flags) {
   return options;
 }
 
-#if XERVO_HAVE_LIBRARY
-// The model library of [library] for the /v1/library routes and the demo models. A library that
-// cannot open costs only those: the server still serves the config's models.
-std::shared_ptr<ModelLibrary> open_library(const Config& config) {
-  auto options = library_options_from_json(config.library);
-  if (!options.ok()) throw Exception(options.error());
-  auto library = ModelLibrary::open(*options);
-  if (!library.ok()) {
-    spdlog::warn("model library unavailable ({}); /v1/library routes are off", library.error().to_string());
-    return nullptr;
-  }
-  return *library;
-}
-#endif
-
 void serve(const GlobalOptions& globals, const ServeFlags& flags) {
   // Signals go to the sigwait() below, never to a worker thread: block them before any thread starts.
   sigset_t signals;
@@ -92,19 +73,12 @@ void serve(const GlobalOptions& globals, const ServeFlags& flags) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  Config config = load_config(globals);
+  Config config = load_config_file_of(globals);
   ServerOptions options = server_options(config, flags);
-#if XERVO_HAVE_LIBRARY
-  options.library = open_library(config);
-#endif
-  if (flags.demo) {
-    auto home = default_home();
-#if XERVO_HAVE_LIBRARY
-    if (options.library && !options.library->options().home.empty()) home = options.library->options().home;
-#endif
-    auto models = server::ensure_demo_models(home, options.library).value_or_throw();
-    server::add_demo_aliases(config, models);
-  }
+  // The library serves the /v1/library routes and holds the demo models; one that cannot open
+  // costs only those: the server still serves the config's models.
+  options.library = open_library_or_null(config);
+  if (globals.demo) add_demo_models(config, options.library);
   auto runtime = build_runtime(config);
 
   auto server = Server::start(runtime, options).value_or_throw();
@@ -112,7 +86,7 @@ void serve(const GlobalOptions& globals, const ServeFlags& flags) {
                      (options.host.find(':') != std::string::npos ? "[" + options.host + "]" : options.host) +
                      ":" + std::to_string(server->port());
   std::printf("xervo serve: listening on %s\n", base.c_str());
-  if (flags.demo)
+  if (globals.demo)
     std::printf("demo aliases: embed/default, rerank/default, chat/default. Try:\n%s",
                 server::demo_curl_lines(base, options.keys.empty() ? "" : "YOUR_KEY").c_str());
   std::fflush(stdout);
@@ -141,8 +115,7 @@ void setup_serve(CLI::App& app, GlobalOptions& globals) {
       ->check(CLI::Range(0, 65535));
   cmd->add_option("--threads", flags->threads, "HTTP worker threads (default 32; [server] threads)")
       ->check(CLI::Range(1, 4096));
-  cmd->add_flag("--demo", flags->demo,
-                "also serve generated demo models as embed/default, rerank/default, chat/default");
+  add_demo_flag(cmd, globals);
   auto* hash = cmd->add_subcommand("hash-key", "Print the sha256 of an API key for [server.auth] keys");
   hash->add_option("key", flags->key, "the key; read from stdin when omitted or '-'");
   hash->add_flag("--generate", flags->generate_key, "generate a new random key and print it with its hash");

@@ -1,4 +1,6 @@
-// `xervo status`: the providers, their health, and every configured alias with its state.
+// `xervo status`: the providers, their health, and every configured alias with its state. Only the
+// providers somebody asked for are checked: one with no [providers.ID] table and no alias is listed
+// as not configured, and nothing is sent to it.
 #include <cstdio>
 
 #include "cli/command.h"
@@ -6,23 +8,46 @@
 namespace xervo::cli {
 namespace {
 
+std::string task_list(const ModelProvider& provider) {
+  std::string tasks;
+  for (auto t : provider.capabilities().tasks)
+    tasks += (tasks.empty() ? "" : ",") + std::string(to_string(t));
+  return tasks;
+}
+
+void print_providers(const Config& config, ModelRuntime& runtime) {
+  std::printf("providers:\n");
+  for (const auto& p : runtime.providers()) {
+    const std::string id = p->id();
+    std::string state;
+    if (!provider_configured(config, id)) {
+      state = "not configured (no [providers." + id + "] table and no alias uses it)";
+    } else {
+      auto health = p->health();
+      state =
+          std::string(health.ok ? "ok" : "unhealthy") + (health.detail.empty() ? "" : ": " + health.detail);
+    }
+    std::printf("  %-10s %-22s %s\n", id.c_str(), task_list(*p).c_str(), state.c_str());
+  }
+}
+
+void print_aliases(ModelRuntime& runtime) {
+  auto specs = runtime.specs();
+  std::printf("aliases:%s\n", specs.empty() ? " (none configured)" : "");
+  for (const auto& s : specs)
+    std::printf("  %-20s %-8s %s:%s (warmup %s)\n", s.alias.c_str(), std::string(to_string(s.task)).c_str(),
+                s.provider.c_str(), s.model.c_str(), std::string(to_string(s.warmup)).c_str());
+}
+
 void setup_status(CLI::App& app, GlobalOptions& globals) {
   auto* cmd = app.add_subcommand("status", "Show providers and configured aliases");
+  add_demo_flag(cmd, globals);
   cmd->callback([&globals] {
-    auto runtime = open_runtime(globals);
-    std::printf("providers:\n");
-    for (const auto& p : runtime->providers()) {
-      auto health = p->health();
-      std::string tasks;
-      for (auto t : p->capabilities().tasks) tasks += (tasks.empty() ? "" : ",") + std::string(to_string(t));
-      std::printf("  %-10s %-22s %s%s\n", p->id().c_str(), tasks.c_str(), health.ok ? "ok" : "unhealthy",
-                  health.detail.empty() ? "" : (": " + health.detail).c_str());
-    }
-    auto specs = runtime->specs();
-    std::printf("aliases:%s\n", specs.empty() ? " (none configured)" : "");
-    for (const auto& s : specs)
-      std::printf("  %-20s %-8s %s:%s (warmup %s)\n", s.alias.c_str(), std::string(to_string(s.task)).c_str(),
-                  s.provider.c_str(), s.model.c_str(), std::string(to_string(s.warmup)).c_str());
+    Config config = load_config(globals);
+    for (auto& spec : config.models) spec.warmup = WarmupPolicy::lazy;  // status loads nothing
+    auto runtime = build_runtime(config);
+    print_providers(config, *runtime);
+    print_aliases(*runtime);
   });
 }
 

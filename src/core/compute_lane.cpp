@@ -5,6 +5,15 @@
 #include <algorithm>
 
 namespace xervo {
+namespace {
+
+class SteadyClock final : public ComputeLane::Clock {
+ public:
+  std::chrono::steady_clock::time_point now() const override { return std::chrono::steady_clock::now(); }
+  bool is_steady() const override { return true; }
+};
+
+}  // namespace
 
 std::shared_ptr<ComputeLane> ComputeLane::shared() {
   static std::mutex mu;
@@ -18,7 +27,8 @@ std::shared_ptr<ComputeLane> ComputeLane::shared() {
   return p;
 }
 
-ComputeLane::ComputeLane() {
+ComputeLane::ComputeLane(std::shared_ptr<const Clock> clock)
+    : clock_(clock ? std::move(clock) : std::make_shared<SteadyClock>()) {
   thread_ = std::thread([this] { loop(); });
   pthread_setname_np(thread_.native_handle(), "xervo-compute");
 }
@@ -65,12 +75,17 @@ void ComputeLane::notify_at(std::chrono::steady_clock::time_point when) {
   work_cv_.notify_one();  // the lane may be asleep without a deadline, or with a later one
 }
 
+void ComputeLane::clock_advanced() {
+  // Under the lock: a lane between reading the clock and waiting cannot miss this.
+  std::lock_guard lk(mu_);
+  work_cv_.notify_all();
+}
+
 void ComputeLane::loop() {
-  using Clock = std::chrono::steady_clock;
   std::unique_lock lk(mu_);
   uint64_t seen = notified_;
   while (!stopping_) {
-    if (wake_at_ && Clock::now() >= *wake_at_) {
+    if (wake_at_ && clock_->now() >= *wake_at_) {
       wake_at_.reset();
       ++notified_;
     }
@@ -86,37 +101,47 @@ void ComputeLane::loop() {
     Entry* next = nullptr;
     for (auto& e : entries_)
       if (!e.idle && (!next || e.used < next->used)) next = &e;
-    if (!next) {
-      auto woken = [&] { return stopping_ || notified_ != seen; };
-      if (wake_at_) {
-        const auto when = *wake_at_;  // notify_at may move it earlier while this waits
-        work_cv_.wait_until(lk, when, [&] { return woken() || (wake_at_ && *wake_at_ < when); });
-      } else {
-        work_cv_.wait(lk, [&] { return woken() || wake_at_.has_value(); });
-      }
-      continue;
+    if (next)
+      run_step(lk, next->worker);
+    else
+      wait_for_work(lk, seen);
+  }
+}
+
+void ComputeLane::wait_for_work(std::unique_lock<std::mutex>& lk, uint64_t seen) {
+  auto woken = [&] { return stopping_ || notified_ != seen; };
+  if (!wake_at_) {
+    work_cv_.wait(lk, [&] { return woken() || wake_at_.has_value(); });
+    return;
+  }
+  const auto when = *wake_at_;  // notify_at may move it earlier while this waits
+  auto moved = [&] { return wake_at_ && *wake_at_ < when; };
+  if (clock_->is_steady())
+    work_cv_.wait_until(lk, when, [&] { return woken() || moved(); });
+  else
+    work_cv_.wait(lk, [&] { return woken() || moved() || clock_->now() >= when; });
+}
+
+void ComputeLane::run_step(std::unique_lock<std::mutex>& lk, Worker* worker) {
+  const uint64_t before = notified_;
+  running_ = worker;
+  lk.unlock();
+  const auto start = clock_->now();
+  const bool did = worker->step();
+  const auto took = clock_->now() - start;
+  lk.lock();
+  running_ = nullptr;
+  idle_cv_.notify_all();
+  // The entries may have changed while unlocked (attach, detach): find the worker again.
+  for (auto& e : entries_) {
+    if (e.worker != worker) continue;
+    if (did) {
+      e.used += took;
+      lead_ = std::max(lead_, e.used);
+    } else if (notified_ == before) {
+      e.idle = true;  // a notify during the step means it may have work after all: ask again
     }
-    Worker* worker = next->worker;
-    const uint64_t before = notified_;
-    running_ = worker;
-    lk.unlock();
-    const auto start = Clock::now();
-    const bool did = worker->step();
-    const auto took = Clock::now() - start;
-    lk.lock();
-    running_ = nullptr;
-    idle_cv_.notify_all();
-    // The entries may have changed while unlocked (attach, detach): find the worker again.
-    for (auto& e : entries_) {
-      if (e.worker != worker) continue;
-      if (did) {
-        e.used += took;
-        lead_ = std::max(lead_, e.used);
-      } else if (notified_ == before) {
-        e.idle = true;  // a notify during the step means it may have work after all: ask again
-      }
-      break;
-    }
+    break;
   }
 }
 

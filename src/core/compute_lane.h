@@ -13,6 +13,10 @@
 // has used the least lane time (a worker coming back from idle starts level with the others, with
 // no credit for its idle time). A generator's 5 ms steps and an embedder's 100 ms batches each get
 // half the lane while both have work, so a chat stream is never held to the embedder's pace.
+//
+// The lane reads time through a Clock (the steady clock unless a test gives its own), both to
+// measure steps and to wait for notify_at() deadlines, so that its time sharing can be tested
+// exactly: a test's steps advance a manual clock instead of sleeping.
 #pragma once
 
 #include <chrono>
@@ -38,10 +42,21 @@ class ComputeLane {
     ~Worker() = default;
   };
 
+  // Where the lane reads time. Thread-safe: now() is called from the lane's thread.
+  class Clock {
+   public:
+    virtual ~Clock() = default;
+    virtual std::chrono::steady_clock::time_point now() const = 0;
+    // True for a clock that follows std::chrono::steady_clock, so that the lane can sleep until a
+    // deadline; false for a manual clock, whose owner calls clock_advanced() when it moves.
+    virtual bool is_steady() const = 0;
+  };
+
   // The lane every model of the process shares (created on first use, ended with its last worker).
   static std::shared_ptr<ComputeLane> shared();
 
-  ComputeLane();
+  // `clock`: null for the steady clock.
+  explicit ComputeLane(std::shared_ptr<const Clock> clock = nullptr);
   ~ComputeLane();
   ComputeLane(const ComputeLane&) = delete;
   ComputeLane& operator=(const ComputeLane&) = delete;
@@ -54,10 +69,17 @@ class ComputeLane {
   void notify();
   // As notify(), at `when`: for a worker that holds its work back until then (a batch gathering
   // inputs) and says so by returning false from step().
+  // `when` is on the lane's clock.
   void notify_at(std::chrono::steady_clock::time_point when);
+  // For a manual clock: its time moved, so a notify_at() deadline may have come.
+  void clock_advanced();
 
  private:
   void loop();
+  // Sleeps until notified, stopped, or the notify_at() deadline. REQUIRES: lk holds mu_.
+  void wait_for_work(std::unique_lock<std::mutex>& lk, uint64_t seen);
+  // Runs one step of `worker` outside the lock and books its time. REQUIRES: lk holds mu_.
+  void run_step(std::unique_lock<std::mutex>& lk, Worker* worker);
 
   std::mutex mu_;
   std::condition_variable work_cv_;  // notify() and stop
@@ -74,6 +96,7 @@ class ComputeLane {
   bool stopping_ = false;             // GUARDED_BY(mu_)
   // GUARDED_BY(mu_): the earliest notify_at() not yet reached.
   std::optional<std::chrono::steady_clock::time_point> wake_at_;
+  std::shared_ptr<const Clock> clock_;
   std::thread thread_;
 };
 

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cctype>
 #include <mutex>
+#include <utility>
 
 #include "core/log.h"
 #include "net/curl_handle.h"
@@ -369,14 +370,88 @@ std::shared_ptr<HttpClient> HttpClient::shared() {
   return client;
 }
 
+namespace {
+
+// Drives one transfer until curl finishes it (true, its code in `result`), the caller stops it, or
+// it is silent for longer than request.idle_timeout (false, with transfer.abort_reason set).
+bool drive_transfer(CURLM* multi, Transfer& transfer, const HttpRequest& request, const std::stop_token& stop,
+                    CURLcode& result) {
+  for (;;) {
+    int running = 0;
+    if (curl_multi_perform(multi, &running) != CURLM_OK) {
+      transfer.abort_reason = TransportError::other;
+      transfer.abort_message = "libcurl multi interface failed";
+      return false;
+    }
+    if (running == 0) {
+      int queued = 0;
+      while (CURLMsg* msg = curl_multi_info_read(multi, &queued))
+        if (msg->msg == CURLMSG_DONE) result = msg->data.result;
+      return true;
+    }
+    if (stop.stop_requested()) {
+      transfer.abort_reason = TransportError::cancelled;
+      transfer.abort_message = "cancelled by the caller";
+      return false;
+    }
+    int wait_ms = 1000;
+    if (request.idle_timeout.count() > 0) {
+      const auto silent =
+          std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - transfer.last_activity);
+      if (silent >= request.idle_timeout) {
+        transfer.abort_reason = TransportError::idle_timeout;
+        transfer.abort_message =
+            "nothing received for " + std::to_string(request.idle_timeout.count()) + " ms";
+        return false;
+      }
+      wait_ms = static_cast<int>(std::min<int64_t>(wait_ms, (request.idle_timeout - silent).count() + 1));
+    }
+    curl_multi_poll(multi, nullptr, 0, wait_ms, nullptr);
+  }
+}
+
+// Moves what curl gathered for `easy` (status, headers, body, final URL) into `response`.
+void collect_response(CURL* easy, Transfer& transfer, HttpResponse& response) {
+  char* effective = nullptr;
+  curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &effective);
+  if (effective) response.effective_url = effective;
+  if (transfer.response.status == 0) {
+    long code = 0;
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
+    transfer.response.status = static_cast<int>(code);
+  }
+  response.status = transfer.response.status;
+  response.headers = std::move(transfer.response.headers);
+  response.body = std::move(transfer.response.body);
+  response.sink_bytes = transfer.response.sink_bytes;
+}
+
+// The transport error of a transfer and its message; none when it finished cleanly.
+std::pair<TransportError, std::string> transfer_error(bool finished, CURLcode result,
+                                                      const Transfer& transfer, const char* error_buffer) {
+  if (!finished)
+    return {transfer.abort_reason == TransportError::none ? TransportError::other : transfer.abort_reason,
+            transfer.abort_message};
+  if (result == CURLE_OK) return {TransportError::none, {}};
+  const TransportError error = classify(result, transfer);
+  if (transfer.abort_reason != TransportError::none && error == transfer.abort_reason)
+    return {error, transfer.abort_message};
+  return {error, error_buffer[0] ? std::string(error_buffer) : std::string(curl_easy_strerror(result))};
+}
+
+}  // namespace
+
 HttpOutcome HttpClient::perform(const HttpRequest& request, std::stop_token stop) {
   HttpOutcome outcome;
   const auto started = Clock::now();
   const std::string shown_url = redact_url(request.url);
+  auto elapsed = [&] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
+  };
   auto fail = [&](TransportError e, std::string msg) {
     outcome.error = e;
     outcome.message = std::move(msg);
-    outcome.response.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
+    outcome.response.elapsed = elapsed();
     return std::move(outcome);
   };
   if (!request.url.starts_with("http://") && !request.url.starts_with("https://"))
@@ -400,85 +475,29 @@ HttpOutcome HttpClient::perform(const HttpRequest& request, std::stop_token stop
 
   if (curl_multi_add_handle(multi, easy) != CURLM_OK)
     return fail(TransportError::other, "libcurl could not start the request to " + shown_url);
-
-  // A stop request wakes the poll below at once instead of waiting for the next network event.
-  // Reset before the handle goes back to the pool: a late stop must not touch a handle in other use.
-  std::optional<std::stop_callback<std::function<void()>>> wake;
-  wake.emplace(stop, std::function<void()>([multi] { curl_multi_wakeup(multi); }));
-
   CURLcode result = CURLE_OK;
   bool finished = false;
-  for (;;) {
-    int running = 0;
-    if (curl_multi_perform(multi, &running) != CURLM_OK) {
-      transfer.abort_reason = TransportError::other;
-      transfer.abort_message = "libcurl multi interface failed";
-      break;
-    }
-    if (running == 0) {
-      int queued = 0;
-      while (CURLMsg* msg = curl_multi_info_read(multi, &queued))
-        if (msg->msg == CURLMSG_DONE) result = msg->data.result;
-      finished = true;
-      break;
-    }
-    if (stop.stop_requested()) {
-      transfer.abort_reason = TransportError::cancelled;
-      transfer.abort_message = "cancelled by the caller";
-      break;
-    }
-    int wait_ms = 1000;
-    if (request.idle_timeout.count() > 0) {
-      const auto silent =
-          std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - transfer.last_activity);
-      if (silent >= request.idle_timeout) {
-        transfer.abort_reason = TransportError::idle_timeout;
-        transfer.abort_message =
-            "nothing received for " + std::to_string(request.idle_timeout.count()) + " ms";
-        break;
-      }
-      wait_ms = static_cast<int>(std::min<int64_t>(wait_ms, (request.idle_timeout - silent).count() + 1));
-    }
-    curl_multi_poll(multi, nullptr, 0, wait_ms, nullptr);
+  {
+    // A stop request wakes the poll at once instead of waiting for the next network event. Ended
+    // before the handle goes back to the pool: a late stop must not touch a handle in other use.
+    std::stop_callback wake(stop, [multi] { curl_multi_wakeup(multi); });
+    finished = drive_transfer(multi, transfer, request, stop, result);
+    // Removing an unfinished transfer closes its connection: the server sees the client go away.
+    curl_multi_remove_handle(multi, easy);
   }
-  // Removing an unfinished transfer closes its connection: the server sees the client go away.
-  curl_multi_remove_handle(multi, easy);
-  wake.reset();
 
   if (finished && result == CURLE_OK && !transfer.started && !transfer.start()) finished = false;
-  char* effective = nullptr;
-  curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &effective);
-  if (effective) outcome.response.effective_url = effective;
-  if (transfer.response.status == 0) {
-    long code = 0;
-    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
-    transfer.response.status = static_cast<int>(code);
-  }
-  outcome.response.status = transfer.response.status;
-  outcome.response.headers = std::move(transfer.response.headers);
-  outcome.response.body = std::move(transfer.response.body);
-  outcome.response.sink_bytes = transfer.response.sink_bytes;
-
-  TransportError error = TransportError::none;
-  std::string message;
-  if (!finished) {
-    error = transfer.abort_reason == TransportError::none ? TransportError::other : transfer.abort_reason;
-    message = transfer.abort_message;
-  } else if (result != CURLE_OK) {
-    error = classify(result, transfer);
-    message = transfer.abort_reason != TransportError::none && error == transfer.abort_reason
-                  ? transfer.abort_message
-                  : (error_buffer[0] ? std::string(error_buffer) : std::string(curl_easy_strerror(result)));
-  }
+  collect_response(easy, transfer, outcome.response);
+  auto [error, message] = transfer_error(finished, result, transfer, error_buffer);
   impl_->release(std::move(handle), true);
   if (error != TransportError::none) {
     HttpResponse keep = std::move(outcome.response);
     auto out = fail(error, message + " (" + request.method + " " + shown_url + ")");
     out.response = std::move(keep);
-    out.response.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
+    out.response.elapsed = elapsed();
     return out;
   }
-  outcome.response.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
+  outcome.response.elapsed = elapsed();
   return outcome;
 }
 

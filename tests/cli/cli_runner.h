@@ -25,6 +25,40 @@ inline testing::CommandResult xervo_with_input(std::vector<std::string> args, co
   return testing::run_command_with_input(args, input, timeout);
 }
 
+// As xervo(), through env(1): `env` holds NAME=VALUE entries and "-u", "NAME" pairs.
+inline testing::CommandResult xervo_env(std::vector<std::string> env, std::vector<std::string> args,
+                                        std::chrono::seconds timeout = std::chrono::seconds(120)) {
+  std::vector<std::string> argv = {"env"};
+  argv.insert(argv.end(), env.begin(), env.end());
+  argv.push_back(XERVO_BIN);
+  argv.insert(argv.end(), args.begin(), args.end());
+  return testing::run_command(argv, timeout);
+}
+
+inline testing::CommandResult xervo_env_with_input(std::vector<std::string> env,
+                                                   std::vector<std::string> args, const std::string& input,
+                                                   std::chrono::seconds timeout = std::chrono::seconds(120)) {
+  std::vector<std::string> argv = {"env"};
+  argv.insert(argv.end(), env.begin(), env.end());
+  argv.push_back(XERVO_BIN);
+  argv.insert(argv.end(), args.begin(), args.end());
+  return testing::run_command_with_input(argv, input, timeout);
+}
+
+// A fresh empty folder under the temp dir, removed by the destructor (a test's XERVO_HOME).
+struct TempHome {
+  std::filesystem::path path;
+  explicit TempHome(const std::string& name) {
+    path = std::filesystem::temp_directory_path() / ("xervo-cli-" + name + "-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(path);
+    std::filesystem::create_directories(path);
+  }
+  ~TempHome() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+
 inline std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> lines;
   size_t start = 0;

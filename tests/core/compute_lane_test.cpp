@@ -1,5 +1,6 @@
 // The compute lane: one step at a time, time shared between busy workers, no credit for idling,
-// wake on notify, detach waits for a step in progress.
+// wake on notify, detach waits for a step in progress. Time sharing is checked exactly: the steps
+// advance a manual clock instead of sleeping, so the order of steps is fully determined.
 #include "core/compute_lane.h"
 
 #include <gtest/gtest.h>
@@ -10,7 +11,9 @@
 #include <functional>
 #include <future>
 #include <latch>
+#include <mutex>
 #include <optional>
+#include <string>
 #include <thread>
 
 namespace xervo {
@@ -56,6 +59,71 @@ class BusyWorker final : public ComputeLane::Worker {
   std::atomic<int>* inside_;
 };
 
+// A clock that moves only when told: steps "take" exactly what they advance it by.
+class ManualClock final : public ComputeLane::Clock {
+ public:
+  std::chrono::steady_clock::time_point now() const override {
+    return std::chrono::steady_clock::time_point(std::chrono::nanoseconds(ns_.load()));
+  }
+  bool is_steady() const override { return false; }
+  void advance(std::chrono::nanoseconds d) { ns_ += d.count(); }
+
+ private:
+  std::atomic<int64_t> ns_{1'000'000'000};
+};
+
+// The order in which steps ran, one letter per step, up to `limit` steps; `full` opens at the limit.
+struct StepLog {
+  explicit StepLog(size_t limit) : limit(limit) {}
+  // Appends `who`; false (and nothing appended) once the log is full.
+  bool add(char who) {
+    std::lock_guard lk(mu);
+    if (text.size() >= limit) return false;
+    text += who;
+    if (text.size() == limit) full.count_down();
+    return true;
+  }
+  std::string str() {
+    std::lock_guard lk(mu);
+    return text;
+  }
+  const size_t limit;
+  std::latch full{1};
+  std::mutex mu;
+  std::string text;
+};
+
+// Has work until the log is full; each step costs `cost` on the manual clock. `hook(n)` runs inside
+// the n-th step (from 1), after it is logged, for tests that hold the lane at a chosen point.
+class TimedWorker final : public ComputeLane::Worker {
+ public:
+  TimedWorker(char name, std::chrono::milliseconds cost, ManualClock& clock, StepLog& log)
+      : name_(name), cost_(cost), clock_(clock), log_(log) {}
+  bool step() override {
+    if (!busy.load()) return false;
+    clock_.advance(cost_);
+    if (!log_.add(name_)) return false;
+    ++steps_;
+    if (hook) hook(steps_);
+    return true;
+  }
+  std::atomic<bool> busy{true};
+  std::function<void(int)> hook;
+
+ private:
+  char name_;
+  std::chrono::milliseconds cost_;
+  ManualClock& clock_;
+  StepLog& log_;
+  int steps_ = 0;  // lane thread only
+};
+
+std::string repeat(const std::string& s, int n) {
+  std::string out;
+  for (int i = 0; i < n; ++i) out += s;
+  return out;
+}
+
 // Runs the jobs the test queues, one a step.
 class QueueWorker final : public ComputeLane::Worker {
  public:
@@ -73,7 +141,11 @@ class QueueWorker final : public ComputeLane::Worker {
     std::function<void()> job;
     {
       std::lock_guard lk(mu_);
-      if (jobs_.empty()) return false;
+      if (jobs_.empty()) {
+        ++empty_steps_;
+        empty_cv_.notify_all();
+        return false;
+      }
       job = std::move(jobs_.front());
       jobs_.pop_front();
     }
@@ -82,11 +154,23 @@ class QueueWorker final : public ComputeLane::Worker {
     return true;
   }
 
+  // Waits until the lane has found this worker without work `n` times (then it goes idle).
+  void wait_for_empty_steps(int n) {
+    std::unique_lock lk(mu_);
+    empty_cv_.wait(lk, [&] { return empty_steps_ >= n; });
+  }
+  int empty_steps() {
+    std::lock_guard lk(mu_);
+    return empty_steps_;
+  }
+
   std::atomic<int> steps{0};
 
  private:
   ComputeLane& lane_;
   std::mutex mu_;
+  std::condition_variable empty_cv_;
+  int empty_steps_ = 0;  // GUARDED_BY(mu_)
   std::deque<std::function<void()>> jobs_;
 };
 
@@ -105,34 +189,52 @@ TEST(ComputeLane, StepsOfDifferentWorkersNeverOverlap) {
 }
 
 TEST(ComputeLane, BusyWorkersShareTimeNotSteps) {
-  ComputeLane lane;
-  BusyWorker slow(8ms), fast(1ms);  // an embedder's big batches, a generator's small steps
+  auto clock = std::make_shared<ManualClock>();
+  ComputeLane lane(clock);
+  StepLog log(45);
+  // An embedder's 8 ms batches and a generator's 1 ms steps.
+  TimedWorker slow('S', 8ms, *clock, log), fast('F', 1ms, *clock, log);
+  // Hold the first step until both are attached, so that both start from zero lane time.
+  std::latch both_attached(1);
+  slow.hook = [&](int n) {
+    if (n == 1) both_attached.wait();
+  };
   lane.attach(&slow);
   lane.attach(&fast);
-  EXPECT_TRUE(eventually([&] { return slow.steps >= 10; }));
+  both_attached.count_down();
+  log.full.wait();
   lane.detach(&slow);
   lane.detach(&fast);
-  // Turn by turn the fast worker would get 10 steps (10 ms) to the slow one's 80 ms.
-  EXPECT_GT(fast.steps.load(), 2 * slow.steps.load());
-  EXPECT_GT(fast.time_ns.load(), slow.time_ns.load() / 2);
+  // Least time used goes next (ties to the first attached): 8 fast steps per slow one, where turn
+  // by turn would be "SFSF...".
+  EXPECT_EQ(log.str(), repeat("SFFFFFFFF", 5));
 }
 
 TEST(ComputeLane, AWorkerBackFromIdleGetsNoCreditForIt) {
-  ComputeLane lane;
-  BusyWorker busy(1ms), late(1ms);
+  auto clock = std::make_shared<ManualClock>();
+  ComputeLane lane(clock);
+  StepLog log(80);
+  TimedWorker busy('B', 1ms, *clock, log), late('L', 1ms, *clock, log);
   late.busy = false;
+  // At its 60th step (60 ms of lane time that `late` spent idle), `late` gets work.
+  std::latch at_60(1), resume(1);
+  busy.hook = [&](int n) {
+    if (n != 60) return;
+    at_60.count_down();
+    resume.wait();
+  };
   lane.attach(&busy);
   lane.attach(&late);
-  EXPECT_TRUE(eventually([&] { return busy.steps >= 60; }));  // `late` idles through ~60 ms
-  const int busy_before = busy.steps;
+  at_60.wait();
   late.busy = true;
   lane.notify();
-  EXPECT_TRUE(eventually([&] { return late.steps >= 20; }));
-  const int busy_during = busy.steps - busy_before;
+  resume.count_down();
+  log.full.wait();
   lane.detach(&busy);
   lane.detach(&late);
-  // With credit for its idle time `late` would have run its first ~60 steps alone.
-  EXPECT_GE(busy_during, 8) << "the worker back from idle ran alone";
+  // `late` rejoins level with `busy` and they alternate; with credit for its idle time it would
+  // have run 60 steps alone.
+  EXPECT_EQ(log.str(), std::string(60, 'B') + repeat("BL", 10));
 }
 
 TEST(ComputeLane, AnIdleLaneRunsNewWorkWhenNotified) {
@@ -140,10 +242,11 @@ TEST(ComputeLane, AnIdleLaneRunsNewWorkWhenNotified) {
   QueueWorker worker(lane);
   lane.attach(&worker);
   for (int i = 0; i < 3; ++i) {
+    const int empty_before = worker.empty_steps();
     std::promise<void> ran;
     worker.push([&] { ran.set_value(); });
     EXPECT_EQ(ran.get_future().wait_for(30s), std::future_status::ready);
-    std::this_thread::sleep_for(20ms);  // the lane goes back to sleep
+    worker.wait_for_empty_steps(empty_before + 1);  // the lane found nothing more: it sleeps again
   }
   lane.detach(&worker);
   EXPECT_EQ(worker.steps.load(), 3);
@@ -174,37 +277,64 @@ TEST(ComputeLane, DetachWaitsForTheStepInProgressAndEndsTheSteps) {
   EXPECT_EQ(worker.steps.load(), 1) << "a detached worker was stepped";
 }
 
-// Holds its one job back until a deadline, as a batch gathering inputs does.
+// Holds its one job back until a deadline on the lane's clock, as a batch gathering inputs does.
 class DeferringWorker final : public ComputeLane::Worker {
  public:
-  DeferringWorker(ComputeLane& lane, Clock::time_point until) : lane_(lane), until_(until) {}
+  DeferringWorker(ComputeLane& lane, const ManualClock& clock, Clock::time_point until)
+      : lane_(lane), clock_(clock), until_(until) {}
   bool step() override {
-    ++calls;
-    if (Clock::now() < until_) {
-      lane_.notify_at(until_);
-      return false;
+    {
+      std::lock_guard lk(mu_);
+      ++calls_;
+      if (clock_.now() < until_) {
+        lane_.notify_at(until_);
+      } else if (!ran_at_) {
+        ran_at_ = clock_.now();
+      }
     }
-    if (!ran_at.has_value()) ran_at = Clock::now();
-    return false;  // nothing more to do
+    cv_.notify_all();
+    return false;  // nothing more to do either way
   }
-  std::atomic<int> calls{0};
-  std::optional<Clock::time_point> ran_at;  // written on the lane thread, read after detach
+  void wait_for_calls(int n) {
+    std::unique_lock lk(mu_);
+    cv_.wait(lk, [&] { return calls_ >= n; });
+  }
+  int calls() {
+    std::lock_guard lk(mu_);
+    return calls_;
+  }
+  std::optional<Clock::time_point> ran_at() {
+    std::lock_guard lk(mu_);
+    return ran_at_;
+  }
 
  private:
   ComputeLane& lane_;
+  const ManualClock& clock_;
   Clock::time_point until_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int calls_ = 0;                            // GUARDED_BY(mu_)
+  std::optional<Clock::time_point> ran_at_;  // GUARDED_BY(mu_)
 };
 
 TEST(ComputeLane, NotifyAtWakesAnIdleLaneAtTheDeadlineAndNotBefore) {
-  ComputeLane lane;
-  const auto until = Clock::now() + 40ms;
-  DeferringWorker worker(lane, until);
+  auto clock = std::make_shared<ManualClock>();
+  ComputeLane lane(clock);
+  const auto until = clock->now() + 40ms;
+  DeferringWorker worker(lane, *clock, until);
   lane.attach(&worker);
-  EXPECT_TRUE(eventually([&] { return Clock::now() > until + 20ms && worker.calls >= 2; }));
+  worker.wait_for_calls(1);  // it deferred: the lane sleeps until `until`
+  clock->advance(39ms);
+  lane.clock_advanced();
+  // One ms short of the deadline nothing may run; reaching it wakes the lane for one more call.
+  clock->advance(1ms);
+  lane.clock_advanced();
+  worker.wait_for_calls(2);
   lane.detach(&worker);
-  ASSERT_TRUE(worker.ran_at.has_value()) << "the lane never came back at the deadline";
-  EXPECT_GE(*worker.ran_at, until);
-  EXPECT_LE(worker.calls.load(), 3) << "the lane polled instead of sleeping until the deadline";
+  ASSERT_TRUE(worker.ran_at().has_value()) << "the lane came back before the deadline";
+  EXPECT_EQ(*worker.ran_at(), until);
+  EXPECT_EQ(worker.calls(), 2) << "the lane stepped the worker without a notify or a deadline";
 }
 
 TEST(ComputeLane, SharedIsOneLaneWhileItIsInUse) {

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstring>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -101,36 +102,44 @@ std::string ChildProcess::log() const {
   return text.str();
 }
 
+std::optional<int> ChildProcess::wait_for_listening_port(std::chrono::milliseconds timeout) {
+  static const std::regex line(R"(listening on https?://(\[[^\]]*\]|[^\s/:]+):(\d+))");
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const std::string text = log();
+    std::smatch m;
+    if (std::regex_search(text, m, line)) return std::stoi(m[2]);
+    if (!running() || std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // the child writes when it is ready
+  }
+}
+
 LlamaServer::LlamaServer(const std::filesystem::path& model, const std::vector<std::string>& args,
                          std::chrono::seconds timeout) {
-  // A port can be taken between free_port() and the server's bind; try a few.
-  for (int attempt = 0; attempt < 3; ++attempt) {
-    port_ = free_port();
-    std::vector<std::string> argv = {llama_tool("llama-server").string(),
-                                     "-m",
-                                     model.string(),
-                                     "--host",
-                                     "127.0.0.1",
-                                     "--port",
-                                     std::to_string(port_)};
-    argv.insert(argv.end(), args.begin(), args.end());
-    process_ = std::make_unique<ChildProcess>(argv);
-    httplib::Client client("127.0.0.1", port_);
-    client.set_connection_timeout(std::chrono::seconds(1));
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline && process_->running()) {
-      if (auto res = client.Get("/health"); res && res->status == 200) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    const bool port_clash = process_->log().find("couldn't bind") != std::string::npos;
-    if (!port_clash || attempt == 2) {
-      std::string log = process_->log();
-      process_->stop();
-      if (log.size() > 4000) log = "..." + log.substr(log.size() - 4000);
-      throw std::runtime_error("llama-server did not become healthy for " + model.string() + ":\n" + log);
-    }
+  // Port 0: the server binds a free port itself and logs it, so no other process can take it first.
+  std::vector<std::string> argv = {
+      llama_tool("llama-server").string(), "-m", model.string(), "--host", "127.0.0.1", "--port", "0"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  process_ = std::make_unique<ChildProcess>(argv);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto fail = [&](const std::string& why) {
+    std::string log = process_->log();
     process_->stop();
+    if (log.size() > 4000) log = "..." + log.substr(log.size() - 4000);
+    throw std::runtime_error("llama-server " + why + " for " + model.string() + ":\n" + log);
+  };
+  auto port =
+      process_->wait_for_listening_port(std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
+  if (!port) fail("did not say where it listens");
+  port_ = *port;
+  httplib::Client client("127.0.0.1", port_);
+  client.set_connection_timeout(std::chrono::seconds(1));
+  // It listens before its model is loaded (/health answers 503 until then).
+  while (std::chrono::steady_clock::now() < deadline && process_->running()) {
+    if (auto res = client.Get("/health"); res && res->status == 200) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
+  fail("did not become healthy");
 }
 
 LlamaServer::~LlamaServer() = default;

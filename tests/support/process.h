@@ -32,6 +32,10 @@ class ChildProcess {
   // Waits for exit up to `timeout`; nullopt when still running.
   std::optional<int> wait(std::chrono::milliseconds timeout);
   std::string log() const;  // what it wrote on stdout and stderr so far
+  // The port of the first "listening on http://HOST:PORT" line in the log: start a server with
+  // port 0 (`xervo serve --port 0`, `llama-server --port 0`), let it bind, read the port back. The
+  // race-free replacement of free_port(). nullopt when the process exits or `timeout` passes first.
+  std::optional<int> wait_for_listening_port(std::chrono::milliseconds timeout = std::chrono::seconds(60));
   pid_t pid() const { return pid_; }
 
  private:

@@ -34,7 +34,10 @@ CommandResult run_command(const std::vector<std::string>& argv,
 // As run_command, with `input` written to the command's stdin (then closed).
 CommandResult run_command_with_input(const std::vector<std::string>& argv, const std::string& input,
                                      std::chrono::seconds timeout = std::chrono::seconds(120));
-// A free TCP port on 127.0.0.1.
+// A TCP port on 127.0.0.1 that was free a moment ago. Racy: it is closed before the caller's server
+// binds it, so another process may take it first. Prefer starting the server on port 0 and reading
+// the bound port back (ChildProcess::wait_for_listening_port() in process.h; in-process servers:
+// bind_to_any_port). Kept for callers that must name a port up front.
 int free_port();
 
 }  // namespace xervo::testing
