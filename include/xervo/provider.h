@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <concepts>
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -43,6 +44,7 @@ struct ProviderCapabilities {
 class ProgressCallback {
  public:
   ProgressCallback() = default;
+  ProgressCallback(std::nullptr_t) {}  // NOLINT: empty, as std::function
   template <typename F>
   requires(!std::same_as<std::remove_cvref_t<F>, ProgressCallback> &&
            std::invocable<std::decay_t<F>&, float, std::string_view>)
