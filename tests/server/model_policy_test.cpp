@@ -92,8 +92,8 @@ class FakeLibrary : public ModelLibrary {
   std::vector<ImportOutcome> import_paths(const std::vector<fs::path>&, const ImportOptions&) override {
     return {};
   }
-  Result<LibraryModel> pull(std::string_view, const PullProgressCallback&,
-                            const std::atomic<bool>*) override {
+  Result<bool> file_matches_record(const LibraryModel&) override { return no(); }
+  Result<LibraryModel> pull(std::string_view, const PullProgressCallback&, std::stop_token) override {
     return no();
   }
   Result<std::vector<HubModelInfo>> hub_search(std::string_view, int) override { return no(); }
