@@ -22,20 +22,19 @@ struct ChatMessage {
 };
 
 struct GenerateOptions {
-  int max_tokens = 256;      // upper bound on generated tokens
-  float temperature = 0.8f;  // 0 = greedy
+  int max_tokens = 256;             // upper bound on generated tokens
+  float temperature = 0.8f;         // 0 = greedy
   float top_p = 0.95f;
   int top_k = 40;
   float min_p = 0.05f;
-  float repeat_penalty = 1.0f;    // 1 = off
-  std::optional<uint32_t> seed;   // fixed seed for reproducible sampling; random when unset
-  std::vector<std::string> stop;  // generation ends before any of these; they are never emitted
-  std::string json_schema;        // when set (a JSON Schema document), output is constrained to it
+  float repeat_penalty = 1.0f;      // 1 = off
+  std::optional<uint32_t> seed;     // fixed seed for reproducible sampling; random when unset
+  std::vector<std::string> stop;    // generation ends before any of these; they are never emitted
+  std::string json_schema;          // when set (a JSON Schema document), output is constrained to it
 };
 
 struct GenerateRequest {
-  std::vector<ChatMessage>
-      messages;  // rendered through the model's chat template; when empty, `prompt` is used raw
+  std::vector<ChatMessage> messages;  // rendered through the model's chat template; when empty, `prompt` is used raw
   std::string prompt;
   GenerateOptions options;
   std::stop_token cancel;  // request_stop() ends the generation with finish_reason cancelled
@@ -58,9 +57,7 @@ class GeneratorModel {
  public:
   virtual ~GeneratorModel() = default;
   virtual Result<GenerateResult> generate(const GenerateRequest& request, const TokenCallback& on_piece) = 0;
-  Result<GenerateResult> generate(const GenerateRequest& request) {
-    return generate(request, TokenCallback{});
-  }
+  Result<GenerateResult> generate(const GenerateRequest& request) { return generate(request, TokenCallback{}); }
 };
 
 }  // namespace xervo
