@@ -52,7 +52,9 @@ TEST(CliGenerate, JsonReportsUsageAndFinishReason) {
   EXPECT_LE(j["usage"]["completion_tokens"].get<int>(), 5);
   const std::string finish = j["finish_reason"];
   EXPECT_TRUE(finish == "length" || finish == "stop") << finish;
-  if (finish == "length") EXPECT_EQ(j["usage"]["completion_tokens"].get<int>(), 5);
+  if (finish == "length") {
+    EXPECT_EQ(j["usage"]["completion_tokens"].get<int>(), 5);
+  }
 }
 
 TEST(CliGenerate, SeedMakesSamplingReproducible) {
