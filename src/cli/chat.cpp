@@ -18,7 +18,7 @@ namespace {
 void run_chat(const GlobalOptions& globals, const GenerateFlags& flags) {
   quiet_library_logs();
   auto runtime = open_runtime(globals);
-  auto model = runtime->generator(flags.model).value_or_throw();
+  auto model = runtime->generator(model_id_for(globals, *runtime, flags.model)).value_or_throw();
   const bool interactive = ::isatty(STDIN_FILENO) && ::isatty(STDOUT_FILENO);
   std::vector<ChatMessage> history;
   if (!flags.system.empty()) history.push_back({"system", flags.system});

@@ -72,7 +72,7 @@ void add_demo_models(Config& config, const std::shared_ptr<ModelLibrary>& librar
 
 std::shared_ptr<ModelLibrary> open_library_or_null(const Config& config) {
 #if XERVO_HAVE_LIBRARY
-  auto options = library_options_from_json(config.library);
+  auto options = library_options_from_json(config.library, config.path);
   if (!options.ok()) throw Exception(options.error());
   auto library = ModelLibrary::open(*options);
   if (!library.ok()) {
@@ -105,10 +105,24 @@ std::shared_ptr<ModelRuntime> build_runtime(const Config& config) {
   builder.add_config(config);
   std::shared_ptr<ModelResolver> resolver;
 #if XERVO_HAVE_LIBRARY
-  resolver = make_library_resolver(config.library);
+  resolver = make_library_resolver(config.library, config.path);
 #endif
   add_builtin_providers(builder, resolver);
   return builder.build().value_or_throw();
+}
+
+std::string model_id_for(const GlobalOptions& globals, const ModelRuntime& runtime, const std::string& name) {
+#if XERVO_HAVE_LIBRARY
+  auto spec = runtime.resolve(name);
+  if (!spec.ok() && spec.error().code() == ErrorCode::alias_not_found && is_library_id(name)) {
+    auto library = open_library_or_null(load_config(globals));
+    if (library && library->get(name).ok()) return "library:" + name;
+  }
+#else
+  (void)globals;
+  (void)runtime;
+#endif
+  return name;
 }
 
 std::string read_text_file(const std::string& path) {

@@ -58,6 +58,10 @@ std::shared_ptr<ModelRuntime> open_runtime(const GlobalOptions& globals, bool la
 // The runtime for an already loaded config: built-in providers, the library resolver, its aliases.
 std::shared_ptr<ModelRuntime> build_runtime(const Config& config);
 
+// What `-m NAME` names: NAME itself, or "library:NAME" when NAME is no alias but a model of the
+// library by the id `xervo models list` prints ("publisher/name").
+std::string model_id_for(const GlobalOptions& globals, const ModelRuntime& runtime, const std::string& name);
+
 // Reads a whole file or throws invalid_input naming it.
 std::string read_text_file(const std::string& path);
 

@@ -25,7 +25,7 @@ void run_embed(const GlobalOptions& globals, const EmbedFlags& flags) {
     throw Exception(Error(ErrorCode::invalid_input, "no text to embed: pass TEXT... or lines on stdin"));
   quiet_library_logs();
   auto runtime = open_runtime(globals);
-  auto model = runtime->embedding(flags.model).value_or_throw();
+  auto model = runtime->embedding(model_id_for(globals, *runtime, flags.model)).value_or_throw();
   EmbedOptions options;
   options.dimensions = flags.dimensions;
   options.truncate = flags.truncate;

@@ -49,7 +49,7 @@ void run_generate(const GlobalOptions& globals, const GenerateCommandFlags& flag
 
   quiet_library_logs();
   auto runtime = open_runtime(globals);
-  auto model = runtime->generator(flags.common.model).value_or_throw();
+  auto model = runtime->generator(model_id_for(globals, *runtime, flags.common.model)).value_or_throw();
   InterruptScope interrupt;
   request.cancel = interrupt.token();
   bool ends_with_newline = false;

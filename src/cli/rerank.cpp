@@ -24,7 +24,7 @@ void run_rerank(const GlobalOptions& globals, const RerankFlags& flags) {
     throw Exception(Error(ErrorCode::invalid_input, "no documents: pass DOC... or lines on stdin"));
   quiet_library_logs();
   auto runtime = open_runtime(globals);
-  auto model = runtime->reranker(flags.model).value_or_throw();
+  auto model = runtime->reranker(model_id_for(globals, *runtime, flags.model)).value_or_throw();
   auto result = model->rerank(flags.query, docs, flags.top_n).value_or_throw();
   for (const auto& r : result.results)
     if (r.index >= docs.size())

@@ -19,7 +19,7 @@ struct GenerateFlags {
   std::optional<int> top_k;
   std::optional<float> min_p;
   std::optional<float> repeat_penalty;
-  std::optional<uint32_t> seed;
+  std::optional<uint64_t> seed;  // all 64 bits reach the provider
   std::optional<int> max_tokens;
   std::vector<std::string> stop;
   bool stats = false;

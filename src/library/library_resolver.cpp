@@ -30,7 +30,8 @@ class LibraryResolver final : public ModelResolver {
   }
 
   // A pull stops midway (keeping what it downloaded) on the load's stop request or its deadline.
-  Result<std::filesystem::path> resolve(std::string_view id, bool allow_pull, const LoadControl& control) override {
+  Result<std::filesystem::path> resolve(std::string_view id, bool allow_pull,
+                                        const LoadControl& control) override {
     const std::string what = "resolving " + std::string(id);
     if (control.should_stop()) return control.stop_error(what);
     std::stop_source stop;

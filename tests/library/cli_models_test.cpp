@@ -76,3 +76,23 @@ TEST_F(CliModels, UnknownLibraryKeyInTheConfigNamesFileLineAndKey) {
 
 }  // namespace
 }  // namespace xervo::testing
+
+namespace xervo::testing {
+namespace {
+
+TEST_F(CliModels, TheIdModelsListPrintsWorksAsDashM) {
+  fs::copy_file(test_model("embedder"), src.path / "tiny-embed.gguf");
+  auto imported = xervo({"models", "import", "--copy", (src.path / "tiny-embed.gguf").string()});
+  ASSERT_EQ(imported.exit_code, 0) << imported.err;
+  auto list = xervo({"models", "list"});
+  ASSERT_NE(list.out.find("local/tiny-embed"), std::string::npos) << list.out;
+  auto embed = xervo({"embed", "--json", "-m", "local/tiny-embed", "hello"});
+  EXPECT_EQ(embed.exit_code, 0) << embed.err;
+  EXPECT_NE(embed.out.find('['), std::string::npos) << embed.out;
+  // A name that is neither an alias nor in the library still says so.
+  auto missing = xervo({"embed", "-m", "local/not-there", "hello"});
+  EXPECT_NE(missing.exit_code, 0);
+}
+
+}  // namespace
+}  // namespace xervo::testing

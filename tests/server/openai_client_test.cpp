@@ -38,7 +38,6 @@ TEST(OpenAIClient, OfficialNodeClientTalksToXervoServe) {
   auto embedder = test_model("embedder");
   auto generator = test_model("generator");
   auto dir = temp_dir("node");
-  int port = free_port();
   {
     std::ofstream cfg(dir / "xervo.toml");
     cfg << "[models.\"embed/tiny\"]\ntask = \"embed\"\nprovider = \"llamacpp\"\nmodel = \""
@@ -49,8 +48,10 @@ TEST(OpenAIClient, OfficialNodeClientTalksToXervoServe) {
         << "[server.auth]\nkeys = [{ name = \"node\", sha256 = \"" << sha256_hex("node-test-key")
         << "\", scopes = [\"inference\"] }]\n";
   }
-  ChildProcess server(
-      {XERVO_BINARY, "--config", (dir / "xervo.toml").string(), "serve", "--port", std::to_string(port)});
+  ChildProcess server({XERVO_BINARY, "--config", (dir / "xervo.toml").string(), "serve", "--port", "0"});
+  auto bound = server.wait_for_listening_port();
+  ASSERT_TRUE(bound.has_value()) << server.log();
+  const int port = *bound;
   ASSERT_TRUE(wait_healthy(port, server)) << server.log();
   auto node = run_command({"env", "NODE_PATH=" XERVO_NODE_MODULES, "XERVO_TEST_KEY=node-test-key", XERVO_NODE,
                            XERVO_OPENAI_SCRIPT, "http://127.0.0.1:" + std::to_string(port) + "/v1"},
@@ -66,10 +67,12 @@ TEST(OpenAIClient, OfficialNodeClientTalksToXervoServe) {
 
 TEST(ServeDemo, GeneratesModelsAndServesTheDefaultAliases) {
   auto home = temp_dir("demo");
-  int port = free_port();
   std::ofstream(home / "empty.toml") << "# no aliases: --demo adds its own\n";
   ChildProcess server({"env", "XERVO_HOME=" + home.string(), "XERVO_CONFIG=" + (home / "empty.toml").string(),
-                       XERVO_BINARY, "serve", "--demo", "--port", std::to_string(port)});
+                       XERVO_BINARY, "serve", "--demo", "--port", "0"});
+  auto bound = server.wait_for_listening_port(std::chrono::seconds(120));
+  ASSERT_TRUE(bound.has_value()) << server.log();
+  const int port = *bound;
   ASSERT_TRUE(wait_healthy(port, server)) << server.log();
   // Under models/demo/: a plain file, or the library's canonical models/demo/chat-small/chat-small.gguf.
   bool generated = false;

@@ -172,24 +172,32 @@ class LlamaCppProvider final : public ModelProvider {
   }
 
   Result<LoadedModel> load(const ModelSpec& spec, const ProgressCallback& progress) override {
+    return load(spec, progress, LoadControl{});
+  }
+
+  // Bounded: a pull stops through the resolver, and reading the weights stops when `progress` (which
+  // the registry makes from the same bounds) returns false.
+  Result<LoadedModel> load(const ModelSpec& spec, const ProgressCallback& progress,
+                           const LoadControl& control) override {
     ensure_backend();
     auto options = parse_options(settings_, spec.options);
     if (!options) return options.error();
-    auto path = resolve(spec.model, options->pull);
+    auto path = resolve(spec.model, options->pull, control);
     if (!path) return path.error();
     auto facts = inspect_gguf(*path);
     if (!facts) return facts.error();
     if (auto fit = check_task_fit(*path, *facts, spec.task, options->pooling); !fit) return fit.error();
     if (progress) progress(0.0f, "reading");
     auto model = load_model(*path, *options, progress);
+    if (!model && control.should_stop()) return control.stop_error("loading " + path->string());
     if (!model) return model.error();
     return make_task(spec.task, *path, *facts, *options, std::move(*model), progress);
   }
 
  private:
-  Result<std::filesystem::path> resolve(const std::string& id, bool pull) {
+  Result<std::filesystem::path> resolve(const std::string& id, bool pull, const LoadControl& control) {
     if (id.empty()) return Error(ErrorCode::invalid_input, "no model given: set model to a .gguf path");
-    if (resolver_ && resolver_->handles(id)) return resolver_->resolve(id, pull);
+    if (resolver_ && resolver_->handles(id)) return resolver_->resolve(id, pull, control);
     if (has_scheme(id))
       return Error(ErrorCode::model_not_found,
                    "model '" + id +
@@ -206,9 +214,9 @@ class LlamaCppProvider final : public ModelProvider {
     params.load_mode = o.mmap ? (o.mlock ? LLAMA_LOAD_MODE_MMAP_MLOCK : LLAMA_LOAD_MODE_MMAP)
                               : (o.mlock ? LLAMA_LOAD_MODE_MLOCK : LLAMA_LOAD_MODE_NONE);
     if (progress) {
+      // Returning false makes llama.cpp abandon the load (the caller's bounds ran out).
       params.progress_callback = [](float fraction, void* user) {
-        (*static_cast<const ProgressCallback*>(user))(fraction * 0.9f, "reading");
-        return true;
+        return (*static_cast<const ProgressCallback*>(user))(fraction * 0.9f, "reading");
       };
       params.progress_callback_user_data = const_cast<ProgressCallback*>(&progress);
     }
