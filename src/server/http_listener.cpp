@@ -200,7 +200,6 @@ struct HttpListener::Impl {
     }
     size_t& n = per_client[client];
     if (options.max_connections_per_client > 0 && n >= options.max_connections_per_client) {
-      if (n == 0) per_client.erase(client);
       *why = "this client address has " + std::to_string(n) +
              " connections open (max_connections_per_client); reuse connections";
       return false;
