@@ -12,8 +12,15 @@
 //   warmup = "eager"              # lazy (default) | eager | background
 //   fallbacks = ["embed/remote"]
 //   options = { context_size = 512, threads = 2 }
+//   pin = true                    # never evicted nor expired
+//   keep_alive = "10m"            # after the last use; -1 forever, 0 right after ([runtime] default)
+//
+//   [runtime]                     # lifecycle limits (RuntimeLimits)
+//   memory_budget = "75%"         # bytes, "12GiB", or a share of physical memory
+//   max_loaded = 0                # models at once; 0: no limit
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -32,6 +39,7 @@ struct Config {
   nlohmann::json providers = nlohmann::json::object();  // [providers.ID] tables
   nlohmann::json server = nlohmann::json::object();     // [server]
   nlohmann::json library = nlohmann::json::object();    // [library]
+  nlohmann::json runtime = nlohmann::json::object();    // [runtime]: memory_budget, max_loaded, keep_alive
   // "file:line" of every key, by its dotted path as errors print it: "providers.openai.base_url",
   // "models.\"embed/x\".options.threads". Lets whoever validates a section name the line.
   std::map<std::string, std::string> locations;
@@ -43,6 +51,23 @@ struct Config {
 // Errors name the file, the line and the key: "xervo.toml:12: models."embed/x".task: ...".
 Result<Config> parse_config(std::string_view toml_text, std::string_view source_name = "xervo.toml");
 Result<Config> load_config_file(const std::filesystem::path& path);
+struct RuntimeLimits;
+
+// [runtime] of the config over default_runtime_limits(); config_invalid naming file:line and key.
+//   memory_budget = "12GiB" | "75%" | 12884901888     max_loaded = 4
+//   keep_alive = "5m" | "30s" | 0 | -1 (seconds, or a duration; -1 forever)   adhoc_keep_alive = "5m"
+Result<RuntimeLimits> parse_runtime_limits(const Config& config);
+// The limits without a [runtime]: a budget of 75% of physical memory, no count limit, aliases kept
+// until evicted, ad-hoc ids for 5 minutes after their last use.
+RuntimeLimits default_runtime_limits();
+// "12GiB", "512MB", "75%" (of `physical`), or a byte count. invalid_input saying what is accepted.
+Result<uint64_t> parse_memory_size(const nlohmann::json& value, uint64_t physical);
+// Ollama's keep_alive: a number of seconds or a duration string ("5m", "1h30m", "250ms", "-1");
+// negative means forever.
+Result<std::chrono::milliseconds> parse_keep_alive(const nlohmann::json& value);
+// Physical memory of this machine (sysconf), in bytes.
+uint64_t physical_memory_bytes();
+
 // --config, else $XERVO_CONFIG, else ./xervo.toml if it exists; empty when none.
 std::filesystem::path find_config_file(const std::filesystem::path& flag_value = {});
 

@@ -31,6 +31,7 @@ enum class ErrorCode {
   timeout,              // a deadline passed (504)
   rate_limited,         // too many requests; retry later (429)
   unavailable,          // a service or queue is down or full; retry later (503)
+  insufficient_memory,  // a model does not fit the memory budget even after evicting idle models (503)
   unauthorized,         // missing or wrong credentials (401)
   forbidden,            // credentials valid but not allowed (403)
   cancelled,            // the caller cancelled (499)

@@ -3,6 +3,7 @@
 // share one loaded instance. Plain values; safe to copy across threads.
 #pragma once
 
+#include <chrono>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -34,6 +35,11 @@ struct ModelSpec {
   WarmupPolicy warmup = WarmupPolicy::lazy;
   std::vector<std::string> fallbacks;  // aliases tried in order when this one fails with a retryable error
   bool fallback_on_any_error = false;  // also fall back on non-retryable errors (invalid_input, unauthorized)
+  // Lifecycle (not part of the key): a pinned model is never evicted nor expired; keep_alive is how
+  // long it stays loaded after its last use (negative: until evicted; 0: unloaded right after the
+  // call; unset: the runtime's default).
+  bool pin = false;
+  std::optional<std::chrono::milliseconds> keep_alive;
 };
 
 // The task is part of the key: an embedding context and a generation context of one GGUF file are

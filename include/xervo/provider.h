@@ -80,13 +80,23 @@ struct LoadControl {
   Error stop_error(std::string_view what) const;
 };
 
+// Local memory a model takes, by what llama.cpp (or another engine) allocates it for. Before a load
+// it is an estimate; after, what the engine reports it allocated. Remote models take none.
+struct MemoryEstimate {
+  uint64_t weights = 0;   // model tensors (mapped or read)
+  uint64_t kv_cache = 0;  // KV cache (or other per-context state) at the configured context and slots
+  uint64_t compute = 0;   // compute (scratch) buffers
+  uint64_t total() const { return weights + kv_cache + compute; }
+};
+
 // The result of a load: handles for the task of the spec (a provider may fill more than one),
 // released when the last shared_ptr to them goes.
 struct LoadedModel {
   std::shared_ptr<EmbeddingModel> embedding;
   std::shared_ptr<RerankerModel> reranker;
   std::shared_ptr<GeneratorModel> generator;
-  uint64_t memory_bytes = 0;                       // estimate of memory held by this model
+  uint64_t memory_bytes = 0;  // what the model holds, as measured after the load (memory.total() or more)
+  MemoryEstimate memory;      // the same, by kind, when the provider can tell (all zero otherwise)
   nlohmann::json info = nlohmann::json::object();  // provider facts (architecture, context, ...)
   // Optional: one small run so that the first real request is not slow.
   std::function<Result<void>()> warmup;
@@ -112,6 +122,11 @@ class ModelProvider {
   // that overrides one overload and not the other adds `using ModelProvider::load;`.
   virtual Result<LoadedModel> load(const ModelSpec& spec, const ProgressCallback& progress,
                                    const LoadControl& control);
+  // What loading `spec` would take, without loading it (weights from the file's tensor types and
+  // shapes, KV cache at the configured context and slots, compute buffers). The registry charges it
+  // to the memory budget before the load. An error here is the load's error (a missing file). The
+  // default, for remote providers: nothing local.
+  virtual Result<MemoryEstimate> estimate(const ModelSpec& spec, const LoadControl& control);
   virtual ProviderHealth health() { return {}; }
   // The keys this provider reads from its [providers.ID] table and from a spec's `options`; build()
   // refuses any other key there (config_invalid naming the key and its file:line). Empty (the

@@ -13,7 +13,7 @@ struct CodeInfo {
 };
 
 // The one table from codes to names, HTTP statuses and retry semantics.
-constexpr std::array<CodeInfo, 18> kCodes{{
+constexpr std::array<CodeInfo, 19> kCodes{{
     {ErrorCode::invalid_input, "invalid_input", 400, false},
     {ErrorCode::config_invalid, "config_invalid", 400, false},
     {ErrorCode::alias_not_found, "alias_not_found", 404, false},
@@ -27,6 +27,7 @@ constexpr std::array<CodeInfo, 18> kCodes{{
     {ErrorCode::timeout, "timeout", 504, true},
     {ErrorCode::rate_limited, "rate_limited", 429, true},
     {ErrorCode::unavailable, "unavailable", 503, true},
+    {ErrorCode::insufficient_memory, "insufficient_memory", 503, true},
     {ErrorCode::unauthorized, "unauthorized", 401, false},
     {ErrorCode::forbidden, "forbidden", 403, false},
     {ErrorCode::cancelled, "cancelled", 499, false},

@@ -41,6 +41,10 @@ Result<LoadedModel> ModelProvider::load(const ModelSpec& spec, const ProgressCal
   return load(spec, progress);
 }
 
+Result<MemoryEstimate> ModelProvider::estimate(const ModelSpec&, const LoadControl&) {
+  return MemoryEstimate{};
+}
+
 Result<std::filesystem::path> ModelResolver::resolve(std::string_view model_id, bool allow_pull,
                                                      const LoadControl& control) {
   if (control.should_stop()) return control.stop_error("resolving " + std::string(model_id));

@@ -23,6 +23,7 @@ std::string_view openai_error_type(ErrorCode code) {
     case ErrorCode::not_ready:
       return "invalid_request_error";
     case ErrorCode::unavailable:
+    case ErrorCode::insufficient_memory:
       return "service_unavailable_error";
     case ErrorCode::timeout:
       return "timeout_error";
