@@ -4,8 +4,7 @@
 // tensor's values depend only on the seed and its name.
 #include "testmodel.h"
 
-#include <fcntl.h>
-#include <unistd.h>
+#include "gguf_file.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -26,18 +25,7 @@
 namespace xervo::testmodel {
 namespace {
 
-struct GgufFree {
-  void operator()(gguf_context* ctx) const { gguf_free(ctx); }
-};
-using GgufPtr = std::unique_ptr<gguf_context, GgufFree>;
-struct GgmlFree {
-  void operator()(ggml_context* ctx) const { ggml_free(ctx); }
-};
-using GgmlPtr = std::unique_ptr<ggml_context, GgmlFree>;
-struct FileClose {
-  void operator()(std::FILE* f) const { std::fclose(f); }
-};
-using FilePtr = std::unique_ptr<std::FILE, FileClose>;
+using gguf_file::GgufPtr;
 
 constexpr float kWeightStddev = 0.05f;
 // ChatML, for vocabularies that bring no template of their own (llama-spm has none).
@@ -222,63 +210,6 @@ int vocab_size(const gguf_context* vocab) {
   return static_cast<int>(gguf_get_arr_n(vocab, gguf_find_key(vocab, "tokenizer.ggml.tokens")));
 }
 
-// Copies one key of any type; string arrays need the per-element API.
-void copy_key(gguf_context* dst, const gguf_context* src, int64_t id) {
-  const char* key = gguf_get_key(src, id);
-  switch (gguf_get_kv_type(src, id)) {
-    case GGUF_TYPE_UINT8:
-      gguf_set_val_u8(dst, key, gguf_get_val_u8(src, id));
-      break;
-    case GGUF_TYPE_INT8:
-      gguf_set_val_i8(dst, key, gguf_get_val_i8(src, id));
-      break;
-    case GGUF_TYPE_UINT16:
-      gguf_set_val_u16(dst, key, gguf_get_val_u16(src, id));
-      break;
-    case GGUF_TYPE_INT16:
-      gguf_set_val_i16(dst, key, gguf_get_val_i16(src, id));
-      break;
-    case GGUF_TYPE_UINT32:
-      gguf_set_val_u32(dst, key, gguf_get_val_u32(src, id));
-      break;
-    case GGUF_TYPE_INT32:
-      gguf_set_val_i32(dst, key, gguf_get_val_i32(src, id));
-      break;
-    case GGUF_TYPE_FLOAT32:
-      gguf_set_val_f32(dst, key, gguf_get_val_f32(src, id));
-      break;
-    case GGUF_TYPE_UINT64:
-      gguf_set_val_u64(dst, key, gguf_get_val_u64(src, id));
-      break;
-    case GGUF_TYPE_INT64:
-      gguf_set_val_i64(dst, key, gguf_get_val_i64(src, id));
-      break;
-    case GGUF_TYPE_FLOAT64:
-      gguf_set_val_f64(dst, key, gguf_get_val_f64(src, id));
-      break;
-    case GGUF_TYPE_BOOL:
-      gguf_set_val_bool(dst, key, gguf_get_val_bool(src, id));
-      break;
-    case GGUF_TYPE_STRING:
-      gguf_set_val_str(dst, key, gguf_get_val_str(src, id));
-      break;
-    case GGUF_TYPE_ARRAY: {
-      const size_t n = gguf_get_arr_n(src, id);
-      const auto type = gguf_get_arr_type(src, id);
-      if (type == GGUF_TYPE_STRING) {
-        std::vector<const char*> items(n);
-        for (size_t i = 0; i < n; ++i) items[i] = gguf_get_arr_str(src, id, i);
-        gguf_set_arr_str(dst, key, items.data(), n);
-      } else {
-        gguf_set_arr_data(dst, key, type, gguf_get_arr_data(src, id), n);
-      }
-      break;
-    }
-    default:
-      break;  // GGUF_TYPE_COUNT: not a real type
-  }
-}
-
 void set_hparams(gguf_context* ctx, const TestModelOptions& o, const TestModelShape& s) {
   const std::string a = s.architecture;
   auto key = [&](const char* k) { return a + "." + k; };
@@ -304,46 +235,6 @@ void set_hparams(gguf_context* ctx, const TestModelOptions& o, const TestModelSh
     const uint32_t pooling = o.kind == ModelKind::reranker ? 4 : (o.pooling == Pooling::cls ? 2 : 1);
     gguf_set_val_u32(ctx, key("pooling_type").c_str(), pooling);
   }
-}
-
-Result<void> write_tensor_data(std::FILE* f, const TensorPlan& t, ggml_type type, uint64_t seed,
-                               size_t alignment) {
-  SplitMix64 rng{seed ^ fnv1a(t.name)};
-  // Chunks of whole rows keep memory small for the embedding matrices.
-  const int64_t rows_per_chunk = std::max<int64_t>(1, (1 << 20) / t.ne0);
-  std::vector<float> src;
-  std::vector<uint8_t> dst;
-  size_t written = 0;
-  for (int64_t row = 0; row < t.rows(); row += rows_per_chunk) {
-    const int64_t rows = std::min(rows_per_chunk, t.rows() - row);
-    const size_t n = static_cast<size_t>(rows * t.ne0);
-    src.resize(n);
-    if (t.init == Init::normal)
-      fill_normal(rng, src.data(), n);
-    else
-      std::fill(src.begin(), src.end(), t.init == Init::ones ? 1.0f : 0.0f);
-    size_t bytes = 0;
-    const void* data = src.data();
-    if (type == GGML_TYPE_F32) {
-      bytes = n * sizeof(float);
-    } else if (type == GGML_TYPE_F16) {
-      dst.resize(n * sizeof(ggml_fp16_t));
-      ggml_fp32_to_fp16_row(src.data(), reinterpret_cast<ggml_fp16_t*>(dst.data()), static_cast<int64_t>(n));
-      bytes = dst.size();
-      data = dst.data();
-    } else {
-      dst.resize(ggml_row_size(type, t.ne0) * rows);
-      bytes = ggml_quantize_chunk(type, src.data(), dst.data(), 0, rows, t.ne0, nullptr);
-      data = dst.data();
-    }
-    if (std::fwrite(data, 1, bytes, f) != bytes) return Error(ErrorCode::io_error, "short write");
-    written += bytes;
-  }
-  static const std::vector<uint8_t> zeros(64, 0);
-  const size_t pad = (alignment - written % alignment) % alignment;
-  if (pad > zeros.size() || std::fwrite(zeros.data(), 1, pad, f) != pad)
-    return Error(ErrorCode::io_error, "short write of padding");
-  return {};
 }
 
 Result<void> validate(const TestModelOptions& o) {
@@ -415,49 +306,27 @@ Result<void> write_test_model(const TestModelOptions& options) {
   set_hparams(gguf.get(), options, shape);
   for (int64_t i = 0; i < gguf_get_n_kv(vocab->get()); ++i)
     if (std::string_view(gguf_get_key(vocab->get(), i)).starts_with("tokenizer."))
-      copy_key(gguf.get(), vocab->get(), i);
+      gguf_file::copy_key(gguf.get(), vocab->get(), i);
   if (options.kind == ModelKind::generator && gguf_find_key(gguf.get(), "tokenizer.chat_template") < 0)
     gguf_set_val_str(gguf.get(), "tokenizer.chat_template", kChatMlTemplate);
 
-  // Tensor descriptions only (no_alloc): the data is streamed to the file below.
-  ggml_init_params params{ggml_tensor_overhead() * (tensors.size() + 1), nullptr, /*no_alloc=*/true};
-  GgmlPtr meta(ggml_init(params));
-  if (!meta) return Error(ErrorCode::internal, "ggml_init failed");
   const ggml_type weight_type = ggml_type_of(options.type);
-  std::vector<ggml_type> types;
+  std::vector<gguf_file::TensorSource> sources;
   for (const auto& t : tensors) {
     // token_types is added to f32 activations directly (ggml_add has no f32 + f16 kernel): keep it f32.
     const ggml_type type = t.is_matrix() && t.name != "token_types.weight" ? weight_type : GGML_TYPE_F32;
-    types.push_back(type);
-    ggml_tensor* tensor = t.is_matrix() ? ggml_new_tensor_2d(meta.get(), type, t.ne0, t.ne1)
-                                        : ggml_new_tensor_1d(meta.get(), type, t.ne0);
-    ggml_set_name(tensor, t.name.c_str());
-    gguf_add_tensor(gguf.get(), tensor);
+    auto rng = std::make_shared<SplitMix64>(SplitMix64{options.seed ^ fnv1a(t.name)});
+    sources.push_back(
+        {t.name, t.ne0, t.ne1, type, [rng, init = t.init, ne0 = t.ne0](int64_t, int64_t rows, float* out) {
+           const size_t n = static_cast<size_t>(rows * ne0);
+           if (init == Init::normal)
+             fill_normal(*rng, out, n);
+           else
+             std::fill(out, out + n, init == Init::ones ? 1.0f : 0.0f);
+           return Result<void>{};
+         }});
   }
-
-  const std::filesystem::path out = options.output;
-  const std::filesystem::path tmp =
-      out.string() + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(std::random_device{}());
-  auto fail = [&](const std::string& why) -> Result<void> {
-    std::error_code ec;
-    std::filesystem::remove(tmp, ec);
-    return Error(ErrorCode::io_error, "cannot write test model " + out.string() + ": " + why);
-  };
-  {
-    FilePtr f(std::fopen(tmp.c_str(), "wb"));
-    if (!f) return fail(std::strerror(errno));
-    if (!gguf_write_to_file_ptr(gguf.get(), f.get(), /*only_meta=*/true))
-      return fail("writing the header failed");
-    const size_t alignment = gguf_get_alignment(gguf.get());
-    for (size_t i = 0; i < tensors.size(); ++i)
-      if (auto ok = write_tensor_data(f.get(), tensors[i], types[i], options.seed, alignment); !ok)
-        return fail(ok.error().message() + " (disk full?)");
-    if (std::fflush(f.get()) != 0 || ::fsync(::fileno(f.get())) != 0) return fail(std::strerror(errno));
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, out, ec);
-  if (ec) return fail(ec.message());
-  return {};
+  return gguf_file::write_gguf(gguf.get(), sources, options.output, "test model");
 }
 
 }  // namespace xervo::testmodel
