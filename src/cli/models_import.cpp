@@ -1,9 +1,15 @@
 // `xervo models import|rm|verify|reindex`: what changes which files the library holds.
 #if XERVO_HAVE_LIBRARY
 
+#include <unistd.h>
+
 #include <cstdio>
+#include <map>
 
 #include "cli/models_common.h"
+#if XERVO_HAVE_HFCONVERT
+#include "hf_convert.h"
+#endif
 
 namespace xervo::cli {
 namespace {
@@ -48,10 +54,62 @@ int print_outcomes(const std::vector<ImportOutcome>& outcomes, bool json) {
   return failures;
 }
 
+#if XERVO_HAVE_HFCONVERT
+// A Hugging Face checkpoint folder (config.json beside weights) is converted to an f16 GGUF in a
+// private temporary folder first; that file, named after the checkpoint folder, is what the
+// library imports (moved in). The GGUF carries each source file's sha256 (hf_convert.h).
+bool is_checkpoint(const std::filesystem::path& p) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(p, ec) || !std::filesystem::exists(p / "config.json", ec)) return false;
+  for (const char* weights : {"model.safetensors", "model.safetensors.index.json", "pytorch_model.bin"})
+    if (std::filesystem::exists(p / weights, ec)) return true;  // a pickle gets the converter's refusal
+  return false;
+}
+
+struct ConvertedPaths {
+  std::vector<std::filesystem::path> paths;                       // what to import
+  std::map<std::filesystem::path, std::filesystem::path> origin;  // converted file -> checkpoint folder
+  std::vector<ImportOutcome> failed;                              // checkpoints that did not convert
+  std::filesystem::path tmp;                                      // removed by the caller
+};
+
+ConvertedPaths convert_checkpoints(const std::vector<std::filesystem::path>& paths) {
+  ConvertedPaths out;
+  for (const auto& p : paths) {
+    if (!is_checkpoint(p)) {
+      out.paths.push_back(p);
+      continue;
+    }
+    if (out.tmp.empty()) {
+      std::string tmpl = (std::filesystem::temp_directory_path() / "xervo-convert-XXXXXX").string();
+      if (!::mkdtemp(tmpl.data()))
+        throw Exception(Error(ErrorCode::io_error, "cannot create a temporary folder"));
+      out.tmp = tmpl;
+    }
+    auto name = std::filesystem::absolute(p).lexically_normal().filename();
+    if (name.empty()) name = std::filesystem::absolute(p).lexically_normal().parent_path().filename();
+    const auto gguf = out.tmp / (name.string() + ".gguf");
+    auto report = hfconvert::convert_checkpoint({p, gguf, hfconvert::OutputType::f16});
+    if (!report) {
+      out.failed.push_back({p, std::nullopt, report.error(), false});
+      continue;
+    }
+    std::fprintf(stderr, "converted %s (%s pooling%s) for import\n", p.c_str(),
+                 hfconvert::to_string(report->checkpoint.pooling),
+                 report->checkpoint.normalize ? ", normalized" : "");
+    out.paths.push_back(gguf);
+    out.origin[gguf] = p;
+  }
+  return out;
+}
+#endif
+
 void add_import(CLI::App* models, GlobalOptions& globals) {
   auto o = std::make_shared<ImportCommandOptions>();
   auto* cmd = models->add_subcommand(
-      "import", "Import GGUF files, folders, a Hugging Face cache or an Ollama models folder");
+      "import",
+      "Import GGUF files, folders, a Hugging Face cache, an Ollama models folder, or a Hugging Face "
+      "BERT-family checkpoint folder (converted to GGUF)");
   cmd->add_option("paths", o->paths, "files or folders")->required();
   auto* move = cmd->add_flag("--move", o->move, "move the files into the library");
   auto* copy = cmd->add_flag("--copy", o->copy, "copy the files");
@@ -65,7 +123,30 @@ void add_import(CLI::App* models, GlobalOptions& globals) {
   cmd->add_flag("--json", o->json, "JSON output");
   cmd->callback([&globals, o] {
     std::vector<std::filesystem::path> paths(o->paths.begin(), o->paths.end());
-    auto outcomes = open_library(globals)->import_paths(paths, o->to_import_options());
+    auto lib = open_library(globals);
+#if XERVO_HAVE_HFCONVERT
+    auto converted = convert_checkpoints(paths);
+    auto options = o->to_import_options();
+    std::vector<ImportOutcome> outcomes = converted.failed;
+    std::vector<std::filesystem::path> plain, made;
+    for (const auto& p : converted.paths) (p.parent_path() == converted.tmp ? made : plain).push_back(p);
+    if (!plain.empty())
+      for (auto& out : lib->import_paths(plain, options)) outcomes.push_back(std::move(out));
+    if (!made.empty()) {
+      options.mode = ImportMode::move;  // the converted file is ours; the checkpoint stays untouched
+      for (auto& out : lib->import_paths(made, options)) {
+        if (auto it = converted.origin.find(out.source); it != converted.origin.end())
+          out.source = it->second;
+        outcomes.push_back(std::move(out));
+      }
+    }
+    if (!converted.tmp.empty()) {
+      std::error_code ec;
+      std::filesystem::remove_all(converted.tmp, ec);
+    }
+#else
+    auto outcomes = lib->import_paths(paths, o->to_import_options());
+#endif
     int failures = print_outcomes(outcomes, o->json);
     if (outcomes.empty()) std::fprintf(stderr, "no GGUF files found\n");
     if (failures) throw CLI::RuntimeError(1);

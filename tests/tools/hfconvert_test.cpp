@@ -4,8 +4,12 @@
 // leave no output behind.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <memory>
+
+#include "gguf.h"
 
 #include "hf_checkpoint_writer.h"
 #include "hf_convert.h"
@@ -80,6 +84,36 @@ TEST_F(HfConvert, EmbedderMatchesReferenceForwardInLlamaCpp) {
     for (int id : out.tokens) EXPECT_NE(id, 1) << "unknown token in \"" << text << "\": tokenizer mismatch";
     EXPECT_GT(cosine(testing::reference_forward(m, out.tokens), out.values), 0.999) << text;
   }
+}
+
+std::vector<std::string> sources_of(const fs::path& gguf) {
+  gguf_init_params params{/*no_alloc=*/true, /*ctx=*/nullptr};
+  std::unique_ptr<gguf_context, decltype(&gguf_free)> ctx(gguf_init_from_file(gguf.c_str(), params),
+                                                          &gguf_free);
+  std::vector<std::string> out;
+  if (!ctx) return out;
+  const int64_t id = gguf_find_key(ctx.get(), kSourcesKey);
+  if (id < 0) return out;
+  for (size_t i = 0; i < gguf_get_arr_n(ctx.get(), id); ++i)
+    out.push_back(gguf_get_arr_str(ctx.get(), id, i));
+  return out;
+}
+
+TEST_F(HfConvert, RecordsEachSourceFilesSha256InTheGguf) {
+  const auto in = checkpoint(testing::make_tiny_bert(2));
+  ASSERT_TRUE(convert(in));
+  const auto first = sources_of(dir_ / "out.gguf");
+  ASSERT_EQ(first.size(), 6u);  // config, weights, vocab, tokenizer_config, modules, pooling config
+  for (const auto& line : first) EXPECT_EQ(line.find("  "), 64u) << line;
+  EXPECT_NE(std::find_if(first.begin(), first.end(),
+                         [](const std::string& l) { return l.ends_with("  model.safetensors"); }),
+            first.end());
+  std::ofstream(in / "config.json", std::ios::app) << "\n";  // same meaning, other bytes
+  ASSERT_TRUE(convert(in));
+  const auto second = sources_of(dir_ / "out.gguf");
+  ASSERT_EQ(second.size(), first.size());
+  EXPECT_NE(second[0], first[0]);  // config.json's hash changed
+  for (size_t i = 1; i < first.size(); ++i) EXPECT_EQ(second[i], first[i]);
 }
 
 TEST_F(HfConvert, WordPiecePiecesSplitLikeTheCheckpoint) {

@@ -30,7 +30,7 @@ const fs::path kModels = XERVO_REAL_MODELS_DIR;
 
 std::shared_ptr<ModelRuntime> llama_runtime() {
   RuntimeBuilder builder;
-  builder.add_provider(make_llamacpp_provider(nlohmann::json::object()));
+  builder.add_provider(make_llamacpp_provider(nlohmann::json::object(), nullptr));
   auto runtime = builder.build();
   if (!runtime.ok()) throw std::runtime_error(runtime.error().to_string());
   return *runtime;

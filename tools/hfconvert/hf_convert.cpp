@@ -5,7 +5,11 @@
 // error, so weights are never silently lost.
 #include "hf_convert.h"
 
+#include <openssl/evp.h>
+
+#include <cstdio>
 #include <map>
+#include <memory>
 #include <optional>
 
 #include "gguf_file.h"
@@ -150,6 +154,45 @@ void set_hparams(gguf_context* ctx, const HfCheckpoint& c, OutputType type) {
   if (!k.classifier) gguf_set_val_bool(ctx, kNormalizeKey, c.normalize);
 }
 
+// sha256 of a file as 64 hex digits, read in 1 MiB blocks.
+Result<std::string> sha256_file(const fs::path& path) {
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (!f) return Error(ErrorCode::model_not_found, "cannot read " + path.string());
+  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> md(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+  EVP_DigestInit_ex(md.get(), EVP_sha256(), nullptr);
+  std::vector<unsigned char> buf(1 << 20);
+  size_t n = 0;
+  while ((n = std::fread(buf.data(), 1, buf.size(), f.get())) > 0) EVP_DigestUpdate(md.get(), buf.data(), n);
+  if (std::ferror(f.get())) return Error(ErrorCode::io_error, "read error in " + path.string());
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(md.get(), digest, &len);
+  std::string hex;
+  for (unsigned int i = 0; i < len; ++i) {
+    char b[3];
+    std::snprintf(b, sizeof b, "%02x", digest[i]);
+    hex += b;
+  }
+  return hex;
+}
+
+// Provenance in the file itself (it travels with the GGUF into the library, whose index keeps the
+// GGUF's own sha256): each source file's sha256 and path relative to the checkpoint, and the type.
+Result<void> set_provenance(gguf_context* ctx, const HfCheckpoint& c, OutputType type) {
+  std::vector<std::string> lines;
+  for (const auto& file : c.source_files) {
+    auto hash = sha256_file(file);
+    if (!hash) return hash.error();
+    lines.push_back(*hash + "  " + fs::relative(file, c.dir).generic_string());
+  }
+  std::vector<const char*> ptrs;
+  for (const auto& l : lines) ptrs.push_back(l.c_str());
+  gguf_set_val_str(ctx, kConvertedByKey, "xervo models convert (hfconvert 1)");
+  gguf_set_val_str(ctx, "xervo.conversion.type", std::string(to_string(type)).c_str());
+  gguf_set_arr_str(ctx, kSourcesKey, ptrs.data(), ptrs.size());
+  return {};
+}
+
 // Matches checkpoint tensors to the plan: every planned tensor present with the planned shape and
 // a float dtype, every other tensor knowingly dropped.
 Result<std::vector<const SafetensorsTensor*>> match(const SafetensorsFile& st,
@@ -219,6 +262,7 @@ Result<ConvertReport> convert_checkpoint(const ConvertOptions& options) {
   gguf_file::GgufPtr header(gguf_init_empty());
   set_hparams(header.get(), c, options.type);
   set_vocab(header.get(), c);
+  if (auto ok = set_provenance(header.get(), c, options.type); !ok) return ok.error();
   std::vector<gguf_file::TensorSource> sources;
   auto file = std::make_shared<SafetensorsFile>(std::move(*st));
   for (size_t i = 0; i < planned.size(); ++i) {

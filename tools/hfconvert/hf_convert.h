@@ -36,6 +36,10 @@ struct ConvertReport {
 // no key of its own; xervo's provider and users can read it).
 inline constexpr const char* kNormalizeKey = "xervo.embedding.normalize";
 
+// Provenance keys: the converter, and "SHA256  relative/path" for every source file read.
+inline constexpr const char* kConvertedByKey = "xervo.conversion.tool";
+inline constexpr const char* kSourcesKey = "xervo.conversion.sources";
+
 // invalid_input with the file and tensor at fault for a checkpoint that is malformed or disagrees
 // with its config.json; model_not_found for a missing folder; io_error when the output cannot be
 // written. The output is never left half-written.
