@@ -163,7 +163,9 @@ TEST_F(RealMiniLm, MatchesLlamaEmbeddingOnTheSameFile) {
     ASSERT_TRUE(j.is_object()) << "llama-embedding printed no JSON in 5 runs";
     const auto theirs = j["data"][0]["embedding"].get<std::vector<float>>();
     ASSERT_EQ(theirs.size(), ours[i].size());
-    EXPECT_GE(cosine(ours[i], theirs), 0.99) << texts[i];
+    const double cos = cosine(ours[i], theirs);
+    std::printf("xervo vs llama-embedding on the converted all-MiniLM-L6-v2: cosine %.6f\n", cos);
+    EXPECT_GE(cos, 0.99) << texts[i];
   }
 }
 
@@ -172,28 +174,28 @@ std::string lower(std::string s) {
   return s;
 }
 
+// The packaged Gemma 3 270M is the pretrained model (google/gemma-3-270m, not -it): its GGUF has no
+// chat template, so it is asked in completion style, one worked example first.
 TEST(RealGemma, GreedyAnswersContainTheExpectedWord) {
   const fs::path gguf = kModels / "gemma-3-270m-q4_k_m.gguf";
   SKIP_WITHOUT(gguf);
   auto model = llama_runtime()->generator(gguf.string());
   ASSERT_TRUE(model.ok()) << model.error().to_string();
-  const std::pair<const char*, std::vector<const char*>> questions[] = {
-      {"What is the capital of France?", {"paris"}},
-      {"What color is the sky on a clear day?", {"blue"}},
-      {"How many legs does a spider have?", {"eight", "8"}},
+  const std::pair<const char*, const char*> questions[] = {
+      {"What is the capital of France?", "paris"},
+      {"What color is the sky on a clear day?", "blue"},
+      {"What is the largest planet in the solar system?", "jupiter"},
   };
-  for (const auto& [q, words] : questions) {
+  for (const auto& [q, word] : questions) {
     GenerateRequest req;
-    req.messages = {{"user", std::string(q) + " Answer in one short sentence."}};
+    req.prompt = std::string("Q: What is the capital of Italy?\nA: Rome\nQ: ") + q + "\nA:";
     req.options.temperature = 0;
-    req.options.max_tokens = 40;
+    req.options.max_tokens = 12;
+    req.options.stop = {"\n"};
     auto out = (*model)->generate(req, nullptr);
     ASSERT_TRUE(out.ok()) << out.error().to_string();
-    std::printf("Q: %s\nA: %s\n", q, out->text.c_str());
-    const std::string text = lower(out->text);
-    EXPECT_TRUE(std::any_of(words.begin(), words.end(),
-                            [&](const char* w) { return text.find(w) != std::string::npos; }))
-        << q << " -> " << out->text;
+    std::printf("Q: %s\nA:%s\n", q, out->text.c_str());
+    EXPECT_NE(lower(out->text).find(word), std::string::npos) << q << " -> " << out->text;
   }
 }
 
