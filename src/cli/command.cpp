@@ -11,6 +11,7 @@
 #include "xervo/library.h"
 #endif
 #if XERVO_HAVE_SERVER
+#include "cli/demo_real.h"
 #include "server/demo.h"
 #endif
 
@@ -61,6 +62,7 @@ void add_demo_models(Config& config, const std::shared_ptr<ModelLibrary>& librar
   if (home.empty())
     throw Exception(Error(ErrorCode::config_invalid, "no place for the demo models: set XERVO_HOME or HOME"));
   auto models = server::ensure_demo_models(home, library).value_or_throw();
+  use_real_demo_models(models, home);
   server::add_demo_aliases(config, models);
 #else
   (void)config;
