@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include "hf_convert.h"
@@ -21,7 +22,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const fs::path kModels = XERVO_REAL_MODELS_DIR;
+// bootstrap's models folder: $XERVO_DEPS_DIR/models, else the deps cache of this build.
+const fs::path kModels = [] {
+  const char* deps = std::getenv("XERVO_DEPS_DIR");
+  return deps && *deps ? fs::path(deps) / "models" : fs::path(XERVO_REAL_MODELS_DIR);
+}();
 
 #define SKIP_WITHOUT(path)                                                                                \
   if (!fs::exists(path))                                                                                  \
