@@ -32,7 +32,7 @@ ContextMemory memory_of(const llama_context* ctx) {
   return out;
 }
 
-nlohmann::json to_json(const ContextMemory& memory) {
+nlohmann::json describe_memory(const ContextMemory& memory) {
   const MemoryEstimate all = memory.all();
   return {{"weights", all.weights},
           {"kv_cache", all.kv_cache},

@@ -28,7 +28,7 @@ struct ContextMemory {
 ContextMemory memory_of(const llama_context* ctx);
 
 // {"weights", "kv_cache", "compute", "device_bytes"} for LoadedModel::info.
-nlohmann::json to_json(const ContextMemory& memory);
+nlohmann::json describe_memory(const ContextMemory& memory);
 
 // What loading the checked file `path` for `task` with `options` would allocate: the model is opened
 // without reading or allocating its tensors and given a context planned exactly as the real load

@@ -264,7 +264,7 @@ class LlamaCppProvider final : public ModelProvider {
                                                     : llama_model_size(model.get()) +
                                                           kv_estimate(model.get(), (*engine)->context());
     loaded.info = describe(task, model.get(), facts, *plan, (*engine)->context(), name);
-    loaded.info["memory"] = to_json(memory);
+    loaded.info["memory"] = describe_memory(memory);
     SchedulerConfig config{name, plan->n_batch, plan->n_seq_max, plan->per_seq, o.queue_limit};
     if (task != ModelTask::generate) config.gather = std::chrono::milliseconds(o.gather_ms);
     ModelSetup setup{model, name, o, plan->per_seq};
