@@ -123,14 +123,19 @@ std::map<std::string, MemoryEstimate> estimates(const Config& config) {
 }
 
 // Memory the process may hold beyond the budget and its RSS before the first load. The charges
-// over-count what becomes resident (compute buffers and KV cache are reserved whole, but a request
-// of a few tokens touches little of them), so the margin only covers what no charge includes: per
-// model, llama.cpp's allocations outside its buffers (vocabulary, output buffer: about 1 MiB for
-// these models, measured as RSS after a load minus the weights), the heap's slack as models are
-// freed and loaded again (measured: at most 6 MiB after a load/unload cycle), and the request
-// threads' stacks and buffers. Without eviction the five models hold about 400 MiB of weights
-// alone, some 130 MiB past budget + margin, so a registry that does not keep to the budget fails.
-constexpr uint64_t kRssMargin = 48 * kMiB;
+// over-count what becomes resident (compute buffers and KV caches are reserved whole, and a request of
+// a few tokens touches little of them), so the margin only covers what no charge includes:
+// - per model loaded or being estimated, llama.cpp's allocations outside the buffers it reports
+//   (vocabulary tables, output buffer, graph metadata): about 1 MiB for these models, measured as the
+//   RSS a load adds beyond its weights;
+// - the heap's slack: freed blocks that glibc keeps in each thread's arena until the next model is
+//   freed (the provider trims the heap then), here some 20 threads (16 server workers, 4 clients,
+//   the compute lane and its pool);
+// - the threads' stacks and the HTTP buffers.
+// Measured here: RSS at most 35 MiB above baseline + what the registry had charged at that moment,
+// and a peak about 40 MiB under the bound. Without a budget the same run peaks about 190 MiB past
+// the bound, and without the heap trim about 60 MiB past it: either fails the test.
+constexpr uint64_t kRssMargin = 64 * kMiB;
 
 // One request to `m` through the OpenAI routes; "" when it succeeded, else what went wrong.
 std::string request(int port, const Model& m, int n) {
@@ -186,12 +191,15 @@ TEST(BudgetE2E, FiveModelsOverTheBudgetServeRoundRobinWithinIt) {
 
   std::mutex events_mutex;
   int evicted = 0;
-  uint64_t most_used = 0;  // the budget's use, seen at every load and unload
+  std::map<std::string, int> loads;  // loaded events by model key (an evicted record is dropped, and
+                                     // its next load starts a new one: load_count alone says 1)
+  uint64_t most_used = 0;            // the budget's use, seen at every load and unload
   runtime->subscribe([&](const ModelEvent& event) {
     const uint64_t used = runtime->memory().used;
     std::lock_guard lock(events_mutex);
     most_used = std::max(most_used, used);
     if (event.kind == ModelEventKind::unloaded && event.reason == UnloadReason::evicted) ++evicted;
+    if (event.kind == ModelEventKind::loaded) ++loads[event.record.key.to_string()];
   });
 
   ServerOptions options;
@@ -234,10 +242,7 @@ TEST(BudgetE2E, FiveModelsOverTheBudgetServeRoundRobinWithinIt) {
   EXPECT_TRUE(failures.empty()) << failures.size() << " failed, first: " << failures.front();
   EXPECT_EQ(succeeded.load(), kClients * kRounds * static_cast<int>(models.size()));
 
-  int64_t loads = 0, reloaded = 0;
   for (const auto& r : runtime->models()) {
-    loads += r.load_count;
-    if (r.load_count > 1) ++reloaded;
     if (r.state != ModelState::loaded) continue;
     // What the registry charged is the provider's estimate, and the load measured about the same.
     EXPECT_GT(r.estimated.total(), 0u) << r.key.to_string();
@@ -245,12 +250,18 @@ TEST(BudgetE2E, FiveModelsOverTheBudgetServeRoundRobinWithinIt) {
                 0.03 * static_cast<double>(r.estimated.total()))
         << r.key.to_string();
   }
+  int total_loads = 0, reloaded = 0;
   {
     std::lock_guard lock(events_mutex);
+    for (const auto& [key, n] : loads) {
+      total_loads += n;
+      if (n > 1) ++reloaded;
+    }
+    EXPECT_EQ(loads.size(), models.size());
     EXPECT_GT(evicted, 0) << "nothing was evicted";
+    EXPECT_GT(reloaded, 0) << "no model was loaded twice (" << total_loads << " loads)";
     EXPECT_LE(most_used, budget) << "the registry charged more than the budget";
   }
-  EXPECT_GT(reloaded, 0) << "no model was loaded twice (" << loads << " loads)";
   EXPECT_LE(runtime->memory().used, budget);
 
   const uint64_t bound = baseline + budget + kRssMargin;
@@ -262,7 +273,7 @@ TEST(BudgetE2E, FiveModelsOverTheBudgetServeRoundRobinWithinIt) {
   ::testing::Test::RecordProperty("baseline_rss_bytes", std::to_string(baseline));
   ::testing::Test::RecordProperty("peak_rss_bytes", std::to_string(peak_rss));
   ::testing::Test::RecordProperty("peak_rss_exact", peak.exact() ? "VmHWM" : "sampled");
-  ::testing::Test::RecordProperty("loads", std::to_string(loads));
+  ::testing::Test::RecordProperty("loads", std::to_string(total_loads));
   ::testing::Test::RecordProperty("evictions", std::to_string(evicted));
   server.reset();
 }

@@ -234,7 +234,7 @@ class LlamaCppProvider final : public ModelProvider {
     if (!model)
       return Error(ErrorCode::model_load_failed,
                    capture.reason("cannot load " + path.string() + ": llama.cpp rejected the file"));
-    return std::shared_ptr<const llama_model>(std::move(model));
+    return std::shared_ptr<const llama_model>(model.release(), SharedModelDeleter{});
   }
 
   // The context, scheduler and handle for the spec's task over a loaded model.
