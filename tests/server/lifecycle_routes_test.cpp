@@ -63,8 +63,13 @@ class LifecycleTest : public ServerTest {
 class LifecycleAuthTest : public LifecycleTest {
  protected:
   void SetUp() override {
-    options.keys.push_back({"app", sha256_hex("app-key"), {"inference"}});
-    options.keys.push_back({"ops", sha256_hex("ops-key"), {"admin"}});
+    for (const auto& [name, scope] : {std::pair{"app", "inference"}, std::pair{"ops", "admin"}}) {
+      ApiKey key;
+      key.name = name;
+      key.sha256 = sha256_hex(std::string(name) + "-key");
+      key.scopes = {scope};
+      options.keys.push_back(key);
+    }
     ModelIdAllowance admin;
     admin.providers = {"test"};
     options.admin_allow_model_ids = admin;
@@ -230,7 +235,7 @@ TEST_F(LifecycleAuthTest, EveryLifecycleRouteNeedsTheAdminScope) {
 // The fixture's aliases plus `extra` as xervo.toml text.
 std::string config_text(const std::string& extra) {
   std::string text;
-  for (const auto& s : ServerTest::base_specs())
+  for (const auto& s : base_specs())
     text += "[models.\"" + s.alias + "\"]\ntask = \"" + std::string(to_string(s.task)) +
             "\"\nprovider = \"test\"\nmodel = \"" + s.model + "\"\n\n";
   return text + extra;
@@ -271,7 +276,7 @@ TEST_F(LifecycleTest, ReloadAppliesTheFileAndABrokenOneChangesNothing) {
   const auto before = alias_names(runtime_models());
 
   file.write("[models.\"embed/test\"\ntask = \"embed\"\n");  // a TOML syntax error
-  auto broken = post("/v1/runtime/reload");
+  auto broken = post("/v1/runtime/reload", json::object());
   ASSERT_TRUE(broken);
   EXPECT_EQ(broken->status, 400) << broken->body;
   EXPECT_EQ(error_code(broken), "config_invalid");
@@ -280,13 +285,13 @@ TEST_F(LifecycleTest, ReloadAppliesTheFileAndABrokenOneChangesNothing) {
   EXPECT_EQ(alias_names(runtime_models()), before);
 
   file.write(config_text("[server]\nport = \"eighty\"\n"));  // parses, but [server] is invalid
-  auto bad_server = post("/v1/runtime/reload");
+  auto bad_server = post("/v1/runtime/reload", json::object());
   EXPECT_EQ(bad_server->status, 400) << bad_server->body;
   EXPECT_NE(error_message(bad_server).find("port"), std::string::npos) << error_message(bad_server);
   EXPECT_EQ(alias_names(runtime_models()), before);
 
   file.write(config_text("[server]\nthreads = 4\n"));  // valid, but only a restart applies it
-  auto server_change = post("/v1/runtime/reload");
+  auto server_change = post("/v1/runtime/reload", json::object());
   ASSERT_EQ(server_change->status, 200) << server_change->body;
   auto notes = json::parse(server_change->body)["notes"];
   EXPECT_NE(notes.dump().find("[server] changed"), std::string::npos) << notes.dump();

@@ -28,6 +28,17 @@ inline ModelSpec test_spec(std::string alias, ModelTask task, std::string model,
   return s;
 }
 
+// The aliases every test server has.
+inline std::vector<ModelSpec> base_specs() {
+  return {test_spec("embed/test", ModelTask::embed, "echo"),
+          test_spec("embed/gated", ModelTask::embed, "gated"),
+          test_spec("rerank/test", ModelTask::rerank, "echo"),
+          test_spec("chat/test", ModelTask::generate, "stream"),
+          test_spec("chat/gated", ModelTask::generate, "gated"),
+          test_spec("chat/endless", ModelTask::generate, "endless"),
+          test_spec("chat/fail", ModelTask::generate, "fail")};
+}
+
 class ServerTest : public ::testing::Test {
  protected:
   std::shared_ptr<Probe> probe = std::make_shared<Probe>();
@@ -42,17 +53,6 @@ class ServerTest : public ::testing::Test {
   }();
 
   std::optional<RuntimeLimits> limits;  // set before start(): the runtime's budget and keep-alive defaults
-
-  // The aliases every test server has.
-  static std::vector<ModelSpec> base_specs() {
-    return {test_spec("embed/test", ModelTask::embed, "echo"),
-            test_spec("embed/gated", ModelTask::embed, "gated"),
-            test_spec("rerank/test", ModelTask::rerank, "echo"),
-            test_spec("chat/test", ModelTask::generate, "stream"),
-            test_spec("chat/gated", ModelTask::generate, "gated"),
-            test_spec("chat/endless", ModelTask::generate, "endless"),
-            test_spec("chat/fail", ModelTask::generate, "fail")};
-  }
 
   void start(std::vector<ModelSpec> extra = {}) {
     RuntimeBuilder builder;
