@@ -72,16 +72,15 @@ AliasInfo configured_alias(const ServerState& state, const std::string& alias) {
                                             "(GET /v1/runtime/models lists them)"));
 }
 
-// The alias's spec with the new model: provider, revision and options as the request says. Options
-// the request leaves out stay when the provider stays (a new provider starts from none).
+// The alias's spec with the new model, as ModelRuntime::swap will make it: provider and options as
+// the request gives them, else the alias's own (options {} also keeps them); revision as given, else none.
 ModelSpec swap_target(const nlohmann::json& body, const ModelSpec& current) {
   ModelSpec target = current;
   target.model = require_string(body, "model");
   if (target.model.empty()) reject_input("'model' is empty");
-  if (auto provider = optional_string(body, "provider"); provider && *provider != current.provider) {
+  if (auto provider = optional_string(body, "provider")) {
     if (provider->empty()) reject_input("'provider' is empty; leave it out to keep the alias's provider");
     target.provider = *provider;
-    target.options = nlohmann::json::object();
   }
   target.revision = optional_string(body, "revision").value_or("");
   if (target.revision.size() > kMaxRevisionBytes ||
@@ -91,7 +90,7 @@ ModelSpec swap_target(const nlohmann::json& body, const ModelSpec& current) {
                  " bytes without control characters");
   if (auto it = body.find("options"); it != body.end() && !it->is_null()) {
     if (!it->is_object()) reject_input("'options' must be an object of provider options");
-    target.options = *it;
+    if (!it->empty()) target.options = *it;
   }
   return target;
 }

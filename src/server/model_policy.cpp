@@ -230,8 +230,9 @@ void enforce_model_id_policy(ServerState& state, const std::string& name) {
 void enforce_swap_target_policy(ServerState& state, const ModelSpec& target, const ModelSpec& current) {
   for (const char* key : kEndpointOptions) {
     const bool set = target.options.is_object() && target.options.contains(key);
-    const bool same = set && current.options.is_object() && current.options.contains(key) &&
-                      current.options[key] == target.options[key];
+    // Kept as the config set it, for the same provider: another provider would send its own key there.
+    const bool same = set && target.provider == current.provider && current.options.is_object() &&
+                      current.options.contains(key) && current.options[key] == target.options[key];
     if (set && !same)
       throw Rejection(Error(ErrorCode::forbidden, std::string("a swap may not set the option '") + key +
                                                       "': a provider's endpoint and credentials come from "

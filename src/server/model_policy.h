@@ -62,7 +62,7 @@ void enforce_model_id_policy(ServerState& state, const std::string& name);
 // registered, and its model either the provider and model of a configured alias or an id the request's
 // key may name (check_model_id of "PROVIDER:MODEL", aliases not counting: a swap target is a model, not
 // a name). Its options may not change where a provider sends the operator's key (base_url, api_key_env,
-// headers: forbidden). Throws a Rejection, logged and counted as enforce_model_id_policy does.
+// headers: forbidden), nor carry them to another provider. Throws a Rejection, logged and counted as enforce_model_id_policy does.
 void enforce_swap_target_policy(ServerState& state, const ModelSpec& target, const ModelSpec& current);
 
 }  // namespace xervo::server

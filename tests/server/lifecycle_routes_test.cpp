@@ -172,7 +172,9 @@ TEST_F(LifecycleTest, SwapRePointsAnAliasAndRollbackReturnsIt) {
 }
 
 TEST_F(LifecycleTest, SwapToAModelNoAllowanceNamesIsRefusedAndChangesNothing) {
-  start();
+  auto remote = test_spec("embed/remote", ModelTask::embed, "echo");
+  remote.options = {{"base_url", "http://configured.example"}};
+  start({remote});
   for (const json& body : {json{{"alias", "chat/test"}, {"model", "brand-new"}},
                            json{{"alias", "chat/test"}, {"model", "/etc/passwd"}}}) {
     auto r = post("/v1/runtime/models/swap", body);
@@ -189,6 +191,12 @@ TEST_F(LifecycleTest, SwapToAModelNoAllowanceNamesIsRefusedAndChangesNothing) {
            {{"alias", "chat/test"}, {"model", "gated"}, {"options", {{"base_url", "http://evil"}}}});
   EXPECT_EQ(redirect->status, 403);
   EXPECT_EQ(error_code(redirect), "forbidden");
+  // The alias's own endpoint stays with its provider: another provider would send its key there.
+  auto carried =
+      post("/v1/runtime/models/swap", {{"alias", "embed/remote"}, {"model", "echo"}, {"provider", "other"}});
+  EXPECT_EQ(carried->status, 403) << carried->body;
+  auto kept = post("/v1/runtime/models/swap", {{"alias", "embed/remote"}, {"model", "gated"}});
+  EXPECT_EQ(kept->status, 200) << kept->body;  // same provider, endpoint unchanged
 
   auto list = runtime_models();
   EXPECT_EQ((*find_alias(list, "chat/test"))["model"], "stream");
