@@ -329,7 +329,8 @@ TEST_F(LifecycleTest, RequestKeepAliveIsValidatedOnEveryInferenceRoute) {
     EXPECT_EQ(ok->status, 200) << path << " " << ok->body;
   }
   EXPECT_EQ(probe->loads.load(), 3);  // refused requests loaded nothing: embed, rerank, chat once each
-  const json* m = find_model(runtime_models(), "embed/test");
+  const json list = runtime_models();
+  const json* m = find_model(list, "embed/test");
   ASSERT_NE(m, nullptr);
   EXPECT_EQ((*m)["keep_alive_ms"], 600000);  // the request's keep_alive holds from that call on
 }
@@ -339,7 +340,8 @@ TEST_F(LifecycleTest, RequestKeepAliveZeroUnloadsAfterTheCall) {
   auto r = post("/v1/embeddings", {{"model", "embed/test"}, {"input", "x"}, {"keep_alive", 0}});
   ASSERT_EQ(r->status, 200) << r->body;
   EXPECT_TRUE(Probe::eventually([&] {
-    const json* m = find_model(runtime_models(), "embed/test");
+    const json list = runtime_models();
+    const json* m = find_model(list, "embed/test");
     return m == nullptr || (*m)["state"] != "loaded";
   }));
   EXPECT_TRUE(Probe::eventually([&] {
@@ -348,8 +350,8 @@ TEST_F(LifecycleTest, RequestKeepAliveZeroUnloadsAfterTheCall) {
 }
 
 // An embedding alias whose model declares `bytes` (its options are part of the key).
-ModelSpec sized(std::string alias, uint64_t bytes) {
-  auto s = test_spec(std::move(alias), ModelTask::embed, "echo");
+ModelSpec sized(std::string alias, uint64_t bytes, std::string model = "echo") {
+  auto s = test_spec(std::move(alias), ModelTask::embed, std::move(model));
   s.options = {{"test_bytes", bytes}};
   return s;
 }
@@ -359,7 +361,7 @@ std::string key_of(const ModelSpec& spec) { return make_model_key(spec).to_strin
 TEST_F(LifecycleTest, RuntimeModelsAndMetricsShowTheBudgetAndEvictions) {
   limits = RuntimeLimits{};
   limits->memory_budget = 10000;
-  start({sized("embed/a", 6000), sized("embed/b", 6000)});
+  start({sized("embed/a", 6000), sized("embed/b", 6000, "echo-b")});
   load("embed/a");
   auto list = runtime_models();
   EXPECT_EQ(list["memory"]["budget"], 10000) << list["memory"].dump();

@@ -1,5 +1,6 @@
 // A test double for the server tests: provider "test" whose behaviour is chosen by the model id
-// (echo, gated, stream, endless, fail, slow-load, fail-load). A model declares its size with the
+// (echo, gated, stream, endless, fail, slow-load, fail-load); its loads report progress ("reading" at
+// 0, "ready" at 1). A model declares its size with the
 // option `test_bytes` (its estimate and what it reports after the load; 1234 without it). A shared
 // Probe lets a test hold calls at a gate and see what the server did to them (started, cancelled,
 // finished). Tests only.
@@ -173,10 +174,12 @@ class TestProvider : public ModelProvider {
     return {{ModelTask::embed, ModelTask::rerank, ModelTask::generate}, true, true};
   }
   using ModelProvider::load;
-  Result<LoadedModel> load(const ModelSpec& spec, const ProgressCallback&) override {
+  Result<LoadedModel> load(const ModelSpec& spec, const ProgressCallback& progress) override {
     p_->loads++;
+    if (!progress(0.0f, "reading")) return Error(ErrorCode::cancelled, "test load stopped");
     if (spec.model == "slow-load") p_->gate.wait();
     if (spec.model == "fail-load") return Error(ErrorCode::model_load_failed, "test model cannot load");
+    if (!progress(1.0f, "ready")) return Error(ErrorCode::cancelled, "test load stopped");
     LoadedModel m;
     m.memory = size_of(spec);
     m.memory_bytes = m.memory.total();
