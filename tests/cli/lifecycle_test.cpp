@@ -30,7 +30,7 @@ struct Served {
 
   Served(const std::string& name, const std::string& toml) : home(name), config(toml) {
     server = std::make_unique<testing::ChildProcess>(std::vector<std::string>{
-        "env", "XERVO_HOME=" + home.path.string(), "XERVO_LOG=info", "-u", "XERVO_URL", XERVO_BIN, "--config",
+        "env", "-u", "XERVO_URL", "XERVO_HOME=" + home.path.string(), "XERVO_LOG=info", XERVO_BIN, "--config",
         config.path.string(), "serve", "--port", "0"});
     auto p = server->wait_for_listening_port();
     if (!p) throw std::runtime_error("xervo serve did not start:\n" + server->log());
@@ -42,7 +42,8 @@ struct Served {
   testing::CommandResult cli(std::vector<std::string> args, std::vector<std::string> env = {}) const {
     args.push_back("--url");
     args.push_back(url());
-    env.insert(env.begin(), {"XERVO_HOME=" + home.path.string(), "-u", "XERVO_API_KEY"});
+    // env(1) takes its -u options before any NAME=VALUE.
+    env.insert(env.begin(), {"-u", "XERVO_API_KEY", "XERVO_HOME=" + home.path.string()});
     return xervo_env(env, args);
   }
   json runtime_models() const {
@@ -151,7 +152,7 @@ TEST(CliLifecycle, PsWithoutUrlShowsTheLocalRuntime) {
   TempHome home("ps-local");
   TempConfig config(alias_toml("embed/a", "/nonexistent/never-loaded.gguf") +
                     "[runtime]\nmemory_budget = \"1GiB\"\nmax_loaded = 3\n");
-  auto r = xervo_env({"XERVO_HOME=" + home.path.string(), "-u", "XERVO_URL"},
+  auto r = xervo_env({"-u", "XERVO_URL", "XERVO_HOME=" + home.path.string()},
                      {"--config", config.path.string(), "ps", "--all"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(line_of(r.out, "embed/a").find("unloaded"), std::string::npos) << r.out;
