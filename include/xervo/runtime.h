@@ -216,6 +216,10 @@ class ModelRuntime {
   // [runtime] limits. A config that fails validation changes nothing and is returned as the error.
   Result<ReloadReport> reload(const Config& config, const ChangeOptions& options = {});
 
+  // Unloads every model (reason `shutdown`, with events; handles out keep theirs until released).
+  // For an orderly stop while subscribers still listen; the destructor unloads without events.
+  void shutdown();
+
   // Unloads idle models past their keep-alive now (the runtime's own thread does it as they expire);
   // returns how many.
   size_t expire_idle();
