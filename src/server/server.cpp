@@ -393,13 +393,7 @@ void Server::stop() {
   }
   impl.listener->close();
   state.runtime->unsubscribe(impl.event_subscription);
-  if (state.options.unload_models_on_stop) {
-    for (const auto& r : state.runtime->models()) {
-      if (r.state != ModelState::loaded) continue;
-      auto u = state.runtime->unload(r.key.to_string());
-      if (!u.ok()) spdlog::warn("unloading {} failed: {}", r.key.to_string(), u.error().to_string());
-    }
-  }
+  if (state.options.unload_models_on_stop) state.runtime->shutdown();  // unload reason `shutdown`
   spdlog::info("xervo serve stopped");
   {
     std::lock_guard lock(impl.mu);
