@@ -59,7 +59,7 @@ struct ModelRecord {
   std::chrono::system_clock::time_point last_used{};
   int64_t in_flight = 0;   // calls running on it right now
   int64_t handles = 0;     // handles held; a model with any is busy and never evicted
-  int64_t load_count = 0;  // how many times the provider's load ran for this key
+  int64_t load_count = 0;  // loads of this record (an unload drops the record: the count starts over)
   int64_t waiting = 0;     // callers waiting for the load in progress to finish
 };
 
