@@ -84,4 +84,7 @@ budget_for() { awk -v b="$1" -v f="$FIT" 'BEGIN { printf "%d", b * f }'; }  # ch
 models_that_fit() { awk -v f="$FIT" 'BEGIN { printf "%d", f }'; }
 mib() { awk -v b="$1" 'BEGIN { printf "%.0f", b / 1048576 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "-"; else printf "%.2f", a / b }'; }
+json_string() {  # key < flat JSON: the first string under that key, up to its first quote
+  sed -n "s/.*\"$1\":\"\([^\"]*\).*/\1/p" | head -1
+}
 summary_field() { json_number "$2" <<<"$1"; }  # client-json key
