@@ -27,12 +27,12 @@ struct GenerateOptions {
   float top_p = 0.95f;
   int top_k = 40;
   float min_p = 0.05f;
-  float repeat_penalty = 1.0f;      // 1 = off
+  float repeat_penalty = 1.0f;  // 1 = off
   // Fixed seed for reproducible sampling; random when unset. All 64 bits count: a provider whose
   // engine takes fewer derives its seed from all of them (see docs/providers/*.md).
   std::optional<uint64_t> seed;
-  std::vector<std::string> stop;    // generation ends before any of these; they are never emitted
-  std::string json_schema;          // when set (a JSON Schema document), output is constrained to it
+  std::vector<std::string> stop;  // generation ends before any of these; they are never emitted
+  std::string json_schema;        // when set (a JSON Schema document), output is constrained to it
 };
 
 struct GenerateRequest {

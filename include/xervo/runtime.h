@@ -45,9 +45,9 @@ struct ModelRecord {
   ModelState state = ModelState::unloaded;
   std::optional<Error> error;  // why it is `failed`
   std::chrono::milliseconds load_duration{0};
-  uint64_t memory_bytes = 0;  // measured after the load (what the provider reports it holds)
-  MemoryEstimate estimated;   // the provider's estimate before the load
-  MemoryEstimate measured;    // the provider's breakdown after the load (zero when it gives none)
+  uint64_t memory_bytes = 0;    // measured after the load (what the provider reports it holds)
+  MemoryEstimate estimated;     // the provider's estimate before the load
+  MemoryEstimate measured;      // the provider's breakdown after the load (zero when it gives none)
   int64_t rss_delta_bytes = 0;  // process RSS change across the load: a cross-check (loads at the same
                                 // time blur it; mmapped weights count once touched)
   uint64_t charged_bytes = 0;   // what it holds of the memory budget
@@ -125,15 +125,15 @@ struct SwapResult {
 // What a reload changed. A config that fails validation changes nothing (reload returns the error).
 struct ReloadReport {
   std::vector<std::string> added, removed, swapped, updated;  // aliases; updated: same model, new settings
-  std::vector<std::pair<std::string, Error>> failed;           // swaps whose new model did not load
-  std::vector<std::string> notes;                              // what a reload does not apply
+  std::vector<std::pair<std::string, Error>> failed;          // swaps whose new model did not load
+  std::vector<std::string> notes;                             // what a reload does not apply
 };
 
 enum class ModelEventKind { loading, loaded, failed, unloaded, swapped };
 std::string_view to_string(ModelEventKind kind);
 
 struct ModelEvent {
-  ModelEventKind kind;
+  ModelEventKind kind = ModelEventKind::loaded;
   ModelRecord record;
   std::optional<UnloadReason> reason;  // unloaded
   float progress = 0;                  // loading: fraction in [0, 1]
@@ -237,9 +237,10 @@ class ModelRuntime {
   // True when every eager and background alias is loaded.
   bool ready() const;
 
+  struct Impl;  // internal (src/core/runtime_impl.h)
+
  private:
   friend class RuntimeBuilder;
-  struct Impl;
   explicit ModelRuntime(std::shared_ptr<Impl> impl);
   std::shared_ptr<Impl> impl_;  // shared so that handles can reach fallbacks through a weak_ptr
 };

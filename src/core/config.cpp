@@ -61,8 +61,9 @@ ModelSpec parse_model(std::string_view source, const std::string& alias, const t
   const std::string prefix = "models.\"" + alias + "\"";
   const auto* table = node.as_table();
   if (!table) fail(source, node, prefix, "must be a table");
-  static const char* kKnown[] = {"task",    "provider", "model",     "revision",
-                                 "options", "warmup",   "fallbacks", "fallback_on_any_error"};
+  static const char* kKnown[] = {"task",    "provider",  "model",     "revision",
+                                 "options", "warmup",    "fallbacks", "fallback_on_any_error",
+                                 "pin",     "keep_alive"};
   for (const auto& [k, v] : *table) {
     bool known = false;
     for (const char* name : kKnown) known = known || k.str() == name;
@@ -104,6 +105,16 @@ ModelSpec parse_model(std::string_view source, const std::string& alias, const t
     auto* b = any->as_boolean();
     if (!b) fail(source, *any, prefix + ".fallback_on_any_error", "must be true or false");
     spec.fallback_on_any_error = b->get();
+  }
+  if (const auto* pin = table->get("pin")) {
+    auto* b = pin->as_boolean();
+    if (!b) fail(source, *pin, prefix + ".pin", "must be true or false");
+    spec.pin = b->get();
+  }
+  if (const auto* keep = table->get("keep_alive")) {
+    auto parsed = parse_keep_alive(to_json(*keep));
+    if (!parsed) fail(source, *keep, prefix + ".keep_alive", parsed.error().message());
+    spec.keep_alive = *parsed;
   }
   return spec;
 }
@@ -148,11 +159,11 @@ Result<Config> parse_config(std::string_view toml_text, std::string_view source_
       } else if (key == "providers") {
         if (!v.is_table()) fail(source_name, v, "providers", "must be a table of provider tables");
         config.providers = to_json(v);
-      } else if (key == "server" || key == "library") {
+      } else if (key == "server" || key == "library" || key == "runtime") {
         if (!v.is_table()) fail(source_name, v, key, "must be a table");
-        (key == "server" ? config.server : config.library) = to_json(v);
+        (key == "server" ? config.server : key == "library" ? config.library : config.runtime) = to_json(v);
       } else {
-        fail(source_name, v, key, "unknown section (expected models, providers, server or library)");
+        fail(source_name, v, key, "unknown section (expected models, providers, runtime, server or library)");
       }
     }
   } catch (const toml::parse_error& e) {

@@ -1,17 +1,12 @@
 #include "xervo/runtime.h"
 
 #include <algorithm>
-#include <condition_variable>
 #include <filesystem>
-#include <map>
-#include <mutex>
-#include <thread>
 
 #include "core/config_path.h"
-#include "core/event_bus.h"
 #include "core/handles.h"
 #include "core/log.h"
-#include "core/registry.h"
+#include "core/runtime_impl.h"
 
 namespace xervo {
 
@@ -31,12 +26,34 @@ std::string_view to_string(ModelState state) {
 
 std::string_view to_string(ModelEventKind kind) {
   switch (kind) {
+    case ModelEventKind::loading:
+      return "loading";
     case ModelEventKind::loaded:
       return "loaded";
     case ModelEventKind::failed:
       return "failed";
     case ModelEventKind::unloaded:
       return "unloaded";
+    case ModelEventKind::swapped:
+      return "swapped";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(UnloadReason reason) {
+  switch (reason) {
+    case UnloadReason::explicit_:
+      return "explicit";
+    case UnloadReason::evicted:
+      return "evicted";
+    case UnloadReason::expired:
+      return "expired";
+    case UnloadReason::swapped:
+      return "swapped";
+    case UnloadReason::failed:
+      return "failed";
+    case UnloadReason::shutdown:
+      return "shutdown";
   }
   return "unknown";
 }
@@ -58,183 +75,6 @@ bool looks_local(std::string_view name) {
   return std::filesystem::is_regular_file(std::filesystem::path(name), ec);
 }
 
-}  // namespace
-
-// ---------------------------------------------------------------------------------------------------
-struct ModelRuntime::Impl : std::enable_shared_from_this<ModelRuntime::Impl> {
-  std::map<std::string, std::shared_ptr<ModelProvider>> providers;
-  std::map<std::string, ModelSpec> specs;  // by alias
-  std::string default_provider;
-  EventBus events;
-  ModelRegistry registry{events};
-
-  std::mutex bg_mu;
-  std::condition_variable bg_cv;
-  bool bg_running = false;  // GUARDED_BY(bg_mu)
-  std::thread bg_thread;
-
-  ~Impl() {
-    if (bg_thread.joinable()) bg_thread.join();
-  }
-
-  Result<ModelSpec> resolve(std::string_view name, std::optional<ModelTask> task) const {
-    if (auto it = specs.find(std::string(name)); it != specs.end()) {
-      if (task && *task != it->second.task)
-        return Error(ErrorCode::capability_mismatch,
-                     "alias '" + it->first + "' is a " + std::string(to_string(it->second.task)) +
-                         " model, not a " + std::string(to_string(*task)) + " model");
-      return it->second;
-    }
-    std::optional<ModelSpec> spec;
-    if (auto colon = name.find(':'); colon != std::string_view::npos) {
-      if (auto it = providers.find(std::string(name.substr(0, colon))); it != providers.end()) {
-        spec.emplace();
-        spec->provider = it->first;
-        spec->model = std::string(name.substr(colon + 1));
-      }
-    }
-    if (!spec && looks_local(name)) {
-      spec.emplace();
-      spec->provider = default_provider;
-      spec->model = std::string(name);
-    }
-    if (!spec)
-      return Error(ErrorCode::alias_not_found,
-                   "no alias '" + std::string(name) + "'; known aliases: " + join_keys(specs) +
-                       "; or name a model as PROVIDER:MODEL (" + join_keys(providers) + ") or a .gguf path");
-    if (!task)
-      return Error(ErrorCode::invalid_input,
-                   "'" + std::string(name) + "' is not an alias, so its task must be given");
-    if (!providers.count(spec->provider))
-      return Error(ErrorCode::provider_not_found, "no provider '" + spec->provider + "' for '" +
-                                                      std::string(name) +
-                                                      "'; registered providers: " + join_keys(providers));
-    spec->alias = std::string(name);
-    spec->task = *task;
-    return *spec;
-  }
-
-  Result<AcquiredModel> acquire(const ModelSpec& spec, const LoadControl& control = {}) {
-    auto it = providers.find(spec.provider);
-    if (it == providers.end())
-      return Error(ErrorCode::provider_not_found,
-                   "no provider '" + spec.provider + "'; registered providers: " + join_keys(providers));
-    return registry.acquire(spec, *it->second, control);
-  }
-
-  // A model that cannot load at all may still have a fallback that can serve, unless the caller's
-  // own bounds are what ran out.
-  static bool load_falls_back(const ModelSpec& spec, const Error& error, const LoadControl& control) {
-    if (spec.fallbacks.empty() || control.should_stop() || error.code() == ErrorCode::cancelled) return false;
-    return spec.fallback_on_any_error || is_retryable(error.code()) ||
-           error.code() == ErrorCode::model_load_failed;
-  }
-
-  template <typename Handle, typename Make>
-  Result<std::shared_ptr<Handle>> handle(std::string_view name, ModelTask task, bool with_fallbacks,
-                                         Make make, const LoadControl& control = {}) {
-    auto spec = resolve(name, task);
-    if (!spec.ok()) return spec.error();
-    auto acquired = acquire(*spec, control);
-    if (!acquired.ok()) {
-      if (with_fallbacks && load_falls_back(*spec, acquired.error(), control)) {
-        for (const auto& fb : spec->fallbacks) {
-          spdlog::warn("{} cannot load ({}); using fallback {}", spec->alias, acquired.error().to_string(),
-                       fb);
-          auto h = handle<Handle>(fb, task, false, make, control);
-          if (h.ok()) return h;
-        }
-      }
-      return acquired.error();
-    }
-    HandleContext ctx{spec->alias, std::move(*acquired), {}, spec->fallback_on_any_error};
-    if (with_fallbacks) ctx.fallbacks = spec->fallbacks;
-    std::weak_ptr<Impl> weak = weak_from_this();
-    FallbackSource<Handle> source = [weak, task,
-                                     make](const std::string& alias) -> Result<std::shared_ptr<Handle>> {
-      auto self = weak.lock();
-      if (!self) return Error(ErrorCode::unavailable, "the runtime is shut down");
-      return self->template handle<Handle>(alias, task, false, make);
-    };
-    return make(std::move(ctx), std::move(source));
-  }
-
-  void start_background(std::vector<ModelSpec> todo) {
-    if (todo.empty()) return;
-    {
-      std::lock_guard lock(bg_mu);
-      bg_running = true;
-    }
-    bg_thread = std::thread([this, todo = std::move(todo)] {
-      for (const auto& spec : todo) {
-        auto r = acquire(spec);
-        if (!r.ok()) spdlog::error("background load of {} failed: {}", spec.alias, r.error().to_string());
-      }
-      {
-        std::lock_guard lock(bg_mu);
-        bg_running = false;
-      }
-      bg_cv.notify_all();
-    });
-  }
-};
-
-// ---------------------------------------------------------------------------------------------------
-struct RuntimeBuilder::State {
-  std::map<std::string, std::shared_ptr<ModelProvider>> providers;
-  std::vector<ModelSpec> specs;
-  std::string default_provider = "llamacpp";
-  nlohmann::json provider_settings = nlohmann::json::object();
-  std::optional<Error> error;                    // the first bad builder call, returned by build()
-  std::map<std::string, std::string> locations;  // Config::locations of the added configs
-};
-
-RuntimeBuilder::RuntimeBuilder() : state_(std::make_unique<State>()) { init_logging(); }
-RuntimeBuilder::~RuntimeBuilder() = default;
-RuntimeBuilder::RuntimeBuilder(RuntimeBuilder&&) noexcept = default;
-RuntimeBuilder& RuntimeBuilder::operator=(RuntimeBuilder&&) noexcept = default;
-
-RuntimeBuilder& RuntimeBuilder::add_provider(std::shared_ptr<ModelProvider> provider) {
-  // Builder calls chain, so a bad argument is remembered and reported by build().
-  if (!provider) {
-    if (!state_->error)
-      state_->error =
-          Error(ErrorCode::config_invalid, "add_provider() was given no provider (a null pointer)");
-    return *this;
-  }
-  std::string id = provider->id();
-  if (id.empty()) {
-    if (!state_->error)
-      state_->error = Error(ErrorCode::config_invalid, "add_provider(): a provider has an empty id");
-    return *this;
-  }
-  state_->providers[id] = std::move(provider);
-  return *this;
-}
-
-RuntimeBuilder& RuntimeBuilder::add_spec(ModelSpec spec) {
-  state_->specs.push_back(std::move(spec));
-  return *this;
-}
-
-RuntimeBuilder& RuntimeBuilder::add_config(const Config& config) {
-  for (const auto& spec : config.models) add_spec(spec);
-  for (const auto& [id, settings] : config.providers.items()) state_->provider_settings[id] = settings;
-  for (const auto& [path, where] : config.locations) state_->locations[path] = where;
-  return *this;
-}
-
-RuntimeBuilder& RuntimeBuilder::set_default_provider(std::string provider_id) {
-  state_->default_provider = std::move(provider_id);
-  return *this;
-}
-
-nlohmann::json RuntimeBuilder::provider_settings(std::string_view provider_id) const {
-  auto it = state_->provider_settings.find(std::string(provider_id));
-  return it == state_->provider_settings.end() ? nlohmann::json::object() : *it;
-}
-
-namespace {
 // Fallbacks may only stand in for the same task and the same vector size.
 Result<void> check_fallbacks(const std::map<std::string, ModelSpec>& specs) {
   for (const auto& [alias, spec] : specs) {
@@ -299,37 +139,299 @@ Result<void> check_setting_keys(const std::map<std::string, std::shared_ptr<Mode
 
 }  // namespace
 
-Result<std::shared_ptr<ModelRuntime>> RuntimeBuilder::build() {
-  if (state_->error) return *state_->error;
-  auto impl = std::make_shared<ModelRuntime::Impl>();
-  impl->providers = state_->providers;
-  impl->default_provider = state_->default_provider;
+std::string join_names(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out.empty() ? "(none)" : out;
+}
 
-  for (const auto& spec : state_->specs) {
-    const std::string where = "alias '" + spec.alias + "'";
-    if (spec.alias.empty()) return Error(ErrorCode::config_invalid, "a model spec has no alias");
-    if (impl->specs.count(spec.alias)) return Error(ErrorCode::config_invalid, where + " is defined twice");
-    auto p = impl->providers.find(spec.provider);
-    if (p == impl->providers.end())
-      return Error(ErrorCode::provider_not_found,
-                   where + " names provider '" + spec.provider +
-                       "'; registered providers: " + join_keys(impl->providers));
+LoadControl load_control(const AcquireOptions& options) {
+  return LoadControl{options.cancel, options.deadline};
+}
+
+Result<void> validate_specs(const std::map<std::string, std::shared_ptr<ModelProvider>>& providers,
+                            const std::map<std::string, ModelSpec>& specs,
+                            const nlohmann::json& provider_settings,
+                            const std::map<std::string, std::string>& locations) {
+  for (const auto& [alias, spec] : specs) {
+    const std::string where = "alias '" + alias + "'";
+    if (alias.empty()) return Error(ErrorCode::config_invalid, "a model spec has no alias");
+    auto p = providers.find(spec.provider);
+    if (p == providers.end())
+      return Error(ErrorCode::provider_not_found, where + " names provider '" + spec.provider +
+                                                      "'; registered providers: " + join_keys(providers));
     if (!p->second->capabilities().supports(spec.task))
       return Error(ErrorCode::capability_mismatch,
                    where + ": provider '" + spec.provider + "' cannot " + std::string(to_string(spec.task)));
     if (spec.model.empty()) return Error(ErrorCode::config_invalid, where + " has no model");
-    impl->specs.emplace(spec.alias, spec);
   }
-  if (auto fallbacks = check_fallbacks(impl->specs); !fallbacks.ok()) return fallbacks.error();
-  if (auto keys =
-          check_setting_keys(impl->providers, state_->provider_settings, impl->specs, state_->locations);
-      !keys.ok())
-    return keys.error();
+  if (auto fallbacks = check_fallbacks(specs); !fallbacks.ok()) return fallbacks.error();
+  return check_setting_keys(providers, provider_settings, specs, locations);
+}
+
+// ---------------------------------------------------------------------------------------------------
+namespace {
+MemoryBudget::Limits to_budget(const RuntimeLimits& l) { return {l.memory_budget, l.max_loaded}; }
+}  // namespace
+
+ModelRuntime::Impl::Impl(RuntimeLimits l, SteadyClock clock)
+    : registry(events, to_budget(l), std::move(clock)), limits(l) {}
+
+ModelRuntime::Impl::~Impl() {
+  if (reaper.joinable()) {
+    reaper.request_stop();
+    reaper.join();
+  }
+  if (bg_thread.joinable()) bg_thread.join();
+}
+
+MemoryBudget::Limits ModelRuntime::Impl::budget_limits() const {
+  std::lock_guard lock(limits_mu);
+  return to_budget(limits);
+}
+
+Result<ModelRuntime::Impl::Resolved> ModelRuntime::Impl::resolve_in(const AliasTable::Map& map,
+                                                                    std::string_view name,
+                                                                    std::optional<ModelTask> task) const {
+  if (auto it = map.find(std::string(name)); it != map.end()) {
+    const ModelSpec& found = it->second.spec;
+    if (task && *task != found.task)
+      return Error(ErrorCode::capability_mismatch, "alias '" + it->first + "' is a " +
+                                                       std::string(to_string(found.task)) + " model, not a " +
+                                                       std::string(to_string(*task)) + " model");
+    return Resolved{found, it->second.version};
+  }
+  std::optional<ModelSpec> spec;
+  if (auto colon = name.find(':'); colon != std::string_view::npos) {
+    if (auto it = providers.find(std::string(name.substr(0, colon))); it != providers.end()) {
+      spec.emplace();
+      spec->provider = it->first;
+      spec->model = std::string(name.substr(colon + 1));
+    }
+  }
+  if (!spec && looks_local(name)) {
+    spec.emplace();
+    spec->provider = default_provider;
+    spec->model = std::string(name);
+  }
+  if (!spec)
+    return Error(ErrorCode::alias_not_found,
+                 "no alias '" + std::string(name) + "'; known aliases: " + join_keys(map) +
+                     "; or name a model as PROVIDER:MODEL (" + join_keys(providers) + ") or a .gguf path");
+  if (!task)
+    return Error(ErrorCode::invalid_input,
+                 "'" + std::string(name) + "' is not an alias, so its task must be given");
+  if (!providers.count(spec->provider))
+    return Error(ErrorCode::provider_not_found, "no provider '" + spec->provider + "' for '" +
+                                                    std::string(name) +
+                                                    "'; registered providers: " + join_keys(providers));
+  spec->alias = std::string(name);
+  spec->task = *task;
+  return Resolved{*spec, std::nullopt};
+}
+
+Result<ModelSpec> ModelRuntime::Impl::resolve(std::string_view name, std::optional<ModelTask> task) const {
+  auto r = aliases.with_shared([&](const AliasTable::Map& map) { return resolve_in(map, name, task); });
+  if (!r.ok()) return r.error();
+  return r->spec;
+}
+
+LoadPolicy ModelRuntime::Impl::policy_for(const Resolved& r, const AcquireOptions& options) const {
+  LoadPolicy policy;
+  {
+    std::lock_guard lock(limits_mu);
+    policy.keep_alive =
+        r.spec.keep_alive.value_or(r.alias_version ? limits.keep_alive : limits.adhoc_keep_alive);
+  }
+  policy.keep_alive_override = options.keep_alive;
+  policy.pin = r.spec.pin;
+  return policy;
+}
+
+Result<AcquiredModel> ModelRuntime::Impl::acquire(const ModelSpec& spec, const LoadControl& control,
+                                                  const LoadPolicy& policy) {
+  auto it = providers.find(spec.provider);
+  if (it == providers.end())
+    return Error(ErrorCode::provider_not_found,
+                 "no provider '" + spec.provider + "'; registered providers: " + join_keys(providers));
+  return registry.acquire(spec, *it->second, control, policy);
+}
+
+Result<AcquiredModel> ModelRuntime::Impl::resolve_and_acquire(std::string_view name,
+                                                              std::optional<ModelTask> task,
+                                                              const AcquireOptions& options,
+                                                              ModelSpec& spec_out) {
+  const LoadControl control = load_control(options);
+  for (int attempt = 0;; ++attempt) {
+    // Resolve and take a loaded model under the table's shared lock: a swap re-points only under
+    // its exclusive lock, so a call either got the old model before the switch or resolves the new.
+    struct Step {
+      Result<Resolved> resolved;
+      std::optional<AcquiredModel> hit;
+      LoadPolicy policy;
+    };
+    Step step = aliases.with_shared([&](const AliasTable::Map& map) {
+      Step s{resolve_in(map, name, task), std::nullopt, {}};
+      if (s.resolved.ok()) {
+        s.policy = policy_for(*s.resolved, options);
+        s.hit = registry.try_acquire(s.resolved->spec, s.policy);
+      }
+      return s;
+    });
+    if (!step.resolved.ok()) return step.resolved.error();
+    spec_out = step.resolved->spec;
+    if (step.hit) return std::move(*step.hit);
+    auto acquired = acquire(spec_out, control, step.policy);
+    if (!acquired.ok() || !step.resolved->alias_version || attempt >= 3) return acquired;
+    // The alias was re-pointed while this call loaded its old target: go to the new one, and let
+    // go of the old unless another alias still names it.
+    if (aliases.version(std::string(name)) == step.resolved->alias_version) return acquired;
+    const std::string stale = make_model_key(spec_out).to_string();
+    acquired = Error(ErrorCode::internal, "superseded");
+    unload_if_unreferenced(stale, UnloadReason::swapped);
+  }
+}
+
+void ModelRuntime::Impl::unload_if_unreferenced(const std::string& key, UnloadReason reason) {
+  if (!aliases.references(key)) registry.unload(key, reason);
+}
+
+void ModelRuntime::Impl::start_background(std::vector<ModelSpec> todo) {
+  if (todo.empty()) return;
+  {
+    std::lock_guard lock(bg_mu);
+    bg_running = true;
+  }
+  bg_thread = std::thread([this, todo = std::move(todo)] {
+    for (const auto& spec : todo) {
+      AcquireOptions none;
+      ModelSpec resolved;
+      auto r = resolve_and_acquire(spec.alias, spec.task, none, resolved);
+      if (!r.ok()) spdlog::error("background load of {} failed: {}", spec.alias, r.error().to_string());
+    }
+    {
+      std::lock_guard lock(bg_mu);
+      bg_running = false;
+    }
+    bg_cv.notify_all();
+  });
+}
+
+void ModelRuntime::Impl::start_reaper() {
+  // Wakes when a model goes idle or a charge changes (the budget's generation), and at the next
+  // expiry; one second at most, so an injected clock is looked at too.
+  reaper = std::jthread([this](std::stop_token stop) {
+    while (!stop.stop_requested()) {
+      const uint64_t generation = registry.budget()->usage().generation;
+      registry.expire_idle();
+      auto wait = std::chrono::steady_clock::duration(std::chrono::seconds(1));
+      if (auto next = registry.next_expiry()) {
+        auto until = *next - registry.now();
+        wait = std::clamp<std::chrono::steady_clock::duration>(until, std::chrono::milliseconds(1), wait);
+      }
+      registry.budget()->wait_for_change(generation, std::chrono::steady_clock::now() + wait, stop);
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------
+struct RuntimeBuilder::State {
+  std::map<std::string, std::shared_ptr<ModelProvider>> providers;
+  std::vector<ModelSpec> specs;
+  std::string default_provider = "llamacpp";
+  nlohmann::json provider_settings = nlohmann::json::object();
+  std::optional<Error> error;                    // the first bad builder call, returned by build()
+  std::map<std::string, std::string> locations;  // Config::locations of the added configs
+  std::optional<RuntimeLimits> limits;
+  SteadyClock clock;
+};
+
+RuntimeBuilder::RuntimeBuilder() : state_(std::make_unique<State>()) { init_logging(); }
+RuntimeBuilder::~RuntimeBuilder() = default;
+RuntimeBuilder::RuntimeBuilder(RuntimeBuilder&&) noexcept = default;
+RuntimeBuilder& RuntimeBuilder::operator=(RuntimeBuilder&&) noexcept = default;
+
+RuntimeBuilder& RuntimeBuilder::add_provider(std::shared_ptr<ModelProvider> provider) {
+  // Builder calls chain, so a bad argument is remembered and reported by build().
+  if (!provider) {
+    if (!state_->error)
+      state_->error =
+          Error(ErrorCode::config_invalid, "add_provider() was given no provider (a null pointer)");
+    return *this;
+  }
+  std::string id = provider->id();
+  if (id.empty()) {
+    if (!state_->error)
+      state_->error = Error(ErrorCode::config_invalid, "add_provider(): a provider has an empty id");
+    return *this;
+  }
+  state_->providers[id] = std::move(provider);
+  return *this;
+}
+
+RuntimeBuilder& RuntimeBuilder::add_spec(ModelSpec spec) {
+  state_->specs.push_back(std::move(spec));
+  return *this;
+}
+
+RuntimeBuilder& RuntimeBuilder::add_config(const Config& config) {
+  for (const auto& spec : config.models) add_spec(spec);
+  for (const auto& [id, settings] : config.providers.items()) state_->provider_settings[id] = settings;
+  for (const auto& [path, where] : config.locations) state_->locations[path] = where;
+  if (!config.runtime.empty()) {
+    auto limits = parse_runtime_limits(config);
+    if (!limits.ok() && !state_->error) state_->error = limits.error();
+    if (limits.ok()) state_->limits = *limits;
+  }
+  return *this;
+}
+
+RuntimeBuilder& RuntimeBuilder::set_default_provider(std::string provider_id) {
+  state_->default_provider = std::move(provider_id);
+  return *this;
+}
+
+RuntimeBuilder& RuntimeBuilder::set_limits(RuntimeLimits limits) {
+  state_->limits = limits;
+  return *this;
+}
+
+RuntimeBuilder& RuntimeBuilder::set_clock(std::function<std::chrono::steady_clock::time_point()> now) {
+  state_->clock = std::move(now);
+  return *this;
+}
+
+nlohmann::json RuntimeBuilder::provider_settings(std::string_view provider_id) const {
+  auto it = state_->provider_settings.find(std::string(provider_id));
+  return it == state_->provider_settings.end() ? nlohmann::json::object() : *it;
+}
+
+Result<std::shared_ptr<ModelRuntime>> RuntimeBuilder::build() {
+  if (state_->error) return *state_->error;
+  SteadyClock clock =
+      state_->clock ? state_->clock : SteadyClock([] { return std::chrono::steady_clock::now(); });
+  auto impl = std::make_shared<ModelRuntime::Impl>(state_->limits.value_or(default_runtime_limits()), clock);
+  impl->providers = state_->providers;
+  impl->default_provider = state_->default_provider;
+  impl->provider_settings = state_->provider_settings;
+  impl->locations = state_->locations;
+
+  std::map<std::string, ModelSpec> specs;
+  for (const auto& spec : state_->specs) {
+    if (spec.alias.empty()) return Error(ErrorCode::config_invalid, "a model spec has no alias");
+    if (!specs.emplace(spec.alias, spec).second)
+      return Error(ErrorCode::config_invalid, "alias '" + spec.alias + "' is defined twice");
+  }
+  if (auto valid = validate_specs(impl->providers, specs, state_->provider_settings, state_->locations);
+      !valid.ok())
+    return valid.error();
+  for (const auto& [alias, spec] : specs) impl->aliases.insert(spec, "config", "config");
 
   std::vector<ModelSpec> background;
-  for (const auto& [alias, spec] : impl->specs) {
+  for (const auto& [alias, spec] : specs) {
     if (spec.warmup == WarmupPolicy::eager) {
-      auto r = impl->acquire(spec);
+      ModelSpec resolved;
+      auto r = impl->resolve_and_acquire(alias, spec.task, {}, resolved);
       if (!r.ok())
         return Error(r.error().code(), "eager load of alias '" + alias + "' failed: " + r.error().message());
     } else if (spec.warmup == WarmupPolicy::background) {
@@ -337,6 +439,7 @@ Result<std::shared_ptr<ModelRuntime>> RuntimeBuilder::build() {
     }
   }
   impl->start_background(std::move(background));
+  impl->start_reaper();
   return std::shared_ptr<ModelRuntime>(new ModelRuntime(std::move(impl)));
 }
 
@@ -345,42 +448,78 @@ ModelRuntime::ModelRuntime(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) 
 
 ModelRuntime::~ModelRuntime() {
   if (impl_->bg_thread.joinable()) impl_->bg_thread.join();
-}
-
-Result<std::shared_ptr<EmbeddingModel>> ModelRuntime::embedding(std::string_view name) {
-  return impl_->handle<EmbeddingModel>(name, ModelTask::embed, true, &make_embedding_handle);
-}
-
-Result<std::shared_ptr<RerankerModel>> ModelRuntime::reranker(std::string_view name) {
-  return impl_->handle<RerankerModel>(name, ModelTask::rerank, true, &make_reranker_handle);
-}
-
-Result<std::shared_ptr<GeneratorModel>> ModelRuntime::generator(std::string_view name) {
-  return impl_->handle<GeneratorModel>(name, ModelTask::generate, true, &make_generator_handle);
+  if (impl_->reaper.joinable()) {
+    impl_->reaper.request_stop();
+    impl_->reaper.join();
+  }
+  impl_->registry.unload_all(UnloadReason::shutdown);
 }
 
 namespace {
-LoadControl load_control(const AcquireOptions& options) {
-  return LoadControl{options.cancel, options.deadline};
+template <typename Handle, typename Make>
+Result<std::shared_ptr<Handle>> make_handle(const std::shared_ptr<ModelRuntime::Impl>& impl,
+                                            std::string_view name, ModelTask task, bool with_fallbacks,
+                                            Make make, const AcquireOptions& options);
+
+// A model that cannot load at all may still have a fallback that can serve, unless the caller's
+// own bounds are what ran out.
+bool load_falls_back(const ModelSpec& spec, const Error& error, const LoadControl& control) {
+  if (spec.fallbacks.empty() || control.should_stop() || error.code() == ErrorCode::cancelled) return false;
+  return spec.fallback_on_any_error || is_retryable(error.code()) ||
+         error.code() == ErrorCode::model_load_failed;
+}
+
+template <typename Handle, typename Make>
+Result<std::shared_ptr<Handle>> make_handle(const std::shared_ptr<ModelRuntime::Impl>& impl,
+                                            std::string_view name, ModelTask task, bool with_fallbacks,
+                                            Make make, const AcquireOptions& options) {
+  ModelSpec spec;
+  auto acquired = impl->resolve_and_acquire(name, task, options, spec);
+  if (!acquired.ok()) {
+    if (spec.alias.empty()) return acquired.error();  // did not resolve
+    if (with_fallbacks && load_falls_back(spec, acquired.error(), load_control(options))) {
+      for (const auto& fb : spec.fallbacks) {
+        spdlog::warn("{} cannot load ({}); using fallback {}", spec.alias, acquired.error().to_string(), fb);
+        auto h = make_handle<Handle>(impl, fb, task, false, make, options);
+        if (h.ok()) return h;
+      }
+    }
+    return acquired.error();
+  }
+  HandleContext ctx{spec.alias, std::move(*acquired), {}, spec.fallback_on_any_error};
+  if (with_fallbacks) ctx.fallbacks = spec.fallbacks;
+  std::weak_ptr<ModelRuntime::Impl> weak = impl;
+  FallbackSource<Handle> source = [weak, task,
+                                   make](const std::string& alias) -> Result<std::shared_ptr<Handle>> {
+    auto self = weak.lock();
+    if (!self) return Error(ErrorCode::unavailable, "the runtime is shut down");
+    return make_handle<Handle>(self, alias, task, false, make, {});
+  };
+  return make(std::move(ctx), std::move(source));
 }
 }  // namespace
 
+Result<std::shared_ptr<EmbeddingModel>> ModelRuntime::embedding(std::string_view name) {
+  return embedding(name, AcquireOptions{});
+}
+Result<std::shared_ptr<RerankerModel>> ModelRuntime::reranker(std::string_view name) {
+  return reranker(name, AcquireOptions{});
+}
+Result<std::shared_ptr<GeneratorModel>> ModelRuntime::generator(std::string_view name) {
+  return generator(name, AcquireOptions{});
+}
+
 Result<std::shared_ptr<EmbeddingModel>> ModelRuntime::embedding(std::string_view name,
                                                                 const AcquireOptions& options) {
-  return impl_->handle<EmbeddingModel>(name, ModelTask::embed, true, &make_embedding_handle,
-                                       load_control(options));
+  return make_handle<EmbeddingModel>(impl_, name, ModelTask::embed, true, &make_embedding_handle, options);
 }
-
 Result<std::shared_ptr<RerankerModel>> ModelRuntime::reranker(std::string_view name,
                                                               const AcquireOptions& options) {
-  return impl_->handle<RerankerModel>(name, ModelTask::rerank, true, &make_reranker_handle,
-                                      load_control(options));
+  return make_handle<RerankerModel>(impl_, name, ModelTask::rerank, true, &make_reranker_handle, options);
 }
-
 Result<std::shared_ptr<GeneratorModel>> ModelRuntime::generator(std::string_view name,
                                                                 const AcquireOptions& options) {
-  return impl_->handle<GeneratorModel>(name, ModelTask::generate, true, &make_generator_handle,
-                                       load_control(options));
+  return make_handle<GeneratorModel>(impl_, name, ModelTask::generate, true, &make_generator_handle, options);
 }
 
 Result<ModelSpec> ModelRuntime::resolve(std::string_view name, std::optional<ModelTask> task) const {
@@ -388,29 +527,99 @@ Result<ModelSpec> ModelRuntime::resolve(std::string_view name, std::optional<Mod
 }
 
 Result<void> ModelRuntime::load(std::string_view alias, const AcquireOptions& options) {
-  auto spec = impl_->resolve(alias, std::nullopt);
-  if (!spec.ok()) return spec.error();
-  auto r = impl_->acquire(*spec, load_control(options));
+  ModelSpec spec;
+  auto r = impl_->resolve_and_acquire(alias, std::nullopt, options, spec);
   if (!r.ok()) return r.error();
   return {};
 }
 
 Result<void> ModelRuntime::unload(std::string_view alias_or_key) {
-  if (auto it = impl_->specs.find(std::string(alias_or_key)); it != impl_->specs.end()) {
-    impl_->registry.unload(make_model_key(it->second).to_string());
+  if (auto slot = impl_->aliases.get(std::string(alias_or_key))) {
+    impl_->registry.unload(make_model_key(slot->spec).to_string(), UnloadReason::explicit_);
     return {};
   }
-  if (impl_->registry.unload(std::string(alias_or_key))) return {};
-  return Error(ErrorCode::alias_not_found, "nothing loaded as '" + std::string(alias_or_key) +
-                                               "'; known aliases: " + join_keys(impl_->specs));
+  if (impl_->registry.unload(std::string(alias_or_key), UnloadReason::explicit_)) return {};
+  std::vector<std::string> known;
+  for (const auto& s : impl_->aliases.specs()) known.push_back(s.alias);
+  return Error(ErrorCode::alias_not_found,
+               "nothing loaded as '" + std::string(alias_or_key) + "'; known aliases: " + join_names(known));
 }
 
-std::vector<ModelRecord> ModelRuntime::models() const { return impl_->registry.records(); }
+namespace {
+// The key an alias or key string names, with the aliases that point at it; alias_not_found if none.
+Result<std::pair<std::string, std::vector<std::string>>> key_and_aliases(const ModelRuntime::Impl& impl,
+                                                                         std::string_view alias_or_key) {
+  if (auto slot = impl.aliases.get(std::string(alias_or_key)))
+    return std::make_pair(make_model_key(slot->spec).to_string(), std::vector<std::string>{slot->spec.alias});
+  const std::string key(alias_or_key);
+  auto aliases = impl.aliases.aliases_of(key);
+  if (aliases.empty() && !impl.registry.record(key)) {
+    std::vector<std::string> known;
+    for (const auto& s : impl.aliases.specs()) known.push_back(s.alias);
+    return Error(ErrorCode::alias_not_found,
+                 "no alias or loaded model '" + key + "'; known aliases: " + join_names(known));
+  }
+  return std::make_pair(key, aliases);
+}
+}  // namespace
 
-std::vector<ModelSpec> ModelRuntime::specs() const {
-  std::vector<ModelSpec> out;
-  for (const auto& [alias, spec] : impl_->specs) out.push_back(spec);
-  return out;
+Result<void> ModelRuntime::pin(std::string_view alias_or_key, bool pinned) {
+  auto target = key_and_aliases(*impl_, alias_or_key);
+  if (!target.ok()) return target.error();
+  for (const auto& alias : target->second)
+    impl_->aliases.update(alias, [&](ModelSpec& s) { s.pin = pinned; });
+  impl_->registry.set_pinned(target->first, pinned);
+  return {};
+}
+
+Result<void> ModelRuntime::set_keep_alive(std::string_view alias_or_key,
+                                          std::chrono::milliseconds keep_alive) {
+  auto target = key_and_aliases(*impl_, alias_or_key);
+  if (!target.ok()) return target.error();
+  for (const auto& alias : target->second)
+    impl_->aliases.update(alias, [&](ModelSpec& s) { s.keep_alive = keep_alive; });
+  impl_->registry.set_keep_alive(target->first, keep_alive);
+  return {};
+}
+
+Result<SwapResult> ModelRuntime::swap(ModelSpec target, const ChangeOptions& options) {
+  std::lock_guard lock(impl_->change_mu);
+  auto slot = impl_->aliases.get(target.alias);
+  if (!slot) return Error(ErrorCode::alias_not_found, "no alias '" + target.alias + "' to swap");
+  return impl_->swap_locked(retargeted(slot->spec, target, true), options, "swap");
+}
+
+Result<SwapResult> ModelRuntime::rollback(std::string_view alias, const ChangeOptions& options) {
+  std::lock_guard lock(impl_->change_mu);
+  auto slot = impl_->aliases.get(std::string(alias));
+  if (!slot) return Error(ErrorCode::alias_not_found, "no alias '" + std::string(alias) + "' to roll back");
+  if (slot->history.size() < 2)
+    return Error(ErrorCode::invalid_input,
+                 "alias '" + std::string(alias) + "' has no earlier target to roll back to");
+  return impl_->swap_locked(retargeted(slot->spec, slot->history[slot->history.size() - 2].spec, false),
+                            options, "rollback");
+}
+
+Result<ReloadReport> ModelRuntime::reload(const Config& config, const ChangeOptions& options) {
+  std::lock_guard lock(impl_->change_mu);
+  return impl_->reload_locked(config, options);
+}
+
+size_t ModelRuntime::expire_idle() { return impl_->registry.expire_idle(); }
+
+std::vector<ModelRecord> ModelRuntime::models() const { return impl_->registry.records(); }
+std::vector<ModelSpec> ModelRuntime::specs() const { return impl_->aliases.specs(); }
+std::vector<AliasInfo> ModelRuntime::aliases() const { return impl_->aliases.infos(); }
+
+MemoryStatus ModelRuntime::memory() const {
+  MemoryStatus s = impl_->registry.memory_status();
+  s.physical = physical_memory_bytes();
+  return s;
+}
+
+RuntimeLimits ModelRuntime::limits() const {
+  std::lock_guard lock(impl_->limits_mu);
+  return impl_->limits;
 }
 
 std::vector<std::shared_ptr<ModelProvider>> ModelRuntime::providers() const {
@@ -430,7 +639,7 @@ void ModelRuntime::wait_for_background_loads() {
 }
 
 bool ModelRuntime::ready() const {
-  for (const auto& [alias, spec] : impl_->specs) {
+  for (const auto& spec : impl_->aliases.specs()) {
     if (spec.warmup == WarmupPolicy::lazy) continue;
     auto rec = impl_->registry.record(make_model_key(spec).to_string());
     if (!rec || rec->state != ModelState::loaded) return false;

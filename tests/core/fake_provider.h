@@ -87,11 +87,19 @@ class FakeProvider : public ModelProvider {
       fail = parse_error_code(spec.options["fail_calls"].get<std::string>());
     LoadedModel m;
     m.memory_bytes = 1024;
+    // options.bytes: the model declares its size (estimate and measured alike), for budget tests.
+    if (spec.options.contains("bytes")) m.memory_bytes = spec.options["bytes"].get<uint64_t>();
     if (spec.task == ModelTask::embed)
       m.embedding = std::make_shared<FakeEmbedding>(counters, spec.options.value("dimensions", 4), fail);
     if (spec.task == ModelTask::generate)
       m.generator = std::make_shared<FakeGenerator>(counters, "reply from " + spec.model, fail);
     return m;
+  }
+
+  Result<MemoryEstimate> estimate(const ModelSpec& spec, const LoadControl&) override {
+    MemoryEstimate e;
+    if (spec.options.contains("bytes")) e.weights = spec.options["bytes"].get<uint64_t>();
+    return e;
   }
 
   std::shared_ptr<FakeCounters> counters = std::make_shared<FakeCounters>();
