@@ -42,6 +42,7 @@ wait_up() {  # port pid log
 }
 
 start_xervo() {  # config log: sets XERVO_PORT and XERVO_PID
+  : >"$2"  # here, not only in the background job: else the port may be read from the previous run's log
   "$XERVO" --config "$1" serve --port 0 >"$2" 2>&1 &
   XERVO_PID=$!
   PIDS+=($XERVO_PID)
