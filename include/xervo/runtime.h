@@ -59,7 +59,7 @@ struct ModelRecord {
   std::chrono::system_clock::time_point last_used{};
   int64_t in_flight = 0;   // calls running on it right now
   int64_t handles = 0;     // handles held; a model with any is busy and never evicted
-  int64_t load_count = 0;  // how many times the provider's load ran for this key
+  int64_t load_count = 0;  // loads of this record (an unload drops the record: the count starts over)
   int64_t waiting = 0;     // callers waiting for the load in progress to finish
 };
 
@@ -215,6 +215,10 @@ class ModelRuntime {
   // Applies a re-read config: aliases added, removed (their models unloaded), changed (swapped) and
   // [runtime] limits. A config that fails validation changes nothing and is returned as the error.
   Result<ReloadReport> reload(const Config& config, const ChangeOptions& options = {});
+
+  // Unloads every model (reason `shutdown`, with events; handles out keep theirs until released).
+  // For an orderly stop while subscribers still listen; the destructor unloads without events.
+  void shutdown();
 
   // Unloads idle models past their keep-alive now (the runtime's own thread does it as they expire);
   // returns how many.

@@ -157,7 +157,8 @@ void add_show(CLI::App* models, GlobalOptions& globals) {
 }
 
 void setup_models(CLI::App& app, GlobalOptions& globals) {
-  auto* models = app.add_subcommand("models", "Manage the local model library");
+  auto* models =
+      app.add_subcommand("models", "Manage the local model library, and the models of a running server");
   models->require_subcommand(1);
   add_list(models, globals);
   add_search(models, globals);

@@ -1,18 +1,23 @@
 // `xervo serve`: the OpenAI-compatible HTTP server over the config's aliases (plus demo models with
-// --demo), until SIGINT or SIGTERM ends it gracefully. `xervo serve hash-key` prints the sha256 line
-// an API key needs in [server.auth].
+// --demo), until SIGINT or SIGTERM ends it gracefully. SIGHUP reads the config file again and applies
+// it as POST /v1/runtime/reload does. `xervo serve hash-key` prints the sha256 line an API key needs
+// in [server.auth].
 #include <pthread.h>
 
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <mutex>
+#include <stop_token>
 #include <thread>
 
 #include "cli/command.h"
 #include "core/log.h"
 #include "server/auth.h"
+#include "server/config_reload.h"
 #include "server/demo.h"
+#include "server/runtime_json.h"
 #include "xervo/providers.h"
 #include "xervo/server.h"
 
@@ -65,12 +70,77 @@ ServerOptions server_options(const Config& config, const ServeFlags& flags) {
   return options;
 }
 
+// The config as serve reads it: the file it started with (found once, at start), plus the demo aliases.
+server::ConfigLoader config_loader(const GlobalOptions& globals, std::shared_ptr<ModelLibrary> library) {
+  return [path = find_config_file(globals.config_path), demo = globals.demo, library]() -> Result<Config> {
+    try {
+      Config config = path.empty() ? Config{} : load_config_file(path).value_or_throw();
+      if (demo) add_demo_models(config, library);
+      return config;
+    } catch (const Exception& e) {
+      return e.error();
+    }
+  };
+}
+
+// SIGHUP: one reload at a time on its own thread, so that a reload waiting for a model load never
+// delays a SIGTERM. The destructor cancels a reload still running and waits for it.
+class SighupReloader {
+ public:
+  SighupReloader(std::shared_ptr<ModelRuntime> runtime, std::chrono::seconds bound)
+      : runtime_(std::move(runtime)), bound_(bound) {}
+  ~SighupReloader() {
+    stop_.request_stop();
+    std::thread worker;
+    {
+      std::lock_guard lock(mu_);  // not held while joining: the worker takes it as it ends
+      worker = std::move(worker_);
+    }
+    if (worker.joinable()) worker.join();
+  }
+
+  void trigger() {
+    std::lock_guard lock(mu_);
+    if (running_) {
+      spdlog::warn("SIGHUP: a config reload is still running; this one is ignored");
+      return;
+    }
+    if (worker_.joinable()) worker_.join();
+    running_ = true;
+    worker_ = std::thread([this] {
+      ChangeOptions options;
+      options.by = "SIGHUP";
+      options.bounds.cancel = stop_.get_token();
+      options.bounds.deadline = std::chrono::steady_clock::now() + bound_;
+      auto report = server::reload_runtime(*runtime_, options);
+      if (report.ok())
+        spdlog::info(
+            "SIGHUP: config reloaded: {}",
+            server::reload_json(*report).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+      else
+        spdlog::error("SIGHUP: config reload failed: {}", report.error().to_string());
+      std::lock_guard done(mu_);
+      running_ = false;
+    });
+  }
+
+ private:
+  std::shared_ptr<ModelRuntime> runtime_;
+  std::chrono::seconds bound_;
+  std::stop_source stop_;
+  std::mutex mu_;
+  std::thread worker_;    // GUARDED_BY(mu_)
+  bool running_ = false;  // GUARDED_BY(mu_)
+};
+
 void serve(const GlobalOptions& globals, const ServeFlags& flags) {
   // Signals go to the sigwait() below, never to a worker thread: block them before any thread starts.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  sigset_t signals = stop_signals;
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   Config config = load_config_file_of(globals);
@@ -80,6 +150,7 @@ void serve(const GlobalOptions& globals, const ServeFlags& flags) {
   options.library = open_library_or_null(config);
   if (globals.demo) add_demo_models(config, options.library);
   auto runtime = build_runtime(config);
+  server::ReloadRegistration reload_source(*runtime, config_loader(globals, options.library), config.server);
 
   auto server = Server::start(runtime, options).value_or_throw();
   std::string base = "http://" +
@@ -92,13 +163,16 @@ void serve(const GlobalOptions& globals, const ServeFlags& flags) {
   std::fflush(stdout);
 
   int sig = 0;
-  sigwait(&signals, &sig);
+  {
+    SighupReloader reloader(runtime, options.request_timeout);
+    for (sigwait(&signals, &sig); sig == SIGHUP; sigwait(&signals, &sig)) reloader.trigger();
+  }
   spdlog::info("{} received: stopping (grace {} s)", sig == SIGINT ? "SIGINT" : "SIGTERM",
                options.shutdown_grace.count());
   // A second signal while draining means "now": leave without waiting for the grace period.
-  std::thread([signals] {
+  std::thread([stop_signals] {
     int again = 0;
-    sigwait(&signals, &again);
+    sigwait(&stop_signals, &again);
     std::fprintf(stderr, "xervo serve: second signal, exiting without waiting for requests in flight\n");
     std::_Exit(1);
   }).detach();

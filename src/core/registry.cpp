@@ -46,22 +46,24 @@ void ModelUsage::touch() {
   last_used_ms.store(now.count(), std::memory_order_relaxed);
 }
 
-ModelLease::ModelLease(std::shared_ptr<ModelUsage> usage, SteadyClock clock,
-                       std::shared_ptr<MemoryBudget> budget)
-    : usage_(std::move(usage)), clock_(std::move(clock)), budget_(std::move(budget)) {
+ModelLease::ModelLease(std::shared_ptr<ModelUsage> usage, std::shared_ptr<const LeaseContext> context)
+    : usage_(std::move(usage)), context_(std::move(context)) {
   usage_->handles.fetch_add(1, std::memory_order_acq_rel);
 }
 
 ModelLease::~ModelLease() {
-  usage_->idle_since_ns.store(ns(clock_()), std::memory_order_release);
-  if (usage_->handles.fetch_sub(1, std::memory_order_acq_rel) == 1) budget_->notify();
+  usage_->idle_since_ns.store(ns(context_->clock()), std::memory_order_release);
+  if (usage_->handles.fetch_sub(1, std::memory_order_acq_rel) == 1) context_->budget->notify();
 }
 
 ModelRegistry::ModelRegistry(const EventBus& events, MemoryBudget::Limits limits, SteadyClock clock)
-    : events_(events), clock_(std::move(clock)), budget_(MemoryBudget::create(limits)) {}
+    : events_(events),
+      clock_(std::move(clock)),
+      budget_(MemoryBudget::create(limits)),
+      lease_context_(std::make_shared<const LeaseContext>(LeaseContext{clock_, budget_})) {}
 
 AcquiredModel ModelRegistry::lease(Entry& e) const {
-  return AcquiredModel{e.model, e.usage, std::make_shared<ModelLease>(e.usage, clock_, budget_)};
+  return AcquiredModel{e.model, e.usage, std::make_shared<ModelLease>(e.usage, lease_context_)};
 }
 
 bool ModelRegistry::idle(const Entry& e) const {

@@ -40,19 +40,24 @@ struct ModelUsage {
   void touch();
 };
 
+// What every lease of a registry needs when it is released: the clock and the budget to notify.
+struct LeaseContext {
+  SteadyClock clock;
+  std::shared_ptr<MemoryBudget> budget;
+};
+
 // Keeps an entry busy (never evicted nor expired) while a handle holds it; its release wakes loads
 // waiting for memory and the keep-alive reaper.
 class ModelLease {
  public:
-  ModelLease(std::shared_ptr<ModelUsage> usage, SteadyClock clock, std::shared_ptr<MemoryBudget> budget);
+  ModelLease(std::shared_ptr<ModelUsage> usage, std::shared_ptr<const LeaseContext> context);
   ~ModelLease();
   ModelLease(const ModelLease&) = delete;
   ModelLease& operator=(const ModelLease&) = delete;
 
  private:
   std::shared_ptr<ModelUsage> usage_;
-  SteadyClock clock_;
-  std::shared_ptr<MemoryBudget> budget_;
+  std::shared_ptr<const LeaseContext> context_;
 };
 
 // What acquire() hands out: the model, the counters it reports to, and the lease that keeps it busy.
@@ -162,6 +167,7 @@ class ModelRegistry {
   const EventBus& events_;
   const SteadyClock clock_;
   const std::shared_ptr<MemoryBudget> budget_;
+  const std::shared_ptr<const LeaseContext> lease_context_;
   mutable std::shared_mutex mu_;
   std::map<std::string, std::shared_ptr<Entry>> entries_;  // GUARDED_BY(mu_), by ModelKey::to_string()
 };

@@ -452,8 +452,11 @@ ModelRuntime::~ModelRuntime() {
     impl_->reaper.request_stop();
     impl_->reaper.join();
   }
-  impl_->registry.unload_all(UnloadReason::shutdown);
+  // No events from here: subscribers may already be gone (they are often destroyed before the
+  // runtime they subscribed to). shutdown() is the orderly stop that reports.
 }
+
+void ModelRuntime::shutdown() { impl_->registry.unload_all(UnloadReason::shutdown); }
 
 namespace {
 template <typename Handle, typename Make>

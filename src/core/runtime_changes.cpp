@@ -175,8 +175,8 @@ Result<ReloadReport> ModelRuntime::Impl::reload_locked(const Config& config, con
       aliases.update(alias, [&](ModelSpec& s) { s = spec; });
       const std::string key = make_model_key(spec).to_string();
       if (old.pin != spec.pin) registry.set_pinned(key, spec.pin);
-      if (old.keep_alive != spec.keep_alive && spec.keep_alive)
-        registry.set_keep_alive(key, *spec.keep_alive);
+      if (old.keep_alive != spec.keep_alive)  // an alias without one goes back to [runtime]'s default
+        registry.set_keep_alive(key, spec.keep_alive.value_or(new_limits->keep_alive));
       report.updated.push_back(alias);
     }
   }

@@ -55,6 +55,9 @@ void send_json(HttpResponse& res, int status, const nlohmann::json& body) {
 void send_error(HttpResponse& res, const Error& error, int retry_after_s) {
   if (error.code() == ErrorCode::rate_limited || error.code() == ErrorCode::unavailable)
     res.set_header("Retry-After", std::to_string(std::max(1, retry_after_s)));
+  // Memory frees as idle models expire or calls finish: a few seconds, not at once.
+  if (error.code() == ErrorCode::insufficient_memory)
+    res.set_header("Retry-After", std::to_string(retry_after_s > 0 ? retry_after_s : kMemoryRetryAfterS));
   send_json(res, http_status(error.code()), error_body(error));
 }
 

@@ -20,7 +20,11 @@ std::string_view openai_error_type(ErrorCode code);
 nlohmann::json error_body(const Error& error);
 
 void send_json(HttpResponse& res, int status, const nlohmann::json& body);
-// Sets status, body and, for rate_limited/unavailable, Retry-After (seconds, at least 1).
+// Retry-After of an insufficient_memory answer that names no time of its own.
+inline constexpr int kMemoryRetryAfterS = 5;
+
+// Sets status, body and, for rate_limited/unavailable, Retry-After (seconds, at least 1); for
+// insufficient_memory, Retry-After kMemoryRetryAfterS unless retry_after_s says otherwise.
 void send_error(HttpResponse& res, const Error& error, int retry_after_s = 0);
 
 // Thrown inside route handlers (the server's outer edge) to answer with an error; the route wrapper

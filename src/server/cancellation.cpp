@@ -36,7 +36,7 @@ std::unique_ptr<CancellationTracker::Handle> CancellationTracker::track(Clock::t
     entries_.emplace(id, Entry{deadline, state});
   }
   cv_.notify_all();  // the new deadline may be the earliest
-  return std::make_unique<Handle>(*this, id, std::move(state));
+  return std::make_unique<Handle>(*this, id, std::move(state), deadline);
 }
 
 void CancellationTracker::untrack(uint64_t id) {

@@ -37,13 +37,14 @@ class CancellationTracker {
   // Untracks on destruction.
   class Handle {
    public:
-    Handle(CancellationTracker& owner, uint64_t id, std::shared_ptr<State> state)
-        : owner_(owner), id_(id), state_(std::move(state)) {}
+    Handle(CancellationTracker& owner, uint64_t id, std::shared_ptr<State> state, Clock::time_point deadline)
+        : owner_(owner), id_(id), state_(std::move(state)), deadline_(deadline) {}
     ~Handle();
     Handle(const Handle&) = delete;
     Handle& operator=(const Handle&) = delete;
 
     std::stop_token token() const { return state_->source.get_token(); }
+    Clock::time_point deadline() const { return deadline_; }
     bool timed_out() const { return state_->timed_out.load(); }
     bool shutting_down() const { return state_->shutting_down.load(); }
     bool client_gone() const { return state_->client_gone.load(); }
@@ -57,6 +58,7 @@ class CancellationTracker {
     CancellationTracker& owner_;
     uint64_t id_;
     std::shared_ptr<State> state_;
+    Clock::time_point deadline_;
   };
 
   CancellationTracker();

@@ -72,8 +72,9 @@ GenerateOptions parse_options(const nlohmann::json& body, const ServerOptions& l
   if (auto k = optional_int(body, "top_k", 0, 100000)) o.top_k = static_cast<int>(*k);
   if (auto p = optional_number(body, "min_p", 0, 1)) o.min_p = static_cast<float>(*p);
   if (auto p = optional_number(body, "repeat_penalty", 0, 10)) o.repeat_penalty = static_cast<float>(*p);
-  if (auto s = optional_int(body, "seed", INT64_MIN, INT64_MAX)) o.seed = static_cast<uint64_t>(*s);  // all 64 bits
-  optional_int(body, "n", 1, 1);  // only one choice per request
+  if (auto s = optional_int(body, "seed", INT64_MIN, INT64_MAX))
+    o.seed = static_cast<uint64_t>(*s);  // all 64 bits
+  optional_int(body, "n", 1, 1);         // only one choice per request
   if (optional_bool(body, "logprobs").value_or(false)) reject_input("'logprobs' is not supported");
   if (auto it = body.find("tools"); it != body.end() && it->is_array() && !it->empty())
     reject_input("'tools' (function calling) is not supported by this server");
@@ -246,13 +247,14 @@ void generate(ServerState& state, const HttpRequest& req, HttpResponse& res, boo
     if (!it->is_object()) reject_input("'stream_options' must be an object like {\"include_usage\": true}");
     g->include_usage = optional_bool(*it, "include_usage").value_or(false);
   }
+  auto keep_alive = optional_keep_alive(body);
   g->id = std::string(chat ? "chatcmpl-" : "cmpl-") + ctx.request_id;
   g->created = static_cast<int64_t>(std::time(nullptr));
 
   g->admitted = admit_model(state, g->model, ModelTask::generate);
   g->cancel = track_call(state);
-  g->generator = unwrap(stopped_as(state.runtime->generator(g->model, bounds(*g->cancel)), *g->cancel, state,
-                                   "loading the model"));
+  g->generator = unwrap(stopped_as(state.runtime->generator(g->model, bounds(*g->cancel, keep_alive)),
+                                   *g->cancel, state, "loading the model"));
   g->request.cancel = g->cancel->token();
 
   if (g->stream) {

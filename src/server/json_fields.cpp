@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "server/api_error.h"
+#include "xervo/config.h"
 
 namespace xervo::server {
 namespace {
@@ -100,6 +101,15 @@ std::optional<double> optional_number(const nlohmann::json& object, const char* 
   if (!std::isfinite(d) || d < min || d > max)
     reject_input(std::string("'") + field + "' must be " + range_text(min, max));
   return d;
+}
+
+std::optional<std::chrono::milliseconds> optional_keep_alive(const nlohmann::json& object,
+                                                             const char* field) {
+  const auto* v = find_field(object, field);
+  if (!v) return std::nullopt;
+  auto parsed = parse_keep_alive(*v);
+  if (!parsed.ok()) reject_input(std::string("'") + field + "': " + parsed.error().message());
+  return *parsed;
 }
 
 }  // namespace xervo::server

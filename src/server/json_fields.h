@@ -3,6 +3,7 @@
 // Stateless; safe from any thread.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -22,6 +23,11 @@ std::optional<int64_t> optional_int(const nlohmann::json& object, const char* fi
                                     int64_t max);
 std::optional<double> optional_number(const nlohmann::json& object, const char* field, double min,
                                       double max);
+
+// Ollama's keep_alive (parse_keep_alive): seconds, or a duration string ("5m", "1h30m", "-1"); negative
+// means until evicted, 0 unloads the model when the call ends.
+std::optional<std::chrono::milliseconds> optional_keep_alive(const nlohmann::json& object,
+                                                             const char* field = "keep_alive");
 
 // "string", "number", "array" ... for messages.
 std::string json_type_name(const nlohmann::json& value);

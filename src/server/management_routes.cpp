@@ -1,5 +1,6 @@
 // Health, readiness and metrics (/health, /ready, /metrics) and the runtime management routes:
 // GET /v1/runtime/models, POST /v1/runtime/models/load and /unload, GET /v1/runtime/events (SSE).
+// Pin, keep-alive, swap, rollback and reload are in lifecycle_routes.cpp.
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
@@ -7,72 +8,32 @@
 
 #include "core/log.h"
 #include "server/json_fields.h"
+#include "server/runtime_json.h"
 #include "server/server_state.h"
 
 namespace xervo::server {
 namespace {
 
-int64_t epoch_ms(std::chrono::system_clock::time_point t) {
-  if (t == std::chrono::system_clock::time_point{}) return 0;
-  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
-
-nlohmann::json record_json(const ModelRecord& r) {
-  nlohmann::json error = nullptr;
-  if (r.error) error = {{"code", std::string(to_string(r.error->code()))}, {"message", r.error->message()}};
-  return {{"key", r.key.to_string()},
-          {"task", std::string(to_string(r.task))},
-          {"provider", r.key.provider},
-          {"model", r.key.model},
-          {"aliases", r.aliases},
-          {"state", std::string(to_string(r.state))},
-          {"error", error},
-          {"load_duration_ms", r.load_duration.count()},
-          {"memory_bytes", r.memory_bytes},
-          {"loaded_at_ms", epoch_ms(r.loaded_at)},
-          {"last_used_ms", epoch_ms(r.last_used)},
-          {"in_flight", r.in_flight},
-          {"load_count", r.load_count}};
-}
-
 void runtime_models(ServerState& state, HttpResponse& res) {
-  auto records = state.runtime->models();
-  std::map<std::string, const ModelRecord*> by_key;
-  nlohmann::json models = nlohmann::json::array();
-  for (const auto& r : records) {
-    by_key[r.key.to_string()] = &r;
-    models.push_back(record_json(r));
-  }
-  nlohmann::json aliases = nlohmann::json::array();
-  for (const auto& spec : state.runtime->specs()) {
-    auto key = make_model_key(spec).to_string();
-    auto it = by_key.find(key);
-    aliases.push_back(
-        {{"alias", spec.alias},
-         {"task", std::string(to_string(spec.task))},
-         {"provider", spec.provider},
-         {"model", spec.model},
-         {"warmup", std::string(to_string(spec.warmup))},
-         {"fallbacks", spec.fallbacks},
-         {"key", key},
-         {"state", std::string(to_string(it == by_key.end() ? ModelState::unloaded : it->second->state))}});
-  }
-  send_json(res, 200, {{"models", models}, {"aliases", aliases}});
+  send_json(res, 200, runtime_json(*state.runtime));
 }
 
 void load_model(ServerState& state, const HttpRequest& req, HttpResponse& res, bool load) {
   current_request().route = load ? "/v1/runtime/models/load" : "/v1/runtime/models/unload";
   auto body = parse_json_object(req.body);
   std::string model = require_string(body, "model");
+  auto keep_alive = load ? optional_keep_alive(body) : std::nullopt;
   current_request().model = model;
   if (load) {
     // Aliases only: an admin's load touches no file by a name the config does not hold.
     auto specs = state.runtime->specs();
     if (std::none_of(specs.begin(), specs.end(), [&](const ModelSpec& s) { return s.alias == model; }))
-      throw Rejection(Error(ErrorCode::alias_not_found, "no alias '" + log_escape(model) +
-                                                            "' in the config; /v1/runtime/models/load takes aliases"));
+      throw Rejection(
+          Error(ErrorCode::alias_not_found,
+                "no alias '" + log_escape(model) + "' in the config; /v1/runtime/models/load takes aliases"));
     auto cancel = track_call(state);
-    auto r = stopped_as(state.runtime->load(model, bounds(*cancel)), *cancel, state, "loading the model");
+    auto r = stopped_as(state.runtime->load(model, bounds(*cancel, keep_alive)), *cancel, state,
+                        "loading the model");
     if (!r.ok()) throw Rejection(r.error());
   } else {
     auto r = state.runtime->unload(model);
@@ -98,11 +59,9 @@ void stream_events(ServerState& state, HttpResponse& res) {
   uint64_t sub = state.runtime->subscribe([weak](const ModelEvent& event) {
     auto s = weak.lock();
     if (!s) return;
-    std::string text =
-        "event: " + std::string(to_string(event.kind)) + "\ndata: " +
-        nlohmann::json{{"event", std::string(to_string(event.kind))}, {"model", record_json(event.record)}}
-            .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
-        "\n\n";
+    std::string text = "event: " + std::string(to_string(event.kind)) + "\ndata: " +
+                       event_json(event).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+                       "\n\n";
     {
       std::lock_guard lock(s->mu);
       if (s->pending.size() >= kMaxPendingEvents)
@@ -179,8 +138,9 @@ void ready(ServerState& state, HttpResponse& res) {
 void metrics(ServerState& state, HttpResponse& res) {
   current_request().route = "/metrics";
   res.status = 200;
-  res.set_content(state.metrics.render(state.runtime->models(), state.admission.depths()),
-                  "text/plain; version=0.0.4; charset=utf-8");
+  res.set_content(
+      state.metrics.render(state.runtime->models(), state.runtime->memory(), state.admission.depths()),
+      "text/plain; version=0.0.4; charset=utf-8");
 }
 
 }  // namespace

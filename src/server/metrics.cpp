@@ -66,7 +66,8 @@ void Histogram::render(std::string& out, std::string_view name, std::string_view
 }
 
 void Metrics::learn_model_labels(const ModelRuntime& runtime) {
-  if (labels_known_.load()) return;
+  if (labels_known_.load() && !labels_stale_.load()) return;
+  labels_stale_ = false;         // before reading: a change during the read marks it stale again
   auto specs = runtime.specs();  // outside the lock: the runtime takes its own
   std::lock_guard lock(mu_);
   for (const auto& spec : specs) {
@@ -120,13 +121,24 @@ void Metrics::observe_model_event(const ModelEvent& event) {
     case ModelEventKind::failed:
       ++load_failures_[key];
       break;
-    case ModelEventKind::unloaded:
-      ++unloads_[key];
+    case ModelEventKind::unloaded: {
+      const auto reason = event.reason ? std::string(to_string(*event.reason)) : "unknown";
+      ++unloads_[{key, reason}];
+      if (event.reason == UnloadReason::evicted) ++evictions_[key];
+      break;
+    }
+    case ModelEventKind::swapped:
+      ++swaps_[event.alias];  // swaps name configured aliases only: a bounded set
+      labels_stale_ = true;   // the alias's new key becomes a label
+      break;
+    case ModelEventKind::loading:
+      // A model of an alias added by a reload (SIGHUP) loads before its first request is counted.
+      labels_stale_ = true;
       break;
   }
 }
 
-std::string Metrics::render(const std::vector<ModelRecord>& records,
+std::string Metrics::render(const std::vector<ModelRecord>& records, const MemoryStatus& mem,
                             const std::map<std::string, int64_t>& queue_depth) const {
   std::string out;
   std::lock_guard lock(mu_);
@@ -174,6 +186,16 @@ std::string Metrics::render(const std::vector<ModelRecord>& records,
   }
   help(out, "xervo_models_loaded", "gauge", "Models loaded now.");
   out += fmt::format("xervo_models_loaded {}\n", loaded);
+  help(out, "xervo_models_max_loaded", "gauge",
+       "Models that may be loaded (or loading) at once; 0: no limit.");
+  out += fmt::format("xervo_models_max_loaded {}\n", mem.max_loaded);
+  help(out, "xervo_memory_budget_bytes", "gauge", "Memory all local models may take together; 0: no budget.");
+  out += fmt::format("xervo_memory_budget_bytes {}\n", mem.budget);
+  help(out, "xervo_memory_used_bytes", "gauge",
+       "Memory of the budget held by loaded and loading models (and unloaded ones still draining).");
+  out += fmt::format("xervo_memory_used_bytes {}\n", mem.used);
+  help(out, "xervo_memory_physical_bytes", "gauge", "Physical memory of the machine.");
+  out += fmt::format("xervo_memory_physical_bytes {}\n", mem.physical);
   help(out, "xervo_model_memory_bytes", "gauge", "Memory estimate of each loaded model.");
   for (const auto& [key, bytes] : memory)
     out += fmt::format("xervo_model_memory_bytes{{key=\"{}\"}} {}\n", escape_label(key), bytes);
@@ -196,7 +218,21 @@ std::string Metrics::render(const std::vector<ModelRecord>& records,
       out += fmt::format("{}{{key=\"{}\"}} {}\n", name, escape_label(key), n);
   };
   counter("xervo_model_load_failures_total", "Failed model loads.", load_failures_);
-  counter("xervo_model_unloads_total", "Model unloads.", unloads_);
+  counter("xervo_model_evictions_total", "Idle models unloaded to make room for another load.", evictions_);
+
+  std::map<std::pair<std::string, std::string>, uint64_t> unloads;
+  for (const auto& [k, n] : unloads_) unloads[{key_label(k.first), k.second}] += n;
+  help(out, "xervo_model_unloads_total", "counter",
+       "Model unloads by reason (explicit, evicted, expired, swapped, failed, shutdown).");
+  for (const auto& [k, n] : unloads)
+    out += fmt::format("xervo_model_unloads_total{{key=\"{}\",reason=\"{}\"}} {}\n", escape_label(k.first),
+                       escape_label(k.second), n);
+  std::map<std::string, uint64_t> swaps;
+  for (const auto& [alias, n] : swaps_) swaps[model_label(alias)] += n;
+  help(out, "xervo_model_swaps_total", "counter",
+       "Aliases re-pointed at another model (swap, rollback, reload).");
+  for (const auto& [alias, n] : swaps)
+    out += fmt::format("xervo_model_swaps_total{{alias=\"{}\"}} {}\n", escape_label(alias), n);
   return out;
 }
 

@@ -1,6 +1,7 @@
 // Prometheus metrics of the server: requests by route, model and status, latency histograms,
-// tokens in and out, queue depth, loaded models, model load durations and failures (fed by the
-// runtime's lifecycle events). Rendered in the Prometheus text format (version 0.0.4).
+// tokens in and out, queue depth, loaded models, the memory budget and what is used of it, model load
+// durations, failures, unloads by reason, evictions and swaps (fed by the runtime's lifecycle events).
+// Rendered in the Prometheus text format (version 0.0.4).
 // Label values come from bounded sets (route patterns, configured aliases and their model keys, else
 // "other"), so clients naming many models or paths add no series.
 // Thread-safe: one mutex guards the counters and the label sets.
@@ -43,8 +44,11 @@ class Metrics {
   // the first call does it, later calls return at once. Until then every model and key keeps its
   // own label, which is safe only because nothing but configured aliases can have been served or
   // loaded before the first request. After it, a model label is its alias and a key label its
-  // model key when an alias has that name or key; anything else is "other".
+  // model key when an alias has that name or key; anything else is "other". After
+  // refresh_model_labels() the next call adds the aliases and keys configured by then (a swap or a
+  // reload changes them); labels are never removed, and only configured names ever become one.
   void learn_model_labels(const ModelRuntime& runtime);
+  void refresh_model_labels() { labels_stale_ = true; }
 
   void observe_request(std::string_view route, std::string_view model, int status, double seconds);
   void observe_first_token(std::string_view model, double seconds);
@@ -54,7 +58,7 @@ class Metrics {
   void observe_model_event(const ModelEvent& event);
 
   // queue_depth: requests admitted per model right now.
-  std::string render(const std::vector<ModelRecord>& records,
+  std::string render(const std::vector<ModelRecord>& records, const MemoryStatus& memory,
                      const std::map<std::string, int64_t>& queue_depth) const;
 
  private:
@@ -63,16 +67,19 @@ class Metrics {
 
   mutable std::mutex mu_;
   std::atomic<bool> labels_known_{false};
-  std::set<std::string, std::less<>> alias_labels_;                         // GUARDED_BY(mu_)
-  std::set<std::string, std::less<>> key_labels_;                           // GUARDED_BY(mu_)
+  std::atomic<bool> labels_stale_{false};            // a swap or reload may have added aliases and keys
+  std::set<std::string, std::less<>> alias_labels_;  // GUARDED_BY(mu_)
+  std::set<std::string, std::less<>> key_labels_;    // GUARDED_BY(mu_)
   std::map<std::tuple<std::string, std::string, int>, uint64_t> requests_;  // GUARDED_BY(mu_)
   std::map<std::string, Histogram> latency_;                                // GUARDED_BY(mu_), by route
   std::map<std::string, Histogram> first_token_;                            // GUARDED_BY(mu_), by model
-  std::map<std::string, std::array<int64_t, 2>> tokens_;  // GUARDED_BY(mu_), in/out by model
-  std::map<std::string, uint64_t> rejections_;            // GUARDED_BY(mu_)
-  std::map<std::string, Histogram> load_duration_;        // GUARDED_BY(mu_), by model key
-  std::map<std::string, uint64_t> load_failures_;         // GUARDED_BY(mu_)
-  std::map<std::string, uint64_t> unloads_;               // GUARDED_BY(mu_)
+  std::map<std::string, std::array<int64_t, 2>> tokens_;             // GUARDED_BY(mu_), in/out by model
+  std::map<std::string, uint64_t> rejections_;                       // GUARDED_BY(mu_)
+  std::map<std::string, Histogram> load_duration_;                   // GUARDED_BY(mu_), by model key
+  std::map<std::string, uint64_t> load_failures_;                    // GUARDED_BY(mu_)
+  std::map<std::pair<std::string, std::string>, uint64_t> unloads_;  // GUARDED_BY(mu_), by key, reason
+  std::map<std::string, uint64_t> evictions_;                        // GUARDED_BY(mu_), by model key
+  std::map<std::string, uint64_t> swaps_;                            // GUARDED_BY(mu_), by alias
 };
 
 // Escapes a Prometheus label value (backslash, quote, newline).

@@ -187,24 +187,68 @@ Result<ModelIdAllowance> parse_model_id_allowance(const nlohmann::json& value, c
   return out;
 }
 
-void enforce_model_id_policy(ServerState& state, const std::string& name) {
-  auto& ctx = current_request();
-  // The rate-limit bucket of an authenticated request is "key:NAME"; key names are unique.
-  const ApiKey* key = nullptr;
-  if (ctx.client.starts_with("key:"))
-    for (const auto& k : state.options.keys)
-      if (k.name == std::string_view(ctx.client).substr(4)) key = &k;
+namespace {
 
+// The key of the current request (null without authentication). The rate-limit bucket of an
+// authenticated request is "key:NAME"; key names are unique.
+const ApiKey* request_key(const ServerState& state) {
+  const auto& client = current_request().client;
+  if (!client.starts_with("key:")) return nullptr;
+  for (const auto& k : state.options.keys)
+    if (k.name == std::string_view(client).substr(4)) return &k;
+  return nullptr;
+}
+
+ModelIdCatalog catalog_of(const ServerState& state) {
   ModelIdCatalog catalog;
   for (const auto& spec : state.runtime->specs()) catalog.aliases.push_back(spec.alias);
   for (const auto& provider : state.runtime->providers()) catalog.providers.push_back(provider->id());
   catalog.library = state.options.library.get();
-  auto decision = check_model_id(name, allowance_for(state.options, key), catalog);
-  if (decision.allowed) return;
+  return catalog;
+}
+
+[[noreturn]] void refuse_id(ServerState& state, const std::string& name, const ModelIdDecision& decision,
+                            const std::vector<std::string>& aliases) {
+  const auto& ctx = current_request();
   state.metrics.rejected("model_id");
   spdlog::warn("[{}] refused model \"{}\" ({} id) client=\"{}\": {}", ctx.request_id, log_escape(name),
                to_string(decision.kind), log_escape(ctx.client), log_escape(decision.reason));
-  throw Rejection(refused_model_id(name, catalog.aliases));
+  throw Rejection(refused_model_id(name, aliases));
+}
+
+// Spec options that choose where a remote provider connects and which credential it sends.
+constexpr const char* kEndpointOptions[] = {"base_url", "api_key_env", "headers"};
+
+}  // namespace
+
+void enforce_model_id_policy(ServerState& state, const std::string& name) {
+  ModelIdCatalog catalog = catalog_of(state);
+  auto decision = check_model_id(name, allowance_for(state.options, request_key(state)), catalog);
+  if (!decision.allowed) refuse_id(state, name, decision, catalog.aliases);
+}
+
+void enforce_swap_target_policy(ServerState& state, const ModelSpec& target, const ModelSpec& current) {
+  for (const char* key : kEndpointOptions) {
+    const bool set = target.options.is_object() && target.options.contains(key);
+    // Kept as the config set it, for the same provider: another provider would send its own key there.
+    const bool same = set && target.provider == current.provider && current.options.is_object() &&
+                      current.options.contains(key) && current.options[key] == target.options[key];
+    if (set && !same)
+      throw Rejection(Error(ErrorCode::forbidden, std::string("a swap may not set the option '") + key +
+                                                      "': a provider's endpoint and credentials come from "
+                                                      "[providers.ID] or the alias in xervo.toml"));
+  }
+  ModelIdCatalog catalog = catalog_of(state);
+  if (!contains(catalog.providers, target.provider))
+    throw Rejection(Error(ErrorCode::provider_not_found,
+                          "no provider '" + log_escape(target.provider) + "' is registered on this server"));
+  for (const auto& spec : state.runtime->specs())
+    if (spec.provider == target.provider && spec.model == target.model) return;
+  const std::string name = target.provider + ":" + target.model;
+  std::vector<std::string> aliases = std::move(catalog.aliases);
+  catalog.aliases.clear();
+  auto decision = check_model_id(name, allowance_for(state.options, request_key(state)), catalog);
+  if (!decision.allowed) refuse_id(state, name, decision, aliases);
 }
 
 }  // namespace xervo::server

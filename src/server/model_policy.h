@@ -58,4 +58,11 @@ struct ServerState;
 // allowance of the request's key permits `name`.
 void enforce_model_id_policy(ServerState& state, const std::string& name);
 
+// For a swap (POST /v1/runtime/models/swap) to `target` from `current`: the target's provider must be
+// registered, and its model either the provider and model of a configured alias or an id the request's
+// key may name (check_model_id of "PROVIDER:MODEL", aliases not counting: a swap target is a model, not
+// a name). Its options may not change where a provider sends the operator's key (base_url, api_key_env,
+// headers: forbidden), nor carry them to another provider. Throws a Rejection, logged and counted as enforce_model_id_policy does.
+void enforce_swap_target_policy(ServerState& state, const ModelSpec& target, const ModelSpec& current);
+
 }  // namespace xervo::server

@@ -85,11 +85,12 @@ void create_embeddings(ServerState& state, const HttpRequest& req, HttpResponse&
     reject_input("'encoding_format' must be \"float\" or \"base64\", not \"" + format + "\"");
   EmbedOptions options;
   if (auto d = optional_int(body, "dimensions", 1, 65536)) options.dimensions = static_cast<int>(*d);
+  auto keep_alive = optional_keep_alive(body);
 
   auto admitted = admit_model(state, model, ModelTask::embed);
   auto cancel = track_call(state);
-  auto handle = unwrap(
-      stopped_as(state.runtime->embedding(model, bounds(*cancel)), *cancel, state, "loading the model"));
+  auto handle = unwrap(stopped_as(state.runtime->embedding(model, bounds(*cancel, keep_alive)), *cancel,
+                                  state, "loading the model"));
   options.cancel = cancel->token();
   auto result = unwrap(stopped_as(handle->embed(inputs, options), *cancel, state, "the embedding request"));
 
@@ -141,11 +142,12 @@ void rerank(ServerState& state, const HttpRequest& req, HttpResponse& res) {
   std::optional<size_t> top_n;
   if (auto n = optional_int(body, "top_n", 1, INT32_MAX)) top_n = std::min<size_t>(*n, docs.size());
   bool return_documents = optional_bool(body, "return_documents").value_or(true);
+  auto keep_alive = optional_keep_alive(body);
 
   auto admitted = admit_model(state, model, ModelTask::rerank);
   auto cancel = track_call(state);
-  auto handle = unwrap(
-      stopped_as(state.runtime->reranker(model, bounds(*cancel)), *cancel, state, "loading the model"));
+  auto handle = unwrap(stopped_as(state.runtime->reranker(model, bounds(*cancel, keep_alive)), *cancel, state,
+                                  "loading the model"));
   auto result = unwrap(
       stopped_as(handle->rerank(query, docs, top_n, cancel->token()), *cancel, state, "the rerank request"));
 

@@ -25,10 +25,14 @@ struct RouteInfo {
 RouteInfo classify(const std::string& path) {
   if (path == "/health") return {"/health", false, Scope::inference, false};
   if (path == "/ready" || path == "/metrics") return {path, true, Scope::inference, false};
+  // Every /v1/runtime/ path needs the admin scope, known or not.
   if (path.starts_with("/v1/runtime/")) {
-    bool known = path == "/v1/runtime/models" || path == "/v1/runtime/models/load" ||
-                 path == "/v1/runtime/models/unload" || path == "/v1/runtime/events";
-    return {known ? path : "other", true, Scope::admin, false};
+    static const std::set<std::string> kRuntime{"/v1/runtime/models",        "/v1/runtime/models/load",
+                                                "/v1/runtime/models/unload", "/v1/runtime/models/pin",
+                                                "/v1/runtime/models/unpin",  "/v1/runtime/models/keep_alive",
+                                                "/v1/runtime/models/swap",   "/v1/runtime/models/rollback",
+                                                "/v1/runtime/reload",        "/v1/runtime/events"};
+    return {kRuntime.count(path) ? path : "other", true, Scope::admin, false};
   }
   if (path.starts_with("/v1/library/")) {
     std::string label = path == "/v1/library/search"              ? path
@@ -338,6 +342,7 @@ Result<std::unique_ptr<Server>> Server::start(std::shared_ptr<ModelRuntime> runt
   server::add_openai_routes(impl->router, state);
   server::add_generation_routes(impl->router, state);
   server::add_management_routes(impl->router, state);
+  server::add_lifecycle_routes(impl->router, state);
   server::add_library_routes(impl->router, state);
 
   const server::Router& router = impl->router;
@@ -388,13 +393,7 @@ void Server::stop() {
   }
   impl.listener->close();
   state.runtime->unsubscribe(impl.event_subscription);
-  if (state.options.unload_models_on_stop) {
-    for (const auto& r : state.runtime->models()) {
-      if (r.state != ModelState::loaded) continue;
-      auto u = state.runtime->unload(r.key.to_string());
-      if (!u.ok()) spdlog::warn("unloading {} failed: {}", r.key.to_string(), u.error().to_string());
-    }
-  }
+  if (state.options.unload_models_on_stop) state.runtime->shutdown();  // unload reason `shutdown`
   spdlog::info("xervo serve stopped");
   {
     std::lock_guard lock(impl.mu);

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "server/admission.h"
@@ -84,9 +85,17 @@ T unwrap(Result<T> result) {
 std::unique_ptr<CancellationTracker::Handle> track_call(ServerState& state);
 
 // Getting a handle within the call's bounds: a lazy load, a wait for another caller's load and a
-// library pull stop with the call (the tracker turns the deadline into a stop request).
-inline AcquireOptions bounds(const CancellationTracker::Handle& cancel) {
-  return {cancel.token(), std::nullopt};
+// library pull stop with the call (the tracker turns the deadline into a stop request). The deadline
+// goes to the runtime too, so that a load waiting for memory ends as insufficient_memory (naming what
+// holds it) rather than as a bare cancellation. `keep_alive` is the request's own (Ollama's
+// semantics; optional_keep_alive() in json_fields.h reads it).
+inline AcquireOptions bounds(const CancellationTracker::Handle& cancel,
+                             std::optional<std::chrono::milliseconds> keep_alive = std::nullopt) {
+  AcquireOptions options;
+  options.cancel = cancel.token();
+  options.deadline = cancel.deadline();
+  options.keep_alive = keep_alive;
+  return options;
 }
 
 // A call that ended cancelled because of its deadline, a shutdown or the client leaving gets that
@@ -102,6 +111,7 @@ Result<T> stopped_as(Result<T> result, const CancellationTracker::Handle& cancel
 void add_openai_routes(Router& router, ServerState& state);
 void add_generation_routes(Router& router, ServerState& state);
 void add_management_routes(Router& router, ServerState& state);
+void add_lifecycle_routes(Router& router, ServerState& state);
 void add_library_routes(Router& router, ServerState& state);
 
 }  // namespace xervo::server

@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,17 @@ inline ModelSpec test_spec(std::string alias, ModelTask task, std::string model,
   return s;
 }
 
+// The aliases every test server has.
+inline std::vector<ModelSpec> base_specs() {
+  return {test_spec("embed/test", ModelTask::embed, "echo"),
+          test_spec("embed/gated", ModelTask::embed, "gated"),
+          test_spec("rerank/test", ModelTask::rerank, "echo"),
+          test_spec("chat/test", ModelTask::generate, "stream"),
+          test_spec("chat/gated", ModelTask::generate, "gated"),
+          test_spec("chat/endless", ModelTask::generate, "endless"),
+          test_spec("chat/fail", ModelTask::generate, "fail")};
+}
+
 class ServerTest : public ::testing::Test {
  protected:
   std::shared_ptr<Probe> probe = std::make_shared<Probe>();
@@ -40,17 +52,13 @@ class ServerTest : public ::testing::Test {
     return o;
   }();
 
+  std::optional<RuntimeLimits> limits;  // set before start(): the runtime's budget and keep-alive defaults
+
   void start(std::vector<ModelSpec> extra = {}) {
     RuntimeBuilder builder;
     builder.add_provider(std::make_shared<TestProvider>(probe));
-    for (auto spec : {test_spec("embed/test", ModelTask::embed, "echo"),
-                      test_spec("embed/gated", ModelTask::embed, "gated"),
-                      test_spec("rerank/test", ModelTask::rerank, "echo"),
-                      test_spec("chat/test", ModelTask::generate, "stream"),
-                      test_spec("chat/gated", ModelTask::generate, "gated"),
-                      test_spec("chat/endless", ModelTask::generate, "endless"),
-                      test_spec("chat/fail", ModelTask::generate, "fail")})
-      builder.add_spec(spec);
+    if (limits) builder.set_limits(*limits);
+    for (const auto& spec : base_specs()) builder.add_spec(spec);
     for (auto& spec : extra) builder.add_spec(spec);
     auto built = builder.build();
     ASSERT_TRUE(built.ok()) << built.error().to_string();

@@ -1,6 +1,9 @@
 // A test double for the server tests: provider "test" whose behaviour is chosen by the model id
-// (echo, gated, stream, endless, fail, slow-load). A shared Probe lets a test hold calls at a gate
-// and see what the server did to them (started, cancelled, finished). Tests only.
+// (echo, gated, stream, endless, fail, slow-load, fail-load); its loads report progress ("reading" at
+// 0, "ready" at 1). A model declares its size with the
+// option `test_bytes` (its estimate and what it reports after the load; 1234 without it). A shared
+// Probe lets a test hold calls at a gate and see what the server did to them (started, cancelled,
+// finished). Tests only.
 #pragma once
 
 #include <atomic>
@@ -170,12 +173,16 @@ class TestProvider : public ModelProvider {
   ProviderCapabilities capabilities() const override {
     return {{ModelTask::embed, ModelTask::rerank, ModelTask::generate}, true, true};
   }
-  Result<LoadedModel> load(const ModelSpec& spec, const ProgressCallback&) override {
+  using ModelProvider::load;
+  Result<LoadedModel> load(const ModelSpec& spec, const ProgressCallback& progress) override {
     p_->loads++;
+    if (!progress(0.0f, "reading")) return Error(ErrorCode::cancelled, "test load stopped");
     if (spec.model == "slow-load") p_->gate.wait();
     if (spec.model == "fail-load") return Error(ErrorCode::model_load_failed, "test model cannot load");
+    if (!progress(1.0f, "ready")) return Error(ErrorCode::cancelled, "test load stopped");
     LoadedModel m;
-    m.memory_bytes = 1234;
+    m.memory = size_of(spec);
+    m.memory_bytes = m.memory.total();
     switch (spec.task) {
       case ModelTask::embed:
         m.embedding = std::make_shared<TestEmbedding>(p_, spec.model);
@@ -188,6 +195,18 @@ class TestProvider : public ModelProvider {
         break;
     }
     return m;
+  }
+  Result<MemoryEstimate> estimate(const ModelSpec& spec, const LoadControl&) override {
+    return size_of(spec);
+  }
+
+  // `test_bytes` of the spec's options (all of it as weights), else 1234.
+  static MemoryEstimate size_of(const ModelSpec& spec) {
+    MemoryEstimate e;
+    e.weights = 1234;
+    if (spec.options.is_object() && spec.options.contains("test_bytes"))
+      e.weights = spec.options["test_bytes"].get<uint64_t>();
+    return e;
   }
 
  private:

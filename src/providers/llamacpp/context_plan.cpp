@@ -100,6 +100,14 @@ Result<ContextPlan> plan_context(ModelTask task, const llama_model* m, const Ggu
   return plan;
 }
 
+llama_model_params model_params(const Options& o) {
+  llama_model_params params = llama_model_default_params();
+  params.n_gpu_layers = o.gpu_layers;
+  params.load_mode = o.mmap ? (o.mlock ? LLAMA_LOAD_MODE_MMAP_MLOCK : LLAMA_LOAD_MODE_MMAP)
+                            : (o.mlock ? LLAMA_LOAD_MODE_MLOCK : LLAMA_LOAD_MODE_NONE);
+  return params;
+}
+
 std::string_view pooling_name(enum llama_pooling_type p) {
   switch (p) {
     case LLAMA_POOLING_TYPE_NONE:

@@ -1,6 +1,7 @@
 // How a loaded model's llama.cpp context is shaped for its task: tokens per sequence, sequences
 // (generation slots or inputs per embedding batch), batch size, pooling, and the llama.cpp context
-// parameters that follow. Pure functions of the model, the file's facts and the options.
+// parameters that follow (and the model parameters a load uses). Pure functions of the model, the
+// file's facts and the options.
 #pragma once
 
 #include <llama.h>
@@ -27,6 +28,10 @@ struct ContextPlan {
 // model_load_failed for a model the task cannot use; config_invalid for options that overflow.
 Result<ContextPlan> plan_context(ModelTask task, const llama_model* model, const GgufFacts& facts,
                                  const Options& options, const std::string& name);
+
+// The llama.cpp model parameters for `options` (GPU layers, load mode), without a progress callback:
+// shared by the load and the memory estimate so both open the model alike.
+llama_model_params model_params(const Options& options);
 
 std::string_view pooling_name(enum llama_pooling_type pooling);
 

@@ -66,6 +66,14 @@ LogCapture::LogCapture() { t_capture = &text_; }
 LogCapture::~LogCapture() { t_capture = nullptr; }
 std::string LogCapture::errors() const { return text_; }
 
+std::string LogCapture::reason(const std::string& fallback) const {
+  if (text_.empty()) return fallback;
+  std::string line = text_.substr(0, text_.find('\n'));
+  if (const size_t at = line.find("error loading model: "); at != std::string::npos)
+    line = line.substr(at + 21);
+  return fallback + ": " + line;
+}
+
 ThreadpoolPtr make_threadpool(int n_threads) {
   ensure_backend();
   ggml_backend_dev_t cpu = ggml_backend_dev_by_type(GGML_BACKEND_DEVICE_TYPE_CPU);

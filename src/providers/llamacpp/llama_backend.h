@@ -22,6 +22,9 @@ class LogCapture {
   LogCapture& operator=(const LogCapture&) = delete;
   // The collected errors (one line each, newest last), or "" when none were logged.
   std::string errors() const;
+  // `fallback` with the first error llama.cpp logged, which names the cause ("key not found in model:
+  // llama.context_length"; the later ones only say that loading failed); `fallback` alone when none.
+  std::string reason(const std::string& fallback) const;
 
  private:
   std::string text_;

@@ -4,6 +4,9 @@
 
 #include <gguf.h>
 #include <llama.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <cstdint>
 #include <memory>
@@ -24,6 +27,20 @@ struct GgufDeleter {
 };
 
 using ModelPtr = std::unique_ptr<llama_model, ModelDeleter>;
+
+// The deleter of a loaded model's shared owner, which goes last (after every context of the model):
+// frees the model, then hands the heap its contexts and vocabulary freed back to the OS. glibc keeps
+// freed blocks below its mmap threshold in its arenas, and the threshold rises (up to 32 MiB) with
+// each large block freed, so compute buffers and KV caches of unloaded models would otherwise stay
+// resident: under a memory budget, with models evicted and loaded in turn, RSS would grow past it.
+struct SharedModelDeleter {
+  void operator()(const llama_model* m) const {
+    llama_model_free(const_cast<llama_model*>(m));
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
+  }
+};
 using ContextPtr = std::unique_ptr<llama_context, ContextDeleter>;
 using SamplerPtr = std::unique_ptr<llama_sampler, SamplerDeleter>;
 using GgufPtr = std::unique_ptr<gguf_context, GgufDeleter>;

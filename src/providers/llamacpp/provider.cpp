@@ -9,6 +9,7 @@
 #include "providers/llamacpp/gguf_check.h"
 #include "providers/llamacpp/llama_backend.h"
 #include "providers/llamacpp/llama_engine.h"
+#include "providers/llamacpp/memory_estimate.h"
 #include "providers/llamacpp/task_models.h"
 #include "xervo/providers.h"
 
@@ -22,16 +23,6 @@ bool has_scheme(std::string_view id) {
   for (size_t i = 0; i < colon; ++i)
     if (!std::islower(static_cast<unsigned char>(id[i])) && id[i] != '-' && id[i] != '_') return false;
   return true;
-}
-
-std::string reason_from(const std::string& log, const std::string& fallback) {
-  if (log.empty()) return fallback;
-  // The first error llama.cpp logged names the cause ("key not found in model: llama.context_length");
-  // the later ones only say that loading failed.
-  std::string line = log.substr(0, log.find('\n'));
-  if (const size_t at = line.find("error loading model: "); at != std::string::npos)
-    line = line.substr(at + 21);
-  return fallback + ": " + line;
 }
 
 // A loaded model's warm-up: one tiny request through the handle, if it is still loaded.
@@ -53,11 +44,10 @@ Result<std::unique_ptr<LlamaEngine>> create_engine(std::shared_ptr<const llama_m
     LogCapture capture;
     ctx.reset(llama_init_from_model(const_cast<llama_model*>(model.get()), plan.params));
     if (!ctx)
-      return Error(
-          ErrorCode::model_load_failed,
-          reason_from(capture.errors(), "cannot create a context for " + name + " (context_size " +
-                                            std::to_string(plan.per_seq) + " x parallel " +
-                                            std::to_string(plan.n_seq_max) + "): lower them or free memory"));
+      return Error(ErrorCode::model_load_failed,
+                   capture.reason("cannot create a context for " + name + " (context_size " +
+                                  std::to_string(plan.per_seq) + " x parallel " +
+                                  std::to_string(plan.n_seq_max) + "): lower them or free memory"));
   }
   if (pool) llama_attach_threadpool(ctx.get(), pool.get(), nullptr);
   return std::make_unique<LlamaEngine>(std::move(model), std::move(pool), std::move(ctx), plan.n_batch);
@@ -179,6 +169,33 @@ class LlamaCppProvider final : public ModelProvider {
   // the registry makes from the same bounds) returns false.
   Result<LoadedModel> load(const ModelSpec& spec, const ProgressCallback& progress,
                            const LoadControl& control) override {
+    auto file = prepare(spec, control);
+    if (!file) return file.error();
+    if (progress) progress(0.0f, "reading");
+    auto model = load_model(file->path, file->options, progress);
+    if (!model && control.should_stop()) return control.stop_error("loading " + file->path.string());
+    if (!model) return model.error();
+    return make_task(spec.task, file->path, file->facts, file->options, std::move(*model), progress);
+  }
+
+  // llama.cpp's own sizing of the load, from the file's metadata (see memory_estimate.h).
+  Result<MemoryEstimate> estimate(const ModelSpec& spec, const LoadControl& control) override {
+    auto file = prepare(spec, control);
+    if (!file) return file.error();
+    if (control.should_stop()) return control.stop_error("estimating " + file->path.string());
+    return estimate_memory(spec.task, file->path, file->facts, file->options);
+  }
+
+ private:
+  struct CheckedFile {
+    Options options;
+    std::filesystem::path path;
+    GgufFacts facts;
+  };
+
+  // The options, the file and its facts, checked so that llama.cpp may open it (it aborts the process
+  // on some malformed files): what a load and an estimate both start from.
+  Result<CheckedFile> prepare(const ModelSpec& spec, const LoadControl& control) {
     ensure_backend();
     auto options = parse_options(settings_, spec.options);
     if (!options) return options.error();
@@ -187,14 +204,9 @@ class LlamaCppProvider final : public ModelProvider {
     auto facts = inspect_gguf(*path);
     if (!facts) return facts.error();
     if (auto fit = check_task_fit(*path, *facts, spec.task, options->pooling); !fit) return fit.error();
-    if (progress) progress(0.0f, "reading");
-    auto model = load_model(*path, *options, progress);
-    if (!model && control.should_stop()) return control.stop_error("loading " + path->string());
-    if (!model) return model.error();
-    return make_task(spec.task, *path, *facts, *options, std::move(*model), progress);
+    return CheckedFile{std::move(*options), std::move(*path), std::move(*facts)};
   }
 
- private:
   Result<std::filesystem::path> resolve(const std::string& id, bool pull, const LoadControl& control) {
     if (id.empty()) return Error(ErrorCode::invalid_input, "no model given: set model to a .gguf path");
     if (resolver_ && resolver_->handles(id)) return resolver_->resolve(id, pull, control);
@@ -209,10 +221,7 @@ class LlamaCppProvider final : public ModelProvider {
   static Result<std::shared_ptr<const llama_model>> load_model(const std::filesystem::path& path,
                                                                const Options& o,
                                                                const ProgressCallback& progress) {
-    auto params = llama_model_default_params();
-    params.n_gpu_layers = o.gpu_layers;
-    params.load_mode = o.mmap ? (o.mlock ? LLAMA_LOAD_MODE_MMAP_MLOCK : LLAMA_LOAD_MODE_MMAP)
-                              : (o.mlock ? LLAMA_LOAD_MODE_MLOCK : LLAMA_LOAD_MODE_NONE);
+    llama_model_params params = model_params(o);
     if (progress) {
       // Returning false makes llama.cpp abandon the load (the caller's bounds ran out).
       params.progress_callback = [](float fraction, void* user) {
@@ -223,10 +232,9 @@ class LlamaCppProvider final : public ModelProvider {
     LogCapture capture;
     ModelPtr model(llama_model_load_from_file(path.c_str(), params));
     if (!model)
-      return Error(
-          ErrorCode::model_load_failed,
-          reason_from(capture.errors(), "cannot load " + path.string() + ": llama.cpp rejected the file"));
-    return std::shared_ptr<const llama_model>(std::move(model));
+      return Error(ErrorCode::model_load_failed,
+                   capture.reason("cannot load " + path.string() + ": llama.cpp rejected the file"));
+    return std::shared_ptr<const llama_model>(model.release(), SharedModelDeleter{});
   }
 
   // The context, scheduler and handle for the spec's task over a loaded model.
@@ -249,8 +257,14 @@ class LlamaCppProvider final : public ModelProvider {
     auto engine = create_engine(model, *plan, name);
     if (!engine) return engine.error();
     LoadedModel loaded;
-    loaded.memory_bytes = llama_model_size(model.get()) + kv_estimate(model.get(), (*engine)->context());
+    // llama.cpp's own buffer sizes; mmapped weights count in full (resident once touched).
+    const ContextMemory memory = memory_of((*engine)->context());
+    loaded.memory = memory.all();
+    loaded.memory_bytes = loaded.memory.total() > 0 ? loaded.memory.total()
+                                                    : llama_model_size(model.get()) +
+                                                          kv_estimate(model.get(), (*engine)->context());
     loaded.info = describe(task, model.get(), facts, *plan, (*engine)->context(), name);
+    loaded.info["memory"] = describe_memory(memory);
     SchedulerConfig config{name, plan->n_batch, plan->n_seq_max, plan->per_seq, o.queue_limit};
     if (task != ModelTask::generate) config.gather = std::chrono::milliseconds(o.gather_ms);
     ModelSetup setup{model, name, o, plan->per_seq};
