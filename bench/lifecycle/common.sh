@@ -48,11 +48,14 @@ TOML
 # HTTP against 127.0.0.1: prints the body; fails (and says so) unless the status is 2xx.
 # ADMIN_KEY, when set, goes as the bearer token.
 http() {  # method port path [json-body]
-  local out status args=(-sS -X "$1" -o "$WORK/http.out" -w '%{http_code}' "http://127.0.0.1:$2$3")
+  local body out status
+  body=$(mktemp "$WORK/http.XXXXXX")  # one per call: calls may run at once
+  local args=(-sS -X "$1" -o "$body" -w '%{http_code}' "http://127.0.0.1:$2$3")
   [ -n "${ADMIN_KEY:-}" ] && args+=(-H "Authorization: Bearer $ADMIN_KEY")
   [ $# -ge 4 ] && args+=(-H 'Content-Type: application/json' -d "$4")
   status=$(curl "${args[@]}") || status=000
-  out=$(cat "$WORK/http.out" 2>/dev/null || true)
+  out=$(cat "$body")
+  rm -f "$body"
   if [[ "$status" != 2* ]]; then
     echo "bench/lifecycle: $1 $3 -> HTTP $status: $out" >&2
     return 1
