@@ -30,7 +30,7 @@ evictions() {  # label log-file
   if [ "$1" = xervo ]; then
     http GET "$XERVO_PORT" /metrics | awk '$1 ~ /^xervo_model_evictions_total/ { n += $2 } END { print n + 0 }'
   else
-    grep -c 'removing LRU' "$2" || true
+    grep -cE 'evicting idle LRU|removing LRU' "$2" || true  # for a queued request | at --models-max
   fi
 }
 run() {  # label: start the server, load it, sample its RSS, stop it; leaves many-LABEL.{json,rss}
