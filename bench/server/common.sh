@@ -1,6 +1,16 @@
-# Shared by run.sh and hostile.sh: starting xervo serve and llama-server on free ports, waiting for
-# them, and stopping them at exit. Needs XERVO, LLAMA_BIN and THREADS set by the caller.
+# Shared by run.sh and hostile.sh (and bench/lifecycle): starting xervo serve and llama-server on free
+# ports, waiting for them, and stopping them at exit. Needs XERVO, LLAMA_BIN and THREADS set by the
+# caller (need_binaries sets the first two).
 PIDS=()
+need_binaries() {  # extra binaries...: sets LLAMA_BIN, XERVO and GEN from BUILD; all must exist
+  LLAMA_BIN=${XERVO_DEPS_DIR:-$HOME/.cache/xervo/deps}/llama.cpp/build/bin
+  XERVO=$BUILD/src/cli/xervo
+  GEN=$BUILD/tools/testmodel/xervo-testmodel
+  local f
+  for f in "$XERVO" "$GEN" "$LLAMA_BIN/llama-server" "$@"; do
+    [ -x "$f" ] || { echo "bench: missing $f (build first: make build)" >&2; exit 1; }
+  done
+}
 stop_servers() {
   for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
@@ -32,6 +42,7 @@ wait_up() {  # port pid log
 }
 
 start_xervo() {  # config log: sets XERVO_PORT and XERVO_PID
+  : >"$2"  # here, not only in the background job: else the port may be read from the previous run's log
   "$XERVO" --config "$1" serve --port 0 >"$2" 2>&1 &
   XERVO_PID=$!
   PIDS+=($XERVO_PID)

@@ -4,6 +4,8 @@
 // /v1/chat/completions: time to first token, time to last byte, generated tokens per second).
 // `--raw FILE` keeps every sample; `--summarize FILE...` pools the samples of several runs (run.sh's
 // rounds) so that p99 rests on all of them rather than on the few slowest requests of one run.
+// Several `--model`s are requested round-robin; `--requests N` stops after N requests (a cold start
+// is one); `--during`/`--outside FILE` split pooled samples by time windows (bench/lifecycle's swaps).
 #include <httplib.h>
 
 #include <CLI/CLI.hpp>
@@ -12,6 +14,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -26,6 +29,7 @@ struct Sample {
   double latency_ms = 0;
   double ttft_ms = 0;
   int64_t tokens = 0;
+  int64_t start_unix_ms = 0;     // wall clock, so that a script can line samples up with its own events
   bool transport_error = false;  // no HTTP response at all (connection closed, reset)
 };
 
@@ -33,27 +37,30 @@ struct Settings {
   std::string host = "127.0.0.1";
   int port = 8080;
   std::string mode = "embed";
-  std::string model = "default";
+  std::vector<std::string> models = {"default"};  // requests go round-robin over these
   int concurrency = 16;
   double seconds = 20;
   double warmup_seconds = 2;
-  int inputs = 1;       // embed: inputs per request
-  int max_tokens = 64;  // chat
+  uint64_t requests = 0;  // stop after this many requests (0: run for `seconds`)
+  int inputs = 1;         // embed: inputs per request
+  int max_tokens = 64;    // chat
   std::string api_key;
   std::string label;  // --row: the server's name in the printed table row
 };
+
+const std::string& model_of(const Settings& s, uint64_t n) { return s.models[n % s.models.size()]; }
 
 std::string embed_body(const Settings& s, uint64_t n) {
   nlohmann::json input = nlohmann::json::array();
   for (int i = 0; i < s.inputs; ++i)
     input.push_back("request " + std::to_string(n) + " item " + std::to_string(i) +
                     ": the quick brown fox jumps over the lazy dog while the cat sleeps on the warm mat");
-  return nlohmann::json{{"model", s.model}, {"input", input}}.dump();
+  return nlohmann::json{{"model", model_of(s, n)}, {"input", input}}.dump();
 }
 
 std::string chat_body(const Settings& s, uint64_t n) {
   return nlohmann::json{
-      {"model", s.model},
+      {"model", model_of(s, n)},
       {"stream", true},
       {"max_tokens", s.max_tokens},
       {"temperature", 0.8},
@@ -66,6 +73,9 @@ std::string chat_body(const Settings& s, uint64_t n) {
 // One request; false on a transport error or a non-200 status.
 bool run_one(httplib::Client& client, const Settings& s, uint64_t n, Sample& out) {
   auto start = Clock::now();
+  out.start_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
   httplib::Headers headers;
   if (!s.api_key.empty()) headers.emplace("Authorization", "Bearer " + s.api_key);
   if (s.mode == "embed") {
@@ -137,7 +147,7 @@ struct Pool {
   double seconds = 0;  // measured time, summed over runs
 };
 
-// A raw file: "# seconds S errors E" then one "latency_ms ttft_ms tokens" line a sample.
+// A raw file: "# seconds S errors E" then one "latency_ms ttft_ms tokens start_unix_ms" line a sample.
 void write_raw(const std::string& path, const Pool& pool) {
   FILE* f = std::fopen(path.c_str(), "w");
   if (!f) {
@@ -146,7 +156,8 @@ void write_raw(const std::string& path, const Pool& pool) {
   }
   std::fprintf(f, "# seconds %.3f errors %lld\n", pool.seconds, static_cast<long long>(pool.errors));
   for (const auto& x : pool.samples)
-    std::fprintf(f, "%.3f %.3f %lld\n", x.latency_ms, x.ttft_ms, static_cast<long long>(x.tokens));
+    std::fprintf(f, "%.3f %.3f %lld %lld\n", x.latency_ms, x.ttft_ms, static_cast<long long>(x.tokens),
+                 static_cast<long long>(x.start_unix_ms));
   std::fclose(f);
 }
 
@@ -157,15 +168,45 @@ bool read_raw(const std::string& path, Pool& pool) {
   long long errors = 0;
   bool ok = std::fscanf(f, "# seconds %lf errors %lld", &secs, &errors) == 2;
   Sample x;
-  long long tokens = 0;
-  while (ok && std::fscanf(f, "%lf %lf %lld", &x.latency_ms, &x.ttft_ms, &tokens) == 3) {
+  long long tokens = 0, start = 0;
+  while (ok && std::fscanf(f, "%lf %lf %lld %lld", &x.latency_ms, &x.ttft_ms, &tokens, &start) == 4) {
     x.tokens = tokens;
+    x.start_unix_ms = start;
     pool.samples.push_back(x);
   }
   std::fclose(f);
   pool.seconds += secs;
   pool.errors += errors;
   return ok;
+}
+
+// Time windows, one "start_unix_ms end_unix_ms" line each (a script's record of its swaps).
+struct Window {
+  int64_t start = 0, end = 0;
+};
+
+std::vector<Window> read_windows(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    std::fprintf(stderr, "cannot read windows file %s\n", path.c_str());
+    std::exit(1);
+  }
+  std::vector<Window> out;
+  Window w;
+  while (in >> w.start >> w.end) out.push_back(w);
+  return out;
+}
+
+// Keeps the samples whose request overlapped one of `windows` (or, with keep_overlapping false,
+// overlapped none). Errors carry no time: they stay with the pool as a whole.
+void filter_by_windows(Pool& pool, const std::vector<Window>& windows, bool keep_overlapping) {
+  std::erase_if(pool.samples, [&](const Sample& x) {
+    const int64_t end = x.start_unix_ms + static_cast<int64_t>(x.latency_ms);
+    const bool overlaps = std::any_of(windows.begin(), windows.end(), [&](const Window& w) {
+      return x.start_unix_ms <= w.end && end >= w.start;
+    });
+    return overlaps != keep_overlapping;
+  });
 }
 
 nlohmann::json summary(const Settings& s, const Pool& pool) {
@@ -214,7 +255,6 @@ Pool run_load(const Settings& s) {
   std::atomic<int64_t> errors{0};
   std::mutex mu;
   Pool pool;
-  pool.seconds = s.seconds;
   const auto begin = Clock::now();
   const auto measure_from =
       begin + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s.warmup_seconds));
@@ -236,6 +276,7 @@ Pool run_load(const Settings& s) {
         auto started = Clock::now();
         Sample sample;
         uint64_t n = counter++;
+        if (s.requests > 0 && n >= s.requests) break;
         bool ok = run_one(client, s, n, sample);
         // A server may close a kept-alive connection after a stream (llama-server does); the client
         // notices only on the next request: retry that once on a fresh connection.
@@ -255,6 +296,8 @@ Pool run_load(const Settings& s) {
     });
   }
   for (auto& t : workers) t.join();
+  // A --requests run ends when its last request does; a timed one is measured for `seconds`.
+  pool.seconds = std::min(s.seconds, std::chrono::duration<double>(Clock::now() - measure_from).count());
   pool.errors = errors.load();
   return pool;
 }
@@ -267,10 +310,11 @@ int main(int argc, char** argv) {
   app.add_option("--host", s.host);
   app.add_option("--port", s.port);
   app.add_option("--mode", s.mode)->check(CLI::IsMember({"embed", "chat"}));
-  app.add_option("--model", s.model);
+  app.add_option("--model", s.models, "model to request; several: round-robin")->delimiter(',');
   app.add_option("-c,--concurrency", s.concurrency)->check(CLI::Range(1, 1024));
   app.add_option("--seconds", s.seconds, "measured time");
   app.add_option("--warmup", s.warmup_seconds, "unmeasured time first");
+  app.add_option("--requests", s.requests, "stop after this many requests in all (0: run for --seconds)");
   app.add_option("--inputs", s.inputs, "embed: inputs per request");
   app.add_option("--max-tokens", s.max_tokens, "chat: max_tokens per request");
   app.add_option("--api-key", s.api_key);
@@ -281,6 +325,9 @@ int main(int argc, char** argv) {
   app.add_option("--raw", raw, "also write every measured sample to this file");
   std::vector<std::string> pooled;
   app.add_option("--summarize", pooled, "print the pooled result of these --raw files instead of running");
+  std::string during, outside;
+  app.add_option("--during", during, "--summarize: only samples that overlap a window of this file");
+  app.add_option("--outside", outside, "--summarize: only samples that overlap no window of this file");
   CLI11_PARSE(app, argc, argv);
 
   Pool pool;
@@ -290,6 +337,8 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "%s is not a --raw file\n", path.c_str());
         return 1;
       }
+    if (!during.empty()) filter_by_windows(pool, read_windows(during), true);
+    if (!outside.empty()) filter_by_windows(pool, read_windows(outside), false);
   } else {
     if (app.count("--port") == 0) {
       std::fprintf(stderr, "--port is required\n");
