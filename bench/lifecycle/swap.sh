@@ -42,7 +42,7 @@ TOML
 start_xervo "$WORK/swap.toml" "$WORK/swap-xervo.log"
 
 load() {  # seconds raw-file
-  "$CLIENT" --port "$XERVO_PORT" --mode chat -c "$CONN" --model chat --seconds "$1" --warmup "$WARMUP" \
+  "$CLIENT" --port "$XERVO_PORT" --mode chat -c "$CONN" --model chat --seconds "$1" --warmup "$WARMUP" --drain \
     --max-tokens "$MAX_TOKENS" --api-key "$APP_KEY" --raw "$2" >/dev/null || echo "swap: a load phase had no successful request" >&2
 }
 load "$STEADY" "$WORK/swap-steady.raw"

@@ -42,6 +42,7 @@ struct Settings {
   double seconds = 20;
   double warmup_seconds = 2;
   uint64_t requests = 0;  // stop after this many requests (0: run for `seconds`)
+  bool drain = false;     // count requests that start in the window and end after it
   int inputs = 1;         // embed: inputs per request
   int max_tokens = 64;    // chat
   std::string api_key;
@@ -284,8 +285,9 @@ Pool run_load(const Settings& s) {
           sample = Sample{};
           ok = run_one(client, s, n, sample);
         }
-        // Only requests that started and finished inside the window count.
-        if (started < measure_from || Clock::now() > end) continue;
+        // Only requests that started and finished inside the window count (with --drain, all that
+        // started inside it: else the slowest ones, still running at the end, are left out of p99).
+        if (started < measure_from || (!s.drain && Clock::now() > end)) continue;
         if (ok)
           mine.push_back(sample);
         else
@@ -315,6 +317,8 @@ int main(int argc, char** argv) {
   app.add_option("--seconds", s.seconds, "measured time");
   app.add_option("--warmup", s.warmup_seconds, "unmeasured time first");
   app.add_option("--requests", s.requests, "stop after this many requests in all (0: run for --seconds)");
+  app.add_flag("--drain", s.drain,
+               "count requests that start in the measured time even if they end after it");
   app.add_option("--inputs", s.inputs, "embed: inputs per request");
   app.add_option("--max-tokens", s.max_tokens, "chat: max_tokens per request");
   app.add_option("--api-key", s.api_key);
