@@ -9,6 +9,7 @@
 #include <stop_token>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "xervo/error.h"
@@ -16,9 +17,42 @@
 
 namespace xervo {
 
+// A function the model may call: its name, what it does, and its parameters as a JSON Schema
+// document (text, as the client sent it).
+struct ToolDefinition {
+  std::string name;
+  std::string description;
+  std::string parameters = R"({"type":"object","properties":{}})";
+};
+
+// How the model may use the tools of a request: `auto` lets it choose between text and calls,
+// `none` forbids calls (the tools still reach the prompt), `required` forces at least one call,
+// `function` forces a call of the tool named `name`.
+struct ToolChoice {
+  enum class Mode { automatic, none, required, function };
+  Mode mode = Mode::automatic;
+  std::string name;  // for Mode::function
+};
+
+// A call the model made: `arguments` is a JSON object as text (valid JSON whenever a grammar
+// forced the call's shape; clients parse it).
+struct ToolCall {
+  std::string id;  // "call_..." (made up when the model gives none), echoed by the tool message
+  std::string name;
+  std::string arguments;
+};
+
 struct ChatMessage {
-  std::string role;  // "system", "user", "assistant"
+  ChatMessage() = default;
+  ChatMessage(std::string role_, std::string content_)
+      : role(std::move(role_)), content(std::move(content_)) {}
+
+  std::string role;  // "system", "user", "assistant", "tool"
   std::string content;
+  std::vector<ToolCall> tool_calls;  // assistant: the calls it made (content may be empty)
+  std::string tool_call_id;          // tool: the call this message answers
+  std::string name;                  // tool: the function's name (Gemini's functionResponse needs it)
+  std::string reasoning_content;     // assistant: its earlier thinking, for templates that show it
 };
 
 struct GenerateOptions {
@@ -33,6 +67,20 @@ struct GenerateOptions {
   std::optional<uint64_t> seed;
   std::vector<std::string> stop;  // generation ends before any of these; they are never emitted
   std::string json_schema;        // when set (a JSON Schema document), output is constrained to it
+
+  // Penalties on tokens already generated (OpenAI's meaning; 0 = off, range [-2, 2]).
+  float presence_penalty = 0.0f;
+  float frequency_penalty = 0.0f;
+  // Added to the logits of these token ids before sampling ([-100, 100]; -100 bans a token).
+  std::vector<std::pair<int32_t, float>> logit_bias;
+  // Report each generated token's log probability, and this many alternatives per step (0..20).
+  bool logprobs = false;
+  int top_logprobs = 0;
+  // Independent sequences for one prompt (1..16); a local engine evaluates the prompt once.
+  int n = 1;
+  // For templates that think (<think>...</think> and similar): return the thinking apart as
+  // GenerateResult::reasoning. False leaves it inside the text.
+  bool separate_reasoning = true;
 };
 
 struct GenerateRequest {
@@ -40,21 +88,72 @@ struct GenerateRequest {
       messages;  // rendered through the model's chat template; when empty, `prompt` is used raw
   std::string prompt;
   GenerateOptions options;
-  std::stop_token cancel;  // request_stop() ends the generation with finish_reason cancelled
+  std::stop_token cancel;             // request_stop() ends the generation with finish_reason cancelled
+  std::vector<ToolDefinition> tools;  // functions the model may call (rendered into the prompt)
+  ToolChoice tool_choice;
+  bool parallel_tool_calls = true;  // false: at most one call per answer
 };
 
-enum class FinishReason { stop, length, cancelled };
+enum class FinishReason { stop, length, cancelled, tool_calls };
 std::string_view to_string(FinishReason reason);
 
-struct GenerateResult {
-  std::string text;
-  FinishReason finish_reason = FinishReason::stop;
+// One generated token's log probability (natural log), with the most likely alternatives at that
+// step when asked. `token` holds the token's raw bytes (possibly part of a UTF-8 character).
+struct TokenLogprob {
+  struct Alternative {
+    std::string token;
+    int32_t id = -1;
+    double logprob = 0;
+  };
+  std::string token;
+  int32_t id = -1;
+  double logprob = 0;
+  std::vector<Alternative> top;  // best first, GenerateOptions::top_logprobs of them
+};
+
+// One generated sequence.
+struct GenerateChoice {
+  std::string text;       // the answer (without the thinking or tool-call markup)
+  std::string reasoning;  // the thinking, when separated (GenerateOptions::separate_reasoning)
+  std::vector<ToolCall> tool_calls;
+  FinishReason finish_reason = FinishReason::stop;  // tool_calls when the answer is calls
+  std::vector<TokenLogprob> logprobs;               // per generated token, when asked
+};
+
+// The first (often only) sequence, plus the others when GenerateOptions::n > 1. `usage` counts the
+// prompt once and the completion tokens of all sequences.
+struct GenerateResult : GenerateChoice {
   Usage usage;
   std::string served_by;
+  std::vector<GenerateChoice> more;  // choices 1 .. n-1, in order
+
+  size_t choice_count() const { return 1 + more.size(); }
+  const GenerateChoice& choice(size_t i) const { return i == 0 ? *this : more.at(i - 1); }
 };
 
 // Receives each new piece of text as it is generated. Return false to cancel.
 using TokenCallback = std::function<bool(std::string_view piece)>;
+
+// A streamed piece of a tool call: the first delta of a call carries its id and name, the next
+// ones pieces of `arguments` (concatenated, they are the call's arguments).
+struct ToolCallDelta {
+  int index = 0;  // which call of the answer
+  std::string id;
+  std::string name;
+  std::string arguments;
+};
+
+// What one step of a streamed generation adds, for one sequence. Any part may be empty.
+struct GenerateDelta {
+  int choice = 0;  // which sequence (0 .. n-1)
+  std::string content;
+  std::string reasoning;
+  std::vector<ToolCallDelta> tool_calls;
+  std::vector<TokenLogprob> logprobs;  // of the tokens this delta covers, when asked
+};
+
+// Receives every delta of a streamed generation. Return false to cancel.
+using DeltaCallback = std::function<bool(const GenerateDelta& delta)>;
 
 class GeneratorModel {
  public:
@@ -63,6 +162,11 @@ class GeneratorModel {
   Result<GenerateResult> generate(const GenerateRequest& request) {
     return generate(request, TokenCallback{});
   }
+  // The same, streaming every kind of delta: content, thinking, tool-call pieces and logprobs, for
+  // each of n sequences. The default streams content only, through the TokenCallback overload, as
+  // choice 0; providers that know more override it.
+  virtual Result<GenerateResult> generate_deltas(const GenerateRequest& request,
+                                                 const DeltaCallback& on_delta);
 };
 
 }  // namespace xervo

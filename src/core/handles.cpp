@@ -124,6 +124,23 @@ class GeneratorHandle final : public GeneratorModel {
     return r;
   }
 
+  Result<GenerateResult> generate_deltas(const GenerateRequest& request,
+                                         const DeltaCallback& on_delta) override {
+    bool streamed = false;
+    DeltaCallback tracked;
+    if (on_delta) {
+      tracked = [&](const GenerateDelta& delta) {
+        streamed = true;
+        return on_delta(delta);
+      };
+    }
+    auto call = [&](GeneratorModel& m) -> Result<GenerateResult> {
+      if (streamed) return Error(ErrorCode::inference_failed, "stream failed after output was sent");
+      return m.generate_deltas(request, tracked);
+    };
+    return with_fallbacks<GeneratorModel, GenerateResult>(ctx_, source_, call, *model_);
+  }
+
  private:
   HandleContext ctx_;
   FallbackSource<GeneratorModel> source_;

@@ -51,8 +51,20 @@ std::string_view to_string(FinishReason reason) {
       return "length";
     case FinishReason::cancelled:
       return "cancelled";
+    case FinishReason::tool_calls:
+      return "tool_calls";
   }
   return "unknown";
+}
+
+Result<GenerateResult> GeneratorModel::generate_deltas(const GenerateRequest& request,
+                                                       const DeltaCallback& on_delta) {
+  if (!on_delta) return generate(request, TokenCallback{});
+  return generate(request, [&](std::string_view piece) {
+    GenerateDelta delta;
+    delta.content = std::string(piece);
+    return on_delta(delta);
+  });
 }
 
 std::string ModelKey::to_string() const {
