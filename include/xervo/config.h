@@ -18,6 +18,10 @@
 //   [runtime]                     # lifecycle limits (RuntimeLimits)
 //   memory_budget = "75%"         # bytes, "12GiB", or a share of physical memory
 //   max_loaded = 0                # models at once; 0: no limit
+//
+//   [cache]                       # the response cache (CacheOptions, docs/cache.md)
+//   enabled = true                # off by default
+//   memory = "256MiB"             # memory tier; disk = "2GiB" (0: none), ttl = "168h", dir = "..."
 #pragma once
 
 #include <chrono>
@@ -40,6 +44,7 @@ struct Config {
   nlohmann::json server = nlohmann::json::object();     // [server]
   nlohmann::json library = nlohmann::json::object();    // [library]
   nlohmann::json runtime = nlohmann::json::object();    // [runtime]: memory_budget, max_loaded, keep_alive
+  nlohmann::json cache = nlohmann::json::object();      // [cache]: the response cache (CacheOptions)
   // "file:line" of every key, by its dotted path as errors print it: "providers.openai.base_url",
   // "models.\"embed/x\".options.threads". Lets whoever validates a section name the line.
   std::map<std::string, std::string> locations;
@@ -65,6 +70,11 @@ Result<uint64_t> parse_memory_size(const nlohmann::json& value, uint64_t physica
 // Ollama's keep_alive: a number of seconds or a duration string ("5m", "1h30m", "250ms", "-1");
 // negative means forever.
 Result<std::chrono::milliseconds> parse_keep_alive(const nlohmann::json& value);
+struct CacheOptions;
+// [cache] of the config: enabled, memory, disk (sizes as memory_budget takes them, 0 for none), ttl
+// (a duration), dir. config_invalid naming file:line and key. The disk folder defaults to
+// XERVO_HOME/cache (no disk tier when no home is known).
+Result<CacheOptions> parse_cache_options(const Config& config);
 // Physical memory of this machine (sysconf), in bytes.
 uint64_t physical_memory_bytes();
 

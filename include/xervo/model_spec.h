@@ -40,6 +40,9 @@ struct ModelSpec {
   // call; unset: the runtime's default).
   bool pin = false;
   std::optional<std::chrono::milliseconds> keep_alive;
+  // Response cache for this alias (not part of the key): unset caches deterministic calls only
+  // (embeddings, reranks, greedy or seeded generations); true also sampled generations; false none.
+  std::optional<bool> cache;
 };
 
 // The task is part of the key: an embedding context and a generation context of one GGUF file are

@@ -98,6 +98,10 @@ struct LoadedModel {
   uint64_t memory_bytes = 0;  // what the model holds, as measured after the load (memory.total() or more)
   MemoryEstimate memory;      // the same, by kind, when the provider can tell (all zero otherwise)
   nlohmann::json info = nlohmann::json::object();  // provider facts (architecture, context, ...)
+  // What decides this model's answers besides the spec, as a stable string: a local file's path,
+  // size and modification time, a remote API's address and model. The response cache keys answers
+  // by it, so a new file or version never serves an old answer; empty: answers are never cached.
+  std::string fingerprint;
   // Optional: one small run so that the first real request is not slow.
   std::function<Result<void>()> warmup;
 

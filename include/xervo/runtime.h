@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "xervo/cache.h"
 #include "xervo/config.h"
 #include "xervo/embedding.h"
 #include "xervo/error.h"
@@ -92,6 +93,8 @@ struct AcquireOptions {
   // Ollama's keep_alive: from this call on, the model stays loaded this long after its last use
   // (negative: until evicted; 0: unloaded when this call's handle is released).
   std::optional<std::chrono::milliseconds> keep_alive;
+  // What calls through the handle may do with the response cache ([cache] in xervo.toml).
+  CachePolicy cache;
 };
 
 // Who changes an alias and how long a change may wait for its load.
@@ -161,6 +164,8 @@ class RuntimeBuilder {
   // Memory budget, max_loaded and keep-alive defaults; add_config() sets them from [runtime]. Without
   // either: default_runtime_limits().
   RuntimeBuilder& set_limits(RuntimeLimits limits);
+  // The response cache; add_config() sets it from [cache]. Off without either.
+  RuntimeBuilder& set_cache(CacheOptions options);
   // The clock keep-alive expiry reads (tests inject one; steady_clock::now by default).
   RuntimeBuilder& set_clock(std::function<std::chrono::steady_clock::time_point()> now);
 
@@ -230,6 +235,10 @@ class ModelRuntime {
   MemoryStatus memory() const;
   RuntimeLimits limits() const;
   std::vector<std::shared_ptr<ModelProvider>> providers() const;
+
+  // The response cache's counters (enabled = false when there is none), and emptying both tiers.
+  CacheStats cache_stats() const;
+  void clear_cache();
 
   // Subscribes to lifecycle events; the callback runs on the thread that caused the event, outside
   // every lock. Returns an id for unsubscribe().

@@ -61,9 +61,9 @@ ModelSpec parse_model(std::string_view source, const std::string& alias, const t
   const std::string prefix = "models.\"" + alias + "\"";
   const auto* table = node.as_table();
   if (!table) fail(source, node, prefix, "must be a table");
-  static const char* kKnown[] = {"task",    "provider",  "model",     "revision",
-                                 "options", "warmup",    "fallbacks", "fallback_on_any_error",
-                                 "pin",     "keep_alive"};
+  static const char* kKnown[] = {"task",    "provider",   "model",     "revision",
+                                 "options", "warmup",     "fallbacks", "fallback_on_any_error",
+                                 "pin",     "keep_alive", "cache"};
   for (const auto& [k, v] : *table) {
     bool known = false;
     for (const char* name : kKnown) known = known || k.str() == name;
@@ -110,6 +110,11 @@ ModelSpec parse_model(std::string_view source, const std::string& alias, const t
     auto* b = pin->as_boolean();
     if (!b) fail(source, *pin, prefix + ".pin", "must be true or false");
     spec.pin = b->get();
+  }
+  if (const auto* cache = table->get("cache")) {
+    auto* b = cache->as_boolean();
+    if (!b) fail(source, *cache, prefix + ".cache", "must be true or false");
+    spec.cache = b->get();
   }
   if (const auto* keep = table->get("keep_alive")) {
     auto parsed = parse_keep_alive(to_json(*keep));
@@ -159,11 +164,15 @@ Result<Config> parse_config(std::string_view toml_text, std::string_view source_
       } else if (key == "providers") {
         if (!v.is_table()) fail(source_name, v, "providers", "must be a table of provider tables");
         config.providers = to_json(v);
-      } else if (key == "server" || key == "library" || key == "runtime") {
+      } else if (key == "server" || key == "library" || key == "runtime" || key == "cache") {
         if (!v.is_table()) fail(source_name, v, key, "must be a table");
-        (key == "server" ? config.server : key == "library" ? config.library : config.runtime) = to_json(v);
+        (key == "server"    ? config.server
+         : key == "library" ? config.library
+         : key == "cache"   ? config.cache
+                            : config.runtime) = to_json(v);
       } else {
-        fail(source_name, v, key, "unknown section (expected models, providers, runtime, server or library)");
+        fail(source_name, v, key,
+             "unknown section (expected models, providers, runtime, cache, server or library)");
       }
     }
   } catch (const toml::parse_error& e) {

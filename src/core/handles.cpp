@@ -1,5 +1,6 @@
 #include "core/handles.h"
 
+#include "core/cached_calls.h"
 #include "core/log.h"
 
 namespace xervo {
@@ -63,6 +64,13 @@ class EmbeddingHandle final : public EmbeddingModel {
       : ctx_(std::move(ctx)), source_(std::move(source)), model_(ctx_.acquired.model->embedding) {}
 
   Result<Embeddings> embed(std::span<const std::string> inputs, const EmbedOptions& options) override {
+    return cached_embed(ctx_.cache, ctx_.alias, inputs, options,
+                        [&](std::span<const std::string> todo) { return compute(todo, options); });
+  }
+  int dimensions() const override { return model_->dimensions(); }
+
+ private:
+  Result<Embeddings> compute(std::span<const std::string> inputs, const EmbedOptions& options) {
     const int expected = model_->dimensions();
     auto call = [&](EmbeddingModel& m) -> Result<Embeddings> {
       auto r = m.embed(inputs, options);
@@ -75,9 +83,7 @@ class EmbeddingHandle final : public EmbeddingModel {
     };
     return with_fallbacks<EmbeddingModel, Embeddings>(ctx_, source_, call, *model_);
   }
-  int dimensions() const override { return model_->dimensions(); }
 
- private:
   HandleContext ctx_;
   FallbackSource<EmbeddingModel> source_;
   std::shared_ptr<EmbeddingModel> model_;
@@ -90,8 +96,10 @@ class RerankerHandle final : public RerankerModel {
 
   Result<Reranking> rerank(std::string_view query, std::span<const std::string> documents,
                            std::optional<size_t> top_n, std::stop_token cancel) override {
-    auto call = [&](RerankerModel& m) { return m.rerank(query, documents, top_n, cancel); };
-    return with_fallbacks<RerankerModel, Reranking>(ctx_, source_, call, *model_);
+    return cached_rerank(ctx_.cache, ctx_.alias, query, documents, top_n, [&] {
+      auto call = [&](RerankerModel& m) { return m.rerank(query, documents, top_n, cancel); };
+      return with_fallbacks<RerankerModel, Reranking>(ctx_, source_, call, *model_);
+    });
   }
 
  private:
@@ -107,41 +115,58 @@ class GeneratorHandle final : public GeneratorModel {
 
   using GeneratorModel::generate;
   Result<GenerateResult> generate(const GenerateRequest& request, const TokenCallback& on_piece) override {
-    // Once a piece reached the caller, another model cannot continue the same text: no fallback then.
-    bool streamed = false;
-    TokenCallback tracked;
-    if (on_piece) {
-      tracked = [&](std::string_view piece) {
-        streamed = true;
-        return on_piece(piece);
-      };
-    }
-    auto call = [&](GeneratorModel& m) -> Result<GenerateResult> {
-      if (streamed) return Error(ErrorCode::inference_failed, "stream failed after output was sent");
-      return m.generate(request, tracked);
-    };
-    auto r = with_fallbacks<GeneratorModel, GenerateResult>(ctx_, source_, call, *model_);
-    return r;
+    DeltaCallback as_deltas;  // a cached answer replays its pieces through the caller's callback
+    if (on_piece)
+      as_deltas = [&](const GenerateDelta& d) { return d.content.empty() || on_piece(d.content); };
+    return cached_generate(ctx_.cache, ctx_.alias, request, as_deltas, [&](const DeltaCallback& record) {
+      TokenCallback pieces;
+      if (record) {
+        pieces = [&](std::string_view piece) {
+          GenerateDelta d;
+          d.content = std::string(piece);
+          return record(d);
+        };
+      }
+      return run([&](GeneratorModel& m, bool& streamed) {
+        TokenCallback tracked;
+        if (pieces)
+          tracked = [&](std::string_view piece) {
+            streamed = true;
+            return pieces(piece);
+          };
+        return m.generate(request, tracked);
+      });
+    });
   }
 
   Result<GenerateResult> generate_deltas(const GenerateRequest& request,
                                          const DeltaCallback& on_delta) override {
-    bool streamed = false;
-    DeltaCallback tracked;
-    if (on_delta) {
-      tracked = [&](const GenerateDelta& delta) {
-        streamed = true;
-        return on_delta(delta);
-      };
-    }
-    auto call = [&](GeneratorModel& m) -> Result<GenerateResult> {
-      if (streamed) return Error(ErrorCode::inference_failed, "stream failed after output was sent");
-      return m.generate_deltas(request, tracked);
-    };
-    return with_fallbacks<GeneratorModel, GenerateResult>(ctx_, source_, call, *model_);
+    return cached_generate(ctx_.cache, ctx_.alias, request, on_delta, [&](const DeltaCallback& record) {
+      return run([&](GeneratorModel& m, bool& streamed) {
+        DeltaCallback tracked;
+        if (record)
+          tracked = [&](const GenerateDelta& d) {
+            streamed = true;
+            return record(d);
+          };
+        return m.generate_deltas(request, tracked);
+      });
+    });
   }
 
  private:
+  // Runs `call` with fallbacks. Once a piece reached the caller, another model cannot continue the
+  // same text: no fallback then.
+  template <typename Call>
+  Result<GenerateResult> run(Call&& call) {
+    bool streamed = false;
+    auto attempt = [&](GeneratorModel& m) -> Result<GenerateResult> {
+      if (streamed) return Error(ErrorCode::inference_failed, "stream failed after output was sent");
+      return call(m, streamed);
+    };
+    return with_fallbacks<GeneratorModel, GenerateResult>(ctx_, source_, attempt, *model_);
+  }
+
   HandleContext ctx_;
   FallbackSource<GeneratorModel> source_;
   std::shared_ptr<GeneratorModel> model_;

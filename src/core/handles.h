@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/registry.h"
+#include "core/response_cache.h"
 #include "xervo/embedding.h"
 #include "xervo/generator.h"
 #include "xervo/reranker.h"
@@ -19,11 +20,22 @@ namespace xervo {
 template <typename Handle>
 using FallbackSource = std::function<Result<std::shared_ptr<Handle>>(const std::string& alias)>;
 
+// The response cache as one handle uses it: no cache, or the cache with the identity of the model
+// behind the handle (key + the provider's fingerprint) and what the caller allows.
+struct HandleCache {
+  std::shared_ptr<ResponseCache> cache;
+  std::string identity;
+  CachePolicy policy;
+  bool sampled_generations = false;  // the alias opted in to caching sampled generations
+  bool active() const { return cache && (policy.read || policy.write); }
+};
+
 struct HandleContext {
   std::string alias;                   // what served_by reports
   AcquiredModel acquired;
   std::vector<std::string> fallbacks;  // tried in order on a fallback-worthy error
   bool fallback_on_any_error = false;
+  HandleCache cache;
 };
 
 std::shared_ptr<EmbeddingModel> make_embedding_handle(HandleContext ctx, FallbackSource<EmbeddingModel> source);

@@ -343,6 +343,7 @@ struct RuntimeBuilder::State {
   std::optional<Error> error;                    // the first bad builder call, returned by build()
   std::map<std::string, std::string> locations;  // Config::locations of the added configs
   std::optional<RuntimeLimits> limits;
+  std::optional<CacheOptions> cache;
   SteadyClock clock;
 };
 
@@ -383,6 +384,16 @@ RuntimeBuilder& RuntimeBuilder::add_config(const Config& config) {
     if (!limits.ok() && !state_->error) state_->error = limits.error();
     if (limits.ok()) state_->limits = *limits;
   }
+  if (!config.cache.empty()) {
+    auto cache = parse_cache_options(config);
+    if (!cache.ok() && !state_->error) state_->error = cache.error();
+    if (cache.ok()) state_->cache = *cache;
+  }
+  return *this;
+}
+
+RuntimeBuilder& RuntimeBuilder::set_cache(CacheOptions options) {
+  state_->cache = std::move(options);
   return *this;
 }
 
@@ -415,6 +426,17 @@ Result<std::shared_ptr<ModelRuntime>> RuntimeBuilder::build() {
   impl->default_provider = state_->default_provider;
   impl->provider_settings = state_->provider_settings;
   impl->locations = state_->locations;
+  if (state_->cache && state_->cache->enabled) {
+    CacheOptions options = *state_->cache;
+    if (options.dir.empty() && options.disk_bytes > 0) {
+      const auto home = default_home();
+      if (home.empty())
+        options.disk_bytes = 0;  // no home, no disk tier
+      else
+        options.dir = home / "cache";
+    }
+    impl->cache = std::make_shared<ResponseCache>(std::move(options));
+  }
 
   std::map<std::string, ModelSpec> specs;
   for (const auto& spec : state_->specs) {
@@ -489,8 +511,14 @@ Result<std::shared_ptr<Handle>> make_handle(const std::shared_ptr<ModelRuntime::
     }
     return acquired.error();
   }
-  HandleContext ctx{spec.alias, std::move(*acquired), {}, spec.fallback_on_any_error};
+  HandleContext ctx{spec.alias, std::move(*acquired), {}, spec.fallback_on_any_error, {}};
   if (with_fallbacks) ctx.fallbacks = spec.fallbacks;
+  if (impl->cache && !ctx.acquired.model->fingerprint.empty() && spec.cache.value_or(true)) {
+    ctx.cache.cache = impl->cache;
+    ctx.cache.identity = make_model_key(spec).to_string() + "|" + ctx.acquired.model->fingerprint;
+    ctx.cache.policy = options.cache;
+    ctx.cache.sampled_generations = spec.cache.value_or(false);
+  }
   std::weak_ptr<ModelRuntime::Impl> weak = impl;
   FallbackSource<Handle> source = [weak, task,
                                    make](const std::string& alias) -> Result<std::shared_ptr<Handle>> {
@@ -523,6 +551,12 @@ Result<std::shared_ptr<RerankerModel>> ModelRuntime::reranker(std::string_view n
 Result<std::shared_ptr<GeneratorModel>> ModelRuntime::generator(std::string_view name,
                                                                 const AcquireOptions& options) {
   return make_handle<GeneratorModel>(impl_, name, ModelTask::generate, true, &make_generator_handle, options);
+}
+
+CacheStats ModelRuntime::cache_stats() const { return impl_->cache ? impl_->cache->stats() : CacheStats{}; }
+
+void ModelRuntime::clear_cache() {
+  if (impl_->cache) impl_->cache->clear();
 }
 
 Result<ModelSpec> ModelRuntime::resolve(std::string_view name, std::optional<ModelTask> task) const {

@@ -14,6 +14,7 @@
 #include "core/alias_table.h"
 #include "core/event_bus.h"
 #include "core/registry.h"
+#include "core/response_cache.h"
 #include "xervo/runtime.h"
 
 namespace xervo {
@@ -42,6 +43,7 @@ struct ModelRuntime::Impl : std::enable_shared_from_this<ModelRuntime::Impl> {
   AliasTable aliases;
   EventBus events;
   ModelRegistry registry;
+  std::shared_ptr<ResponseCache> cache;  // null when [cache] is off; fixed after build
 
   mutable std::mutex limits_mu;
   RuntimeLimits limits;  // GUARDED_BY(limits_mu)

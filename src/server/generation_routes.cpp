@@ -145,7 +145,10 @@ struct Generation {
         admitted.spec.alias, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
 
-  void account(const Usage& usage) { record_usage(state, usage.prompt_tokens, usage.completion_tokens); }
+  void account(const Usage& usage) {
+    record_usage(state, usage.prompt_tokens, usage.completion_tokens);
+    record_cache(usage.cached, 1);
+  }
 
   nlohmann::json usage_json(const Usage& u) const {
     return {{"prompt_tokens", u.prompt_tokens},

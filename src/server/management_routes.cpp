@@ -139,7 +139,8 @@ void metrics(ServerState& state, HttpResponse& res) {
   current_request().route = "/metrics";
   res.status = 200;
   res.set_content(
-      state.metrics.render(state.runtime->models(), state.runtime->memory(), state.admission.depths()),
+      state.metrics.render(state.runtime->models(), state.runtime->memory(), state.admission.depths()) +
+          cache_metrics(state.runtime->cache_stats()),
       "text/plain; version=0.0.4; charset=utf-8");
 }
 

@@ -104,6 +104,7 @@ void create_embeddings(ServerState& state, const HttpRequest& req, HttpResponse&
     data.push_back(std::move(item));
   }
   record_usage(state, result.usage.prompt_tokens, 0);
+  record_cache(result.usage.cached, static_cast<int64_t>(inputs.size()));
   if (!result.served_by.empty()) res.set_header("X-Served-By", result.served_by);
   send_json(res, 200,
             {{"object", "list"}, {"data", data}, {"model", model}, {"usage", usage_json(result.usage)}});
@@ -160,6 +161,7 @@ void rerank(ServerState& state, const HttpRequest& req, HttpResponse& res) {
     results.push_back(std::move(item));
   }
   record_usage(state, result.usage.prompt_tokens, 0);
+  record_cache(result.usage.cached, 1);
   if (!result.served_by.empty()) res.set_header("X-Served-By", result.served_by);
   send_json(res, 200,
             {{"id", "rerank-" + ctx.request_id},

@@ -27,11 +27,11 @@ RouteInfo classify(const std::string& path) {
   if (path == "/ready" || path == "/metrics") return {path, true, Scope::inference, false};
   // Every /v1/runtime/ path needs the admin scope, known or not.
   if (path.starts_with("/v1/runtime/")) {
-    static const std::set<std::string> kRuntime{"/v1/runtime/models",        "/v1/runtime/models/load",
-                                                "/v1/runtime/models/unload", "/v1/runtime/models/pin",
-                                                "/v1/runtime/models/unpin",  "/v1/runtime/models/keep_alive",
-                                                "/v1/runtime/models/swap",   "/v1/runtime/models/rollback",
-                                                "/v1/runtime/reload",        "/v1/runtime/events"};
+    static const std::set<std::string> kRuntime{
+        "/v1/runtime/models",      "/v1/runtime/models/load",     "/v1/runtime/models/unload",
+        "/v1/runtime/models/pin",  "/v1/runtime/models/unpin",    "/v1/runtime/models/keep_alive",
+        "/v1/runtime/models/swap", "/v1/runtime/models/rollback", "/v1/runtime/reload",
+        "/v1/runtime/events",      "/v1/runtime/cache",           "/v1/runtime/cache/clear"};
     return {kRuntime.count(path) ? path : "other", true, Scope::admin, false};
   }
   if (path.starts_with("/v1/library/")) {
@@ -86,6 +86,24 @@ void send_status_error(HttpResponse& res, int status, std::string_view type, std
 enum class HandlerResponse { Handled, Unhandled };
 
 // Request id, CORS, shutdown refusal, authentication and rate limit; Handled when it answered.
+// Cache-Control's request directives, case-insensitive: no-cache skips the lookup, no-store keeps
+// nothing. Others (max-age ...) are ignored.
+CachePolicy cache_policy(std::string_view header) {
+  CachePolicy policy;
+  size_t pos = 0;
+  while (pos <= header.size()) {
+    size_t comma = header.find(',', pos);
+    if (comma == std::string_view::npos) comma = header.size();
+    std::string token;
+    for (char c : header.substr(pos, comma - pos))
+      if (c != ' ' && c != '\t') token += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (token == "no-cache") policy.read = false;
+    if (token == "no-store") policy.write = false;
+    pos = comma + 1;
+  }
+  return policy;
+}
+
 HandlerResponse pre_route(ServerState& state, const HttpRequest& req, HttpResponse& res) {
   auto& ctx = current_request();
   ctx = RequestContext{};
@@ -98,6 +116,7 @@ HandlerResponse pre_route(ServerState& state, const HttpRequest& req, HttpRespon
   ctx.route = route.label;
   ctx.client = req.remote_addr;
   ctx.client_gone = req.client_gone;
+  ctx.cache = cache_policy(req.header("Cache-Control"));
 
   const ServerOptions& o = state.options;
   std::string origin = req.header("Origin");
@@ -105,7 +124,7 @@ HandlerResponse pre_route(ServerState& state, const HttpRequest& req, HttpRespon
   if (cors) {
     res.set_header("Access-Control-Allow-Origin", origin);
     res.set_header("Vary", "Origin");
-    res.set_header("Access-Control-Expose-Headers", "X-Request-Id, Retry-After, X-Served-By");
+    res.set_header("Access-Control-Expose-Headers", "X-Request-Id, Retry-After, X-Served-By, X-Cache");
   }
   if (req.method == "OPTIONS") {
     ctx.route = "OPTIONS";
@@ -217,6 +236,12 @@ std::unique_ptr<CancellationTracker::Handle> track_call(ServerState& state) {
                                    current_request().client_gone);
 }
 
+void record_cache(int64_t cached, int64_t items) {
+  auto& ctx = current_request();
+  ctx.cache_hits = std::max<int64_t>(ctx.cache_hits, 0) + cached;
+  ctx.cache_items += items;
+}
+
 void record_usage(ServerState& state, int64_t tokens_in, int64_t tokens_out) {
   auto& ctx = current_request();
   ctx.tokens_in += tokens_in;
@@ -261,6 +286,13 @@ void handle(ServerState& state, const Router& router, HttpRequest& req, HttpResp
       guarded(res, [&] { (*handler)(req, res); });
     else
       route_missing(req, res, match, allowed);
+  }
+  const auto& ctx = current_request();
+  if (ctx.cache_hits >= 0 && !res.streamed() && state.runtime->cache_stats().enabled) {
+    const bool hit = ctx.cache_items > 0 && ctx.cache_hits >= ctx.cache_items;
+    res.set_header("X-Cache", hit ? "hit" : "miss");
+    if (!hit && ctx.cache_hits > 0)
+      res.set_header("X-Cache-Hits", std::to_string(ctx.cache_hits) + "/" + std::to_string(ctx.cache_items));
   }
   if (!res.streamed()) {
     log_request(state, req, res);
@@ -344,6 +376,7 @@ Result<std::unique_ptr<Server>> Server::start(std::shared_ptr<ModelRuntime> runt
   server::add_management_routes(impl->router, state);
   server::add_lifecycle_routes(impl->router, state);
   server::add_library_routes(impl->router, state);
+  server::add_cache_routes(impl->router, state);
 
   const server::Router& router = impl->router;
   auto listener = server::HttpListener::start(

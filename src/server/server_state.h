@@ -40,8 +40,15 @@ struct RequestContext {
   std::stop_token client_gone;  // the client closed its connection
   int64_t tokens_in = 0;
   int64_t tokens_out = 0;
+  CachePolicy cache;        // from the request's Cache-Control (no-cache, no-store)
+  int64_t cache_hits = -1;  // answers (embeddings: inputs) the response cache gave; -1: no cached call
+  int64_t cache_items = 0;  // of this many
 };
 RequestContext& current_request();
+
+// Records what the response cache gave one call (Usage::cached of `items` answers): the response's
+// X-Cache header says hit when all came from it, else miss (X-Cache-Hits: k/n for a partial one).
+void record_cache(int64_t cached, int64_t items);
 
 struct ServerState {
   ServerState(std::shared_ptr<ModelRuntime> rt, ServerOptions opts)
@@ -95,6 +102,7 @@ inline AcquireOptions bounds(const CancellationTracker::Handle& cancel,
   options.cancel = cancel.token();
   options.deadline = cancel.deadline();
   options.keep_alive = keep_alive;
+  options.cache = current_request().cache;
   return options;
 }
 
@@ -113,5 +121,11 @@ void add_generation_routes(Router& router, ServerState& state);
 void add_management_routes(Router& router, ServerState& state);
 void add_lifecycle_routes(Router& router, ServerState& state);
 void add_library_routes(Router& router, ServerState& state);
+void add_cache_routes(Router& router, ServerState& state);
+
+// The response cache's counters as JSON (GET /v1/runtime/cache) and as Prometheus series (empty
+// when the cache is off).
+nlohmann::json cache_stats_json(const CacheStats& stats);
+std::string cache_metrics(const CacheStats& stats);
 
 }  // namespace xervo::server

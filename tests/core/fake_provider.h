@@ -15,6 +15,7 @@ struct FakeCounters {
   std::atomic<int> loads{0};
   std::atomic<int> destroyed{0};
   std::atomic<int> calls{0};
+  std::atomic<int> inputs{0};  // embedding inputs computed
 };
 
 class FakeEmbedding : public EmbeddingModel {
@@ -24,6 +25,7 @@ class FakeEmbedding : public EmbeddingModel {
   ~FakeEmbedding() override { c_->destroyed++; }
   Result<Embeddings> embed(std::span<const std::string> inputs, const EmbedOptions&) override {
     c_->calls++;
+    c_->inputs += static_cast<int>(inputs.size());
     if (fail_) return Error(*fail_, "fake embedding failure");
     Embeddings e;
     e.dimensions = dims_;
@@ -87,6 +89,7 @@ class FakeProvider : public ModelProvider {
       fail = parse_error_code(spec.options["fail_calls"].get<std::string>());
     LoadedModel m;
     m.memory_bytes = 1024;
+    m.fingerprint = "fake:" + spec.model;  // the response cache keys answers by it
     // options.bytes: the model declares its size (estimate and measured alike), for budget tests.
     if (spec.options.contains("bytes")) m.memory_bytes = spec.options["bytes"].get<uint64_t>();
     if (spec.task == ModelTask::embed)

@@ -53,11 +53,13 @@ class ServerTest : public ::testing::Test {
   }();
 
   std::optional<RuntimeLimits> limits;  // set before start(): the runtime's budget and keep-alive defaults
+  std::optional<CacheOptions> cache;    // set before start(): the response cache (off without)
 
   void start(std::vector<ModelSpec> extra = {}) {
     RuntimeBuilder builder;
     builder.add_provider(std::make_shared<TestProvider>(probe));
     if (limits) builder.set_limits(*limits);
+    if (cache) builder.set_cache(*cache);
     for (const auto& spec : base_specs()) builder.add_spec(spec);
     for (auto& spec : extra) builder.add_spec(spec);
     auto built = builder.build();

@@ -181,6 +181,7 @@ class TestProvider : public ModelProvider {
     if (spec.model == "fail-load") return Error(ErrorCode::model_load_failed, "test model cannot load");
     if (!progress(1.0f, "ready")) return Error(ErrorCode::cancelled, "test load stopped");
     LoadedModel m;
+    m.fingerprint = "test:" + spec.model;  // the response cache keys answers by it
     m.memory = size_of(spec);
     m.memory_bytes = m.memory.total();
     switch (spec.task) {

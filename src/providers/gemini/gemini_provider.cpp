@@ -150,6 +150,7 @@ class GeminiProvider final : public ModelProvider {
                   {"model", *name},
                   {"api_key_env", api->settings.api_key_env},
                   {"api_key_set", !api->settings.api_key.empty()}};
+    model.fingerprint = "gemini|" + api->settings.base_url + "|" + *name + "|" + spec.revision;
     if (progress) progress(1.0f, "ready");
     return model;
   }

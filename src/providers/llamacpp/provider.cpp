@@ -237,6 +237,18 @@ class LlamaCppProvider final : public ModelProvider {
     return std::shared_ptr<const llama_model>(model.release(), SharedModelDeleter{});
   }
 
+  // The file's identity for the response cache: path, size and modification time (a rewrite or a
+  // new version changes one of them; hashing gigabytes at each load would not pay for itself).
+  static std::string file_fingerprint(const std::filesystem::path& path) {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(path, ec);
+    if (ec) return {};
+    const auto mtime = std::filesystem::last_write_time(path, ec);
+    if (ec) return {};
+    return "gguf:" + std::filesystem::absolute(path).string() + ":" + std::to_string(size) + ":" +
+           std::to_string(mtime.time_since_epoch().count());
+  }
+
   // The context, scheduler and handle for the spec's task over a loaded model.
   static Result<LoadedModel> make_task(ModelTask task, const std::filesystem::path& path,
                                        const GgufFacts& facts, const Options& o,
@@ -265,6 +277,7 @@ class LlamaCppProvider final : public ModelProvider {
                                                           kv_estimate(model.get(), (*engine)->context());
     loaded.info = describe(task, model.get(), facts, *plan, (*engine)->context(), name);
     loaded.info["memory"] = describe_memory(memory);
+    loaded.fingerprint = file_fingerprint(path);
     SchedulerConfig config{name, plan->n_batch, plan->n_seq_max, plan->per_seq, o.queue_limit};
     if (task != ModelTask::generate) config.gather = std::chrono::milliseconds(o.gather_ms);
     ModelSetup setup{model, name, o, plan->per_seq};

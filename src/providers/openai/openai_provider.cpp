@@ -137,6 +137,7 @@ class OpenAiProvider final : public ModelProvider {
                   {"model", spec.model},
                   {"api_key_env", loaded->settings.api_key_env},
                   {"api_key_set", !loaded->settings.api_key.empty()}};
+    model.fingerprint = "openai|" + loaded->settings.base_url + "|" + spec.model + "|" + spec.revision;
     if (progress) progress(1.0f, "ready");
     return model;
   }
