@@ -114,7 +114,7 @@ ImportOutcome import_one(ModelStore& store, ImportJob job, const ImportOptions& 
       is_within(store.layout().models(), committed->model->file))
     fs::remove(job.real, ec);
   committed->source = job.source;
-  spdlog::info("imported {} as {}{}", job.source.string(), committed->model->id,
+  spdlog::info("imported {} as {}{}", ready->source_path, committed->model->id,
                committed->already_present ? " (already present)" : "");
   return std::move(*committed);
 }

@@ -1,9 +1,10 @@
 // The record of a model made by conversion: source files with their sha256, tool, output type and
 // date, read from the GGUF's xervo.conversion.* keys and the importer's options, kept in the index,
 // in to_json (what `xervo models show` and the management API print) and across a reindex.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
-#include <chrono>
 #include <fstream>
 
 #include "gguf_writer.h"
@@ -131,12 +132,10 @@ TEST_F(Conversion, PlainGgufHasNoConversion) {
 
 TEST_F(Conversion, ConvertedFileImportedAsAFileIsDatedByItsModificationTime) {
   fs::path p = converted("made-earlier.gguf");
-  // The converter writes its output once; a file converted a day ago says so by its mtime.
-  const auto a_day_ago = fs::file_time_type::clock::now() - std::chrono::hours(24);
-  fs::last_write_time(p, a_day_ago);
-  const auto expected = std::chrono::duration_cast<std::chrono::seconds>(
-                            std::chrono::clock_cast<std::chrono::system_clock>(a_day_ago).time_since_epoch())
-                            .count();
+  // The converter writes its output once; a file converted a day earlier says so by its mtime.
+  const int64_t expected = kConvertedAt - 86400;
+  const struct timespec times[2] = {{expected, 0}, {expected, 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, p.c_str(), times, 0), 0);
   auto m = import_one(p, {.mode = ImportMode::copy});
   ASSERT_TRUE(m.conversion);
   EXPECT_EQ(m.conversion->converted_at, expected);
