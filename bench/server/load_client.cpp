@@ -41,10 +41,11 @@ struct Settings {
   int concurrency = 16;
   double seconds = 20;
   double warmup_seconds = 2;
-  uint64_t requests = 0;  // stop after this many requests (0: run for `seconds`)
-  bool drain = false;     // count requests that start in the window and end after it
-  int inputs = 1;         // embed: inputs per request
-  int max_tokens = 64;    // chat
+  uint64_t requests = 0;     // stop after this many requests (0: run for `seconds`)
+  bool drain = false;        // count requests that start in the window and end after it
+  int inputs = 1;            // embed: inputs per request
+  int max_tokens = 64;       // chat
+  double temperature = 0.8;  // chat; 0 = greedy
   std::string api_key;
   std::string label;  // --row: the server's name in the printed table row
 };
@@ -64,7 +65,7 @@ std::string chat_body(const Settings& s, uint64_t n) {
       {"model", model_of(s, n)},
       {"stream", true},
       {"max_tokens", s.max_tokens},
-      {"temperature", 0.8},
+      {"temperature", s.temperature},
       {"seed", n},
       {"stream_options", {{"include_usage", true}}},
       {"messages", {{{"role", "user"}, {"content", "Tell me a story number " + std::to_string(n)}}}}}
@@ -321,6 +322,7 @@ int main(int argc, char** argv) {
                "count requests that start in the measured time even if they end after it");
   app.add_option("--inputs", s.inputs, "embed: inputs per request");
   app.add_option("--max-tokens", s.max_tokens, "chat: max_tokens per request");
+  app.add_option("--temperature", s.temperature, "chat: sampling temperature (0 = greedy; default 0.8)");
   app.add_option("--api-key", s.api_key);
   bool row = false;
   app.add_flag("--row", row, "print one table row (see run.sh) instead of JSON");

@@ -55,6 +55,24 @@ enum class LibraryModelState { downloading, ready, failed };
 std::string_view to_string(LibraryModelState state);
 std::optional<LibraryModelState> parse_library_model_state(std::string_view name);
 
+// One file a converted model was made from: its path inside the checkpoint folder ("config.json",
+// "1_Pooling/config.json") and its sha256 (hex) when it was read.
+struct ConversionSource {
+  std::string path;
+  std::string sha256;
+};
+
+// How a model was made by conversion (`xervo models convert`, or `xervo models import` of a
+// checkpoint folder). Tool, output type and sources come from the GGUF's own xervo.conversion.*
+// keys, so they travel with the file; the date and the checkpoint folder are the library's record.
+struct ModelConversion {
+  std::string tool;                       // xervo.conversion.tool: "xervo models convert (hfconvert 1)"
+  std::string output_type;                // xervo.conversion.type: "f32", "f16", "q8_0"
+  int64_t converted_at = 0;               // unix seconds; 0 when unknown (see docs/library.md)
+  std::string checkpoint;                 // the folder converted; empty for a GGUF converted elsewhere
+  std::vector<ConversionSource> sources;  // xervo.conversion.sources, in the converter's order
+};
+
 // One model of the library (one GGUF file). Plain value.
 struct LibraryModel {
   std::string id;         // "publisher/name", stable, lowercase, [a-z0-9._-] and one '/'
@@ -82,8 +100,10 @@ struct LibraryModel {
   std::string description;
   int64_t created_at = 0;  // unix seconds
   int64_t updated_at = 0;
-  std::filesystem::path file;  // absolute path of the canonical file
+  std::filesystem::path file;                 // absolute path of the canonical file
+  std::optional<ModelConversion> conversion;  // set when the file is a conversion (GGUF keys say so)
 };
+// "conversion" is present only for a model made by conversion.
 nlohmann::json to_json(const LibraryModel& model);
 
 enum class LibrarySort { name, size, recent, relevance };
@@ -113,6 +133,11 @@ struct ImportOptions {
   ImportMode mode = ImportMode::link;
   std::string publisher;          // override; default from the source ("local", HF org, "ollama")
   std::vector<std::string> tags;  // added to every imported model
+  // Set by a caller that has just converted a checkpoint folder into the file(s) it imports: the
+  // folder becomes the record's source path and conversion checkpoint, and `converted_at` (unix
+  // seconds) the conversion's date. Without them a converted GGUF's date is its modification time.
+  std::filesystem::path converted_from;
+  int64_t converted_at = 0;
 };
 
 // One input of a batch: either the model or the error for that file; the batch always continues.

@@ -4,6 +4,7 @@
 #if XERVO_HAVE_LIBRARY
 
 #include <cstdio>
+#include <ctime>
 
 #include "cli/models_common.h"
 
@@ -125,6 +126,17 @@ void add_search(CLI::App* models, GlobalOptions& globals) {
   });
 }
 
+// "2026-12-01T15:02:28Z"; "unknown" for 0.
+std::string utc_time(int64_t unix_seconds) {
+  if (unix_seconds <= 0) return "unknown";
+  std::time_t t = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  char buf[32];
+  if (!::gmtime_r(&t, &tm) || std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+    return "unknown";
+  return buf;
+}
+
 struct ShowOptions {
   std::string id;
   bool json = false;
@@ -151,7 +163,17 @@ void add_show(CLI::App* models, GlobalOptions& globals) {
         print(key, value);
         continue;
       }
-      for (auto& [k2, v2] : value.items()) print(key + "." + k2, v2);
+      for (auto& [k2, v2] : value.items()) {
+        if (key == "conversion" && k2 == "sources" && v2.is_array()) {
+          for (const auto& s : v2)  // one line a source file, as sha256sum prints it
+            print("conversion.source",
+                  s.value("sha256", std::string("-")) + "  " + s.value("path", std::string()));
+        } else if (key == "conversion" && k2 == "converted_at" && v2.is_number_integer()) {
+          print("conversion.date", utc_time(v2.get<int64_t>()));
+        } else {
+          print(key + "." + k2, v2);
+        }
+      }
     }
   });
 }

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <ctime>
 #include <map>
 
 #include "cli/models_common.h"
@@ -57,7 +58,8 @@ int print_outcomes(const std::vector<ImportOutcome>& outcomes, bool json) {
 #if XERVO_HAVE_HFCONVERT
 // A Hugging Face checkpoint folder (config.json beside weights) is converted to an f16 GGUF in a
 // private temporary folder first; that file, named after the checkpoint folder, is what the
-// library imports (moved in). The GGUF carries each source file's sha256 (hf_convert.h).
+// library imports (moved in). The GGUF carries each source file's sha256 (hf_convert.h); the
+// library records them with the folder and the date of the conversion.
 bool is_checkpoint(const std::filesystem::path& p) {
   std::error_code ec;
   if (!std::filesystem::is_directory(p, ec) || !std::filesystem::exists(p / "config.json", ec)) return false;
@@ -66,11 +68,16 @@ bool is_checkpoint(const std::filesystem::path& p) {
   return false;
 }
 
+struct Conversion {
+  std::filesystem::path checkpoint;
+  int64_t converted_at = 0;  // unix seconds
+};
+
 struct ConvertedPaths {
-  std::vector<std::filesystem::path> paths;                       // what to import
-  std::map<std::filesystem::path, std::filesystem::path> origin;  // converted file -> checkpoint folder
-  std::vector<ImportOutcome> failed;                              // checkpoints that did not convert
-  std::filesystem::path tmp;                                      // removed by the caller
+  std::vector<std::filesystem::path> paths;            // what to import
+  std::map<std::filesystem::path, Conversion> origin;  // converted file -> where from, when
+  std::vector<ImportOutcome> failed;                   // checkpoints that did not convert
+  std::filesystem::path tmp;                           // removed by the caller
 };
 
 ConvertedPaths convert_checkpoints(const std::vector<std::filesystem::path>& paths) {
@@ -98,7 +105,7 @@ ConvertedPaths convert_checkpoints(const std::vector<std::filesystem::path>& pat
                  hfconvert::to_string(report->checkpoint.pooling),
                  report->checkpoint.normalize ? ", normalized" : "");
     out.paths.push_back(gguf);
-    out.origin[gguf] = p;
+    out.origin[gguf] = {p, static_cast<int64_t>(std::time(nullptr))};
   }
   return out;
 }
@@ -132,11 +139,13 @@ void add_import(CLI::App* models, GlobalOptions& globals) {
     for (const auto& p : converted.paths) (p.parent_path() == converted.tmp ? made : plain).push_back(p);
     if (!plain.empty())
       for (auto& out : lib->import_paths(plain, options)) outcomes.push_back(std::move(out));
-    if (!made.empty()) {
-      options.mode = ImportMode::move;  // the converted file is ours; the checkpoint stays untouched
-      for (auto& out : lib->import_paths(made, options)) {
-        if (auto it = converted.origin.find(out.source); it != converted.origin.end())
-          out.source = it->second;
+    options.mode = ImportMode::move;  // the converted file is ours; the checkpoint stays untouched
+    for (const auto& file : made) {
+      const Conversion& origin = converted.origin.at(file);
+      options.converted_from = origin.checkpoint;
+      options.converted_at = origin.converted_at;
+      for (auto& out : lib->import_paths({file}, options)) {
+        out.source = origin.checkpoint;
         outcomes.push_back(std::move(out));
       }
     }

@@ -2,6 +2,7 @@
 
 #include <gguf.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -68,6 +69,42 @@ std::optional<ModelTask> infer_task(const gguf_context* ctx, const std::string& 
   if (causal == 0 || is_encoder_architecture(arch)) return ModelTask::embed;
   if (gguf_find_tensor(ctx, "token_embd.weight") >= 0) return ModelTask::generate;
   return std::nullopt;
+}
+
+bool is_sha256_hex(std::string_view s) {
+  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+// The converter's provenance: xervo.conversion.tool and .type, and one "SHA256  relative/path"
+// line per source file. A line of another shape is kept as a path without a hash (nothing the
+// file says is dropped silently); text and counts are bounded.
+std::optional<ModelConversion> read_conversion(const gguf_context* ctx) {
+  std::string tool = get_str(ctx, "xervo.conversion.tool");
+  if (tool.empty()) return std::nullopt;
+  ModelConversion c;
+  c.tool = tool.substr(0, kMaxConversionText);
+  c.output_type = get_str(ctx, "xervo.conversion.type").substr(0, kMaxConversionText);
+  int64_t id = gguf_find_key(ctx, "xervo.conversion.sources");
+  if (id < 0 || gguf_get_kv_type(ctx, id) != GGUF_TYPE_ARRAY ||
+      gguf_get_arr_type(ctx, id) != GGUF_TYPE_STRING)
+    return c;
+  const size_t n = std::min<size_t>(gguf_get_arr_n(ctx, id), kMaxConversionSources);
+  for (size_t i = 0; i < n; ++i) {
+    const char* raw = gguf_get_arr_str(ctx, id, i);
+    std::string line = raw ? std::string(raw).substr(0, kMaxConversionText) : std::string();
+    ConversionSource source;
+    if (line.size() > 66 && is_sha256_hex(std::string_view(line).substr(0, 64)) &&
+        line.compare(64, 2, "  ") == 0) {
+      source.sha256 = line.substr(0, 64);
+      source.path = line.substr(66);
+    } else {
+      source.path = line;
+    }
+    c.sources.push_back(std::move(source));
+  }
+  return c;
 }
 
 }  // namespace
@@ -215,6 +252,7 @@ Result<GgufInfo> read_gguf_info(const fs::path& path) {
   info.head_count = clamp_u32(get_int(ctx.get(), a + ".attention.head_count", 0));
   info.head_count_kv = clamp_u32(get_int(ctx.get(), a + ".attention.head_count_kv", info.head_count));
   info.task = infer_task(ctx.get(), a);
+  info.conversion = read_conversion(ctx.get());
   return info;
 }
 

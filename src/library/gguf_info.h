@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "xervo/error.h"
+#include "xervo/library.h"
 #include "xervo/model_spec.h"
 
 namespace xervo::library {
@@ -29,7 +30,14 @@ struct GgufInfo {
   uint32_t head_count_kv = 0;
   uint64_t file_size = 0;
   int64_t tensor_count = 0;
+  // The xervo.conversion.* keys of a file written by xervo's converter (tool, type, sources;
+  // converted_at and checkpoint are not in the file). Empty when xervo.conversion.tool is absent.
+  std::optional<ModelConversion> conversion;
 };
+
+// Bounds on what a conversion record may hold (a hostile file or metadata.json is cut, not trusted).
+inline constexpr size_t kMaxConversionSources = 256;
+inline constexpr size_t kMaxConversionText = 4096;
 
 // Reads the header; fails with invalid_input naming the file when it is not a GGUF, is truncated
 // (the tensor data is not all there) or holds no architecture.

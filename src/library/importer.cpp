@@ -66,10 +66,17 @@ Result<StagedFile> stage(const ModelStore& store, const ImportJob& job, ImportMo
   return staged;
 }
 
+// Unix seconds of the file's last modification (0 when it cannot be read).
+int64_t modified_at(const fs::path& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<int64_t>(st.st_mtim.tv_sec) : 0;
+}
+
 ImportOutcome import_one(ModelStore& store, ImportJob job, const ImportOptions& opts) {
   if (!opts.publisher.empty()) job.publisher = normalize_name(opts.publisher);
   // Checked before anything is written: a bad file never costs a copy.
-  if (auto info = read_gguf_info(job.real); !info)
+  auto info = read_gguf_info(job.real);
+  if (!info)
     return import_failure(job.source,
                           Error(info.error().code(),
                                 info.error().message() +
@@ -79,6 +86,15 @@ ImportOutcome import_one(ModelStore& store, ImportJob job, const ImportOptions& 
   staged.name = job.name;
   staged.source_kind = job.source_kind;
   staged.source_path = job.source.string();
+  if (info->conversion) {
+    // The converter writes its output once, atomically: its mtime is when it was converted,
+    // unless the caller that converted it says (and names the checkpoint folder).
+    staged.converted_at = opts.converted_at ? opts.converted_at : modified_at(job.real);
+    if (!opts.converted_from.empty()) {
+      staged.converted_from = fs::absolute(opts.converted_from).lexically_normal().string();
+      staged.source_path = staged.converted_from;
+    }
+  }
   staged.hub_repo = job.hub_repo;
   staged.hub_revision = job.hub_revision;
   staged.hub_file = job.hub_file;
@@ -98,7 +114,7 @@ ImportOutcome import_one(ModelStore& store, ImportJob job, const ImportOptions& 
       is_within(store.layout().models(), committed->model->file))
     fs::remove(job.real, ec);
   committed->source = job.source;
-  spdlog::info("imported {} as {}{}", job.source.string(), committed->model->id,
+  spdlog::info("imported {} as {}{}", ready->source_path, committed->model->id,
                committed->already_present ? " (already present)" : "");
   return std::move(*committed);
 }

@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "library/files.h"
+#include "library/model_record.h"
 
 namespace xervo::library {
 namespace fs = std::filesystem;
@@ -13,7 +14,7 @@ namespace {
 constexpr const char* kColumns =
     "id, publisher, name, format, architecture, task, parameter_count, quantization, context_length, "
     "embedding_length, block_count, size_bytes, sha256, source_kind, source_path, hub_repo, hub_revision, "
-    "hub_file, state, downloaded_bytes, error, tags, description, created_at, updated_at, file";
+    "hub_file, state, downloaded_bytes, error, tags, description, created_at, updated_at, file, conversion";
 
 // Ordered migration steps: step i brings the schema from version i to i + 1. Never edit a step
 // that has shipped; append a new one.
@@ -98,6 +99,12 @@ const std::vector<const char*>& migrations() {
       DROP INDEX models_name;
       CREATE INDEX models_size ON models(size_bytes, state, task, quantization, architecture, name, publisher, updated_at);
       CREATE INDEX models_name ON models(name, publisher, state, task, quantization, architecture, size_bytes, updated_at);
+      )sql",
+      // 5: how a converted model was made (source files with their sha256, tool, type, date), as
+      // JSON; '' for a model that is not a conversion. Rows of older indexes get it on re-import
+      // or reindex (read from the GGUF and metadata.json).
+      R"sql(
+      ALTER TABLE models ADD COLUMN conversion TEXT NOT NULL DEFAULT '';
       )sql",
   };
   return steps;
@@ -294,6 +301,8 @@ LibraryModel ModelIndex::row_to_model(const Statement& s) const {
   m.updated_at = s.column_int(24);
   fs::path file = s.column_text(25);
   m.file = file.empty() || file.is_absolute() ? file : home_ / file;
+  if (std::string conversion = s.column_text(26); !conversion.empty())
+    m.conversion = conversion_from_json(nlohmann::json::parse(conversion, nullptr, false));
   return m;
 }
 
@@ -314,7 +323,7 @@ Result<void> ModelIndex::upsert(const LibraryModel& m) {
   auto stmt_ptr =
       cached(std::string("INSERT INTO models(") + kColumns +
              ") VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,"
-             "?24,?25,?26) ON CONFLICT(id) DO UPDATE SET publisher=excluded.publisher, "
+             "?24,?25,?26,?27) ON CONFLICT(id) DO UPDATE SET publisher=excluded.publisher, "
              "name=excluded.name, format=excluded.format, architecture=excluded.architecture, "
              "task=excluded.task, parameter_count=excluded.parameter_count, "
              "quantization=excluded.quantization, context_length=excluded.context_length, "
@@ -323,7 +332,8 @@ Result<void> ModelIndex::upsert(const LibraryModel& m) {
              "source_path=excluded.source_path, hub_repo=excluded.hub_repo, "
              "hub_revision=excluded.hub_revision, hub_file=excluded.hub_file, state=excluded.state, "
              "downloaded_bytes=excluded.downloaded_bytes, error=excluded.error, tags=excluded.tags, "
-             "description=excluded.description, updated_at=excluded.updated_at, file=excluded.file");
+             "description=excluded.description, updated_at=excluded.updated_at, file=excluded.file, "
+             "conversion=excluded.conversion");
   if (!stmt_ptr) return stmt_ptr.error();
   Statement& stmt = **stmt_ptr;
   int64_t now = unix_now();
@@ -355,7 +365,8 @@ Result<void> ModelIndex::upsert(const LibraryModel& m) {
       .bind(23, m.description)
       .bind(24, m.created_at ? m.created_at : now)
       .bind(25, m.updated_at ? m.updated_at : now)
-      .bind(26, file);
+      .bind(26, file)
+      .bind(27, m.conversion ? conversion_json(*m.conversion).dump() : std::string());
   return stmt.run();
 }
 

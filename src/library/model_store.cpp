@@ -66,6 +66,11 @@ Result<ImportOutcome> ModelStore::commit(const StagedFile& staged) {
 
 Result<LibraryModel> ModelStore::record(LibraryModel model, const GgufInfo& info, const StagedFile& s) {
   apply_gguf_facts(model, info, s.tags);
+  // The first record of a conversion stands: the same bytes imported again were made earlier.
+  if (model.conversion && model.conversion->converted_at == 0)
+    model.conversion->converted_at = s.converted_at;
+  if (model.conversion && model.conversion->checkpoint.empty())
+    model.conversion->checkpoint = s.converted_from;
   model.updated_at = unix_now();
   fs::path dir = layout_.model_dir(model.publisher, model.name);
   if (auto r = write_file_atomic(dir / "metadata.json", model_metadata_json(model, dir).dump(2)); !r)

@@ -50,6 +50,10 @@ struct StagedFile {
   std::string hub_repo, hub_revision, hub_file;
   std::vector<std::string> tags;
   std::string forced_id;  // reuse this id (a pull's downloading row)
+  // For a file made by conversion: the checkpoint folder and the date (unix seconds), recorded
+  // when the model's record has none yet (the rest of the conversion is read from the file).
+  std::string converted_from;
+  int64_t converted_at = 0;
 };
 
 class ModelStore {

@@ -105,6 +105,9 @@ FolderResult index_folder(const fs::path& dir, const std::string& publisher, con
   m.created_at = meta.contains("created_at") && meta["created_at"].is_number_integer()
                      ? meta["created_at"].get<int64_t>()
                      : unix_now();
+  // The conversion's date and checkpoint are the library's own record (metadata.json); the rest
+  // is read from the file again by apply_gguf_facts.
+  if (meta.contains("conversion")) m.conversion = conversion_from_json(meta["conversion"]);
   std::vector<std::string> tags;
   if (meta.contains("tags") && meta["tags"].is_array())
     for (const auto& t : meta["tags"])

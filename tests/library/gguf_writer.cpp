@@ -25,6 +25,13 @@ void write_test_gguf(const std::filesystem::path& path, const GgufSpec& spec) {
     for (const auto& t : spec.tags) tags.push_back(t.c_str());
     gguf_set_arr_str(g.get(), "general.tags", tags.data(), tags.size());
   }
+  if (!spec.conversion_tool.empty()) {
+    gguf_set_val_str(g.get(), "xervo.conversion.tool", spec.conversion_tool.c_str());
+    gguf_set_val_str(g.get(), "xervo.conversion.type", spec.conversion_type.c_str());
+    std::vector<const char*> lines;
+    for (const auto& l : spec.conversion_sources) lines.push_back(l.c_str());
+    gguf_set_arr_str(g.get(), "xervo.conversion.sources", lines.data(), lines.size());
+  }
   gguf_set_val_u32(g.get(), (a + ".context_length").c_str(), 512);
   gguf_set_val_u32(g.get(), (a + ".embedding_length").c_str(), 64);
   gguf_set_val_u32(g.get(), (a + ".block_count").c_str(), 2);

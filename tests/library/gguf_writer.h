@@ -19,6 +19,10 @@ struct GgufSpec {
   int64_t elements = 1024;  // floats in the one weight tensor
   std::vector<std::string> tags;
   std::string description;
+  // xervo.conversion.* keys as the checkpoint converter writes them; none when the tool is empty.
+  std::string conversion_tool;
+  std::string conversion_type;
+  std::vector<std::string> conversion_sources;  // "SHA256  relative/path" lines
 };
 
 // Writes the file (tensor data included); aborts the test on failure.

@@ -78,9 +78,10 @@ TEST_F(Index, FreshIndexHasTheLatestSchemaVersion) {
 }
 
 TEST_F(Index, OlderSchemaIsMigratedStepByStep) {
-  // Roll the file back to schema 1 (drop what step 2 adds), then reopen.
+  // Roll the file back to schema 1 (drop what steps 2 and 5 add), then reopen.
   ASSERT_TRUE(index_->db()
                   .exec("DROP INDEX models_state; DROP INDEX models_quant; DROP INDEX models_arch; "
+                        "ALTER TABLE models DROP COLUMN conversion; "
                         "DELETE FROM schema_version WHERE version >= 2; PRAGMA user_version = 1")
                   .ok());
   index_.reset();
