@@ -31,6 +31,11 @@ Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<OrtLibrary> lib
   if (auto ok = check(api.SetSessionExecutionMode(options.get(), ORT_SEQUENTIAL)); !ok) return ok.error();
   if (auto ok = check(api.SetSessionGraphOptimizationLevel(options.get(), ORT_ENABLE_ALL)); !ok)
     return ok.error();
+  // Idle intra-op threads sleep instead of spinning: a process that also runs llama.cpp models (or
+  // a machine with fewer free cores than threads) collapses with spinning workers, as bootstrap's
+  // note on llama.cpp's OpenMP barriers measured.
+  if (auto ok = check(api.AddSessionConfigEntry(options.get(), "session.intra_op.allow_spinning", "0")); !ok)
+    return ok.error();
   OrtSession* raw = nullptr;
   if (auto ok = check(api.CreateSession(library->env(), graph.c_str(), options.get(), &raw)); !ok)
     return ok.error();
