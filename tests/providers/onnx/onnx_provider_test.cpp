@@ -11,6 +11,8 @@
 #include "hf_checkpoint_writer.h"
 #include "onnx_test_support.h"
 #include "onnx_writer.h"
+#include "xervo/providers.h"
+#include "xervo/runtime.h"
 
 namespace xervo::testing {
 namespace {

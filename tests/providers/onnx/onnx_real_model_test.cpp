@@ -11,6 +11,8 @@
 #include "hf_convert.h"
 #include "onnx_test_support.h"
 #include "xervo/config.h"
+#include "xervo/providers.h"
+#include "xervo/runtime.h"
 
 namespace xervo::testing {
 namespace {

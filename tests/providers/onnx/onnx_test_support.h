@@ -1,16 +1,11 @@
 // Shared by the onnx provider's tests: where ONNX Runtime and bootstrap's models are, a skip when
-// either is missing (saying why), and a provider / runtime over them.
+// either is missing (saying why).
 #pragma once
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <memory>
-#include <nlohmann/json.hpp>
 #include <string>
-
-#include "xervo/providers.h"
-#include "xervo/runtime.h"
 
 namespace xervo::testing {
 
