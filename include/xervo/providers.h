@@ -13,6 +13,9 @@ namespace xervo {
 // Local GGUF models through llama.cpp. `resolver` turns "library:" and "hf:" ids into files (may be null).
 std::shared_ptr<ModelProvider> make_llamacpp_provider(const nlohmann::json& settings,
                                                       std::shared_ptr<ModelResolver> resolver);
+// BERT-family ONNX graphs (embed, rerank) through ONNX Runtime, loaded at run time. Built only where
+// ONNX Runtime's header was found (docs/providers/onnx.md).
+std::shared_ptr<ModelProvider> make_onnx_provider(const nlohmann::json& settings);
 // Any OpenAI-compatible HTTP API.
 std::shared_ptr<ModelProvider> make_openai_provider(const nlohmann::json& settings);
 // Google's Gemini API.

@@ -258,7 +258,11 @@ const char* to_string(CheckpointPooling pooling) {
   return "?";
 }
 
-Result<HfCheckpoint> read_checkpoint(const fs::path& dir) {
+namespace {
+
+// A checkpoint folder's files; the weights only when `with_weights` (looked for before the
+// vocabulary, so a pickle is refused first).
+Result<HfCheckpoint> read_folder(const fs::path& dir, bool with_weights) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return Error(ErrorCode::model_not_found, dir.string() + " is not a folder");
   HfCheckpoint c;
@@ -270,10 +274,12 @@ Result<HfCheckpoint> read_checkpoint(const fs::path& dir) {
   if (!config) return config.error();
   c.config = *config;
   c.source_files.push_back(dir / "config.json");
-  auto weights = find_weights(dir);
-  if (!weights) return weights.error();
-  c.weights = *weights;
-  c.source_files.push_back(c.weights);
+  if (with_weights) {
+    auto weights = find_weights(dir);
+    if (!weights) return weights.error();
+    c.weights = *weights;
+    c.source_files.push_back(c.weights);
+  }
   auto vocab = read_vocab(dir, c.config);
   if (!vocab) return vocab.error();
   c.vocab = std::move(*vocab);
@@ -282,6 +288,14 @@ Result<HfCheckpoint> read_checkpoint(const fs::path& dir) {
   if (auto ok = read_pooling(c); !ok) return ok.error();
   if (c.config.classifier) c.pooling = CheckpointPooling::rank, c.pooling_declared = true;
   return c;
+}
+
+}  // namespace
+
+Result<HfCheckpoint> read_checkpoint(const fs::path& dir) { return read_folder(dir, /*with_weights=*/true); }
+
+Result<HfCheckpoint> read_checkpoint_metadata(const fs::path& dir) {
+  return read_folder(dir, /*with_weights=*/false);
 }
 
 }  // namespace xervo::hfconvert

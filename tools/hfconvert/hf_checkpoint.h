@@ -55,4 +55,9 @@ const char* to_string(CheckpointPooling pooling);
 // folder or config.json is missing.
 Result<HfCheckpoint> read_checkpoint(const std::filesystem::path& dir);
 
+// The same checks without the weights file (`weights` stays empty): config.json, the vocabulary and
+// the sentence-transformers modules of a folder whose weights come in another form (an ONNX graph
+// beside the tokenizer files, for the onnx provider).
+Result<HfCheckpoint> read_checkpoint_metadata(const std::filesystem::path& dir);
+
 }  // namespace xervo::hfconvert

@@ -246,6 +246,14 @@ Result<OutputType> parse_output_type(std::string_view text) {
                "output type must be f32, f16 or q8_0, not \"" + std::string(text) + "\"");
 }
 
+Result<void> write_vocab_gguf(const HfCheckpoint& checkpoint, const std::filesystem::path& output) {
+  gguf_file::GgufPtr header(gguf_init_empty());
+  gguf_set_val_str(header.get(), "general.architecture", "bert");
+  gguf_set_val_str(header.get(), "general.name", "vocabulary");
+  set_vocab(header.get(), checkpoint);
+  return gguf_file::write_gguf(header.get(), {}, output, "vocabulary");
+}
+
 Result<ConvertReport> convert_checkpoint(const ConvertOptions& options) {
   if (options.output.empty()) return Error(ErrorCode::invalid_input, "no output file given (-o FILE)");
   auto checkpoint = read_checkpoint(options.input);

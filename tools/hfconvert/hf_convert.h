@@ -45,4 +45,9 @@ inline constexpr const char* kSourcesKey = "xervo.conversion.sources";
 // written. The output is never left half-written.
 Result<ConvertReport> convert_checkpoint(const ConvertOptions& options);
 
+// A vocabulary-only GGUF (no tensors) with the checkpoint's WordPiece vocabulary written exactly as
+// convert_checkpoint writes it: llama.cpp loads it with vocab_only to tokenize as the converted
+// model would (the onnx provider's tokenizer). io_error when `output` cannot be written.
+Result<void> write_vocab_gguf(const HfCheckpoint& checkpoint, const std::filesystem::path& output);
+
 }  // namespace xervo::hfconvert
