@@ -141,6 +141,11 @@ class GeneratorHandle final : public GeneratorModel {
     return with_fallbacks<GeneratorModel, GenerateResult>(ctx_, source_, call, *model_);
   }
 
+  // The alias's own model counts: fallbacks may tokenize differently.
+  Result<int64_t> count_prompt_tokens(const GenerateRequest& request) override {
+    return model_->count_prompt_tokens(request);
+  }
+
  private:
   HandleContext ctx_;
   FallbackSource<GeneratorModel> source_;
