@@ -113,5 +113,6 @@ void add_generation_routes(Router& router, ServerState& state);
 void add_management_routes(Router& router, ServerState& state);
 void add_lifecycle_routes(Router& router, ServerState& state);
 void add_library_routes(Router& router, ServerState& state);
+void add_anthropic_routes(Router& router, ServerState& state);
 
 }  // namespace xervo::server
