@@ -1,6 +1,8 @@
 // Parsing of Anthropic Messages requests into a GenerateRequest (see anthropic_json.h). Every
 // field is checked for type and range; a message names the field as a JSON path
 // ("messages[2].content[0].tool_use_id") so a client learns exactly what to fix.
+#include <cctype>
+#include <cstdint>
 #include <map>
 #include <set>
 
