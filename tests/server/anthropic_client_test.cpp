@@ -33,8 +33,8 @@ TEST(AnthropicClient, OfficialNodeClientTalksToXervoServe) {
   std::filesystem::create_directories(dir);
   {
     std::ofstream cfg(dir / "xervo.toml");
-    cfg << "[models.\"chat/tiny\"]\ntask = \"generate\"\nprovider = \"llamacpp\"\nmodel = \"" << generator.string()
-        << "\"\n"
+    cfg << "[models.\"chat/tiny\"]\ntask = \"generate\"\nprovider = \"llamacpp\"\nmodel = \""
+        << generator.string() << "\"\n"
         << "[server]\nshutdown_grace_s = 10\n"
         << "[server.auth]\nkeys = [{ name = \"sdk\", sha256 = \"" << sha256_hex("anthropic-test-key")
         << "\", scopes = [\"inference\"] }]\n";
@@ -44,8 +44,8 @@ TEST(AnthropicClient, OfficialNodeClientTalksToXervoServe) {
   ASSERT_TRUE(bound.has_value()) << server.log();
   const int port = *bound;
   ASSERT_TRUE(wait_healthy(port, server)) << server.log();
-  auto node = run_command({"env", "NODE_PATH=" XERVO_NODE_MODULES, "XERVO_TEST_KEY=anthropic-test-key", XERVO_NODE,
-                           XERVO_ANTHROPIC_SCRIPT, "http://127.0.0.1:" + std::to_string(port)},
+  auto node = run_command({"env", "NODE_PATH=" XERVO_NODE_MODULES, "XERVO_TEST_KEY=anthropic-test-key",
+                           XERVO_NODE, XERVO_ANTHROPIC_SCRIPT, "http://127.0.0.1:" + std::to_string(port)},
                           std::chrono::seconds(240));
   EXPECT_EQ(node.exit_code, 0) << node.out << node.err << "\n--- server log ---\n" << server.log();
   EXPECT_NE(node.out.find("ok:"), std::string::npos) << node.out;
