@@ -118,6 +118,9 @@ struct GenerateChoice {
   std::vector<ToolCall> tool_calls;
   FinishReason finish_reason = FinishReason::stop;  // tool_calls when the answer is calls
   std::vector<TokenLogprob> logprobs;               // per generated token, when asked
+  // The stop string that ended the sequence (one of GenerateOptions::stop, or an end marker of the
+  // chat template), when one did and the provider knows which; empty otherwise.
+  std::string stop_sequence;
 };
 
 // The first (often only) sequence, plus the others when GenerateOptions::n > 1. `usage` counts the
@@ -167,6 +170,10 @@ class GeneratorModel {
   // choice 0; providers that know more override it.
   virtual Result<GenerateResult> generate_deltas(const GenerateRequest& request,
                                                  const DeltaCallback& on_delta);
+  // The tokens the prompt of `request` takes (messages rendered through the chat template, tools
+  // included), without generating. The default (providers without the model's tokenizer, such as
+  // remote APIs) is capability_mismatch.
+  virtual Result<int64_t> count_prompt_tokens(const GenerateRequest& request);
 };
 
 }  // namespace xervo

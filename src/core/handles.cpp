@@ -154,6 +154,11 @@ class GeneratorHandle final : public GeneratorModel {
     });
   }
 
+  // The alias's own model counts: fallbacks may tokenize differently.
+  Result<int64_t> count_prompt_tokens(const GenerateRequest& request) override {
+    return model_->count_prompt_tokens(request);
+  }
+
  private:
   // Runs `call` with fallbacks. Once a piece reached the caller, another model cannot continue the
   // same text: no fallback then.

@@ -67,6 +67,12 @@ Result<GenerateResult> GeneratorModel::generate_deltas(const GenerateRequest& re
   });
 }
 
+Result<int64_t> GeneratorModel::count_prompt_tokens(const GenerateRequest&) {
+  return Error(ErrorCode::capability_mismatch,
+               "this model's provider cannot count prompt tokens without generating (it has no local "
+               "tokenizer for the model)");
+}
+
 std::string ModelKey::to_string() const {
   std::string out = std::string(xervo::to_string(task)) + ":" + provider + ":" + model;
   if (!revision.empty()) out += "@" + revision;

@@ -25,6 +25,9 @@ class Authenticator {
   // unauthorized when the header is missing, malformed or names no key; forbidden when the key
   // lacks the scope. "admin" grants every scope.
   Result<const ApiKey*> authorize(std::string_view authorization, Scope needed) const;
+  // The same for the key itself (as Anthropic's `x-api-key` header carries it); unauthorized when
+  // it names no key.
+  Result<const ApiKey*> authorize_key(std::string_view secret, Scope needed) const;
 
  private:
   std::vector<ApiKey> keys_;

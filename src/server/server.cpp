@@ -8,6 +8,7 @@
 #include <set>
 
 #include "core/log.h"
+#include "server/anthropic_json.h"
 #include "server/model_policy.h"
 #include "server/server_state.h"
 
@@ -20,6 +21,7 @@ struct RouteInfo {
   bool needs_auth = true;
   Scope scope = Scope::inference;
   bool rate_limited = true;
+  bool x_api_key = false;  // also takes the key as `x-api-key` (Anthropic's clients send it so)
 };
 
 RouteInfo classify(const std::string& path) {
@@ -39,6 +41,10 @@ RouteInfo classify(const std::string& path) {
                         : path.starts_with("/v1/library/models/") ? "/v1/library/models/{id}"
                                                                   : "other";
     return {label, true, Scope::admin, false};
+  }
+  if (is_anthropic_path(path)) {
+    bool known = path == "/v1/messages" || path == "/v1/messages/count_tokens";
+    return {known ? path : "other", true, Scope::inference, true, true};
   }
   static const std::set<std::string> kInference{"/v1/models",      "/v1/embeddings", "/v1/chat/completions",
                                                 "/v1/completions", "/v1/rerank",     "/rerank",
@@ -84,6 +90,17 @@ void send_status_error(HttpResponse& res, int status, std::string_view type, std
 }
 
 enum class HandlerResponse { Handled, Unhandled };
+
+// The key of a request: `Authorization: Bearer KEY`, or on the routes that take it `x-api-key: KEY`.
+Result<const ApiKey*> authorize(const ServerState& state, const HttpRequest& req, const RouteInfo& route) {
+  std::string bearer = req.header("Authorization");
+  if (!route.x_api_key || !bearer.empty()) return state.auth.authorize(bearer, route.scope);
+  std::string key = req.header("x-api-key");
+  if (key.empty())
+    return Error(ErrorCode::unauthorized,
+                 "this server requires an API key: send 'x-api-key: KEY' or 'Authorization: Bearer KEY'");
+  return state.auth.authorize_key(key, route.scope);
+}
 
 // Request id, CORS, shutdown refusal, authentication and rate limit; Handled when it answered.
 // Cache-Control's request directives, case-insensitive: no-cache skips the lookup, no-store keeps
@@ -147,7 +164,7 @@ HandlerResponse pre_route(ServerState& state, const HttpRequest& req, HttpRespon
     return HandlerResponse::Handled;
   }
   if (route.needs_auth && state.auth.enabled()) {
-    auto key = state.auth.authorize(req.header("Authorization"), route.scope);
+    auto key = authorize(state, req, route);
     if (!key.ok()) {
       state.metrics.rejected(key.error().code() == ErrorCode::forbidden ? "scope" : "auth");
       if (key.error().code() == ErrorCode::unauthorized) res.set_header("WWW-Authenticate", "Bearer");
@@ -294,6 +311,7 @@ void handle(ServerState& state, const Router& router, HttpRequest& req, HttpResp
     if (!hit && ctx.cache_hits > 0)
       res.set_header("X-Cache-Hits", std::to_string(ctx.cache_hits) + "/" + std::to_string(ctx.cache_items));
   }
+  if (is_anthropic_path(req.path)) finish_anthropic_response(res, current_request().request_id);
   if (!res.streamed()) {
     log_request(state, req, res);
     return;
@@ -377,6 +395,7 @@ Result<std::unique_ptr<Server>> Server::start(std::shared_ptr<ModelRuntime> runt
   server::add_lifecycle_routes(impl->router, state);
   server::add_library_routes(impl->router, state);
   server::add_cache_routes(impl->router, state);
+  server::add_anthropic_routes(impl->router, state);
 
   const server::Router& router = impl->router;
   auto listener = server::HttpListener::start(

@@ -127,5 +127,6 @@ void add_cache_routes(Router& router, ServerState& state);
 // when the cache is off).
 nlohmann::json cache_stats_json(const CacheStats& stats);
 std::string cache_metrics(const CacheStats& stats);
+void add_anthropic_routes(Router& router, ServerState& state);
 
 }  // namespace xervo::server

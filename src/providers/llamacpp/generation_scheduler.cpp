@@ -33,6 +33,7 @@ struct GenerationScheduler::Request {
   std::deque<std::string> pieces;            // GUARDED_BY(chan_mu)
   bool finished = false;                     // GUARDED_BY(chan_mu)
   FinishReason reason = FinishReason::stop;  // GUARDED_BY(chan_mu)
+  std::string stop_sequence;                 // GUARDED_BY(chan_mu): the stop string that ended it
   std::optional<Error> error;                // GUARDED_BY(chan_mu)
 
   void send(std::string piece) {
@@ -180,6 +181,7 @@ Result<GenerateResult> GenerationScheduler::run(GenerationJob job, const TokenCa
   result.finish_reason = caller_cancelled || cancel.stop_requested() ? FinishReason::cancelled : req->reason;
   result.usage.prompt_tokens = prompt_tokens;
   result.usage.completion_tokens = req->generated;
+  result.stop_sequence = std::move(req->stop_sequence);
   return result;
 }
 
@@ -340,6 +342,10 @@ void GenerationScheduler::sample_outputs() {
     r.utf8_tail.erase(0, complete);
     r.send(std::move(matched.emit));
     if (matched.stopped) {
+      {
+        std::lock_guard lk(r.chan_mu);
+        r.stop_sequence = std::move(matched.matched);
+      }
       release(slot, FinishReason::stop);
     } else if (r.generated >= r.max_tokens || slot.n_past + 1 >= config_.n_ctx_seq) {
       // prompt + answer stay within context_size

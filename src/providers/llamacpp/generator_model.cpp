@@ -38,6 +38,13 @@ Result<Tokens> LlamaGenerator::prompt_tokens(const GenerateRequest& request,
   return tokenize(vocab, chat->prompt, /*add_special=*/true, /*parse_special=*/true);
 }
 
+Result<int64_t> LlamaGenerator::count_prompt_tokens(const GenerateRequest& request) {
+  std::vector<std::string> stops;
+  auto tokens = prompt_tokens(request, stops);
+  if (!tokens) return tokens.error();
+  return static_cast<int64_t>(tokens->size());
+}
+
 Result<GenerateResult> LlamaGenerator::generate(const GenerateRequest& request,
                                                 const TokenCallback& on_piece) {
   const llama_vocab* vocab = llama_model_get_vocab(setup_.model.get());

@@ -13,10 +13,18 @@ StopMatcher::Step StopMatcher::push(std::string_view text) {
   pending_.append(text);
   Step step;
   size_t first = std::string::npos;
-  for (const auto& s : stops_) first = std::min(first, pending_.find(s));
-  if (first != std::string::npos) {
+  const std::string* matched = nullptr;
+  for (const auto& s : stops_) {
+    const size_t at = pending_.find(s);
+    if (at < first) {
+      first = at;
+      matched = &s;
+    }
+  }
+  if (matched) {
     step.emit = pending_.substr(0, first);
     step.stopped = true;
+    step.matched = *matched;
     pending_.clear();
     return step;
   }

@@ -16,6 +16,7 @@ class StopMatcher {
   struct Step {
     std::string emit;      // text now safe to pass on
     bool stopped = false;  // a stop string was found; generation must end (it is not in emit)
+    std::string matched;   // which one, when stopped
   };
   // Adds newly generated text.
   Step push(std::string_view text);

@@ -64,6 +64,7 @@ class LlamaGenerator final : public GeneratorModel {
                  SchedulerConfig config, std::shared_ptr<ComputeLane> lane);
   using GeneratorModel::generate;
   Result<GenerateResult> generate(const GenerateRequest& request, const TokenCallback& on_piece) override;
+  Result<int64_t> count_prompt_tokens(const GenerateRequest& request) override;
   GenerationScheduler& scheduler() { return *scheduler_; }
 
  private:

@@ -106,6 +106,7 @@ TEST_F(Generation, StopStringEndsGenerationAndIsNeverEmitted) {
   });
   ASSERT_TRUE(r.ok()) << r.error().to_string();
   EXPECT_EQ(r->finish_reason, FinishReason::stop);
+  EXPECT_EQ(r->stop_sequence, stop);
   const size_t first = full->text.find(stop);
   EXPECT_EQ(r->text, full->text.substr(0, first));
   EXPECT_EQ(streamed, r->text);
@@ -159,6 +160,25 @@ TEST_F(Generation, ChatMessagesGoThroughTheTemplate) {
   EXPECT_TRUE(loaded_->info["chat_template"].get<bool>());
   req.messages.push_back({"wizard", "?"});
   auto bad = model().generate(req);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code(), ErrorCode::invalid_input);
+}
+
+TEST_F(Generation, CountsPromptTokensAsGenerationUsesThem) {
+  GenerateRequest req;
+  req.messages = {{"system", "You are terse."}, {"user", "Say hi"}};
+  req.options.temperature = 0;
+  req.options.max_tokens = 2;
+  auto counted = model().count_prompt_tokens(req);
+  ASSERT_TRUE(counted.ok()) << counted.error().to_string();
+  auto run = model().generate(req);
+  ASSERT_TRUE(run.ok()) << run.error().to_string();
+  EXPECT_EQ(*counted, run->usage.prompt_tokens);
+  auto raw = model().count_prompt_tokens(greedy("Once upon a time"));
+  ASSERT_TRUE(raw.ok());
+  EXPECT_EQ(*raw, model().generate(greedy("Once upon a time", 1))->usage.prompt_tokens);
+  req.messages.push_back({"wizard", "?"});
+  auto bad = model().count_prompt_tokens(req);
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error().code(), ErrorCode::invalid_input);
 }

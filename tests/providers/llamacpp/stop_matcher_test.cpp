@@ -50,6 +50,14 @@ TEST(StopMatcher, EarliestOfSeveralStopsWins) {
   EXPECT_EQ(out, "zero ");
 }
 
+TEST(StopMatcher, NamesTheStopStringItFound) {
+  StopMatcher m({"two", "one"});
+  auto step = m.push("zero one two");
+  EXPECT_TRUE(step.stopped);
+  EXPECT_EQ(step.matched, "one");
+  EXPECT_EQ(StopMatcher({"x"}).push("abc").matched, "");
+}
+
 TEST(StopMatcher, NoStopsPassesEverythingThrough) {
   StopMatcher m({"", ""});
   EXPECT_EQ(m.push("abc").emit, "abc");
