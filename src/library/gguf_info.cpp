@@ -215,6 +215,7 @@ Result<GgufInfo> read_gguf_info(const fs::path& path) {
   info.head_count = clamp_u32(get_int(ctx.get(), a + ".attention.head_count", 0));
   info.head_count_kv = clamp_u32(get_int(ctx.get(), a + ".attention.head_count_kv", info.head_count));
   info.task = infer_task(ctx.get(), a);
+  info.chat_template = get_str(ctx.get(), "tokenizer.chat_template");
   return info;
 }
 

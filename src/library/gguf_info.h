@@ -29,6 +29,7 @@ struct GgufInfo {
   uint32_t head_count_kv = 0;
   uint64_t file_size = 0;
   int64_t tensor_count = 0;
+  std::string chat_template;  // tokenizer.chat_template (Jinja), empty when the file has none
 };
 
 // Reads the header; fails with invalid_input naming the file when it is not a GGUF, is truncated

@@ -34,6 +34,8 @@ RouteInfo classify(const std::string& path) {
                                                 "/v1/runtime/reload",        "/v1/runtime/events"};
     return {kRuntime.count(path) ? path : "other", true, Scope::admin, false};
   }
+  // Ollama's API: pulling and deleting library models take the admin scope (ollama_library.cpp).
+  if (path == "/api/pull" || path == "/api/delete") return {path, true, Scope::admin, false};
   if (path.starts_with("/v1/library/")) {
     std::string label = path == "/v1/library/search"              ? path
                         : path.starts_with("/v1/library/models/") ? "/v1/library/models/{id}"
@@ -262,6 +264,7 @@ void handle(ServerState& state, const Router& router, HttpRequest& req, HttpResp
     else
       route_missing(req, res, match, allowed);
   }
+  if (req.path.starts_with("/api/")) to_ollama_error(res);  // Ollama's API has its own error shape
   if (!res.streamed()) {
     log_request(state, req, res);
     return;
@@ -344,6 +347,7 @@ Result<std::unique_ptr<Server>> Server::start(std::shared_ptr<ModelRuntime> runt
   server::add_management_routes(impl->router, state);
   server::add_lifecycle_routes(impl->router, state);
   server::add_library_routes(impl->router, state);
+  server::add_ollama_routes(impl->router, state);
 
   const server::Router& router = impl->router;
   auto listener = server::HttpListener::start(

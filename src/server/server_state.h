@@ -113,5 +113,8 @@ void add_generation_routes(Router& router, ServerState& state);
 void add_management_routes(Router& router, ServerState& state);
 void add_lifecycle_routes(Router& router, ServerState& state);
 void add_library_routes(Router& router, ServerState& state);
+void add_ollama_routes(Router& router, ServerState& state);
+// Rewrites an error answer of an /api/ route into Ollama's shape {"error": MESSAGE} (ollama_routes.cpp).
+void to_ollama_error(HttpResponse& res);
 
 }  // namespace xervo::server
