@@ -2,6 +2,7 @@
 // mapping of Ollama's fields onto the runtime's requests (checked on a recording test double), NDJSON
 // streaming, keep_alive through the lifecycle, and, where the build has the model library, tags of
 // library models, show from a GGUF header, pull from a fake Hub and delete.
+#include <algorithm>
 #include <fstream>
 
 #include "ollama_test_provider.h"
@@ -100,13 +101,15 @@ TEST_F(Ollama, VersionAndTagsListTheAliases) {
   ASSERT_EQ(tags->status, 200) << tags->body;
   std::vector<std::string> names;
   for (const auto& m : body(tags)["models"]) {
+    SCOPED_TRACE(m.dump());
     names.push_back(m["name"]);
     EXPECT_EQ(m["model"], m["name"]);
     EXPECT_EQ(m["digest"].get<std::string>().size(), 64u);
     EXPECT_TRUE(m["modified_at"].get<std::string>().ends_with("Z"));
     EXPECT_TRUE(m["details"].contains("quantization_level"));
   }
-  EXPECT_TRUE(contains(names, "chat/test") && contains(names, "embed/test") && contains(names, "chat/tools"));
+  EXPECT_TRUE(contains(names, "chat/test") && contains(names, "embed/test") && contains(names, "chat/tools"))
+      << tags->body;
   EXPECT_EQ(body(tags)["models"][0]["details"]["format"], "remote");  // the test provider has no file
 }
 
@@ -463,21 +466,21 @@ std::string file_bytes(const std::filesystem::path& p) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-// A small real GGUF (gguf_writer.h) with a chat template added: read back with its tensor data, the
-// key set, written again.
+// A small GGUF (as gguf_writer.h writes them) with a chat template: one tensor and the keys show reads.
 void write_templated_gguf(const std::filesystem::path& path) {
-  const auto plain = path.string() + ".plain";
-  write_test_gguf(plain, {.name = "templated", .seed = 9});
-  ggml_context* data = nullptr;
-  gguf_init_params params{};
-  params.no_alloc = false;
-  params.ctx = &data;
-  std::unique_ptr<gguf_context, decltype(&gguf_free)> g(gguf_init_from_file(plain.c_str(), params),
-                                                        gguf_free);
-  ASSERT_TRUE(g);
-  std::unique_ptr<ggml_context, decltype(&ggml_free)> tensors(data, ggml_free);
+  ggml_init_params params{};
+  params.mem_size = 1024 * 1024;
+  std::unique_ptr<ggml_context, decltype(&ggml_free)> ctx(ggml_init(params), ggml_free);
+  std::unique_ptr<gguf_context, decltype(&gguf_free)> g(gguf_init_empty(), gguf_free);
+  gguf_set_val_str(g.get(), "general.architecture", "llama");
+  gguf_set_val_str(g.get(), "general.name", "templated");
+  gguf_set_val_u32(g.get(), "general.file_type", 1);
   gguf_set_val_str(g.get(), "tokenizer.chat_template",
                    "{% for m in messages %}{{ m.content }}{% if tools %}tools{% endif %}<think>{% endfor %}");
+  ggml_tensor* t = ggml_new_tensor_1d(ctx.get(), GGML_TYPE_F32, 64);
+  ggml_set_name(t, "token_embd.weight");
+  std::fill_n(static_cast<float*>(t->data), 64, 0.5f);
+  gguf_add_tensor(g.get(), t);
   ASSERT_TRUE(gguf_write_to_file(g.get(), path.c_str(), false));
 }
 
