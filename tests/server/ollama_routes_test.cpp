@@ -77,7 +77,8 @@ class Ollama : public ServerTest {
   }
   std::vector<std::string> loaded_names() {
     std::vector<std::string> out;
-    for (const auto& m : body(get("/api/ps"))["models"]) out.push_back(m["name"]);
+    const json ps = body(get("/api/ps"));  // the range below must not be a part of a temporary
+    for (const auto& m : ps["models"]) out.push_back(m["name"]);
     return out;
   }
   static json chat_body(const std::string& model, json extra = json::object()) {
@@ -100,7 +101,8 @@ TEST_F(Ollama, VersionAndTagsListTheAliases) {
   auto tags = get("/api/tags");
   ASSERT_EQ(tags->status, 200) << tags->body;
   std::vector<std::string> names;
-  for (const auto& m : body(tags)["models"]) {
+  const json listed = body(tags);
+  for (const auto& m : listed["models"]) {
     SCOPED_TRACE(m.dump());
     names.push_back(m["name"]);
     EXPECT_EQ(m["model"], m["name"]);
