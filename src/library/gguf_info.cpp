@@ -253,6 +253,7 @@ Result<GgufInfo> read_gguf_info(const fs::path& path) {
   info.head_count_kv = clamp_u32(get_int(ctx.get(), a + ".attention.head_count_kv", info.head_count));
   info.task = infer_task(ctx.get(), a);
   info.conversion = read_conversion(ctx.get());
+  info.chat_template = get_str(ctx.get(), "tokenizer.chat_template");
   return info;
 }
 

@@ -33,6 +33,7 @@ struct GgufInfo {
   // The xervo.conversion.* keys of a file written by xervo's converter (tool, type, sources;
   // converted_at and checkpoint are not in the file). Empty when xervo.conversion.tool is absent.
   std::optional<ModelConversion> conversion;
+  std::string chat_template;  // tokenizer.chat_template (Jinja), empty when the file has none
 };
 
 // Bounds on what a conversion record may hold (a hostile file or metadata.json is cut, not trusted).

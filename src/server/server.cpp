@@ -36,6 +36,8 @@ RouteInfo classify(const std::string& path) {
         "/v1/runtime/events",      "/v1/runtime/cache",           "/v1/runtime/cache/clear"};
     return {kRuntime.count(path) ? path : "other", true, Scope::admin, false};
   }
+  // Ollama's API: pulling and deleting library models take the admin scope (ollama_library.cpp).
+  if (path == "/api/pull" || path == "/api/delete") return {path, true, Scope::admin, false};
   if (path.starts_with("/v1/library/")) {
     std::string label = path == "/v1/library/search"              ? path
                         : path.starts_with("/v1/library/models/") ? "/v1/library/models/{id}"
@@ -312,6 +314,7 @@ void handle(ServerState& state, const Router& router, HttpRequest& req, HttpResp
       res.set_header("X-Cache-Hits", std::to_string(ctx.cache_hits) + "/" + std::to_string(ctx.cache_items));
   }
   if (is_anthropic_path(req.path)) finish_anthropic_response(res, current_request().request_id);
+  if (req.path.starts_with("/api/")) to_ollama_error(res);  // Ollama's API has its own error shape
   if (!res.streamed()) {
     log_request(state, req, res);
     return;
@@ -396,6 +399,7 @@ Result<std::unique_ptr<Server>> Server::start(std::shared_ptr<ModelRuntime> runt
   server::add_library_routes(impl->router, state);
   server::add_cache_routes(impl->router, state);
   server::add_anthropic_routes(impl->router, state);
+  server::add_ollama_routes(impl->router, state);
 
   const server::Router& router = impl->router;
   auto listener = server::HttpListener::start(

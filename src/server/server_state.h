@@ -128,5 +128,8 @@ void add_cache_routes(Router& router, ServerState& state);
 nlohmann::json cache_stats_json(const CacheStats& stats);
 std::string cache_metrics(const CacheStats& stats);
 void add_anthropic_routes(Router& router, ServerState& state);
+void add_ollama_routes(Router& router, ServerState& state);
+// Rewrites an error answer of an /api/ route into Ollama's shape {"error": MESSAGE} (ollama_routes.cpp).
+void to_ollama_error(HttpResponse& res);
 
 }  // namespace xervo::server
