@@ -40,6 +40,13 @@ RouteInfo classify(const std::string& path) {
                                                                   : "other";
     return {label, true, Scope::admin, false};
   }
+  if (path.starts_with("/v1/files") || path.starts_with("/v1/batches")) {
+    bool collection = path == "/v1/files" || path == "/v1/batches";
+    return {collection                       ? path
+            : path.starts_with("/v1/files/") ? "/v1/files/{id}"
+                                             : "/v1/batches/{id}",
+            true, Scope::inference, true};
+  }
   static const std::set<std::string> kInference{"/v1/models",      "/v1/embeddings", "/v1/chat/completions",
                                                 "/v1/completions", "/v1/rerank",     "/rerank",
                                                 "/v1/reranking"};
@@ -292,6 +299,8 @@ ListenerOptions listener_options(const ServerOptions& o) {
   l.max_header_bytes = o.max_header_bytes;
   l.max_headers = o.max_headers;
   l.max_body_bytes = o.max_body_bytes;
+  l.upload_paths = {"/v1/files"};  // the Batch API's uploads: max_upload_bytes
+  l.upload_body_bytes = o.max_upload_bytes;
   l.header_timeout = o.header_timeout;
   l.keep_alive_timeout = o.keep_alive_timeout;
   l.body_timeout = o.read_timeout;
@@ -344,6 +353,7 @@ Result<std::unique_ptr<Server>> Server::start(std::shared_ptr<ModelRuntime> runt
   server::add_management_routes(impl->router, state);
   server::add_lifecycle_routes(impl->router, state);
   server::add_library_routes(impl->router, state);
+  server::add_batch_routes(impl->router, state);
 
   const server::Router& router = impl->router;
   auto listener = server::HttpListener::start(
@@ -354,6 +364,7 @@ Result<std::unique_ptr<Server>> Server::start(std::shared_ptr<ModelRuntime> runt
       [&state](const server::TransportRejection& r) { server::transport_rejected(state, r); });
   if (!listener.ok()) return listener.error();
   impl->listener = std::move(*listener);
+  server::start_batches(state);
   state.metrics.learn_model_labels(*state.runtime);  // the bounded label set: configured aliases
   impl->event_subscription = state.runtime->subscribe(
       [&state](const ModelEvent& event) { state.metrics.observe_model_event(event); });
@@ -383,6 +394,7 @@ void Server::stop() {
   }
   auto& state = *impl.state;
   state.stopping = true;
+  server::stop_batches(state);  // running lines are cancelled and run again after a restart
   impl.listener->stop_accepting();
   if (!impl.listener->wait_idle(std::chrono::steady_clock::now() + state.options.shutdown_grace)) {
     spdlog::warn("shutdown grace of {} s over; cancelling {} running call(s)",
