@@ -314,11 +314,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
       stream_.expires_after(opts().header_timeout);
       co_await http::async_read_header(stream_, buffer_, parser, net::redirect_error(net::use_awaitable, ec));
       if (ec) {
-        body_limit_ = body_limit_for(parser.get().target());  // for the message of a length too large
+        body_limit_ = body_limit_for(target_of(parser));  // for the message of a length too large
         co_await header_error(ec);
         co_return;
       }
-      body_limit_ = body_limit_for(parser.get().target());
+      body_limit_ = body_limit_for(target_of(parser));
       if (auto declared = parser.content_length(); declared && *declared > body_limit_) {
         co_await refuse(413, "body_too_large", "invalid_input", body_limit_message());
         co_return;
@@ -339,6 +339,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
       stream_.expires_never();
       if (!(co_await exchange(parser.release()))) co_return;
     }
+  }
+
+  static std::string_view target_of(const http::request_parser<http::string_body>& parser) {
+    auto t = parser.get().target();
+    return {t.data(), t.size()};
   }
 
   size_t body_limit_for(std::string_view target) const {

@@ -143,8 +143,13 @@ TEST_F(BatchTest, OffWithoutABatchDir) {
 }
 
 TEST_F(BatchTest, FilesOfOneKeyAreInvisibleToAnother) {
-  options.keys = {{"alice", sha256_hex("alice-key"), {"inference"}},
-                  {"bob", sha256_hex("bob-key"), {"inference"}}};
+  for (const char* name : {"alice", "bob"}) {
+    ApiKey key;
+    key.name = name;
+    key.sha256 = sha256_hex(std::string(name) + "-key");
+    key.scopes = {"inference"};
+    options.keys.push_back(key);
+  }
   start_batch_server();
   auto as = [](const std::string& key) { return httplib::Headers{{"Authorization", "Bearer " + key}}; };
   auto up = client()->Post("/v1/files", as("alice-key"), multipart_body("b4", "batch", "a.jsonl", "{}\n"),
