@@ -142,6 +142,23 @@ TEST_F(BatchTest, BadRequestsAreRefused) {
   EXPECT_EQ(json::parse(r->body)["request_counts"]["total"], 0);
 }
 
+TEST_F(BatchTest, CountBoundsAreEnforced) {
+  options.max_batch_lines = 2;
+  options.max_files = 2;
+  start_batch_server();
+  std::string three =
+      chat_line("a", "chat/test", "x") + chat_line("b", "chat/test", "x") + chat_line("c", "chat/test", "x");
+  auto done = wait_final(create_batch(upload(three))["id"]);
+  EXPECT_EQ(done["status"], "failed");
+  EXPECT_EQ(done["errors"]["data"][0]["code"], "too_many_requests") << done.dump();
+  upload("second\n");
+  auto third =
+      upload_raw("multipart/form-data; boundary=b5", multipart_body("b5", "batch", "t.jsonl", "x\n"));
+  ASSERT_TRUE(third);
+  EXPECT_EQ(third->status, 400);
+  EXPECT_NE(error_message(third).find("max_files"), std::string::npos) << third->body;
+}
+
 TEST_F(BatchTest, CancelKeepsTheAnswersSoFar) {
   latch->answer_first = 2;
   start_batch_server();
