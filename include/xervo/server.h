@@ -82,6 +82,17 @@ struct ServerOptions {
   // the model library, and is where requests' "library:ID" (and already pulled "hf:") ids are looked up:
   // without it those ids are refused. Not read from [server] (xervo serve opens the library of [library]).
   std::shared_ptr<ModelLibrary> library;
+
+  // The Batch API (/v1/files, /v1/batches; docs/server/batch.md). Its files and job state live here
+  // (xervo serve: XERVO_HOME/batches unless [server] batch_dir says otherwise); empty: those routes
+  // answer 503 and no batch runs.
+  std::filesystem::path batch_dir;
+  size_t max_upload_bytes = 100u << 20;  // POST /v1/files bodies (instead of max_body_bytes); larger: 413
+  size_t max_batch_lines = 50000;        // requests per batch input file; more: the batch fails
+  size_t max_files = 10000;              // files kept under batch_dir (inputs and results); more: 400
+  int batch_concurrency = 1;             // batch lines running at once, all batches together
+  int batch_max_attempts = 3;            // tries of a line that fails with 429 or 5xx, then the error file
+  std::chrono::milliseconds batch_retry_backoff{1000};  // first retry's wait; doubles each try
 };
 
 // Reads the config's [server] table (Config::server): every key of ServerOptions by the same name,

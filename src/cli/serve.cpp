@@ -20,6 +20,9 @@
 #include "server/runtime_json.h"
 #include "xervo/providers.h"
 #include "xervo/server.h"
+#if XERVO_HAVE_LIBRARY
+#include "xervo/library.h"
+#endif
 
 namespace xervo::cli {
 namespace {
@@ -133,6 +136,17 @@ class SighupReloader {
   bool running_ = false;  // GUARDED_BY(mu_)
 };
 
+// The Batch API's files and jobs: XERVO_HOME/batches (the library's home when it has one).
+std::filesystem::path batch_dir_default(const std::shared_ptr<ModelLibrary>& library) {
+  std::filesystem::path home = default_home();
+#if XERVO_HAVE_LIBRARY
+  if (library && !library->options().home.empty()) home = library->options().home;
+#else
+  (void)library;
+#endif
+  return home.empty() ? home : home / "batches";
+}
+
 void serve(const GlobalOptions& globals, const ServeFlags& flags) {
   // Signals go to the sigwait() below, never to a worker thread: block them before any thread starts.
   sigset_t stop_signals;
@@ -148,6 +162,7 @@ void serve(const GlobalOptions& globals, const ServeFlags& flags) {
   // The library serves the /v1/library routes and holds the demo models; one that cannot open
   // costs only those: the server still serves the config's models.
   options.library = open_library_or_null(config);
+  if (options.batch_dir.empty()) options.batch_dir = batch_dir_default(options.library);
   if (globals.demo) add_demo_models(config, options.library);
   auto runtime = build_runtime(config);
   server::ReloadRegistration reload_source(*runtime, config_loader(globals, options.library), config.server);

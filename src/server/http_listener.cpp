@@ -14,6 +14,7 @@
 #include <boost/beast/http.hpp>
 // clang-format on
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
@@ -306,13 +307,23 @@ class Connection : public std::enable_shared_from_this<Connection> {
       first = false;
       http::request_parser<http::string_body> parser;
       parser.header_limit(static_cast<std::uint32_t>(opts().max_header_bytes));
-      parser.body_limit(opts().max_body_bytes);
+      // Beast checks a declared length as the header ends, before the path is known: allow the larger
+      // bound there, then hold each path to its own (body_limit_for) once the header is read.
+      body_limit_ = std::max(opts().max_body_bytes, opts().upload_body_bytes);
+      parser.body_limit(body_limit_);
       stream_.expires_after(opts().header_timeout);
       co_await http::async_read_header(stream_, buffer_, parser, net::redirect_error(net::use_awaitable, ec));
       if (ec) {
+        body_limit_ = body_limit_for(target_of(parser));  // for the message of a length too large
         co_await header_error(ec);
         co_return;
       }
+      body_limit_ = body_limit_for(target_of(parser));
+      if (auto declared = parser.content_length(); declared && *declared > body_limit_) {
+        co_await refuse(413, "body_too_large", "invalid_input", body_limit_message());
+        co_return;
+      }
+      parser.body_limit(body_limit_);
       if (!(co_await check_header(parser))) co_return;
       if (!parser.is_done()) {
         stream_.expires_after(opts().body_timeout);
@@ -330,9 +341,22 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
   }
 
+  static std::string_view target_of(const http::request_parser<http::string_body>& parser) {
+    auto t = parser.get().target();
+    return {t.data(), t.size()};
+  }
+
+  size_t body_limit_for(std::string_view target) const {
+    auto path = split_target(target).first;
+    for (const auto& upload : opts().upload_paths)
+      if (path == upload) return opts().upload_body_bytes;
+    return opts().max_body_bytes;
+  }
+
   std::string body_limit_message() const {
-    return "the request body is larger than max_body_bytes (" + std::to_string(opts().max_body_bytes) +
-           " bytes)";
+    bool upload = body_limit_ != opts().max_body_bytes;
+    return std::string("the request body is larger than ") +
+           (upload ? "max_upload_bytes" : "max_body_bytes") + " (" + std::to_string(body_limit_) + " bytes)";
   }
 
   net::awaitable<void> header_error(const error_code& ec) {
@@ -521,6 +545,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   net::steady_timer signal_;            // cancelled to wake write_outbox
   std::shared_ptr<Exchange> exchange_;  // the request in progress, if any (strand only)
   bool closing_ = false;                // strand only
+  size_t body_limit_ = 0;               // strand only: the body bound of the request being read
 };
 
 std::vector<std::shared_ptr<Connection>> HttpListener::Impl::live_connections() const {

@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "server/http_message.h"
 #include "xervo/error.h"
@@ -25,10 +26,13 @@ struct ListenerOptions {
   bool reuse_port = false;  // SO_REUSEPORT: share the port with other processes (else in use = error)
   int io_threads = 1;       // socket I/O and HTTP parsing; handlers never run here
   int worker_threads = 32;  // handlers: one per request being served
-  size_t max_header_bytes = 16 * 1024;              // request line + headers; larger: 431
-  size_t max_headers = 100;                         // header fields; more: 431
-  size_t max_body_bytes = 8u << 20;                 // declared or chunked body; larger: 413 before it is read
-  std::chrono::milliseconds header_timeout{10000};  // first byte to end of headers; then 408
+  size_t max_header_bytes = 16 * 1024;  // request line + headers; larger: 431
+  size_t max_headers = 100;             // header fields; more: 431
+  size_t max_body_bytes = 8u << 20;     // declared or chunked body; larger: 413 before it is read
+  // Exact paths (file uploads) whose bodies are bounded by upload_body_bytes instead of max_body_bytes.
+  std::vector<std::string> upload_paths;
+  size_t upload_body_bytes = 0;
+  std::chrono::milliseconds header_timeout{10000};     // first byte to end of headers; then 408
   std::chrono::milliseconds keep_alive_timeout{5000};  // idle between requests, then closed
   std::chrono::milliseconds body_timeout{30000};       // the whole body; then 408
   std::chrono::milliseconds write_timeout{60000};      // one write to the client; then closed

@@ -48,6 +48,13 @@ RouteInfo classify(const std::string& path) {
     bool known = path == "/v1/messages" || path == "/v1/messages/count_tokens";
     return {known ? path : "other", true, Scope::inference, true, true};
   }
+  if (path.starts_with("/v1/files") || path.starts_with("/v1/batches")) {
+    bool collection = path == "/v1/files" || path == "/v1/batches";
+    return {collection                       ? path
+            : path.starts_with("/v1/files/") ? "/v1/files/{id}"
+                                             : "/v1/batches/{id}",
+            true, Scope::inference, true};
+  }
   static const std::set<std::string> kInference{"/v1/models",      "/v1/embeddings", "/v1/chat/completions",
                                                 "/v1/completions", "/v1/rerank",     "/rerank",
                                                 "/v1/reranking"};
@@ -345,6 +352,8 @@ ListenerOptions listener_options(const ServerOptions& o) {
   l.max_header_bytes = o.max_header_bytes;
   l.max_headers = o.max_headers;
   l.max_body_bytes = o.max_body_bytes;
+  l.upload_paths = {"/v1/files"};  // the Batch API's uploads: max_upload_bytes
+  l.upload_body_bytes = o.max_upload_bytes;
   l.header_timeout = o.header_timeout;
   l.keep_alive_timeout = o.keep_alive_timeout;
   l.body_timeout = o.read_timeout;
@@ -400,6 +409,7 @@ Result<std::unique_ptr<Server>> Server::start(std::shared_ptr<ModelRuntime> runt
   server::add_cache_routes(impl->router, state);
   server::add_anthropic_routes(impl->router, state);
   server::add_ollama_routes(impl->router, state);
+  server::add_batch_routes(impl->router, state);
 
   const server::Router& router = impl->router;
   auto listener = server::HttpListener::start(
@@ -410,6 +420,7 @@ Result<std::unique_ptr<Server>> Server::start(std::shared_ptr<ModelRuntime> runt
       [&state](const server::TransportRejection& r) { server::transport_rejected(state, r); });
   if (!listener.ok()) return listener.error();
   impl->listener = std::move(*listener);
+  server::start_batches(state);
   state.metrics.learn_model_labels(*state.runtime);  // the bounded label set: configured aliases
   impl->event_subscription = state.runtime->subscribe(
       [&state](const ModelEvent& event) { state.metrics.observe_model_event(event); });
@@ -439,6 +450,7 @@ void Server::stop() {
   }
   auto& state = *impl.state;
   state.stopping = true;
+  server::stop_batches(state);  // running lines are cancelled and run again after a restart
   impl.listener->stop_accepting();
   if (!impl.listener->wait_idle(std::chrono::steady_clock::now() + state.options.shutdown_grace)) {
     spdlog::warn("shutdown grace of {} s over; cancelling {} running call(s)",

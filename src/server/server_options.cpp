@@ -162,19 +162,40 @@ Result<ServerOptions> parse_server_options(const nlohmann::json& section) {
         o.allow_model_ids = std::move(*allowance);
       else
         o.admin_allow_model_ids = std::move(*allowance);
+    } else if (key == "batch_dir") {
+      if (!v.is_string() || v.get<std::string>().empty()) return invalid(key, "must be a non-empty path");
+      o.batch_dir = v.get<std::string>();
+    } else if (key == "max_upload_bytes") {
+      auto n = get_int(v, key, 1024, int64_t{1} << 34);
+      if (!n.ok()) return n.error();
+      o.max_upload_bytes = static_cast<size_t>(*n);
+    } else if (key == "max_batch_lines" || key == "max_files") {
+      auto n = get_int(v, key, 1, 10000000);
+      if (!n.ok()) return n.error();
+      (key == "max_files" ? o.max_files : o.max_batch_lines) = static_cast<size_t>(*n);
+    } else if (key == "batch_concurrency" || key == "batch_max_attempts") {
+      auto n = get_int(v, key, 1, 1024);
+      if (!n.ok()) return n.error();
+      (key == "batch_concurrency" ? o.batch_concurrency : o.batch_max_attempts) = static_cast<int>(*n);
+    } else if (key == "batch_retry_backoff_ms") {
+      auto n = get_int(v, key, 1, 3600000);
+      if (!n.ok()) return n.error();
+      o.batch_retry_backoff = std::chrono::milliseconds(*n);
     } else if (key == "auth") {
       auto keys = parse_keys(v);
       if (!keys.ok()) return keys.error();
       o.keys = *keys;
     } else {
-      return invalid(
-          key,
-          "unknown key (expected host, port, reuse_port, threads, io_threads, max_body_bytes, "
-          "max_header_bytes, max_headers, header_timeout_s, keep_alive_timeout_s, read_timeout_s, "
-          "write_timeout_s, max_connections, max_connections_per_client, request_timeout_s, "
-          "shutdown_grace_s, max_queue_per_model, max_inputs, max_tokens, default_max_tokens, "
-          "requests_per_minute, tokens_per_minute, cors_origins, access_log, unload_models_on_stop, allow_model_ids, "
-          "admin_allow_model_ids, auth)");
+      return invalid(key,
+                     "unknown key (expected host, port, reuse_port, threads, io_threads, max_body_bytes, "
+                     "max_header_bytes, max_headers, header_timeout_s, keep_alive_timeout_s, read_timeout_s, "
+                     "write_timeout_s, max_connections, max_connections_per_client, request_timeout_s, "
+                     "shutdown_grace_s, max_queue_per_model, max_inputs, max_tokens, default_max_tokens, "
+                     "requests_per_minute, tokens_per_minute, cors_origins, access_log, "
+                     "unload_models_on_stop, allow_model_ids, "
+                     "admin_allow_model_ids, batch_dir, max_upload_bytes, max_batch_lines, max_files, "
+                     "batch_concurrency, "
+                     "batch_max_attempts, batch_retry_backoff_ms, auth)");
     }
     if (!r.ok()) return r.error();
   }

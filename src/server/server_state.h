@@ -26,6 +26,8 @@
 
 namespace xervo::server {
 
+class BatchService;  // batch_routes.cpp
+
 // The request a worker thread is serving. The listener runs the pre-routing steps, the handler, a
 // streamed response's writer and the access log of one request on one worker thread, so a
 // thread_local carries it between them.
@@ -62,6 +64,7 @@ struct ServerState {
   ModelAdmission admission;
   CancellationTracker cancellations;
   std::atomic<bool> stopping{false};
+  std::shared_ptr<BatchService> batch;  // the Batch API (add_batch_routes)
   const std::chrono::system_clock::time_point started = std::chrono::system_clock::now();
 };
 
@@ -131,5 +134,10 @@ void add_anthropic_routes(Router& router, ServerState& state);
 void add_ollama_routes(Router& router, ServerState& state);
 // Rewrites an error answer of an /api/ route into Ollama's shape {"error": MESSAGE} (ollama_routes.cpp).
 void to_ollama_error(HttpResponse& res);
+// The Batch API's routes and its runner; the runner starts with start_batches() (once every route
+// is registered: it dispatches through the router) and ends with stop_batches().
+void add_batch_routes(Router& router, ServerState& state);
+void start_batches(ServerState& state);
+void stop_batches(ServerState& state);
 
 }  // namespace xervo::server
