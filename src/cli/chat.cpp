@@ -66,6 +66,7 @@ void run_chat(const GlobalOptions& globals, const GenerateFlags& flags) {
       continue;
     }
     if (!result) throw Exception(result.error());
+    if (request.options.logprobs) print_logprobs(*result);
     if (flags.stats)
       print_generation_stats(*result,
                              std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());

@@ -82,11 +82,13 @@ void run_generate(const GlobalOptions& globals, const GenerateCommandFlags& flag
                            {{"prompt_tokens", result->usage.prompt_tokens},
                             {"completion_tokens", result->usage.completion_tokens},
                             {"total_tokens", result->usage.total()}}}};
-    std::printf("%s\n", out.dump().c_str());
+    if (request.options.logprobs) out["logprobs"] = logprobs_json(result->logprobs);
+    std::printf("%s\n", out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else if (!ends_with_newline) {
     std::fputc('\n', stdout);
   }
   std::fflush(stdout);
+  if (request.options.logprobs && !flags.json) print_logprobs(*result);
   if (flags.common.stats) print_generation_stats(*result, seconds);
   if (result->finish_reason == FinishReason::cancelled) {
     std::fprintf(stderr, "xervo: generation cancelled\n");

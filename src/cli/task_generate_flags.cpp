@@ -19,6 +19,10 @@ void GenerateFlags::add_to(CLI::App& cmd) {
   cmd.add_option("--max-tokens,-n", max_tokens, "most tokens to generate (default 256)")
       ->check(CLI::PositiveNumber);
   cmd.add_option("--stop", stop, "stop before this text (repeatable); it is not printed");
+  cmd.add_option(
+         "--logprobs", logprobs,
+         "print each generated token's log probability and its N most likely alternatives (0-20) on stderr")
+      ->check(CLI::Range(0, 20));
   cmd.add_flag("--stats", stats, "print token counts and speed on stderr");
 }
 
@@ -32,6 +36,10 @@ GenerateOptions GenerateFlags::options() const {
   if (max_tokens) o.max_tokens = *max_tokens;
   o.seed = seed;
   o.stop = stop;
+  if (logprobs) {
+    o.logprobs = true;
+    o.top_logprobs = *logprobs;
+  }
   return o;
 }
 
@@ -41,6 +49,34 @@ void print_generation_stats(const GenerateResult& result, double seconds) {
                static_cast<long long>(result.usage.prompt_tokens),
                static_cast<long long>(result.usage.completion_tokens),
                std::string(to_string(result.finish_reason)).c_str(), rate, seconds);
+}
+
+}  // namespace xervo::cli
+
+namespace xervo::cli {
+
+void print_logprobs(const GenerateResult& result) {
+  for (const auto& t : result.logprobs) {
+    // Quoted as JSON strings, so spaces, newlines and broken UTF-8 stay visible.
+    auto quoted = [](const std::string& s) {
+      return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    };
+    std::string line = std::to_string(t.logprob).substr(0, 8) + "  " + quoted(t.token);
+    if (!t.top.empty()) line += "  |";
+    for (const auto& alt : t.top)
+      line += " " + quoted(alt.token) + " " + std::to_string(alt.logprob).substr(0, 8);
+    std::fprintf(stderr, "%s\n", line.c_str());
+  }
+}
+
+nlohmann::json logprobs_json(const std::vector<TokenLogprob>& tokens) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& t : tokens) {
+    nlohmann::json top = nlohmann::json::array();
+    for (const auto& alt : t.top) top.push_back({{"token", alt.token}, {"logprob", alt.logprob}});
+    out.push_back({{"token", t.token}, {"logprob", t.logprob}, {"top_logprobs", std::move(top)}});
+  }
+  return out;
 }
 
 }  // namespace xervo::cli

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,6 +23,7 @@ struct GenerateFlags {
   std::optional<uint64_t> seed;  // all 64 bits reach the provider
   std::optional<int> max_tokens;
   std::vector<std::string> stop;
+  std::optional<int> logprobs;  // --logprobs N: each token's logprob and N alternatives
   bool stats = false;
 
   void add_to(CLI::App& cmd);
@@ -30,5 +32,11 @@ struct GenerateFlags {
 
 // Prints "N prompt tokens, M generated (finish), X tokens/s" to stderr.
 void print_generation_stats(const GenerateResult& result, double seconds);
+
+// Prints each generated token with its logprob (and the alternatives asked for) to stderr, one a
+// line: -0.1234  "token"  | "alt" -1.5000  "alt2" -2.0000
+void print_logprobs(const GenerateResult& result);
+// The same as JSON: [{token, logprob, top_logprobs: [{token, logprob}]}].
+nlohmann::json logprobs_json(const std::vector<TokenLogprob>& tokens);
 
 }  // namespace xervo::cli

@@ -7,6 +7,7 @@
 
 #include "core/log.h"
 #include "server/json_fields.h"
+#include "server/sampling_fields.h"
 #include "server/server_state.h"
 
 namespace xervo::server {
@@ -72,10 +73,6 @@ GenerateOptions parse_options(const nlohmann::json& body, const ServerOptions& l
   if (auto k = optional_int(body, "top_k", 0, 100000)) o.top_k = static_cast<int>(*k);
   if (auto p = optional_number(body, "min_p", 0, 1)) o.min_p = static_cast<float>(*p);
   if (auto p = optional_number(body, "repeat_penalty", 0, 10)) o.repeat_penalty = static_cast<float>(*p);
-  if (auto s = optional_int(body, "seed", INT64_MIN, INT64_MAX))
-    o.seed = static_cast<uint64_t>(*s);  // all 64 bits
-  optional_int(body, "n", 1, 1);         // only one choice per request
-  if (optional_bool(body, "logprobs").value_or(false)) reject_input("'logprobs' is not supported");
   if (auto it = body.find("tools"); it != body.end() && it->is_array() && !it->empty())
     reject_input("'tools' (function calling) is not supported by this server");
   if (optional_bool(body, "echo").value_or(false)) reject_input("'echo' is not supported");
@@ -160,24 +157,36 @@ struct Generation {
     return {{"id", id}, {"object", object}, {"created", created}, {"model", model}};
   }
 
+  // A choice's logprobs in the route's shape (null unless asked); `offset` as completion_logprobs.
+  nlohmann::json logprobs_json(const std::vector<TokenLogprob>& tokens, size_t& offset) const {
+    if (!request.options.logprobs) return nullptr;
+    return chat ? chat_logprobs(tokens) : completion_logprobs(tokens, offset);
+  }
+
   nlohmann::json whole_response(const GenerateResult& r) const {
     auto out = envelope(chat ? "chat.completion" : "text_completion");
-    nlohmann::json choice = {
-        {"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish_reason_name(r.finish_reason)}};
-    if (chat)
-      choice["message"] = {{"role", "assistant"}, {"content", r.text}};
-    else
-      choice["text"] = r.text;
-    out["choices"] = nlohmann::json::array({choice});
+    out["choices"] = nlohmann::json::array();
+    for (size_t i = 0; i < r.choice_count(); ++i) {
+      const GenerateChoice& c = r.choice(i);
+      size_t offset = 0;
+      nlohmann::json choice = {{"index", i},
+                               {"logprobs", logprobs_json(c.logprobs, offset)},
+                               {"finish_reason", finish_reason_name(c.finish_reason)}};
+      if (chat)
+        choice["message"] = {{"role", "assistant"}, {"content", c.text}};
+      else
+        choice["text"] = c.text;
+      out["choices"].push_back(std::move(choice));
+    }
     out["usage"] = usage_json(r.usage);
     return out;
   }
 
-  // One streamed chunk; `piece` is the delta text, `finish` null until the last chunk.
+  // One streamed chunk of choice `index`; `piece` is the delta text, `finish` null until its last chunk.
   nlohmann::json chunk(std::optional<std::string_view> piece, const nlohmann::json& finish,
-                       bool with_role = false) const {
+                       bool with_role = false, int index = 0, nlohmann::json logprobs = nullptr) const {
     auto out = envelope(chat ? "chat.completion.chunk" : "text_completion");
-    nlohmann::json choice = {{"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish}};
+    nlohmann::json choice = {{"index", index}, {"logprobs", std::move(logprobs)}, {"finish_reason", finish}};
     if (chat) {
       nlohmann::json delta = nlohmann::json::object();
       if (with_role) delta["role"] = "assistant";
@@ -201,10 +210,15 @@ struct Generation {
       alive = sink.write(text);
       return alive;
     };
-    if (chat && !send(chunk(std::string_view(), nullptr, true))) return false;  // gone before the first byte
-    auto result = generator->generate(request, [&](std::string_view piece) {
+    const int n = request.options.n;
+    for (int i = 0; chat && i < n; ++i)
+      if (!send(chunk(std::string_view(), nullptr, true, i))) return false;  // gone before the first byte
+    std::vector<size_t> offsets(static_cast<size_t>(n), 0);
+    auto result = generator->generate_deltas(request, [&](const GenerateDelta& d) {
+      if ((d.content.empty() && d.logprobs.empty()) || d.choice < 0 || d.choice >= n) return true;
       note_piece();
-      return send(chunk(piece, nullptr));
+      return send(chunk(d.content, nullptr, false, d.choice,
+                        logprobs_json(d.logprobs, offsets.at(static_cast<size_t>(d.choice)))));
     });
     if (!alive) {
       cancel->cancel();
@@ -218,7 +232,9 @@ struct Generation {
       if (result->finish_reason == FinishReason::cancelled) {
         send(error_body(cancellation_error(*cancel, state.options)));
       } else {
-        send(chunk(std::nullopt, finish_reason_name(result->finish_reason)));
+        for (size_t i = 0; i < result->choice_count(); ++i)
+          send(chunk(std::nullopt, finish_reason_name(result->choice(i).finish_reason), false,
+                     static_cast<int>(i)));
         if (include_usage) {
           auto last = envelope(chat ? "chat.completion.chunk" : "text_completion");
           last["choices"] = nlohmann::json::array();
@@ -245,6 +261,7 @@ void generate(ServerState& state, const HttpRequest& req, HttpResponse& res, boo
   else
     g->request.prompt = parse_prompt(body);
   g->request.options = parse_options(body, state.options);
+  parse_sampling_fields(body, chat, g->request.options);
   g->stream = optional_bool(body, "stream").value_or(false);
   if (auto it = body.find("stream_options"); it != body.end() && !it->is_null()) {
     if (!it->is_object()) reject_input("'stream_options' must be an object like {\"include_usage\": true}");

@@ -94,6 +94,30 @@ TEST(CliGenerate, BadSchemaFileFailsWithOneLine) {
   EXPECT_NE(missing.err.find("/nonexistent/schema.json"), std::string::npos) << missing.err;
 }
 
+TEST(CliGenerate, LogprobsPrintsEachTokenWithItsAlternatives) {
+  auto r = xervo({"generate", "-m", generator(), "--temperature", "0", "--max-tokens", "4", "--logprobs", "2",
+                  "Once upon a time"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // One line per generated token on stderr: its logprob, the token quoted, then two alternatives.
+  size_t lines = 0;
+  for (size_t pos = 0; (pos = r.err.find('\n', pos)) != std::string::npos; ++pos) ++lines;
+  EXPECT_EQ(lines, 4u) << r.err;
+  EXPECT_EQ(r.err[0], '-') << r.err;
+  EXPECT_NE(r.err.find("  |"), std::string::npos) << r.err;
+  auto j = generate_json({"--temperature", "0", "--max-tokens", "4", "--logprobs", "2"});
+  ASSERT_EQ(j["logprobs"].size(), j["usage"]["completion_tokens"].get<size_t>()) << j.dump();
+  std::string joined;
+  for (const auto& t : j["logprobs"]) {
+    joined += t["token"].get<std::string>();
+    EXPECT_LE(t["logprob"].get<double>(), 0.0);
+    ASSERT_EQ(t["top_logprobs"].size(), 2u);
+    EXPECT_EQ(t["top_logprobs"][0]["token"], t["token"]);  // greedy picks the most likely
+  }
+  EXPECT_EQ(joined, j["text"]);
+  auto bad = xervo({"generate", "-m", generator(), "--logprobs", "21", "hi"});
+  EXPECT_NE(bad.exit_code, 0);
+}
+
 TEST(CliGenerate, BadSamplingFlagIsRejected) {
   auto r = xervo({"generate", "-m", generator(), "--top-p", "7", "hi"});
   EXPECT_NE(r.exit_code, 0);

@@ -65,6 +65,28 @@ TEST(OpenAIClient, OfficialNodeClientTalksToXervoServe) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(OpenAIClient, AsksForNChoicesAndLogprobs) {
+  auto generator = test_model("generator");
+  auto dir = temp_dir("sampling");
+  std::ofstream(dir / "xervo.toml")
+      << "[models.\"chat/tiny\"]\ntask = \"generate\"\nprovider = \"llamacpp\"\n"
+      << "model = \"" << generator.string() << "\"\noptions = { parallel = 4 }\n";
+  ChildProcess server({XERVO_BINARY, "--config", (dir / "xervo.toml").string(), "serve", "--port", "0"});
+  auto bound = server.wait_for_listening_port();
+  ASSERT_TRUE(bound.has_value()) << server.log();
+  ASSERT_TRUE(wait_healthy(*bound, server)) << server.log();
+  const auto script = std::filesystem::path(XERVO_OPENAI_SCRIPT).parent_path() / "openai_sampling.cjs";
+  auto node = run_command({"env", "NODE_PATH=" XERVO_NODE_MODULES, XERVO_NODE, script.string(),
+                           "http://127.0.0.1:" + std::to_string(*bound) + "/v1"},
+                          std::chrono::seconds(240));
+  EXPECT_EQ(node.exit_code, 0) << node.out << node.err << "\n--- server log ---\n" << server.log();
+  EXPECT_NE(node.out.find("ok:"), std::string::npos) << node.out;
+  server.signal(SIGTERM);
+  auto code = server.wait(std::chrono::seconds(30));
+  ASSERT_TRUE(code.has_value()) << server.log();
+  std::filesystem::remove_all(dir);
+}
+
 TEST(ServeDemo, GeneratesModelsAndServesTheDefaultAliases) {
   auto home = temp_dir("demo");
   std::ofstream(home / "empty.toml") << "# no aliases: --demo adds its own\n";

@@ -125,7 +125,7 @@ TEST_F(ServerTest, MalformedJsonAndWrongTypesAre400NamingTheField) {
        {{"model", "chat/test"}, {"messages", {{{"role", "user"}, {"content", "x"}}}}, {"stop", {1}}},
        "stop"},
       {"/v1/chat/completions",
-       {{"model", "chat/test"}, {"messages", {{{"role", "user"}, {"content", "x"}}}}, {"n", 3}},
+       {{"model", "chat/test"}, {"messages", {{{"role", "user"}, {"content", "x"}}}}, {"n", 17}},
        "n"},
       {"/v1/completions", {{"model", "chat/test"}, {"prompt", {1, 2, 3}}}, "prompt"},
       {"/v1/rerank",

@@ -45,7 +45,8 @@ struct Probe {
   std::atomic<int> finished{0};
   std::atomic<int> cancelled{0};  // generations that saw the stop token or a false from the callback
   std::atomic<int> loads{0};
-  std::string last_schema;  // json_schema of the last generation (set before `started` increments)
+  std::string last_schema;       // json_schema of the last generation (set before `started` increments)
+  GenerateOptions last_options;  // the options of the last generation (likewise)
   std::mutex mu;
 
   // Polls `cond` for up to `limit`; true when it became true.
@@ -129,6 +130,7 @@ class TestGenerator : public GeneratorModel {
     {
       std::lock_guard lock(p_->mu);
       p_->last_schema = req.options.json_schema;
+      p_->last_options = req.options;
     }
     p_->started++;
     if (mode_ == "fail") return Error(ErrorCode::inference_failed, "test generation failure");
@@ -157,11 +159,64 @@ class TestGenerator : public GeneratorModel {
       if (mode_ == "endless" || mode_ == "stream") std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
     r.finish_reason = !req.options.json_schema.empty() ? FinishReason::stop : FinishReason::length;
+    add_choices_and_logprobs(req.options, r);
     p_->finished++;
     return r;
   }
 
+  // n > 1 or logprobs: the whole answer first, then its deltas, each choice's tokens in turn.
+  Result<GenerateResult> generate_deltas(const GenerateRequest& req, const DeltaCallback& on_delta) override {
+    if (req.options.n == 1 && !req.options.logprobs) return GeneratorModel::generate_deltas(req, on_delta);
+    auto r = generate(req, TokenCallback{});
+    if (!r || !on_delta) return r;
+    for (size_t i = 0; i < r->choice_count(); ++i) {
+      const GenerateChoice& c = r->choice(i);
+      for (size_t t = 0; t < c.logprobs.size() || (c.logprobs.empty() && t == 0); ++t) {
+        GenerateDelta d;
+        d.choice = static_cast<int>(i);
+        d.content = c.logprobs.empty() ? c.text : c.logprobs[t].token;
+        if (!c.logprobs.empty()) d.logprobs.push_back(c.logprobs[t]);
+        if (!on_delta(d)) {
+          r->finish_reason = FinishReason::cancelled;
+          return r;
+        }
+      }
+    }
+    return r;
+  }
+
  private:
+  // Choice i > 0 says "c<i>tok<j> "; with logprobs, token j of any choice has logprob -(j + 1) / 4
+  // and alternatives "alt<k>" below it.
+  static void add_choices_and_logprobs(const GenerateOptions& o, GenerateResult& r) {
+    for (int i = 1; i < o.n; ++i) {
+      GenerateChoice c;
+      for (int j = 0; j < r.usage.completion_tokens; ++j)
+        c.text += "c" + std::to_string(i) + "tok" + std::to_string(j) + " ";
+      c.finish_reason = r.finish_reason;
+      r.more.push_back(std::move(c));
+    }
+    r.usage.completion_tokens *= o.n;
+    if (!o.logprobs) return;
+    for (size_t i = 0; i < r.choice_count(); ++i) {
+      GenerateChoice& c = i == 0 ? r : r.more[i - 1];
+      for (size_t start = 0, j = 0; start < c.text.size(); ++j) {
+        const size_t space = c.text.find(' ', start);
+        const size_t end = space == std::string::npos ? c.text.size() : space + 1;
+        TokenLogprob lp;
+        lp.token = c.text.substr(start, end - start);
+        lp.id = static_cast<int32_t>(j);
+        lp.logprob = -(static_cast<double>(j) + 1) / 4;
+        lp.top.push_back({lp.token, lp.id, lp.logprob});
+        for (int k = 1; k < o.top_logprobs; ++k)
+          lp.top.push_back({"alt" + std::to_string(k), 1000 + k, lp.logprob - k});
+        if (o.top_logprobs == 0) lp.top.clear();
+        c.logprobs.push_back(std::move(lp));
+        start = end;
+      }
+    }
+  }
+
   std::shared_ptr<Probe> p_;
   std::string mode_;
 };

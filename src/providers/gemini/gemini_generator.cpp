@@ -28,7 +28,40 @@ struct Piece {
   std::optional<FinishReason> finish;
   Usage usage;
   bool has_usage = false;
+  std::vector<TokenLogprob> logprobs;  // logprobsResult, when asked
+  std::vector<Piece> more;             // candidates 1 .. n-1 (whole answers only)
 };
+
+// logprobsResult: chosenCandidates[i] is token i, topCandidates[i].candidates its alternatives.
+std::vector<TokenLogprob> read_logprobs(const nlohmann::json& candidate) {
+  std::vector<TokenLogprob> out;
+  auto result = candidate.find("logprobsResult");
+  if (result == candidate.end() || !result->is_object()) return out;
+  auto read = [](const nlohmann::json& e, std::string& token, int32_t& id, double& logprob) {
+    if (!e.is_object() || !e.contains("token") || !e["token"].is_string()) return false;
+    token = e["token"].get<std::string>();
+    logprob = e.contains("logProbability") && e["logProbability"].is_number()
+                  ? e["logProbability"].get<double>()
+                  : 0;
+    id = e.contains("tokenId") && e["tokenId"].is_number_integer() ? e["tokenId"].get<int32_t>() : -1;
+    return true;
+  };
+  auto chosen = result->find("chosenCandidates");
+  auto top = result->find("topCandidates");
+  if (chosen == result->end() || !chosen->is_array()) return out;
+  for (size_t i = 0; i < chosen->size(); ++i) {
+    TokenLogprob t;
+    if (!read((*chosen)[i], t.token, t.id, t.logprob)) continue;
+    if (top != result->end() && top->is_array() && i < top->size() && (*top)[i].is_object())
+      if (auto alts = (*top)[i].find("candidates"); alts != (*top)[i].end() && alts->is_array())
+        for (const auto& a : *alts) {
+          TokenLogprob::Alternative alt;
+          if (read(a, alt.token, alt.id, alt.logprob)) t.top.push_back(std::move(alt));
+        }
+    out.push_back(std::move(t));
+  }
+  return out;
+}
 
 class GeminiGenerator final : public GeneratorModel {
  public:
@@ -40,6 +73,10 @@ class GeminiGenerator final : public GeneratorModel {
     if (!body) return body.error();
     const std::string name = "/models/" + config_.model;
     GenerateResult out;
+    if (on_piece && (request.options.n > 1 || request.options.logprobs))
+      return Error(ErrorCode::invalid_input,
+                   "Gemini answers n > 1 (candidateCount) and logprobs whole only: "
+                   "ask without streaming");
     if (!on_piece) {
       auto reply = config_.api->post_json(name + ":generateContent", *body, request.cancel);
       if (!reply) {
@@ -50,6 +87,13 @@ class GeminiGenerator final : public GeneratorModel {
       if (!piece) return piece.error();
       out.text = std::move(piece->text);
       out.finish_reason = piece->finish.value_or(FinishReason::stop);
+      out.logprobs = std::move(piece->logprobs);
+      for (auto& m : piece->more) {
+        GenerateChoice& c = out.more.emplace_back();
+        c.text = std::move(m.text);
+        c.finish_reason = m.finish.value_or(FinishReason::stop);
+        c.logprobs = std::move(m.logprobs);
+      }
       out.usage = piece->usage;
       return out;
     }
@@ -125,6 +169,16 @@ class GeminiGenerator final : public GeneratorModel {
     if (o.top_k > 0) config["topK"] = o.top_k;
     if (!o.stop.empty()) config["stopSequences"] = o.stop;
     if (o.seed) config["seed"] = *o.seed;
+    // OpenAI's penalties have Gemini's meaning; Gemini has no logit bias.
+    if (!o.logit_bias.empty())
+      return Error(ErrorCode::invalid_input, "Gemini has no logit_bias: remove it for this model");
+    if (o.presence_penalty != 0.0f) config["presencePenalty"] = o.presence_penalty;
+    if (o.frequency_penalty != 0.0f) config["frequencyPenalty"] = o.frequency_penalty;
+    if (o.n > 1) config["candidateCount"] = o.n;
+    if (o.logprobs) {
+      config["responseLogprobs"] = true;
+      if (o.top_logprobs > 0) config["logprobs"] = o.top_logprobs;
+    }
     if (!o.json_schema.empty()) {
       auto schema = nlohmann::json::parse(o.json_schema, nullptr, false);
       if (schema.is_discarded() || !schema.is_object())
@@ -157,13 +211,23 @@ class GeminiGenerator final : public GeneratorModel {
       return net::malformed_response(ctx, "{candidates: [{content: {parts: [{text}]}}]}",
                                      reply.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     }
-    const auto& c = (*candidates)[0];
-    if (!c.is_object()) return net::malformed_response(ctx, "candidate objects", c.dump());
+    for (size_t i = 0; i < candidates->size(); ++i) {
+      const auto& c = (*candidates)[i];
+      if (!c.is_object()) return net::malformed_response(ctx, "candidate objects", c.dump());
+      read_candidate(c, i == 0 ? p : p.more.emplace_back());
+      if (streaming) break;  // a stream has one candidate
+    }
+    return p;
+  }
+
+  // Text of one candidate (thought parts skipped), its finishReason and logprobs.
+  static void read_candidate(const nlohmann::json& c, Piece& p) {
     if (auto content = c.find("content"); content != c.end() && content->is_object()) {
       if (auto parts = content->find("parts"); parts != content->end() && parts->is_array()) {
         for (const auto& part : *parts) {
           if (!part.is_object()) continue;
-          if (part.value("thought", false)) continue;
+          if (part.contains("thought") && part["thought"].is_boolean() && part["thought"].get<bool>())
+            continue;
           if (auto t = part.find("text"); t != part.end() && t->is_string()) p.text += t->get<std::string>();
         }
       }
@@ -171,7 +235,7 @@ class GeminiGenerator final : public GeneratorModel {
     if (auto f = c.find("finishReason"); f != c.end() && f->is_string() && !f->get<std::string>().empty() &&
                                          f->get<std::string>() != "FINISH_REASON_UNSPECIFIED")
       p.finish = map_finish(f->get<std::string>());
-    return p;
+    p.logprobs = read_logprobs(c);
   }
 
   static Result<GenerateResult> cancelled(GenerateResult partial) {

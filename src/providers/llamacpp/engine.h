@@ -7,9 +7,11 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "providers/llamacpp/tokens.h"
+#include "xervo/generator.h"
 
 namespace xervo::llamacpp {
 
@@ -36,17 +38,26 @@ class Engine {
   // Generation: drops the cells of `seq` from position `from` on (0: all of them). False when the
   // memory cannot cut a sequence there (then only dropping all of it works).
   virtual bool memory_trim(SeqId seq, Pos from) = 0;
+  // Makes `to` a copy of every cell of `from` (its own cells are dropped first): n sequences of one
+  // request share the prompt evaluated once. Takes effect at the next decode.
+  virtual void memory_copy(SeqId from, SeqId to) = 0;
   virtual bool is_end_of_generation(Token token) const = 0;
   virtual std::string token_text(Token token) const = 0;  // control tokens render as ""
 };
 
-// The sampler of one generation: picks the next token from the logits at `batch_index` of the last
-// decode of the engine it was made for, and remembers it (penalties, grammar state). Called on the
-// compute lane's thread only.
+// What a sampler picked, with its log probability when the request asked for them.
+struct SampledToken {
+  Token token = 0;
+  std::optional<TokenLogprob> logprob;
+};
+
+// The sampler of one generated sequence: picks the next token from the logits at `batch_index` of
+// the last decode of the engine it was made for, and remembers it (penalties, grammar state).
+// Called on the compute lane's thread only.
 class TokenSampler {
  public:
   virtual ~TokenSampler() = default;
-  virtual Token next(int32_t batch_index) = 0;
+  virtual SampledToken next(int32_t batch_index) = 0;
 };
 
 }  // namespace xervo::llamacpp

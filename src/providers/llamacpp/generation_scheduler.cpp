@@ -10,45 +10,98 @@
 #include "providers/llamacpp/utf8.h"
 
 namespace xervo::llamacpp {
+namespace {
 
-// One generation. The scheduler thread owns the generation state; text reaches the caller's
-// thread through the channel (chan_mu).
+// One generated sequence of a request. The scheduler thread owns it until the request finishes.
+struct Choice {
+  Choice(std::unique_ptr<TokenSampler> s, std::vector<std::string> stops)
+      : sampler(std::move(s)), matcher(std::move(stops)) {}
+
+  // A token's logprob waits for its text: it goes out with the last byte of that text, so a stream
+  // never reports a token before showing it, and the tokens of a stop string (never shown) are not
+  // reported. `begin` and `end` are offsets in the text handed to the stop matcher.
+  struct Held {
+    size_t begin = 0;
+    size_t end = 0;
+    TokenLogprob logprob;
+  };
+
+  std::unique_ptr<TokenSampler> sampler;
+  StopMatcher matcher;
+  std::string utf8_tail;  // bytes of an unfinished character
+  int generated = 0;
+  FinishReason reason = FinishReason::stop;
+  std::string stop_sequence;  // the stop string that ended it
+  std::deque<Held> held;
+  size_t pushed = 0;   // bytes handed to the matcher
+  size_t emitted = 0;  // bytes sent
+};
+
+// Which held logprobs a piece of text takes along.
+enum class Drain {
+  sent,     // those whose text has all been sent
+  stopped,  // those with any of their text sent; the rest belonged to the stop string
+  all,      // the generation ended: every one
+};
+
+size_t common_prefix(const Tokens& a, const Tokens& b) {
+  size_t n = 0;
+  while (n < a.size() && n < b.size() && a[n] == b[n]) ++n;
+  return n;
+}
+
+}  // namespace
+
+// One generation of one or more sequences. The scheduler thread owns the generation state; text
+// reaches the caller's thread through the channel (chan_mu).
 struct GenerationScheduler::Request {
-  Request(GenerationJob job)
-      : prompt(std::move(job.prompt)),
-        sampler(std::move(job.sampler)),
-        max_tokens(job.max_tokens),
-        matcher(std::move(job.stops)) {}
+  explicit Request(GenerationJob job) : prompt(std::move(job.prompt)), max_tokens(job.max_tokens) {
+    choices.reserve(1 + job.siblings.size());
+    choices.emplace_back(std::move(job.sampler), job.stops);
+    for (auto& s : job.siblings) choices.emplace_back(std::move(s), job.stops);
+    running = choices.size();
+  }
 
   const Tokens prompt;
-  std::unique_ptr<TokenSampler> sampler;  // scheduler thread only
   const int max_tokens;
-  StopMatcher matcher;    // scheduler thread only
-  std::string utf8_tail;  // scheduler thread only: bytes of an unfinished character
-  int generated = 0;      // scheduler thread only
+  std::vector<Choice> choices;   // scheduler thread only
+  size_t running = 0;            // scheduler thread only: sequences still in a slot
+  bool prompt_shared = false;    // scheduler thread only: the others have their copy of the prompt
+  std::optional<Error> failure;  // scheduler thread only: the first error of any sequence
   std::atomic<bool> cancel{false};
 
   std::mutex chan_mu;
   std::condition_variable chan_cv;
-  std::deque<std::string> pieces;            // GUARDED_BY(chan_mu)
-  bool finished = false;                     // GUARDED_BY(chan_mu)
-  FinishReason reason = FinishReason::stop;  // GUARDED_BY(chan_mu)
-  std::string stop_sequence;                 // GUARDED_BY(chan_mu): the stop string that ended it
-  std::optional<Error> error;                // GUARDED_BY(chan_mu)
+  std::deque<GenerateDelta> deltas;  // GUARDED_BY(chan_mu)
+  bool finished = false;             // GUARDED_BY(chan_mu)
+  std::optional<Error> error;        // GUARDED_BY(chan_mu)
 
-  void send(std::string piece) {
-    if (piece.empty()) return;
+  // Sends `text` of sequence `index` with the logprobs it completes.
+  void emit(size_t index, std::string text, Drain drain) {
+    Choice& c = choices[index];
+    GenerateDelta delta;
+    delta.choice = static_cast<int>(index);
+    c.emitted += text.size();
+    delta.content = std::move(text);
+    while (!c.held.empty() && (drain == Drain::all || c.held.front().end <= c.emitted ||
+                               (drain == Drain::stopped && c.held.front().begin < c.emitted))) {
+      delta.logprobs.push_back(std::move(c.held.front().logprob));
+      c.held.pop_front();
+    }
+    if (drain != Drain::sent) c.held.clear();
+    if (delta.content.empty() && delta.logprobs.empty()) return;
     {
       std::lock_guard lk(chan_mu);
-      pieces.push_back(std::move(piece));
+      deltas.push_back(std::move(delta));
     }
     chan_cv.notify_one();
   }
-  void finish(FinishReason why, std::optional<Error> err = std::nullopt) {
+  // Ends the request for its caller; the first call counts (the destructor may end it again).
+  void finish(std::optional<Error> err = std::nullopt) {
     {
       std::lock_guard lk(chan_mu);
+      if (finished) return;
       finished = true;
-      reason = why;
       error = std::move(err);
     }
     chan_cv.notify_one();
@@ -57,6 +110,8 @@ struct GenerationScheduler::Request {
 
 struct GenerationScheduler::Slot {
   std::shared_ptr<Request> req;  // null when free
+  size_t choice = 0;             // which of req's sequences
+  bool awaiting_prompt = false;  // a sequence after the first: waits for the prompt to be copied in
   SeqId seq = 0;
   size_t prompt_done = 0;  // prompt tokens already sent to decode
   Pos n_past = 0;          // next position of this sequence
@@ -67,16 +122,6 @@ struct GenerationScheduler::Slot {
   // only decodes what is new.
   Tokens cached;
 };
-
-namespace {
-
-size_t common_prefix(const Tokens& a, const Tokens& b) {
-  size_t n = 0;
-  while (n < a.size() && n < b.size() && a[n] == b[n]) ++n;
-  return n;
-}
-
-}  // namespace
 
 GenerationScheduler::GenerationScheduler(std::unique_ptr<Engine> engine, SchedulerConfig config,
                                          std::shared_ptr<ComputeLane> lane)
@@ -97,13 +142,13 @@ GenerationScheduler::~GenerationScheduler() {
   lane_->detach(this);  // no step runs from here on: the slots are this thread's
   const Error gone(ErrorCode::unavailable, config_.model_name + " was unloaded while the request ran");
   for (auto& slot : slots_)
-    if (slot.req) slot.req->finish(FinishReason::stop, gone);
+    if (slot.req) slot.req->finish(gone);
   std::deque<std::shared_ptr<Request>> left;
   {
     std::lock_guard lk(mu_);
     left.swap(queue_);
   }
-  for (auto& r : left) r->finish(FinishReason::stop, gone);
+  for (auto& r : left) r->finish(gone);
   callers_.wait_until_empty();  // callers woken above still use lane_ on their way out
   engine_.reset();
 }
@@ -120,10 +165,29 @@ void GenerationScheduler::set_decode_observer(DecodeObserver observer) {
 
 Result<GenerateResult> GenerationScheduler::run(GenerationJob job, const TokenCallback& on_piece,
                                                 std::stop_token cancel) {
+  DeltaCallback first_text;
+  if (on_piece)
+    first_text = [&](const GenerateDelta& d) {
+      return d.choice != 0 || d.content.empty() || on_piece(d.content);
+    };
+  return run(std::move(job), first_text, std::move(cancel));
+}
+
+Result<GenerateResult> GenerationScheduler::run(GenerationJob job, const DeltaCallback& on_delta,
+                                                std::stop_token cancel) {
   const Callers::Pass inside = callers_.enter();
   if (!inside) return Error(ErrorCode::unavailable, config_.model_name + " is being unloaded");
   if (job.prompt.empty()) return Error(ErrorCode::invalid_input, "the prompt is empty");
   if (!job.sampler) return Error(ErrorCode::internal, "a generation needs a sampler");
+  for (const auto& s : job.siblings)
+    if (!s) return Error(ErrorCode::internal, "a generation needs a sampler per sequence");
+  const size_t n = 1 + job.siblings.size();
+  if (n > static_cast<size_t>(config_.n_seq_max))
+    return Error(ErrorCode::invalid_input,
+                 "n = " + std::to_string(n) + " sequences, but " + config_.model_name + " has " +
+                     std::to_string(config_.n_seq_max) +
+                     " parallel slots and each sequence takes one: ask for at most " +
+                     std::to_string(config_.n_seq_max) + " or raise parallel");
   const auto prompt_tokens = static_cast<int64_t>(job.prompt.size());
   auto req = std::make_shared<Request>(std::move(job));
   auto request_cancel = [this, &req] {
@@ -144,26 +208,28 @@ Result<GenerateResult> GenerationScheduler::run(GenerationJob job, const TokenCa
   }
   lane_->notify();
 
-  std::string text;
+  std::vector<GenerateChoice> out(n);
   bool caller_cancelled = false;
-  std::deque<std::string> got;
+  std::deque<GenerateDelta> got;
   for (;;) {
     bool done = false;
     {
       std::unique_lock lk(req->chan_mu);
-      req->chan_cv.wait(lk, [&] { return !req->pieces.empty() || req->finished; });
-      got.swap(req->pieces);
+      req->chan_cv.wait(lk, [&] { return !req->deltas.empty() || req->finished; });
+      got.swap(req->deltas);
       done = req->finished;
     }
-    for (auto& piece : got) {
+    for (auto& delta : got) {
       if (caller_cancelled) break;
-      text += piece;
-      if (!on_piece) continue;
+      auto& choice = out[static_cast<size_t>(delta.choice)];
+      choice.text += delta.content;
+      choice.logprobs.insert(choice.logprobs.end(), delta.logprobs.begin(), delta.logprobs.end());
+      if (!on_delta) continue;
       bool go_on = false;
       try {
-        go_on = on_piece(piece);
+        go_on = on_delta(delta);
       } catch (...) {
-        request_cancel();  // the slot is freed by the scheduler; the exception is the caller's
+        request_cancel();  // the slots are freed by the scheduler; the exception is the caller's
         throw;
       }
       if (!go_on) {
@@ -174,14 +240,18 @@ Result<GenerateResult> GenerationScheduler::run(GenerationJob job, const TokenCa
     got.clear();
     if (done) break;
   }
-  std::lock_guard lk(req->chan_mu);
+  std::lock_guard lk(req->chan_mu);  // the scheduler is done with req: its state is ours to read
   if (req->error) return *req->error;
+  const bool cancelled = caller_cancelled || cancel.stop_requested();
   GenerateResult result;
-  result.text = std::move(text);
-  result.finish_reason = caller_cancelled || cancel.stop_requested() ? FinishReason::cancelled : req->reason;
-  result.usage.prompt_tokens = prompt_tokens;
-  result.usage.completion_tokens = req->generated;
-  result.stop_sequence = std::move(req->stop_sequence);
+  result.usage.prompt_tokens = prompt_tokens;  // evaluated once, whatever n
+  for (size_t i = 0; i < n; ++i) {
+    out[i].finish_reason = cancelled ? FinishReason::cancelled : req->choices[i].reason;
+    out[i].stop_sequence = req->choices[i].stop_sequence;
+    result.usage.completion_tokens += req->choices[i].generated;
+  }
+  static_cast<GenerateChoice&>(result) = std::move(out[0]);
+  for (size_t i = 1; i < n; ++i) result.more.push_back(std::move(out[i]));
   return result;
 }
 
@@ -225,54 +295,74 @@ void GenerationScheduler::admit() {
         ++it;
       }
     }
-    // FIFO; each request goes to the free slot whose cached tokens share the longest prefix with it.
+    // FIFO: the first request waits until it has a slot for each of its sequences. Its first
+    // sequence goes to the free slot whose cached tokens share the longest prefix with its prompt.
     while (!queue_.empty()) {
-      Slot* best = nullptr;
-      size_t best_common = 0;
-      for (auto& slot : slots_) {
-        if (slot.req) continue;
-        const size_t common = common_prefix(slot.cached, queue_.front()->prompt);
-        if (!best || common > best_common) {
-          best = &slot;
-          best_common = common;
-        }
+      const auto& head = queue_.front();
+      std::vector<Slot*> free;
+      for (auto& slot : slots_)
+        if (!slot.req) free.push_back(&slot);
+      if (free.size() < head->choices.size()) break;
+      auto best = std::max_element(free.begin(), free.end(), [&](Slot* a, Slot* b) {
+        return common_prefix(a->cached, head->prompt) < common_prefix(b->cached, head->prompt);
+      });
+      std::iter_swap(free.begin(), best);
+      for (size_t i = 0; i < head->choices.size(); ++i) {
+        free[i]->req = head;
+        free[i]->choice = i;
+        admitted.push_back(free[i]);
       }
-      if (!best) break;
-      best->req = std::move(queue_.front());
       queue_.pop_front();
-      admitted.push_back(best);
     }
   }
-  for (auto& r : cancelled) r->finish(FinishReason::cancelled);
-  for (Slot* slot : admitted) {
-    const Tokens& prompt = slot->req->prompt;
-    // The last prompt token is always decoded again: its logits give the first new token.
-    size_t keep = std::min(common_prefix(slot->cached, prompt), prompt.size() - 1);
-    if (keep == 0 || !engine_->memory_trim(slot->seq, static_cast<Pos>(keep))) {
-      engine_->memory_trim(slot->seq, 0);  // memory that cannot cut a sequence starts over
-      keep = 0;
-    }
-    slot->cached.resize(keep);
-    slot->prompt_done = keep;
-    slot->n_past = static_cast<Pos>(keep);
-    slot->out_index = -1;
+  for (auto& r : cancelled) r->finish();
+  for (Slot* slot : admitted) place(*slot);
+}
+
+void GenerationScheduler::place(Slot& slot) {
+  const Tokens& prompt = slot.req->prompt;
+  slot.out_index = -1;
+  if (slot.choice > 0) {  // its memory becomes a copy of the first sequence's (share_prompts)
+    slot.awaiting_prompt = true;
+    slot.cached.clear();
+    slot.prompt_done = 0;
+    slot.n_past = 0;
+    return;
   }
+  // The last prompt token is always decoded again: its logits give the first new token.
+  size_t keep = std::min(common_prefix(slot.cached, prompt), prompt.size() - 1);
+  if (keep == 0 || !engine_->memory_trim(slot.seq, static_cast<Pos>(keep))) {
+    engine_->memory_trim(slot.seq, 0);  // memory that cannot cut a sequence starts over
+    keep = 0;
+  }
+  slot.cached.resize(keep);
+  slot.prompt_done = keep;
+  slot.n_past = static_cast<Pos>(keep);
 }
 
 void GenerationScheduler::release(Slot& slot, FinishReason why, std::optional<Error> err) {
   Request& r = *slot.req;
+  Choice& c = r.choices[slot.choice];
   if (!err && why != FinishReason::cancelled) {
     // What was held back as a possible stop-string start is plain text after all.
-    r.send(r.matcher.flush());
+    r.emit(slot.choice, c.matcher.flush(), Drain::all);
   }
+  c.reason = why;
   const bool failed = err.has_value();
-  r.finish(why, std::move(err));
-  if (failed) {  // after a failed decode the sequence's memory is unknown: forget it
+  if (failed && !r.failure) r.failure = std::move(err);
+  if (failed || slot.awaiting_prompt) {  // the sequence's memory is unknown or not yet its own: forget it
     engine_->memory_trim(slot.seq, 0);
     slot.cached.clear();
   }
-  slot.req.reset();
+  std::shared_ptr<Request> req = std::move(slot.req);
   slot.out_index = -1;
+  slot.awaiting_prompt = false;
+  if (slot.choice == 0 && !r.prompt_shared) {
+    // The others wait for this sequence's prompt, which will never come: they end the same way.
+    for (auto& other : slots_)
+      if (other.req == req) release(other, why, r.failure);
+  }
+  if (--r.running == 0) r.finish(std::move(r.failure));
 }
 
 // One decode step over every busy slot. Returns false when no slot had work.
@@ -296,6 +386,7 @@ bool GenerationScheduler::decode_step() {
       if (slot.req) release(slot, FinishReason::stop, err);
     return true;
   }
+  share_prompts();
   sample_outputs();
   return true;
 }
@@ -305,13 +396,15 @@ void GenerationScheduler::fill_batch() {
   // Streams already generating go first: one token each, so a long prompt never stalls them (the
   // batch holds at least one token per slot).
   for (auto& slot : slots_) {
-    if (!slot.req || slot.prompt_done < slot.req->prompt.size()) continue;
+    if (!slot.req || slot.awaiting_prompt || slot.prompt_done < slot.req->prompt.size()) continue;
     slot.out_index = engine_->batch_add(slot.next, slot.n_past++, slot.seq, true);
     slot.cached.push_back(slot.next);
   }
   // Then as much of the waiting prompts as fits.
   for (auto& slot : slots_) {
-    if (!slot.req || slot.prompt_done >= slot.req->prompt.size() || engine_->batch_room() == 0) continue;
+    if (!slot.req || slot.awaiting_prompt || slot.prompt_done >= slot.req->prompt.size() ||
+        engine_->batch_room() == 0)
+      continue;
     const Tokens& prompt = slot.req->prompt;
     const size_t n = std::min(prompt.size() - slot.prompt_done, static_cast<size_t>(engine_->batch_room()));
     for (size_t k = 0; k < n; ++k) {
@@ -319,9 +412,32 @@ void GenerationScheduler::fill_batch() {
       const bool last = i + 1 == prompt.size();
       const int32_t idx = engine_->batch_add(prompt[i], slot.n_past++, slot.seq, last);
       slot.cached.push_back(prompt[i]);
-      if (last) slot.out_index = idx;
+      if (last) {
+        slot.out_index = idx;
+        prompt_evaluations_.fetch_add(1);
+      }
     }
+    prompt_tokens_decoded_.fetch_add(n);
     slot.prompt_done += n;
+  }
+}
+
+void GenerationScheduler::share_prompts() {
+  // The first output of a request's first sequence comes from its prompt's last token: the prompt
+  // is in its memory now. The other sequences copy that memory and draw their first token from the
+  // same logits, each with its own sampler.
+  for (auto& first : slots_) {
+    if (!first.req || first.choice != 0 || first.out_index < 0 || first.req->prompt_shared) continue;
+    first.req->prompt_shared = true;
+    for (auto& other : slots_) {
+      if (&other == &first || other.req != first.req) continue;
+      engine_->memory_copy(first.seq, other.seq);
+      other.awaiting_prompt = false;
+      other.cached = first.cached;
+      other.prompt_done = first.req->prompt.size();
+      other.n_past = first.n_past;
+      other.out_index = first.out_index;
+    }
   }
 }
 
@@ -329,29 +445,30 @@ void GenerationScheduler::sample_outputs() {
   for (auto& slot : slots_) {
     if (!slot.req || slot.out_index < 0) continue;
     Request& r = *slot.req;
-    const Token tok = r.sampler->next(slot.out_index);
+    Choice& c = r.choices[slot.choice];
+    SampledToken picked = c.sampler->next(slot.out_index);
     slot.out_index = -1;
-    if (engine_->is_end_of_generation(tok)) {
+    if (engine_->is_end_of_generation(picked.token)) {
       release(slot, FinishReason::stop);
       continue;
     }
-    ++r.generated;
-    r.utf8_tail += engine_->token_text(tok);
-    const size_t complete = utf8_complete_prefix(r.utf8_tail);
-    auto matched = r.matcher.push(utf8_sanitize(std::string_view(r.utf8_tail).substr(0, complete)));
-    r.utf8_tail.erase(0, complete);
-    r.send(std::move(matched.emit));
+    ++c.generated;
+    c.utf8_tail += engine_->token_text(picked.token);
+    const size_t complete = utf8_complete_prefix(c.utf8_tail);
+    std::string text = utf8_sanitize(std::string_view(c.utf8_tail).substr(0, complete));
+    c.utf8_tail.erase(0, complete);
+    if (picked.logprob) c.held.push_back({c.pushed, c.pushed + text.size(), std::move(*picked.logprob)});
+    c.pushed += text.size();
+    auto matched = c.matcher.push(text);
+    r.emit(slot.choice, std::move(matched.emit), matched.stopped ? Drain::stopped : Drain::sent);
     if (matched.stopped) {
-      {
-        std::lock_guard lk(r.chan_mu);
-        r.stop_sequence = std::move(matched.matched);
-      }
+      c.stop_sequence = std::move(matched.matched);
       release(slot, FinishReason::stop);
-    } else if (r.generated >= r.max_tokens || slot.n_past + 1 >= config_.n_ctx_seq) {
+    } else if (c.generated >= r.max_tokens || slot.n_past + 1 >= config_.n_ctx_seq) {
       // prompt + answer stay within context_size
       release(slot, FinishReason::length);
     } else {
-      slot.next = tok;
+      slot.next = picked.token;
     }
   }
 }

@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include "providers/llamacpp/sampling.h"
 #include "providers/llamacpp/task_models.h"
 
@@ -47,6 +49,14 @@ Result<int64_t> LlamaGenerator::count_prompt_tokens(const GenerateRequest& reque
 
 Result<GenerateResult> LlamaGenerator::generate(const GenerateRequest& request,
                                                 const TokenCallback& on_piece) {
+  if (!on_piece) return generate_deltas(request, DeltaCallback{});
+  return generate_deltas(request, [&](const GenerateDelta& delta) {
+    return delta.choice != 0 || delta.content.empty() || on_piece(delta.content);
+  });
+}
+
+Result<GenerateResult> LlamaGenerator::generate_deltas(const GenerateRequest& request,
+                                                       const DeltaCallback& on_delta) {
   const llama_vocab* vocab = llama_model_get_vocab(setup_.model.get());
   GenerationJob job;
   job.stops = request.options.stop;
@@ -59,12 +69,19 @@ Result<GenerateResult> LlamaGenerator::generate(const GenerateRequest& request,
                                                   " tokens but the context of " + setup_.name + " holds " +
                                                   std::to_string(limit) +
                                                   " per request, answer included (context_size); shorten it");
-  auto sampler = Sampler::create(vocab, request.options);
-  if (!sampler) return sampler.error();
+  // One sampler per sequence (n), each with its own seed; the scheduler evaluates the prompt once.
+  for (int i = 0; i < std::max(1, request.options.n); ++i) {
+    auto sampler = Sampler::create(vocab, choice_options(request.options, i));
+    if (!sampler) return sampler.error();
+    auto bound = engine_->bind(std::move(*sampler));
+    if (i == 0)
+      job.sampler = std::move(bound);
+    else
+      job.siblings.push_back(std::move(bound));
+  }
   job.prompt = std::move(*tokens);
-  job.sampler = engine_->bind(std::move(*sampler));
   job.max_tokens = request.options.max_tokens;
-  return scheduler_->run(std::move(job), on_piece, request.cancel);
+  return scheduler_->run(std::move(job), on_delta, request.cancel);
 }
 
 }  // namespace xervo::llamacpp

@@ -14,7 +14,10 @@ namespace {
 class ContextSampler final : public TokenSampler {
  public:
   ContextSampler(Sampler sampler, llama_context* ctx) : sampler_(std::move(sampler)), ctx_(ctx) {}
-  Token next(int32_t batch_index) override { return sampler_.sample(ctx_, batch_index); }
+  SampledToken next(int32_t batch_index) override {
+    const Token token = sampler_.sample(ctx_, batch_index);
+    return {token, sampler_.logprob(ctx_, batch_index, token)};
+  }
 
  private:
   Sampler sampler_;
@@ -39,6 +42,12 @@ const float* LlamaEngine::pooled_output(SeqId seq) { return llama_get_embeddings
 
 bool LlamaEngine::memory_trim(SeqId seq, Pos from) {
   return llama_memory_seq_rm(llama_get_memory(ctx_.get()), seq, from > 0 ? from : -1, -1);
+}
+
+void LlamaEngine::memory_copy(SeqId from, SeqId to) {
+  llama_memory_t memory = llama_get_memory(ctx_.get());
+  llama_memory_seq_rm(memory, to, -1, -1);
+  llama_memory_seq_cp(memory, from, to, -1, -1);
 }
 
 bool LlamaEngine::is_end_of_generation(Token token) const {

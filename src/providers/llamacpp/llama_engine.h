@@ -27,6 +27,7 @@ class LlamaEngine final : public Engine {
   void memory_clear() override;
   const float* pooled_output(SeqId seq) override;
   bool memory_trim(SeqId seq, Pos from) override;
+  void memory_copy(SeqId from, SeqId to) override;
   bool is_end_of_generation(Token token) const override;
   std::string token_text(Token token) const override;
 

@@ -4,10 +4,11 @@
 // touches the model's context, which it reaches through an Engine (engine.h).
 // - PooledScheduler (embed, rerank): inputs of different callers are packed into one batch, each
 //   input its own sequence id; the pooled output of each sequence goes back to its caller.
-// - GenerationScheduler: up to `slots` generations share each decode step, each in its own KV-cache
-//   sequence; a new request's prompt is processed in the same batch as the running streams' next
-//   tokens. Pieces of text are handed to the caller's thread, so a slow stream consumer never slows
-//   the others.
+// - GenerationScheduler: up to `slots` generated sequences share each decode step, each in its own
+//   KV-cache sequence; a new request's prompt is processed in the same batch as the running streams'
+//   next tokens. A request for n sequences takes n slots, evaluates its prompt in one and copies it to
+//   the others. Pieces of text are handed to the caller's thread, so a slow stream consumer never
+//   slows the others.
 // Callers block until their request is done; beyond `queue_limit` waiting requests a call fails at
 // once with `unavailable`. A step reports work to the lane whenever anything is queued or running,
 // so the lane never sleeps on queued work. Destroying a scheduler leaves the lane (waiting for a
@@ -99,11 +100,14 @@ class PooledScheduler final : ComputeLane::Worker {
   std::chrono::steady_clock::time_point last_end_;  // when it ended
 };
 
-// One generation as the scheduler runs it: prompt tokens, a sampler, limits.
+// One generation as the scheduler runs it: prompt tokens, a sampler per sequence, limits.
 struct GenerationJob {
   Tokens prompt;
   std::unique_ptr<TokenSampler> sampler;  // made for this scheduler's engine
-  int max_tokens = 256;
+  // n > 1: the samplers of sequences 1 .. n-1. Each takes a slot of its own; the prompt is
+  // evaluated once, in the first sequence's slot, and copied to theirs.
+  std::vector<std::unique_ptr<TokenSampler>> siblings;
+  int max_tokens = 256;  // per sequence
   std::vector<std::string> stops;
 };
 
@@ -116,12 +120,19 @@ class GenerationScheduler final : ComputeLane::Worker {
   GenerationScheduler(const GenerationScheduler&) = delete;
   GenerationScheduler& operator=(const GenerationScheduler&) = delete;
 
-  // Runs one generation; `on_piece` runs on the calling thread. Ends early (finish_reason
-  // cancelled) when `cancel` is requested or on_piece returns false.
+  // Runs one generation of 1 + job.siblings.size() sequences (at most n_seq_max: invalid_input
+  // beyond); `on_delta` runs on the calling thread with each sequence's text and logprobs as they
+  // come. Ends early (finish_reason cancelled) when `cancel` is requested or on_delta returns false.
+  Result<GenerateResult> run(GenerationJob job, const DeltaCallback& on_delta, std::stop_token cancel);
+  // The same, streaming the first sequence's text only.
   Result<GenerateResult> run(GenerationJob job, const TokenCallback& on_piece, std::stop_token cancel);
 
   uint64_t decode_calls() const { return decodes_.load(); }  // decodes since creation
-  size_t waiting() const;                                    // requests waiting for a slot
+  // Prompts evaluated since creation (one per request, whatever its n: the others copy it), and the
+  // prompt tokens decoded for them (what a slot's cached prefix did not already hold).
+  uint64_t prompt_evaluations() const { return prompt_evaluations_.load(); }
+  uint64_t prompt_tokens_decoded() const { return prompt_tokens_decoded_.load(); }
+  size_t waiting() const;  // requests waiting for a slot
   void set_decode_observer(DecodeObserver observer);
 
  private:
@@ -130,9 +141,11 @@ class GenerationScheduler final : ComputeLane::Worker {
   bool step() override;  // free cancelled slots, admit, then one decode step; lane thread
   void release_cancelled();
   void admit();
-  bool decode_step();  // false when no slot had work
+  void place(Slot& slot);  // a newly admitted slot's first state
+  bool decode_step();      // false when no slot had work
   void release(Slot& slot, FinishReason why, std::optional<Error> err = std::nullopt);
   void fill_batch();
+  void share_prompts();  // copies a just-evaluated prompt to the slots of its other sequences
   void sample_outputs();
   bool has_work() const;  // anything queued or in a slot
 
@@ -141,6 +154,8 @@ class GenerationScheduler final : ComputeLane::Worker {
   SchedulerConfig config_;
   std::shared_ptr<ComputeLane> lane_;
   std::atomic<uint64_t> decodes_{0};
+  std::atomic<uint64_t> prompt_evaluations_{0};
+  std::atomic<uint64_t> prompt_tokens_decoded_{0};
   mutable std::mutex mu_;
   std::deque<std::shared_ptr<Request>> queue_;  // GUARDED_BY(mu_): waiting for a slot
   bool stopping_ = false;                       // GUARDED_BY(mu_)

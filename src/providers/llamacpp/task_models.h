@@ -63,8 +63,12 @@ class LlamaGenerator final : public GeneratorModel {
   LlamaGenerator(ModelSetup setup, std::unique_ptr<ChatTemplate> chat, std::unique_ptr<LlamaEngine> engine,
                  SchedulerConfig config, std::shared_ptr<ComputeLane> lane);
   using GeneratorModel::generate;
+  // Content pieces only (thinking and tool calls are in the result).
   Result<GenerateResult> generate(const GenerateRequest& request, const TokenCallback& on_piece) override;
   Result<int64_t> count_prompt_tokens(const GenerateRequest& request) override;
+  // Content, thinking and tool-call deltas, parsed as they are generated.
+  Result<GenerateResult> generate_deltas(const GenerateRequest& request,
+                                         const DeltaCallback& on_delta) override;
   GenerationScheduler& scheduler() { return *scheduler_; }
 
  private:

@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include "providers/openai/openai_models.h"
 
 namespace xervo::openai {
@@ -15,10 +17,18 @@ class OpenAiGenerator final : public GeneratorModel {
 
   using GeneratorModel::generate;
   Result<GenerateResult> generate(const GenerateRequest& request, const TokenCallback& on_piece) override {
+    if (!on_piece) return generate_deltas(request, DeltaCallback{});
+    return generate_deltas(request, [&](const GenerateDelta& d) {
+      return d.choice != 0 || d.content.empty() || on_piece(d.content);
+    });
+  }
+
+  Result<GenerateResult> generate_deltas(const GenerateRequest& request,
+                                         const DeltaCallback& on_delta) override {
     auto body = build_body(request);
     if (!body) return body.error();
-    if (!on_piece) return generate_whole(*body, request);
-    return generate_streamed(*body, request, on_piece);
+    if (!on_delta) return generate_whole(*body, request);
+    return generate_streamed(*body, request, on_delta);
   }
 
  private:
@@ -44,6 +54,7 @@ class OpenAiGenerator final : public GeneratorModel {
                            {"temperature", o.temperature},
                            {"top_p", o.top_p}};
     if (o.seed) body["seed"] = *o.seed;
+    add_sampling_fields(body, o);
     if (!o.stop.empty()) body["stop"] = o.stop;
     if (!o.json_schema.empty()) {
       auto schema = nlohmann::json::parse(o.json_schema, nullptr, false);
@@ -69,25 +80,29 @@ class OpenAiGenerator final : public GeneratorModel {
     if (!reply->is_object() || choices == reply->end() || !choices->is_array() || choices->empty() ||
         !(*choices)[0].is_object())
       return net::malformed_response(ctx, "{choices: [{message: {content}}]}", shown);
-    const auto& choice = (*choices)[0];
-    auto message = choice.find("message");
-    if (message == choice.end() || !message->is_object())
-      return net::malformed_response(ctx, "choices[0].message", shown);
     GenerateResult out;
-    if (auto content = message->find("content"); content != message->end()) {
-      if (content->is_string())
-        out.text = content->get<std::string>();
-      else if (!content->is_null())
-        return net::malformed_response(ctx, "a string message content", shown);
+    for (size_t i = 0; i < choices->size() && i < static_cast<size_t>(std::max(1, request.options.n)); ++i) {
+      const auto& choice = (*choices)[i];
+      auto message = choice.is_object() ? choice.find("message") : choice.end();
+      if (!choice.is_object() || message == choice.end() || !message->is_object())
+        return net::malformed_response(ctx, "choices[" + std::to_string(i) + "].message", shown);
+      GenerateChoice& c = i == 0 ? out : out.more.emplace_back();
+      if (auto content = message->find("content"); content != message->end()) {
+        if (content->is_string())
+          c.text = content->get<std::string>();
+        else if (!content->is_null())
+          return net::malformed_response(ctx, "a string message content", shown);
+      }
+      if (auto finish = choice.find("finish_reason"); finish != choice.end() && finish->is_string())
+        c.finish_reason = map_finish(finish->get<std::string>());
+      c.logprobs = read_logprobs(choice);
     }
-    if (auto finish = choice.find("finish_reason"); finish != choice.end() && finish->is_string())
-      out.finish_reason = map_finish(finish->get<std::string>());
     out.usage = read_usage(*reply);
     return out;
   }
 
   Result<GenerateResult> generate_streamed(nlohmann::json body, const GenerateRequest& request,
-                                           const TokenCallback& on_piece) const {
+                                           const DeltaCallback& on_delta) const {
     body["stream"] = true;
     if (config_.stream_usage) body["stream_options"] = {{"include_usage", true}};
     const auto& ctx = config_.api->context();
@@ -116,25 +131,34 @@ class OpenAiGenerator final : public GeneratorModel {
       auto choices = chunk.find("choices");
       if (choices == chunk.end() || !choices->is_array() || choices->empty())
         return true;  // usage-only chunk
-      const auto& choice = (*choices)[0];
-      if (!choice.is_object()) {
-        bad = net::malformed_response(ctx, "choice objects in stream chunks", event.data);
-        return false;
-      }
-      if (auto finish = choice.find("finish_reason"); finish != choice.end() && finish->is_string()) {
-        out.finish_reason = map_finish(finish->get<std::string>());
-        finished = true;
-      }
-      auto delta = choice.find("delta");
-      if (delta == choice.end() || !delta->is_object()) return true;
-      auto content = delta->find("content");
-      if (content == delta->end() || !content->is_string()) return true;
-      const auto& piece = content->get_ref<const std::string&>();
-      if (piece.empty()) return true;
-      out.text += piece;
-      if (!on_piece(piece)) {
-        caller_stopped = true;
-        return false;
+      for (const auto& choice : *choices) {
+        if (!choice.is_object()) {
+          bad = net::malformed_response(ctx, "choice objects in stream chunks", event.data);
+          return false;
+        }
+        // Each chunk names its choice (n > 1); an index beyond what was asked for is dropped.
+        auto at = choice.find("index");
+        const int64_t index = at != choice.end() && at->is_number_integer() ? at->get<int64_t>() : 0;
+        if (index < 0 || index >= std::max(1, request.options.n)) continue;
+        while (out.choice_count() <= static_cast<size_t>(index)) out.more.emplace_back();
+        GenerateChoice& c = index == 0 ? out : out.more[static_cast<size_t>(index) - 1];
+        if (auto finish = choice.find("finish_reason"); finish != choice.end() && finish->is_string()) {
+          c.finish_reason = map_finish(finish->get<std::string>());
+          finished = true;
+        }
+        GenerateDelta d;
+        d.choice = static_cast<int>(index);
+        d.logprobs = read_logprobs(choice);
+        if (auto delta = choice.find("delta"); delta != choice.end() && delta->is_object())
+          if (auto content = delta->find("content"); content != delta->end() && content->is_string())
+            d.content = content->get<std::string>();
+        if (d.content.empty() && d.logprobs.empty()) continue;
+        c.text += d.content;
+        c.logprobs.insert(c.logprobs.end(), d.logprobs.begin(), d.logprobs.end());
+        if (!on_delta(d)) {
+          caller_stopped = true;
+          return false;
+        }
       }
       return true;
     };

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "net/api_client.h"
 #include "xervo/embedding.h"
@@ -33,5 +34,10 @@ std::shared_ptr<RerankerModel> make_reranker_model(ModelConfig config);
 Usage read_usage(const nlohmann::json& body);
 // `body` with every key of `extra` set over it.
 void merge_extra_body(nlohmann::json& body, const nlohmann::json& extra);
+// presence_penalty, frequency_penalty, logit_bias, logprobs, top_logprobs and n, when set
+// (openai_sampling.cpp).
+void add_sampling_fields(nlohmann::json& body, const GenerateOptions& options);
+// A choice's logprobs.content as TokenLogprobs (empty when it has none).
+std::vector<TokenLogprob> read_logprobs(const nlohmann::json& choice);
 
 }  // namespace xervo::openai

@@ -143,6 +143,65 @@ TEST_F(Gemini, GenerateMapsRolesSystemInstructionAndConfig) {
   EXPECT_EQ(c["responseJsonSchema"], json({{"type", "object"}}));
 }
 
+TEST_F(Gemini, PenaltiesCandidatesAndLogprobsMapToGeminisFields) {
+  server.http().Post(R"(/v1beta/models/gemini-test:generateContent)", [&](const httplib::Request& req,
+                                                                          httplib::Response& res) {
+    bodies.push_back(json::parse(req.body));
+    json lp = {
+        {"chosenCandidates", {{{"token", "Hi"}, {"logProbability", -0.5}}}},
+        {"topCandidates",
+         {{{"candidates",
+            {{{"token", "Hi"}, {"logProbability", -0.5}}, {{"token", "Yo"}, {"logProbability", -1.5}}}}}}}};
+    json reply = gemini_reply("Hi");
+    reply["candidates"][0]["logprobsResult"] = lp;
+    reply["candidates"].push_back(
+        {{"content", {{"parts", {{{"text", "Yo"}}}}}}, {"finishReason", "MAX_TOKENS"}});
+    res.set_content(reply.dump(), "application/json");
+  });
+  server.start();
+  auto model = load(ModelTask::generate);
+  GenerateRequest req;
+  req.prompt = "hi";
+  req.options.presence_penalty = 0.5f;
+  req.options.frequency_penalty = 1.0f;
+  req.options.n = 2;
+  req.options.logprobs = true;
+  req.options.top_logprobs = 2;
+  auto r = model.generator->generate(req);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  const json& c = bodies.back()["generationConfig"];
+  EXPECT_FLOAT_EQ(c["presencePenalty"].get<float>(), 0.5f);
+  EXPECT_FLOAT_EQ(c["frequencyPenalty"].get<float>(), 1.0f);
+  EXPECT_EQ(c["candidateCount"], 2);
+  EXPECT_EQ(c["responseLogprobs"], true);
+  EXPECT_EQ(c["logprobs"], 2);
+  ASSERT_EQ(r->choice_count(), 2u);
+  EXPECT_EQ(r->choice(1).text, "Yo");
+  EXPECT_EQ(r->choice(1).finish_reason, FinishReason::length);
+  ASSERT_EQ(r->logprobs.size(), 1u);
+  EXPECT_DOUBLE_EQ(r->logprobs[0].logprob, -0.5);
+  ASSERT_EQ(r->logprobs[0].top.size(), 2u);
+  EXPECT_EQ(r->logprobs[0].top[1].token, "Yo");
+}
+
+TEST_F(Gemini, WhatGeminiCannotDoIsRefusedClearly) {
+  server.start();
+  auto model = load(ModelTask::generate);
+  GenerateRequest req;
+  req.prompt = "hi";
+  req.options.logit_bias = {{5, 1.0f}};
+  auto bias = model.generator->generate(req);
+  ASSERT_FALSE(bias.ok());
+  EXPECT_EQ(bias.error().code(), ErrorCode::invalid_input);
+  EXPECT_NE(bias.error().message().find("logit_bias"), std::string::npos);
+  req.options.logit_bias.clear();
+  req.options.n = 2;
+  auto streamed = model.generator->generate(req, [](std::string_view) { return true; });
+  ASSERT_FALSE(streamed.ok());
+  EXPECT_EQ(streamed.error().code(), ErrorCode::invalid_input);
+  EXPECT_NE(streamed.error().message().find("stream"), std::string::npos);
+}
+
 TEST_F(Gemini, StreamsOverSseUntilFinishReason) {
   std::string alt;
   server.http().Post(R"(/v1beta/models/gemini-test:streamGenerateContent)",

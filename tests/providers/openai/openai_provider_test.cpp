@@ -201,6 +201,98 @@ TEST_F(OpenAiProvider, StreamDeliversPiecesAndUsage) {
   EXPECT_EQ(bodies.back()["stream_options"]["include_usage"], true);
 }
 
+TEST_F(OpenAiProvider, SamplingFieldsPassThroughAndEveryChoiceWithItsLogprobsComesBack) {
+  server.http().Post("/v1/chat/completions", [&](const httplib::Request& req, httplib::Response& res) {
+    bodies.push_back(json::parse(req.body));
+    json lp = {
+        {"content",
+         {{{"token", "Hi"},
+           {"logprob", -0.5},
+           {"bytes", {72, 105}},
+           {"top_logprobs", {{{"token", "Hi"}, {"logprob", -0.5}}, {{"token", "Yo"}, {"logprob", -1.5}}}}}}}};
+    res.set_content(
+        json({{"choices",
+               {{{"index", 0}, {"message", {{"content", "Hi"}}}, {"logprobs", lp}, {"finish_reason", "stop"}},
+                {{"index", 1}, {"message", {{"content", "Yo"}}}, {"finish_reason", "length"}}}},
+              {"usage", {{"prompt_tokens", 3}, {"completion_tokens", 2}}}})
+            .dump(),
+        "application/json");
+  });
+  server.start();
+  auto model = load(ModelTask::generate);
+  GenerateRequest req;
+  req.prompt = "hi";
+  req.options.presence_penalty = 0.5f;
+  req.options.frequency_penalty = -1.0f;
+  req.options.logit_bias = {{50256, -100.0f}};
+  req.options.logprobs = true;
+  req.options.top_logprobs = 2;
+  req.options.n = 2;
+  auto r = model.generator->generate(req);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  const json& b = bodies.back();
+  EXPECT_FLOAT_EQ(b["presence_penalty"].get<float>(), 0.5f);
+  EXPECT_FLOAT_EQ(b["frequency_penalty"].get<float>(), -1.0f);
+  EXPECT_EQ(b["logit_bias"], json({{"50256", -100.0}}));
+  EXPECT_EQ(b["logprobs"], true);
+  EXPECT_EQ(b["top_logprobs"], 2);
+  EXPECT_EQ(b["n"], 2);
+  ASSERT_EQ(r->choice_count(), 2u);
+  EXPECT_EQ(r->text, "Hi");
+  EXPECT_EQ(r->choice(1).text, "Yo");
+  EXPECT_EQ(r->choice(1).finish_reason, FinishReason::length);
+  ASSERT_EQ(r->logprobs.size(), 1u);
+  EXPECT_EQ(r->logprobs[0].token, "Hi");
+  EXPECT_DOUBLE_EQ(r->logprobs[0].logprob, -0.5);
+  ASSERT_EQ(r->logprobs[0].top.size(), 2u);
+  EXPECT_EQ(r->logprobs[0].top[1].token, "Yo");
+
+  GenerateRequest plain;
+  plain.prompt = "hi";
+  ASSERT_TRUE(model.generator->generate(plain).ok());
+  for (const char* key :
+       {"presence_penalty", "frequency_penalty", "logit_bias", "logprobs", "top_logprobs", "n"})
+    EXPECT_FALSE(bodies.back().contains(key)) << key << " sent though unset";
+}
+
+TEST_F(OpenAiProvider, StreamedChoicesArriveAsDeltasOfTheirIndex) {
+  server.http().Post("/v1/chat/completions", [&](const httplib::Request&, httplib::Response& res) {
+    std::string sse;
+    auto chunk = [&](int index, const std::string& text, json finish) {
+      json lp = {{"content", {{{"token", text}, {"logprob", -0.25}, {"top_logprobs", json::array()}}}}};
+      json c = {
+          {"index", index}, {"delta", {{"content", text}}}, {"logprobs", lp}, {"finish_reason", finish}};
+      sse += "data: " + json({{"choices", {c}}}).dump() + "\n\n";
+    };
+    chunk(0, "a", nullptr);
+    chunk(1, "b", nullptr);
+    chunk(0, "c", "stop");
+    chunk(1, "d", "length");
+    chunk(7, "x", nullptr);  // beyond n: dropped
+    res.set_content(sse + "data: [DONE]\n\n", "text/event-stream");
+  });
+  server.start();
+  auto model = load(ModelTask::generate);
+  GenerateRequest req;
+  req.prompt = "hi";
+  req.options.n = 2;
+  req.options.logprobs = true;
+  std::vector<std::string> streamed(2);
+  size_t logprobs = 0;
+  auto r = model.generator->generate_deltas(req, [&](const GenerateDelta& d) {
+    streamed.at(static_cast<size_t>(d.choice)) += d.content;
+    logprobs += d.logprobs.size();
+    return true;
+  });
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_EQ(streamed, (std::vector<std::string>{"ac", "bd"}));
+  EXPECT_EQ(logprobs, 4u);
+  ASSERT_EQ(r->choice_count(), 2u);
+  EXPECT_EQ(r->choice(1).text, "bd");
+  EXPECT_EQ(r->choice(1).finish_reason, FinishReason::length);
+  EXPECT_EQ(r->choice(0).logprobs.size(), 2u);
+}
+
 TEST_F(OpenAiProvider, RerankSortsByScoreAndHonoursTopN) {
   server.http().Post("/v1/rerank", [&](const httplib::Request& req, httplib::Response& res) {
     bodies.push_back(json::parse(req.body));

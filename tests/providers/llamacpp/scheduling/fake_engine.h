@@ -31,6 +31,7 @@ struct EngineLog {
   std::mutex mu;
   std::vector<std::vector<BatchEntry>> decodes;  // the batch of every decode, in order
   std::vector<std::pair<SeqId, Pos>> trims;      // memory_trim calls
+  std::vector<std::pair<SeqId, SeqId>> copies;   // memory_copy calls (from, to)
   // Called (without mu held) with the batch; a non-zero return fails that decode with the code.
   std::function<int32_t(const std::vector<BatchEntry>&)> on_decode;
 
@@ -82,6 +83,10 @@ class FakeEngine final : public Engine {
     log_->trims.emplace_back(seq, from);
     return true;
   }
+  void memory_copy(SeqId from, SeqId to) override {
+    std::lock_guard lk(log_->mu);
+    log_->copies.emplace_back(from, to);
+  }
   bool is_end_of_generation(Token token) const override { return token == kEndOfGeneration; }
   std::string token_text(Token token) const override { return std::to_string(token) + " "; }
 
@@ -98,13 +103,29 @@ class FakeEngine final : public Engine {
   std::map<SeqId, std::vector<float>> pooled_;
 };
 
+// Draws the engine's next token, plus `offset` (sequences of one request that differ); with
+// `logprobs`, reports each token t with logprob -t / 1000.
 class FakeSampler final : public TokenSampler {
  public:
-  explicit FakeSampler(const FakeEngine* engine) : engine_(engine) {}
-  Token next(int32_t batch_index) override { return engine_->next_after(batch_index); }
+  explicit FakeSampler(const FakeEngine* engine, Token offset = 0, bool logprobs = false)
+      : engine_(engine), offset_(offset), logprobs_(logprobs) {}
+  SampledToken next(int32_t batch_index) override {
+    SampledToken out{engine_->next_after(batch_index) + offset_, std::nullopt};
+    if (out.token == kEndOfGeneration + offset_) out.token = kEndOfGeneration;
+    if (logprobs_) {
+      TokenLogprob lp;
+      lp.id = out.token;
+      lp.token = std::to_string(out.token) + " ";
+      lp.logprob = -out.token / 1000.0;
+      out.logprob = std::move(lp);
+    }
+    return out;
+  }
 
  private:
   const FakeEngine* engine_;
+  Token offset_;
+  bool logprobs_;
 };
 
 }  // namespace xervo::llamacpp::testing
