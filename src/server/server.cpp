@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "server/model_policy.h"
 #include "server/server_state.h"
+#include "server/websocket_routes.h"
 
 namespace xervo {
 namespace server {
@@ -42,7 +43,7 @@ RouteInfo classify(const std::string& path) {
   }
   static const std::set<std::string> kInference{"/v1/models",      "/v1/embeddings", "/v1/chat/completions",
                                                 "/v1/completions", "/v1/rerank",     "/rerank",
-                                                "/v1/reranking"};
+                                                "/v1/reranking",   "/v1/ws"};
   return {
       kInference.count(path) ? (path == "/rerank" || path == "/v1/reranking" ? "/v1/rerank" : path) : "other",
       true, Scope::inference, true};
@@ -128,7 +129,10 @@ HandlerResponse pre_route(ServerState& state, const HttpRequest& req, HttpRespon
     return HandlerResponse::Handled;
   }
   if (route.needs_auth && state.auth.enabled()) {
-    auto key = state.auth.authorize(req.header("Authorization"), route.scope);
+    // A browser's WebSocket cannot send headers: its key may come as a subprotocol.
+    auto key = state.auth.authorize(
+        route.label == kWebSocketPath ? websocket_authorization(req) : req.header("Authorization"),
+        route.scope);
     if (!key.ok()) {
       state.metrics.rejected(key.error().code() == ErrorCode::forbidden ? "scope" : "auth");
       if (key.error().code() == ErrorCode::unauthorized) res.set_header("WWW-Authenticate", "Bearer");
@@ -344,6 +348,7 @@ Result<std::unique_ptr<Server>> Server::start(std::shared_ptr<ModelRuntime> runt
   server::add_management_routes(impl->router, state);
   server::add_lifecycle_routes(impl->router, state);
   server::add_library_routes(impl->router, state);
+  server::add_websocket_routes(impl->router, state);
 
   const server::Router& router = impl->router;
   auto listener = server::HttpListener::start(

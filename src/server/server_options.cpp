@@ -4,6 +4,7 @@
 
 #include "server/auth.h"
 #include "server/model_policy.h"
+#include "server/websocket_routes.h"
 #include "xervo/server.h"
 
 namespace xervo {
@@ -162,6 +163,10 @@ Result<ServerOptions> parse_server_options(const nlohmann::json& section) {
         o.allow_model_ids = std::move(*allowance);
       else
         o.admin_allow_model_ids = std::move(*allowance);
+    } else if (key == "websocket") {
+      auto ws = server::parse_websocket_options(v);
+      if (!ws.ok()) return ws.error();
+      o.websocket = *ws;
     } else if (key == "auth") {
       auto keys = parse_keys(v);
       if (!keys.ok()) return keys.error();
@@ -174,7 +179,7 @@ Result<ServerOptions> parse_server_options(const nlohmann::json& section) {
           "write_timeout_s, max_connections, max_connections_per_client, request_timeout_s, "
           "shutdown_grace_s, max_queue_per_model, max_inputs, max_tokens, default_max_tokens, "
           "requests_per_minute, tokens_per_minute, cors_origins, access_log, unload_models_on_stop, allow_model_ids, "
-          "admin_allow_model_ids, auth)");
+          "admin_allow_model_ids, websocket, auth)");
     }
     if (!r.ok()) return r.error();
   }
