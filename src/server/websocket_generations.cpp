@@ -266,8 +266,15 @@ class GenerationSocket final : public WebSocketHandler,
     try {
       last = run_generation(channel, call, outcome);
     } catch (const Rejection& r) {
-      last = error_message(call.id, r.error(), r.retry_after_s());
-      outcome.status = http_status(r.error().code());
+      if (r.error().code() == ErrorCode::cancelled && stop.stop_requested()) {
+        // Stopped by the client before any token (while admitted or loading): ends like any cancel.
+        last = cancelled_early(call);
+        outcome.status = 499;
+        outcome.finish = last ? "cancelled" : "client_gone";
+      } else {
+        last = error_message(call.id, r.error(), r.retry_after_s());
+        outcome.status = http_status(r.error().code());
+      }
     } catch (const Exception& e) {
       last = error_message(call.id, e.error());
       outcome.status = http_status(e.error().code());
@@ -326,6 +333,13 @@ class GenerationSocket final : public WebSocketHandler,
     outcome.status = stopped ? 499 : 200;
     outcome.finish = stopped ? "cancelled" : std::string(to_string(result->finish_reason));
     return done_message(call.id, admitted.spec.alias, *result, stopped);
+  }
+
+  // The reply to a request the client cancelled before it generated anything (none if it left).
+  std::optional<json> cancelled_early(const GenerateCall& call) {
+    if (closed()) return std::nullopt;
+    std::string model = current_request().model.empty() ? call.model : current_request().model;
+    return done_message(call.id, model, GenerateResult{}, true);
   }
 
   // The connection is gone (on_close ran): a generation it stopped has nobody to answer.
