@@ -17,6 +17,8 @@ namespace {
 
 // Messages read and not yet handled; beyond it the reader waits for the handler.
 constexpr int kMaxPendingMessages = 8;
+// A message is read in pieces of at most this much, so its size is judged before it is all in memory.
+constexpr size_t kReadChunk = 64 * 1024;
 // A close frame's reason is at most 123 bytes (RFC 6455 5.5: 125 for the payload, 2 of them the code).
 constexpr size_t kMaxCloseReason = 123;
 
@@ -103,7 +105,9 @@ net::awaitable<void> WebSocketConnection::serve(std::shared_ptr<WebSocketConnect
   timeouts.idle_timeout = limits.ping_interval * 2;  // a ping after one interval of silence, closed after two
   timeouts.keep_alive_pings = true;
   ws.set_option(timeouts);
-  ws.read_message_max(limits.max_message_bytes);
+  // The size bound is read_loop's: Beast's own would end the connection with a close frame the
+  // client may never see (its teardown closes the socket with the message's rest unread: a reset).
+  ws.read_message_max(0);
   ws.set_option(
       websocket::stream_base::decorator([headers = std::move(headers)](websocket::response_type& res) {
         res.set(http::field::server, "xervo");
@@ -171,12 +175,25 @@ net::awaitable<void> WebSocketConnection::read_loop() {
       if (failed_) co_return;  // the socket was closed while waiting
     }
     beast::flat_buffer buffer;  // per message: a large one does not stay allocated
-    error_code ec;
-    co_await ws_.async_read(buffer, net::redirect_error(net::use_awaitable, ec));
-    if (ec) {
-      note_end(classify_read_end(ec));
-      co_return;
-    }
+    bool too_big = false;
+    do {
+      error_code ec;
+      co_await ws_.async_read_some(buffer, kReadChunk, net::redirect_error(net::use_awaitable, ec));
+      if (ec) {
+        note_end(classify_read_end(ec));
+        co_return;
+      }
+      if (!too_big && buffer.size() > limits_.max_message_bytes) {
+        // Close with 1009 and keep reading: the rest of the message, then the client's close frame,
+        // are consumed by the closing handshake, so the client gets the reason.
+        too_big = true;
+        note_end(WebSocketEnd::message_too_big);
+        close(static_cast<uint16_t>(websocket::close_code::too_big),
+              "message larger than " + std::to_string(limits_.max_message_bytes) + " bytes");
+      }
+      if (too_big) buffer.consume(buffer.size());
+    } while (!ws_.is_message_done());
+    if (too_big) continue;
     arm_idle();
     pending_messages_.fetch_add(1);
     net::post(messages_,

@@ -191,18 +191,22 @@ class GenerationSocket final : public WebSocketHandler,
     if (state_.stopping.load())
       return reply_error(id, Error(ErrorCode::unavailable, "the server is shutting down"), 5);
     const int max_requests = state_.options.websocket.max_requests;
+    bool duplicate = false, full = false;
     {
       std::lock_guard lock(mu_);
-      if (live_.count(id))
-        return reply_error(id, Error(ErrorCode::invalid_input,
-                                     "a request with id '" + id + "' is still running on this connection"));
-      if (live_.size() >= static_cast<size_t>(max_requests))
-        return reply_error(id,
-                           Error(ErrorCode::unavailable,
-                                 "this connection already runs " + std::to_string(max_requests) +
-                                     " requests ([server.websocket] max_requests); wait for one to end"),
-                           1);
+      duplicate = live_.count(id) > 0;
+      full = live_.size() >= static_cast<size_t>(max_requests);
     }
+    if (duplicate)
+      return reply_error(id, Error(ErrorCode::invalid_input,
+                                   "a request with id '" + id + "' is still running on this connection"));
+    if (full)
+      return reply_error(
+          id,
+          Error(ErrorCode::unavailable, "this connection already runs " + std::to_string(max_requests) +
+                                            " requests ([server.websocket] max_requests); wait for "
+                                            "one to end"),
+          1);
     if (int wait_s = state_.limiter.admit(client_.client, client_.limit); wait_s > 0) {
       state_.metrics.rejected("rate_limit");
       return reply_error(

@@ -133,11 +133,14 @@ TEST_F(WebSocketTest, TwoGenerationsRunAtOnceEachTaggedWithItsId) {
   // Both stream before either ends: they run at once (an endless one only ends when cancelled).
   std::vector<json> seen;
   bool a = false, b = false;
-  ASSERT_TRUE(read_until(c, [&](const json& m) {
-    a = a || is("delta", "a")(m);
-    b = b || is("delta", "b")(m);
-    return a && b;
-  }));
+  ASSERT_TRUE(read_until(
+      c,
+      [&](const json& m) {
+        a = a || is("delta", "a")(m);
+        b = b || is("delta", "b")(m);
+        return a && b;
+      },
+      &seen));
   ASSERT_TRUE(c.send(json{{"type", "cancel"}, {"id", "a"}}));
   auto done = read_until(c, is("done", "a"), &seen);
   ASSERT_TRUE(done);
@@ -258,7 +261,7 @@ TEST_F(WebSocketTest, OversizedMessageClosesWith1009) {
   auto big = generate("big", "chat/test");
   big["messages"][0]["content"] = std::string(8192, 'x');
   ASSERT_TRUE(c.send(big));
-  EXPECT_EQ(c.read_until_closed(), 1009);
+  EXPECT_EQ(c.read_until_closed(), 1009) << c.read_error();
   EXPECT_EQ(probe->started.load(), 0);
   EXPECT_TRUE(Probe::eventually([&] {
     return metrics().find("xervo_rejected_requests_total{reason=\"websocket_message_too_big\"} 1") !=

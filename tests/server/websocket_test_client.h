@@ -106,6 +106,7 @@ class WsClient {
   }
   std::string close_reason() const { return std::string(ws_.reason().reason.c_str()); }
   bool closed() const { return static_cast<bool>(read_error_); }
+  std::string read_error() const { return read_error_.message(); }
 
   // Ends the TCP connection without a closing handshake.
   void drop() {
