@@ -297,8 +297,8 @@ class GenerationSocket final : public WebSocketHandler,
       std::lock_guard lock(mu_);
       live_.erase(call.id);  // before the last reply: the client may reuse the id once it has it
     }
+    log(call, outcome);  // before the reply: a client that has it sees the request in the metrics
     if (last) channel.send(dump(*last));
-    log(call, outcome);
   }
 
   // Admits, loads and streams; the last message to send (nullopt when the client is gone).
