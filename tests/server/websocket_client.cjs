@@ -70,7 +70,11 @@ async function metric(line) {
 async function main() {
   await assert.rejects(open(['xervo.v1']), (e) => e.status === 401, 'no key');
   await assert.rejects(open(['xervo.v1', 'bearer.wrong-key']), (e) => e.status === 401, 'wrong key');
-  await assert.rejects(open(['xervo.v1'], { headers: { Origin: 'http://evil.example' } }), (e) => e.status === 403);
+  // A page of another origin is refused even with a valid key.
+  await assert.rejects(
+    open(['xervo.v1', `bearer.${key}`], { headers: { Origin: 'http://evil.example' } }),
+    (e) => e.status === 403,
+  );
 
   // A browser's way to send the key: as a subprotocol. The server answers with xervo.v1 only.
   const ws = await open(['xervo.v1', `bearer.${key}`]);
