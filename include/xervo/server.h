@@ -48,6 +48,16 @@ struct ApiKey {
   std::optional<ModelIdAllowance> allow_model_ids;
 };
 
+// [server.websocket]: bounds of the WebSocket endpoint GET /v1/ws (docs/server/websocket.md). Its
+// connections also count against max_connections and max_connections_per_client.
+struct WebSocketOptions {
+  size_t max_message_bytes = 1u << 20;     // one client message; larger: the connection closes with 1009
+  int max_requests = 8;                    // generations running at once on one connection; more: error
+  size_t max_send_queue_bytes = 4u << 20;  // queued for a client that does not read; beyond: closed
+  std::chrono::seconds ping_interval{30};  // ping a silent client this often; silent for two: closed
+  std::chrono::seconds idle_timeout{300};  // no message and no generation running for this long: closed
+};
+
 struct ServerOptions {
   std::string host = "127.0.0.1";  // address to bind; anything but loopback without keys is warned about
   int port = 8080;                 // 0 picks a free port (see Server::port())
@@ -78,6 +88,7 @@ struct ServerOptions {
   ModelIdAllowance allow_model_ids;         // ids beyond aliases and library models, for every request
   // For keys with the admin scope (unset: allow_model_ids); a key's own allow_model_ids wins over both.
   std::optional<ModelIdAllowance> admin_allow_model_ids;
+  WebSocketOptions websocket;
   // Serves GET /v1/library/search and /v1/library/models/{id} (admin scope) when set and the build has
   // the model library, and is where requests' "library:ID" (and already pulled "hf:") ids are looked up:
   // without it those ids are refused. Not read from [server] (xervo serve opens the library of [library]).

@@ -6,6 +6,7 @@
 #include <ctime>
 
 #include "core/log.h"
+#include "server/generation_request.h"
 #include "server/json_fields.h"
 #include "server/sampling_fields.h"
 #include "server/server_state.h"
@@ -32,6 +33,8 @@ std::string content_text(const nlohmann::json& content, size_t index) {
   }
   return text;
 }
+
+}  // namespace
 
 std::vector<ChatMessage> parse_messages(const nlohmann::json& body) {
   auto it = body.find("messages");
@@ -110,6 +113,8 @@ GenerateOptions parse_options(const nlohmann::json& body, const ServerOptions& l
   }
   return o;
 }
+
+namespace {
 
 std::string_view finish_reason_name(FinishReason r) { return r == FinishReason::length ? "length" : "stop"; }
 

@@ -2,7 +2,9 @@
 // one coroutine on its own strand: idle wait, bounded header read, body read, then the request is
 // posted to the worker pool as an Exchange. While the worker runs, the coroutine writes what the
 // worker queues (a whole response, or a streamed response's header and chunks) and watches the
-// socket for the client closing it.
+// socket for the client closing it. A request that asks for a WebSocket upgrade goes through the
+// same path; when its route accepts (101 and HttpResponse::websocket), the connection's socket goes
+// to a WebSocketConnection (websocket_connection.h) for the rest of its life.
 #include "server/http_listener.h"
 
 #include <sys/socket.h>
@@ -24,6 +26,8 @@
 #include <thread>
 #include <unordered_map>
 #include <vector>
+
+#include "server/websocket_connection.h"
 
 namespace xervo::server {
 namespace {
@@ -102,6 +106,7 @@ struct Exchange {
   std::stop_source client_gone;
   bool keep_alive = true;
   bool http11 = true;
+  std::optional<WebSocketConnection::UpgradeRequest> upgrade;  // the request asked for a WebSocket
 
   std::mutex mu;
   std::condition_variable written_cv;
@@ -185,6 +190,7 @@ struct HttpListener::Impl {
   std::unordered_map<Connection*, std::weak_ptr<Connection>> connections;  // GUARDED_BY(mu)
   std::map<std::string, size_t> per_client;                                // GUARDED_BY(mu)
   size_t in_progress = 0;                                                  // GUARDED_BY(mu)
+  size_t websockets = 0;                                                   // GUARDED_BY(mu): open ones
   bool stopping = false;                                                   // GUARDED_BY(mu)
   bool closed = false;                                                     // GUARDED_BY(mu)
 
@@ -227,6 +233,15 @@ struct HttpListener::Impl {
     --in_progress;
     idle_cv.notify_all();
   }
+  void websocket_begins() {
+    std::lock_guard lock(mu);
+    ++websockets;
+  }
+  void websocket_ends() {
+    std::lock_guard lock(mu);
+    --websockets;
+    idle_cv.notify_all();
+  }
   bool is_stopping() const {
     std::lock_guard lock(mu);
     return stopping;
@@ -244,11 +259,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Connection(HttpListener::Impl& owner, tcp::socket socket, std::string client)
       : owner_(owner),
         stream_(std::move(socket)),
+        executor_(stream_.get_executor()),
         buffer_(owner.options.max_header_bytes + 64 * 1024),
         client_(std::move(client)),
         signal_(stream_.get_executor()) {}
 
-  auto executor() { return stream_.get_executor(); }
+  // Kept apart from the stream, which moves into the WebSocket after an upgrade.
+  net::any_io_executor executor() { return executor_; }
 
   // The connection's whole life. `self` is a parameter so that the coroutine frame owns it.
   static net::awaitable<void> run(std::shared_ptr<Connection> self) {
@@ -258,21 +275,25 @@ class Connection : public std::enable_shared_from_this<Connection> {
     } catch (const std::exception&) {
       // A failed allocation or an Asio error the loop did not expect ends this connection only.
     }
-    error_code ignored;
-    self->stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    self->stream_.socket().close(ignored);
+    if (!self->websocket_) {  // else the WebSocket owns (and has closed) the socket
+      error_code ignored;
+      self->stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+      self->stream_.socket().close(ignored);
+    }
     self->owner_.remove(self.get(), self->client_);
   }
 
-  // Closes the connection unless a request is in progress (then it closes after the response).
-  // Runs on the connection's strand.
+  // Closes the connection unless a request is in progress (then it closes after the response; a
+  // WebSocket once its work is done). Runs on the connection's strand.
   void close_if_idle() {
     closing_ = true;
+    if (websocket_) return websocket_->shutdown();
     if (!exchange_) stream_.cancel();
   }
   // Closes now; a request in progress sees client_gone.
   void close_now() {
     closing_ = true;
+    if (websocket_) return websocket_->abort();
     if (exchange_) exchange_->client_gone.request_stop();
     error_code ignored;
     stream_.socket().close(ignored);
@@ -421,6 +442,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     req.client_gone = ex->client_gone.get_token();
     ex->keep_alive = msg.keep_alive();
     ex->http11 = msg.version() >= 11;
+    if (is_websocket_upgrade(msg)) ex->upgrade.emplace(msg.base());
     std::weak_ptr<Connection> weak = weak_from_this();
     auto exec = executor();
     ex->wake = [weak, exec] {
@@ -443,7 +465,26 @@ class Connection : public std::enable_shared_from_this<Connection> {
     error_code ignored;
     stream_.socket().cancel(ignored);  // ends the disconnect watch
     exchange_.reset();
+    if (ok && ex->upgrade && ex->response.websocket) {
+      co_await serve_websocket(*ex);
+      co_return false;
+    }
     co_return ok && ex->keep_alive && !owner_.is_stopping();
+  }
+
+  // The route accepted the upgrade: the socket is the WebSocket's from here on.
+  net::awaitable<void> serve_websocket(Exchange& ex) {
+    WebSocketConnection::Hooks hooks{[owner = &owner_] { owner->begin_request(); },
+                                     [owner = &owner_] { owner->end_request(); }};
+    websocket_ = std::make_shared<WebSocketConnection>(std::move(stream_), owner_.workers->get_executor(),
+                                                       std::move(ex.response.websocket), std::move(hooks));
+    if (closing_) websocket_->shutdown();  // a stop began while the route ran
+    owner_.websocket_begins();
+    struct Ends {
+      HttpListener::Impl& owner;
+      ~Ends() { owner.websocket_ends(); }
+    } ends{owner_};
+    co_await WebSocketConnection::serve(websocket_, std::move(*ex.upgrade), std::move(ex.response.headers));
   }
 
   // The client closing its socket while the worker runs ends the request: a readable socket with
@@ -515,6 +556,21 @@ class Connection : public std::enable_shared_from_this<Connection> {
                       "application/json");
     }
     const auto write_timeout = owner.options.write_timeout;
+    if (res.websocket && !(res.status == 101 && ex.upgrade)) {
+      res.websocket.reset();  // only an upgrade request can be answered with a WebSocket
+      if (res.status == 101) {
+        res.status = 400;
+        res.set_content(error_json(400, "invalid_input",
+                                   "a WebSocket needs an HTTP/1.1 GET with 'Upgrade: websocket' and "
+                                   "'Connection: Upgrade'"),
+                        "application/json");
+      }
+    }
+    if (ex.upgrade) ex.keep_alive = false;  // refused: the client expected a handshake, not a next request
+    if (res.websocket) {
+      ex.finish();  // WebSocketConnection writes the 101 response itself
+      return;
+    }
     if (!res.streamed()) {
       std::string bytes = serialize_head(res, ex.keep_alive, res.body.size(), false);
       bytes += res.body;
@@ -539,13 +595,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   HttpListener::Impl& owner_;
-  beast::tcp_stream stream_;
+  beast::tcp_stream stream_;  // moved into websocket_ after an upgrade
+  net::any_io_executor executor_;
   beast::flat_buffer buffer_;
   const std::string client_;
   net::steady_timer signal_;            // cancelled to wake write_outbox
   std::shared_ptr<Exchange> exchange_;  // the request in progress, if any (strand only)
   bool closing_ = false;                // strand only
   size_t body_limit_ = 0;               // strand only: the body bound of the request being read
+  std::shared_ptr<WebSocketConnection> websocket_;  // once upgraded (strand only)
 };
 
 std::vector<std::shared_ptr<Connection>> HttpListener::Impl::live_connections() const {
@@ -655,7 +713,10 @@ void HttpListener::stop_accepting() {
 
 bool HttpListener::wait_idle(std::chrono::steady_clock::time_point deadline) {
   std::unique_lock lock(impl_->mu);
-  return impl_->idle_cv.wait_until(lock, deadline, [&] { return impl_->in_progress == 0; });
+  // In a stop, a WebSocket finishes its work, then its closing handshake (1001), before it is idle.
+  return impl_->idle_cv.wait_until(lock, deadline, [&] {
+    return impl_->in_progress == 0 && (!impl_->stopping || impl_->websockets == 0);
+  });
 }
 
 void HttpListener::close() {

@@ -5,7 +5,9 @@
 // address, and keep idle keep-alive connections at the cost of a socket and a small buffer. A
 // complete request is handed to a pool of worker threads, which run the handler (and a streamed
 // response's writer) while the I/O thread watches the socket: a client that goes away requests
-// HttpRequest::client_gone, for whole and streamed responses alike. Thread-safe.
+// HttpRequest::client_gone, for whole and streamed responses alike. A route that accepts a WebSocket
+// upgrade (HttpResponse::websocket) gets the connection for the rest of its life: the I/O threads
+// keep the framing, the handler runs on the workers (websocket_handler.h). Thread-safe.
 #pragma once
 
 #include <chrono>
@@ -67,7 +69,8 @@ class HttpListener {
   // Stops accepting and closes idle connections; a connection with a request in progress
   // finishes that request, then closes. Returns at once.
   void stop_accepting();
-  // Waits until no request is in progress, or until `deadline`; true when none is.
+  // Waits until no request is in progress (and, once stopping, no WebSocket is open: each closes
+  // with 1001 when its work is done), or until `deadline`; true when none is.
   bool wait_idle(std::chrono::steady_clock::time_point deadline);
   // Closes every connection (requests in progress see client_gone), waits for the handlers still
   // running to return, and ends the threads. Idempotent.

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <stop_token>
 #include <string>
 #include <string_view>
@@ -15,6 +16,8 @@
 namespace xervo::server {
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
+class WebSocketHandler;  // server/websocket_handler.h
 
 struct HttpRequest {
   std::string method;  // "GET", "POST", ...
@@ -51,6 +54,9 @@ struct HttpResponse {
   // false means the stream ended early (client gone); either way the response ends after it.
   std::function<bool(StreamSink&)> stream;
   std::function<void()> on_stream_end;  // runs once after `stream`, also when the client left
+  // Set with status 101 on a WebSocket upgrade request: the listener completes the handshake (with
+  // these headers) and hands the connection to the handler.
+  std::shared_ptr<WebSocketHandler> websocket;
 
   void set_header(std::string name, std::string value);  // replaces a header of that name
   std::string header(std::string_view name) const;

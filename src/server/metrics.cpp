@@ -164,6 +164,8 @@ std::string Metrics::render(const std::vector<ModelRecord>& records, const Memor
        "Requests refused before reaching a model, by reason.");
   for (const auto& [reason, n] : rejections_)
     out += fmt::format("xervo_rejected_requests_total{{reason=\"{}\"}} {}\n", escape_label(reason), n);
+  help(out, "xervo_websocket_connections", "gauge", "WebSocket connections open on GET /v1/ws.");
+  out += fmt::format("xervo_websocket_connections {}\n", websockets_.load());
   // Keys are folded again here: events recorded before the labels were known, records and queue
   // depths of models that are not a configured alias's.
   std::map<std::string, int64_t> depth;

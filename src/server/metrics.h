@@ -56,6 +56,9 @@ class Metrics {
   // "auth", "scope", "rate_limit", "queue_full", "too_large", "model_id"
   void rejected(std::string_view reason);
   void observe_model_event(const ModelEvent& event);
+  // WebSocket connections of GET /v1/ws open now (the xervo_websocket_connections gauge).
+  void websocket_opened() { websockets_.fetch_add(1); }
+  void websocket_closed() { websockets_.fetch_sub(1); }
 
   // queue_depth: requests admitted per model right now.
   std::string render(const std::vector<ModelRecord>& records, const MemoryStatus& memory,
@@ -80,6 +83,8 @@ class Metrics {
   std::map<std::pair<std::string, std::string>, uint64_t> unloads_;  // GUARDED_BY(mu_), by key, reason
   std::map<std::string, uint64_t> evictions_;                        // GUARDED_BY(mu_), by model key
   std::map<std::string, uint64_t> swaps_;                            // GUARDED_BY(mu_), by alias
+
+  std::atomic<int64_t> websockets_{0};  // open WebSocket connections
 };
 
 // Escapes a Prometheus label value (backslash, quote, newline).

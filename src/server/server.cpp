@@ -11,6 +11,7 @@
 #include "server/anthropic_json.h"
 #include "server/model_policy.h"
 #include "server/server_state.h"
+#include "server/websocket_routes.h"
 
 namespace xervo {
 namespace server {
@@ -57,7 +58,7 @@ RouteInfo classify(const std::string& path) {
   }
   static const std::set<std::string> kInference{"/v1/models",      "/v1/embeddings", "/v1/chat/completions",
                                                 "/v1/completions", "/v1/rerank",     "/rerank",
-                                                "/v1/reranking"};
+                                                "/v1/reranking",   "/v1/ws"};
   return {
       kInference.count(path) ? (path == "/rerank" || path == "/v1/reranking" ? "/v1/rerank" : path) : "other",
       true, Scope::inference, true};
@@ -101,7 +102,9 @@ void send_status_error(HttpResponse& res, int status, std::string_view type, std
 enum class HandlerResponse { Handled, Unhandled };
 
 // The key of a request: `Authorization: Bearer KEY`, or on the routes that take it `x-api-key: KEY`.
+// A browser's WebSocket cannot send headers: on /v1/ws the key may come as a subprotocol.
 Result<const ApiKey*> authorize(const ServerState& state, const HttpRequest& req, const RouteInfo& route) {
+  if (route.label == kWebSocketPath) return state.auth.authorize(websocket_authorization(req), route.scope);
   std::string bearer = req.header("Authorization");
   if (!route.x_api_key || !bearer.empty()) return state.auth.authorize(bearer, route.scope);
   std::string key = req.header("x-api-key");
@@ -410,6 +413,7 @@ Result<std::unique_ptr<Server>> Server::start(std::shared_ptr<ModelRuntime> runt
   server::add_anthropic_routes(impl->router, state);
   server::add_ollama_routes(impl->router, state);
   server::add_batch_routes(impl->router, state);
+  server::add_websocket_routes(impl->router, state);
 
   const server::Router& router = impl->router;
   auto listener = server::HttpListener::start(

@@ -4,6 +4,7 @@
 
 #include "server/auth.h"
 #include "server/model_policy.h"
+#include "server/websocket_routes.h"
 #include "xervo/server.h"
 
 namespace xervo {
@@ -181,6 +182,10 @@ Result<ServerOptions> parse_server_options(const nlohmann::json& section) {
       auto n = get_int(v, key, 1, 3600000);
       if (!n.ok()) return n.error();
       o.batch_retry_backoff = std::chrono::milliseconds(*n);
+    } else if (key == "websocket") {
+      auto ws = server::parse_websocket_options(v);
+      if (!ws.ok()) return ws.error();
+      o.websocket = *ws;
     } else if (key == "auth") {
       auto keys = parse_keys(v);
       if (!keys.ok()) return keys.error();
@@ -192,10 +197,9 @@ Result<ServerOptions> parse_server_options(const nlohmann::json& section) {
                      "write_timeout_s, max_connections, max_connections_per_client, request_timeout_s, "
                      "shutdown_grace_s, max_queue_per_model, max_inputs, max_tokens, default_max_tokens, "
                      "requests_per_minute, tokens_per_minute, cors_origins, access_log, "
-                     "unload_models_on_stop, allow_model_ids, "
-                     "admin_allow_model_ids, batch_dir, max_upload_bytes, max_batch_lines, max_files, "
-                     "batch_concurrency, "
-                     "batch_max_attempts, batch_retry_backoff_ms, auth)");
+                     "unload_models_on_stop, allow_model_ids, admin_allow_model_ids, batch_dir, "
+                     "max_upload_bytes, max_batch_lines, max_files, batch_concurrency, batch_max_attempts, "
+                     "batch_retry_backoff_ms, websocket, auth)");
     }
     if (!r.ok()) return r.error();
   }
