@@ -21,6 +21,7 @@ namespace xervo::testing {
 namespace {
 
 using nlohmann::json;
+using namespace ollama_doubles;  // its own names: the Anthropic tests have a ScriptedGenerator too
 
 ModelSpec scripted(std::string alias, std::string mode) {
   ModelSpec s = test_spec(std::move(alias), ModelTask::generate, std::move(mode));

@@ -12,7 +12,7 @@
 
 #include "xervo/provider.h"
 
-namespace xervo::testing {
+namespace xervo::testing::ollama_doubles {
 
 struct Recorder {
   std::mutex mu;
@@ -99,4 +99,4 @@ class ScriptedProvider : public ModelProvider {
   std::shared_ptr<Recorder> r_;
 };
 
-}  // namespace xervo::testing
+}  // namespace xervo::testing::ollama_doubles
