@@ -13,8 +13,8 @@ LlamaGenerator::LlamaGenerator(ModelSetup setup, std::unique_ptr<ChatTemplate> c
 // The prompt's tokens: the messages rendered through the chat template (its extra stop strings
 // join `stops`), or the raw prompt. Text that could never fit the context is refused before the
 // template or the tokenizer sees it, so neither works on more than the context can hold.
-Result<Tokens> LlamaGenerator::prompt_tokens(const GenerateRequest& request,
-                                             std::vector<std::string>& stops) const {
+Result<Tokens> LlamaGenerator::prompt_tokens(const GenerateRequest& request, std::vector<std::string>& stops,
+                                             RenderedChat& rendered) const {
   const llama_vocab* vocab = llama_model_get_vocab(setup_.model.get());
   const size_t max_bytes = setup_.max_text_bytes();
   auto too_long = [&](size_t bytes, const char* what) {
@@ -24,26 +24,42 @@ Result<Tokens> LlamaGenerator::prompt_tokens(const GenerateRequest& request,
                      " can hold (context_size); shorten it");
   };
   if (request.messages.empty()) {
+    if (!request.tools.empty())
+      return Error(ErrorCode::invalid_input, "tools need a chat (messages), not a raw prompt");
     // Raw completion, tokenized as llama.cpp's own tools do.
     if (request.prompt.size() > max_bytes) return too_long(request.prompt.size(), "the prompt");
     return tokenize(vocab, request.prompt, /*add_special=*/true, /*parse_special=*/true);
   }
   size_t bytes = 0;
-  for (const auto& m : request.messages) bytes += m.content.size() + m.role.size();
+  for (const auto& m : request.messages) {
+    bytes += m.content.size() + m.role.size() + m.reasoning_content.size();
+    for (const auto& c : m.tool_calls) bytes += c.name.size() + c.arguments.size();
+  }
+  for (const auto& t : request.tools) bytes += t.name.size() + t.description.size() + t.parameters.size();
   if (bytes > max_bytes) return too_long(bytes, "the conversation");
-  auto chat = chat_->render(request.messages);
+  auto chat = chat_->render(request);
   if (!chat) return chat.error();
   if (chat->prompt.size() > max_bytes) return too_long(chat->prompt.size(), "the rendered conversation");
   for (auto& s : chat->stops) stops.push_back(std::move(s));
-  return tokenize(vocab, chat->prompt, /*add_special=*/true, /*parse_special=*/true);
+  auto tokens = tokenize(vocab, chat->prompt, /*add_special=*/true, /*parse_special=*/true);
+  rendered = std::move(*chat);
+  return tokens;
 }
 
 Result<GenerateResult> LlamaGenerator::generate(const GenerateRequest& request,
                                                 const TokenCallback& on_piece) {
+  if (!on_piece) return generate_deltas(request, DeltaCallback{});
+  return generate_deltas(
+      request, [&](const GenerateDelta& delta) { return delta.content.empty() || on_piece(delta.content); });
+}
+
+Result<GenerateResult> LlamaGenerator::generate_deltas(const GenerateRequest& request,
+                                                       const DeltaCallback& on_delta) {
   const llama_vocab* vocab = llama_model_get_vocab(setup_.model.get());
   GenerationJob job;
   job.stops = request.options.stop;
-  auto tokens = prompt_tokens(request, job.stops);
+  RenderedChat chat;
+  auto tokens = prompt_tokens(request, job.stops, chat);
   if (!tokens) return tokens.error();
   if (tokens->empty()) return Error(ErrorCode::invalid_input, "the prompt is empty");
   const auto limit = static_cast<size_t>(setup_.max_tokens);
@@ -52,12 +68,34 @@ Result<GenerateResult> LlamaGenerator::generate(const GenerateRequest& request,
                                                   " tokens but the context of " + setup_.name + " holds " +
                                                   std::to_string(limit) +
                                                   " per request, answer included (context_size); shorten it");
-  auto sampler = Sampler::create(vocab, request.options);
+  auto sampler = Sampler::create(vocab, request.options, &chat.grammar);
   if (!sampler) return sampler.error();
   job.prompt = std::move(*tokens);
   job.sampler = engine_->bind(std::move(*sampler));
   job.max_tokens = request.options.max_tokens;
-  return scheduler_->run(std::move(job), on_piece, request.cancel);
+  if (!chat.output) {  // plain text: every piece is content
+    TokenCallback on_piece;
+    if (on_delta)
+      on_piece = [&](std::string_view piece) {
+        GenerateDelta delta;
+        delta.content = std::string(piece);
+        return on_delta(delta);
+      };
+    return scheduler_->run(std::move(job), on_piece, request.cancel);
+  }
+  // Thinking and tool calls: the text is parsed as it grows (when streamed) and once at the end.
+  ChatDeltas deltas(chat.output, on_delta);
+  TokenCallback on_piece;
+  if (on_delta) on_piece = [&](std::string_view piece) { return deltas.push(piece); };
+  auto result = scheduler_->run(std::move(job), on_piece, request.cancel);
+  if (!result) return result;
+  if (result->finish_reason == FinishReason::cancelled) return result;
+  bool go_on = true;
+  const ParsedOutput parsed =
+      on_delta ? deltas.finish(go_on) : chat.output->parse(result->text, false).output;
+  apply_parsed(parsed, *result);
+  if (!go_on) result->finish_reason = FinishReason::cancelled;
+  return result;
 }
 
 }  // namespace xervo::llamacpp

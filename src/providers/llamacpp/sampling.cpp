@@ -55,7 +55,8 @@ Result<std::string> schema_to_grammar(const std::string& json_schema) {
   }
 }
 
-Result<Sampler> Sampler::create(const llama_vocab* vocab, const GenerateOptions& o) {
+Result<Sampler> Sampler::create(const llama_vocab* vocab, const GenerateOptions& o,
+                                const GrammarSpec* grammar) {
   if (auto r = check(o); !r) return r.error();
   auto params = llama_sampler_chain_default_params();
   params.no_perf = true;
@@ -64,6 +65,14 @@ Result<Sampler> Sampler::create(const llama_vocab* vocab, const GenerateOptions&
   out.chain_.reset(llama_sampler_chain_init(params));
   llama_sampler* chain = out.chain_.get();
   bool whole_vocabulary = false;  // a stage that must see every token comes first
+  if (grammar && !grammar->empty()) {
+    if (!o.json_schema.empty())
+      return invalid("json_schema cannot be combined with tool calls in one answer");
+    auto g = make_grammar_sampler(vocab, *grammar);
+    if (!g) return g.error();
+    llama_sampler_chain_add(chain, *g);
+    whole_vocabulary = true;
+  }
   if (!o.json_schema.empty()) {
     auto grammar = schema_to_grammar(o.json_schema);
     if (!grammar) return grammar.error();

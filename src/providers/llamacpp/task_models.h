@@ -63,11 +63,18 @@ class LlamaGenerator final : public GeneratorModel {
   LlamaGenerator(ModelSetup setup, std::unique_ptr<ChatTemplate> chat, std::unique_ptr<LlamaEngine> engine,
                  SchedulerConfig config, std::shared_ptr<ComputeLane> lane);
   using GeneratorModel::generate;
+  // Content pieces only (thinking and tool calls are in the result).
   Result<GenerateResult> generate(const GenerateRequest& request, const TokenCallback& on_piece) override;
+  // Content, thinking and tool-call deltas, parsed as they are generated.
+  Result<GenerateResult> generate_deltas(const GenerateRequest& request,
+                                         const DeltaCallback& on_delta) override;
   GenerationScheduler& scheduler() { return *scheduler_; }
 
  private:
-  Result<Tokens> prompt_tokens(const GenerateRequest& request, std::vector<std::string>& stops) const;
+  // The prompt's tokens; the template's extra stops join `stops`, its grammar and output parser
+  // (for chats with tools or thinking) land in `chat`.
+  Result<Tokens> prompt_tokens(const GenerateRequest& request, std::vector<std::string>& stops,
+                               RenderedChat& chat) const;
 
   ModelSetup setup_;
   std::unique_ptr<ChatTemplate> chat_;
