@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "server/json_fields.h"
 #include "server/server_state.h"
+#include "server/tool_fields.h"
 
 namespace xervo::server {
 namespace {
@@ -44,10 +45,12 @@ std::vector<ChatMessage> parse_messages(const nlohmann::json& body) {
     auto role = optional_string(m, "role");
     if (!role) reject_input(where + " has no 'role'");
     if (*role == "developer") role = "system";
-    if (*role != "system" && *role != "user" && *role != "assistant")
+    if (*role != "system" && *role != "user" && *role != "assistant" && *role != "tool")
       reject_input(where + " has role '" + *role +
-                   "'; supported roles are system, developer, user and assistant");
-    messages.push_back({*role, content_text(m.contains("content") ? m["content"] : nlohmann::json(), i)});
+                   "'; supported roles are system, developer, user, assistant and tool");
+    ChatMessage message{*role, content_text(m.contains("content") ? m["content"] : nlohmann::json(), i)};
+    parse_message_tool_fields(m, i, message);
+    messages.push_back(std::move(message));
   }
   return messages;
 }
@@ -76,8 +79,6 @@ GenerateOptions parse_options(const nlohmann::json& body, const ServerOptions& l
     o.seed = static_cast<uint64_t>(*s);  // all 64 bits
   optional_int(body, "n", 1, 1);         // only one choice per request
   if (optional_bool(body, "logprobs").value_or(false)) reject_input("'logprobs' is not supported");
-  if (auto it = body.find("tools"); it != body.end() && it->is_array() && !it->empty())
-    reject_input("'tools' (function calling) is not supported by this server");
   if (optional_bool(body, "echo").value_or(false)) reject_input("'echo' is not supported");
 
   if (auto it = body.find("stop"); it != body.end() && !it->is_null()) {
@@ -114,7 +115,10 @@ GenerateOptions parse_options(const nlohmann::json& body, const ServerOptions& l
   return o;
 }
 
-std::string_view finish_reason_name(FinishReason r) { return r == FinishReason::length ? "length" : "stop"; }
+std::string_view finish_reason_name(FinishReason r) {
+  if (r == FinishReason::tool_calls) return "tool_calls";
+  return r == FinishReason::length ? "length" : "stop";
+}
 
 Error cancellation_error(const CancellationTracker::Handle& cancel, const ServerOptions& options) {
   return cancel.error(options.request_timeout, "the generation");
@@ -161,9 +165,15 @@ struct Generation {
     auto out = envelope(chat ? "chat.completion" : "text_completion");
     nlohmann::json choice = {
         {"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish_reason_name(r.finish_reason)}};
-    if (chat)
-      choice["message"] = {{"role", "assistant"}, {"content", r.text}};
-    else
+    if (chat) {
+      nlohmann::json message = {{"role", "assistant"}, {"content", r.text}};
+      if (!r.tool_calls.empty()) {
+        if (r.text.empty()) message["content"] = nullptr;  // OpenAI's shape of an answer that only calls
+        message["tool_calls"] = tool_calls_json(r.tool_calls);
+      }
+      if (!r.reasoning.empty()) message["reasoning_content"] = r.reasoning;
+      choice["message"] = std::move(message);
+    } else
       choice["text"] = r.text;
     out["choices"] = nlohmann::json::array({choice});
     out["usage"] = usage_json(r.usage);
@@ -172,13 +182,15 @@ struct Generation {
 
   // One streamed chunk; `piece` is the delta text, `finish` null until the last chunk.
   nlohmann::json chunk(std::optional<std::string_view> piece, const nlohmann::json& finish,
-                       bool with_role = false) const {
+                       bool with_role = false, const GenerateDelta* more = nullptr) const {
     auto out = envelope(chat ? "chat.completion.chunk" : "text_completion");
     nlohmann::json choice = {{"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish}};
     if (chat) {
       nlohmann::json delta = nlohmann::json::object();
       if (with_role) delta["role"] = "assistant";
       if (piece) delta["content"] = std::string(*piece);
+      if (more && !more->reasoning.empty()) delta["reasoning_content"] = more->reasoning;
+      if (more && !more->tool_calls.empty()) delta["tool_calls"] = tool_call_deltas_json(more->tool_calls);
       choice["delta"] = std::move(delta);
     } else {
       choice["text"] = piece ? std::string(*piece) : std::string();
@@ -199,9 +211,11 @@ struct Generation {
       return alive;
     };
     if (chat && !send(chunk(std::string_view(), nullptr, true))) return false;  // gone before the first byte
-    auto result = generator->generate(request, [&](std::string_view piece) {
+    auto result = generator->generate_deltas(request, [&](const GenerateDelta& delta) {
       note_piece();
-      return send(chunk(piece, nullptr));
+      std::optional<std::string_view> piece;
+      if (!delta.content.empty() || !chat) piece = delta.content;
+      return send(chunk(piece, nullptr, false, &delta));
     });
     if (!alive) {
       cancel->cancel();
@@ -242,6 +256,10 @@ void generate(ServerState& state, const HttpRequest& req, HttpResponse& res, boo
   else
     g->request.prompt = parse_prompt(body);
   g->request.options = parse_options(body, state.options);
+  if (chat)
+    parse_tool_fields(body, g->request);
+  else if (auto it = body.find("tools"); it != body.end() && !it->is_null())
+    reject_input("'tools' need POST /v1/chat/completions (messages); /v1/completions takes a raw prompt");
   g->stream = optional_bool(body, "stream").value_or(false);
   if (auto it = body.find("stream_options"); it != body.end() && !it->is_null()) {
     if (!it->is_object()) reject_input("'stream_options' must be an object like {\"include_usage\": true}");
