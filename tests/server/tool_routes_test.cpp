@@ -6,6 +6,8 @@
 namespace xervo::testing {
 namespace {
 
+using nlohmann::json;
+
 std::vector<std::string> sse_events(const std::string& body) {
   std::vector<std::string> out;
   size_t pos = 0;
@@ -17,12 +19,10 @@ std::vector<std::string> sse_events(const std::string& body) {
   return out;
 }
 
-json weather_tool(const std::string& name = "get_weather"){
-    return {{"type", "function"},
-            {"function",
-             {{"name", name},
-              {"description", "weather"},
-              {"parameters", {{"type", "object"}, {"properties", {{"city", {{"type", "string"}}}}}}}}}}};
+json weather_tool(const std::string& name = "get_weather") {
+  json params = {{"type", "object"}, {"properties", {{"city", {{"type", "string"}}}}}};
+  json fn = {{"name", name}, {"description", "weather"}, {"parameters", params}};
+  return {{"type", "function"}, {"function", fn}};
 }
 
 json tool_body(json extra = json::object()) {
