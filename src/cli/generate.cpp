@@ -1,6 +1,7 @@
 // `xervo generate -m MODEL [flags] PROMPT`: streams the generated text to stdout as it comes.
 // The raw prompt is completed as is (no chat template) unless --chat or --system makes it a chat
-// message. Ctrl-C stops the generation cleanly (exit 130); --json prints one result at the end.
+// message (--tool FILE.json makes it a chat too; the model's calls print as one JSON line each).
+// Ctrl-C stops the generation cleanly (exit 130); --json prints one result at the end.
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -40,7 +41,8 @@ void run_generate(const GlobalOptions& globals, const GenerateCommandFlags& flag
   if (prompt.empty() || prompt == "-") prompt.assign(std::istreambuf_iterator<char>(std::cin), {});
   if (prompt.empty())
     throw Exception(Error(ErrorCode::invalid_input, "empty prompt: pass PROMPT or text on stdin"));
-  if (flags.chat || !flags.common.system.empty()) {
+  flags.common.add_tools(request);
+  if (flags.chat || !flags.common.system.empty() || !request.tools.empty()) {  // tools need a chat
     if (!flags.common.system.empty()) request.messages.push_back({"system", flags.common.system});
     request.messages.push_back({"user", prompt});
   } else {
@@ -78,14 +80,20 @@ void run_generate(const GlobalOptions& globals, const GenerateCommandFlags& flag
     nlohmann::json out = {{"model", result->served_by.empty() ? flags.common.model : result->served_by},
                           {"text", result->text},
                           {"finish_reason", to_string(result->finish_reason)},
+                          {"tool_calls", nlohmann::json::array()},
                           {"usage",
                            {{"prompt_tokens", result->usage.prompt_tokens},
                             {"completion_tokens", result->usage.completion_tokens},
                             {"total_tokens", result->usage.total()}}}};
+    for (const auto& c : result->tool_calls)
+      out["tool_calls"].push_back(
+          {{"id", c.id}, {"type", "function"}, {"function", {{"name", c.name}, {"arguments", c.arguments}}}});
+    if (!result->reasoning.empty()) out["reasoning"] = result->reasoning;
     if (request.options.logprobs) out["logprobs"] = logprobs_json(result->logprobs);
     std::printf("%s\n", out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
-  } else if (!ends_with_newline) {
-    std::fputc('\n', stdout);
+  } else {
+    if (!ends_with_newline && (!result->text.empty() || result->tool_calls.empty())) std::fputc('\n', stdout);
+    print_tool_calls(result->tool_calls);
   }
   std::fflush(stdout);
   if (request.options.logprobs && !flags.json) print_logprobs(*result);

@@ -1,6 +1,10 @@
 #include "cli/task_generate_flags.h"
 
 #include <cstdio>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "cli/command.h"
 
 namespace xervo::cli {
 
@@ -18,12 +22,63 @@ void GenerateFlags::add_to(CLI::App& cmd) {
   cmd.add_option("--seed", seed, "fixed sampling seed (default random)");
   cmd.add_option("--max-tokens,-n", max_tokens, "most tokens to generate (default 256)")
       ->check(CLI::PositiveNumber);
-  cmd.add_option("--stop", stop, "stop before this text (repeatable); it is not printed");
+  // Repeatable options take one value per occurrence, so a prompt after them stays the prompt.
+  cmd.add_option("--stop", stop, "stop before this text (repeatable); it is not printed")
+      ->allow_extra_args(false);
   cmd.add_option(
          "--logprobs", logprobs,
          "print each generated token's log probability and its N most likely alternatives (0-20) on stderr")
       ->check(CLI::Range(0, 20));
   cmd.add_flag("--stats", stats, "print token counts and speed on stderr");
+  cmd.add_option(
+      "--tool", tool_files,
+      "a function the model may call: a JSON file in OpenAI's shape (repeatable); calls print as JSON")
+      ->allow_extra_args(false);
+  cmd.add_option("--tool-choice", tool_choice, "auto (default), none, required, or a --tool function's name");
+}
+
+void GenerateFlags::add_tools(GenerateRequest& request) const {
+  auto bad = [](const std::string& what) { throw Exception(Error(ErrorCode::invalid_input, what)); };
+  std::set<std::string> names;
+  for (const auto& file : tool_files) {
+    auto json = nlohmann::json::parse(read_text_file(file), nullptr, /*allow_exceptions=*/false);
+    if (json.is_object() && json.contains("function")) json = json["function"];
+    if (!json.is_object() || !json.contains("name") || !json["name"].is_string())
+      bad("--tool " + file +
+          ": expected {\"type\": \"function\", \"function\": {\"name\", \"description\", \"parameters\"}}");
+    ToolDefinition tool;
+    tool.name = json["name"].get<std::string>();
+    if (json.contains("description") && json["description"].is_string())
+      tool.description = json["description"];
+    if (json.contains("parameters")) {
+      if (!json["parameters"].is_object())
+        bad("--tool " + file + ": 'parameters' must be a JSON Schema object");
+      tool.parameters = json["parameters"].dump();
+    }
+    if (!names.insert(tool.name).second)
+      bad("--tool " + file + ": the function '" + tool.name + "' is given twice");
+    request.tools.push_back(std::move(tool));
+  }
+  if (tool_choice.empty() || tool_choice == "auto") return;
+  if (request.tools.empty()) bad("--tool-choice needs at least one --tool");
+  if (tool_choice == "none") {
+    request.tool_choice.mode = ToolChoice::Mode::none;
+  } else if (tool_choice == "required") {
+    request.tool_choice.mode = ToolChoice::Mode::required;
+  } else {
+    if (!names.count(tool_choice))
+      bad("--tool-choice '" + tool_choice + "' is not auto, none, required or the name of a --tool function");
+    request.tool_choice = {ToolChoice::Mode::function, tool_choice};
+  }
+}
+
+void print_tool_calls(const std::vector<ToolCall>& calls) {
+  for (const auto& c : calls) {
+    nlohmann::json line = {
+        {"id", c.id}, {"type", "function"}, {"function", {{"name", c.name}, {"arguments", c.arguments}}}};
+    std::printf("%s\n", line.dump().c_str());
+  }
+  std::fflush(stdout);
 }
 
 GenerateOptions GenerateFlags::options() const {

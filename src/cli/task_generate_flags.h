@@ -25,10 +25,20 @@ struct GenerateFlags {
   std::vector<std::string> stop;
   std::optional<int> logprobs;  // --logprobs N: each token's logprob and N alternatives
   bool stats = false;
+  std::vector<std::string> tool_files;  // --tool FILE.json, repeatable
+  std::string tool_choice;              // auto | none | required | a function's name
 
   void add_to(CLI::App& cmd);
   GenerateOptions options() const;
+  // The --tool files (each a function in OpenAI's shape, {"type": "function", "function": {...}},
+  // or the bare function object) and --tool-choice, into the request. Throws Exception
+  // (invalid_input) naming the file that is wrong.
+  void add_tools(GenerateRequest& request) const;
 };
+
+// One line of JSON per call, in OpenAI's shape: {"id", "type": "function", "function": {"name",
+// "arguments"}}.
+void print_tool_calls(const std::vector<ToolCall>& calls);
 
 // Prints "N prompt tokens, M generated (finish), X tokens/s" to stderr.
 void print_generation_stats(const GenerateResult& result, double seconds);

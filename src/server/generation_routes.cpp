@@ -10,6 +10,7 @@
 #include "server/json_fields.h"
 #include "server/sampling_fields.h"
 #include "server/server_state.h"
+#include "server/tool_fields.h"
 
 namespace xervo::server {
 namespace {
@@ -48,10 +49,12 @@ std::vector<ChatMessage> parse_messages(const nlohmann::json& body) {
     auto role = optional_string(m, "role");
     if (!role) reject_input(where + " has no 'role'");
     if (*role == "developer") role = "system";
-    if (*role != "system" && *role != "user" && *role != "assistant")
+    if (*role != "system" && *role != "user" && *role != "assistant" && *role != "tool")
       reject_input(where + " has role '" + *role +
-                   "'; supported roles are system, developer, user and assistant");
-    messages.push_back({*role, content_text(m.contains("content") ? m["content"] : nlohmann::json(), i)});
+                   "'; supported roles are system, developer, user, assistant and tool");
+    ChatMessage message{*role, content_text(m.contains("content") ? m["content"] : nlohmann::json(), i)};
+    parse_message_tool_fields(m, i, message);
+    messages.push_back(std::move(message));
   }
   return messages;
 }
@@ -76,8 +79,6 @@ GenerateOptions parse_options(const nlohmann::json& body, const ServerOptions& l
   if (auto k = optional_int(body, "top_k", 0, 100000)) o.top_k = static_cast<int>(*k);
   if (auto p = optional_number(body, "min_p", 0, 1)) o.min_p = static_cast<float>(*p);
   if (auto p = optional_number(body, "repeat_penalty", 0, 10)) o.repeat_penalty = static_cast<float>(*p);
-  if (auto it = body.find("tools"); it != body.end() && it->is_array() && !it->empty())
-    reject_input("'tools' (function calling) is not supported by this server");
   if (optional_bool(body, "echo").value_or(false)) reject_input("'echo' is not supported");
 
   if (auto it = body.find("stop"); it != body.end() && !it->is_null()) {
@@ -116,7 +117,10 @@ GenerateOptions parse_options(const nlohmann::json& body, const ServerOptions& l
 
 namespace {
 
-std::string_view finish_reason_name(FinishReason r) { return r == FinishReason::length ? "length" : "stop"; }
+std::string_view finish_reason_name(FinishReason r) {
+  if (r == FinishReason::tool_calls) return "tool_calls";
+  return r == FinishReason::length ? "length" : "stop";
+}
 
 Error cancellation_error(const CancellationTracker::Handle& cancel, const ServerOptions& options) {
   return cancel.error(options.request_timeout, "the generation");
@@ -177,10 +181,17 @@ struct Generation {
       nlohmann::json choice = {{"index", i},
                                {"logprobs", logprobs_json(c.logprobs, offset)},
                                {"finish_reason", finish_reason_name(c.finish_reason)}};
-      if (chat)
-        choice["message"] = {{"role", "assistant"}, {"content", c.text}};
-      else
+      if (chat) {
+        nlohmann::json message = {{"role", "assistant"}, {"content", c.text}};
+        if (!c.tool_calls.empty()) {
+          if (c.text.empty()) message["content"] = nullptr;  // OpenAI's shape of an answer that only calls
+          message["tool_calls"] = tool_calls_json(c.tool_calls);
+        }
+        if (!c.reasoning.empty()) message["reasoning_content"] = c.reasoning;
+        choice["message"] = std::move(message);
+      } else {
         choice["text"] = c.text;
+      }
       out["choices"].push_back(std::move(choice));
     }
     out["usage"] = usage_json(r.usage);
@@ -189,13 +200,16 @@ struct Generation {
 
   // One streamed chunk of choice `index`; `piece` is the delta text, `finish` null until its last chunk.
   nlohmann::json chunk(std::optional<std::string_view> piece, const nlohmann::json& finish,
-                       bool with_role = false, int index = 0, nlohmann::json logprobs = nullptr) const {
+                       bool with_role = false, int index = 0, nlohmann::json logprobs = nullptr,
+                       const GenerateDelta* more = nullptr) const {
     auto out = envelope(chat ? "chat.completion.chunk" : "text_completion");
     nlohmann::json choice = {{"index", index}, {"logprobs", std::move(logprobs)}, {"finish_reason", finish}};
     if (chat) {
       nlohmann::json delta = nlohmann::json::object();
       if (with_role) delta["role"] = "assistant";
       if (piece) delta["content"] = std::string(*piece);
+      if (more && !more->reasoning.empty()) delta["reasoning_content"] = more->reasoning;
+      if (more && !more->tool_calls.empty()) delta["tool_calls"] = tool_call_deltas_json(more->tool_calls);
       choice["delta"] = std::move(delta);
     } else {
       choice["text"] = piece ? std::string(*piece) : std::string();
@@ -220,10 +234,13 @@ struct Generation {
       if (!send(chunk(std::string_view(), nullptr, true, i))) return false;  // gone before the first byte
     std::vector<size_t> offsets(static_cast<size_t>(n), 0);
     auto result = generator->generate_deltas(request, [&](const GenerateDelta& d) {
-      if ((d.content.empty() && d.logprobs.empty()) || d.choice < 0 || d.choice >= n) return true;
+      if (d.choice < 0 || d.choice >= n) return true;
+      if (d.content.empty() && d.logprobs.empty() && d.reasoning.empty() && d.tool_calls.empty()) return true;
       note_piece();
-      return send(chunk(d.content, nullptr, false, d.choice,
-                        logprobs_json(d.logprobs, offsets.at(static_cast<size_t>(d.choice)))));
+      std::optional<std::string_view> piece;
+      if (!d.content.empty() || !chat) piece = d.content;
+      return send(chunk(piece, nullptr, false, d.choice,
+                        logprobs_json(d.logprobs, offsets.at(static_cast<size_t>(d.choice))), &d));
     });
     if (!alive) {
       cancel->cancel();
@@ -267,6 +284,10 @@ void generate(ServerState& state, const HttpRequest& req, HttpResponse& res, boo
     g->request.prompt = parse_prompt(body);
   g->request.options = parse_options(body, state.options);
   parse_sampling_fields(body, chat, g->request.options);
+  if (chat)
+    parse_tool_fields(body, g->request);
+  else if (auto it = body.find("tools"); it != body.end() && !it->is_null())
+    reject_input("'tools' need POST /v1/chat/completions (messages); /v1/completions takes a raw prompt");
   g->stream = optional_bool(body, "stream").value_or(false);
   if (auto it = body.find("stream_options"); it != body.end() && !it->is_null()) {
     if (!it->is_object()) reject_input("'stream_options' must be an object like {\"include_usage\": true}");

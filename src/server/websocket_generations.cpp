@@ -11,7 +11,9 @@
 #include "core/log.h"
 #include "server/generation_request.h"
 #include "server/json_fields.h"
+#include "server/sampling_fields.h"
 #include "server/server_state.h"
+#include "server/tool_fields.h"
 
 namespace xervo::server {
 namespace {
@@ -227,6 +229,8 @@ class GenerationSocket final : public WebSocketHandler,
       else
         call.request.prompt = parse_prompt(msg);
       call.request.options = parse_options(msg, state_.options);
+      parse_sampling_fields(msg, chat, call.request.options);
+      if (chat) parse_tool_fields(msg, call.request);
       call.keep_alive = optional_keep_alive(msg);
     } catch (const Rejection& r) {
       return reply_error(id, r.error());

@@ -47,6 +47,11 @@ struct Probe {
   std::atomic<int> loads{0};
   std::string last_schema;       // json_schema of the last generation (set before `started` increments)
   GenerateOptions last_options;  // the options of the last generation (likewise)
+  std::vector<ToolDefinition> last_tools;  // tools, tool choice and messages of the last generation
+  ToolChoice last_choice;
+  bool last_parallel = true;
+  bool last_separate_reasoning = true;
+  std::vector<ChatMessage> last_messages;
   std::mutex mu;
 
   // Polls `cond` for up to `limit`; true when it became true.
@@ -126,13 +131,57 @@ class TestGenerator : public GeneratorModel {
  public:
   TestGenerator(std::shared_ptr<Probe> p, std::string mode) : p_(std::move(p)), mode_(std::move(mode)) {}
   using GeneratorModel::generate;
+  // With tools (and a choice other than none): thinks "hmm", then calls the named (or first) tool
+  // with {"x": 1}, streamed as a header delta and two argument pieces.
+
+  Result<GenerateResult> generate_tool_call(const GenerateRequest& req, const DeltaCallback& on_delta) {
+    {
+      std::lock_guard lock(p_->mu);
+      p_->last_tools = req.tools;
+      p_->last_choice = req.tool_choice;
+      p_->last_messages = req.messages;
+    }
+    return call_tool(req, on_delta ? &on_delta : nullptr);
+  }
+
+  static Result<GenerateResult> call_tool(const GenerateRequest& req, const DeltaCallback* on_delta) {
+    GenerateResult r;
+    const std::string name =
+        req.tool_choice.mode == ToolChoice::Mode::function ? req.tool_choice.name : req.tools[0].name;
+    r.tool_calls.push_back({"call_test1", name, "{\"x\": 1}"});
+    r.reasoning = "hmm";
+    r.finish_reason = FinishReason::tool_calls;
+    r.usage.completion_tokens = 5;
+    if (on_delta) {
+      GenerateDelta think;
+      think.reasoning = "hmm";
+      GenerateDelta head;
+      head.tool_calls.push_back({0, "call_test1", name, ""});
+      GenerateDelta a1;
+      a1.tool_calls.push_back({0, "", "", "{\"x\""});
+      GenerateDelta a2;
+      a2.tool_calls.push_back({0, "", "", ": 1}"});
+      for (const auto* d : {&think, &head, &a1, &a2})
+        if (!(*on_delta)(*d)) {
+          r.finish_reason = FinishReason::cancelled;
+          return r;
+        }
+    }
+    return r;
+  }
   Result<GenerateResult> generate(const GenerateRequest& req, const TokenCallback& on_piece) override {
     {
       std::lock_guard lock(p_->mu);
       p_->last_schema = req.options.json_schema;
       p_->last_options = req.options;
+      p_->last_tools = req.tools;
+      p_->last_choice = req.tool_choice;
+      p_->last_parallel = req.parallel_tool_calls;
+      p_->last_separate_reasoning = req.options.separate_reasoning;
+      p_->last_messages = req.messages;
     }
     p_->started++;
+    if (!req.tools.empty() && req.tool_choice.mode != ToolChoice::Mode::none) return call_tool(req, nullptr);
     if (mode_ == "fail") return Error(ErrorCode::inference_failed, "test generation failure");
     if (mode_ == "gated") p_->gate.wait();
     GenerateResult r;
@@ -164,8 +213,10 @@ class TestGenerator : public GeneratorModel {
     return r;
   }
 
-  // n > 1 or logprobs: the whole answer first, then its deltas, each choice's tokens in turn.
+  // Tools (with a choice other than none): the tool call above. n > 1 or logprobs: the whole
+  // answer first, then its deltas, each choice's tokens in turn.
   Result<GenerateResult> generate_deltas(const GenerateRequest& req, const DeltaCallback& on_delta) override {
+    if (!req.tools.empty() && req.tool_choice.mode != ToolChoice::Mode::none) return generate_tool_call(req, on_delta);
     if (req.options.n == 1 && !req.options.logprobs) return GeneratorModel::generate_deltas(req, on_delta);
     auto r = generate(req, TokenCallback{});
     if (!r || !on_delta) return r;

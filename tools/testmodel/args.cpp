@@ -43,6 +43,9 @@ Result<TestModelOptions> parse_test_model_args(const std::vector<std::string>& a
       ->each([&](const std::string&) { pooling_given = true; });
   app.add_option("--vocab", o.vocab, "vocabulary name (vocab/ggml-vocab-NAME.gguf) or a .gguf path");
   app.add_option("--seed", o.seed, "weight seed (default 42)");
+  app.add_option(
+      "--chat-template", o.chat_template,
+      "generator chat template: a name in llama.cpp's models/templates (no .jinja) or a .jinja path");
   std::string out, vocab_dir;
   auto* out_opt = app.add_option("-o,--output", out, "GGUF file to write");
   if (require_output) out_opt->required();
@@ -58,6 +61,8 @@ Result<TestModelOptions> parse_test_model_args(const std::vector<std::string>& a
   if (pooling_given && o.kind != ModelKind::embedder)
     return Error(ErrorCode::invalid_input,
                  "--pooling applies to --kind embedder only (rerankers always use rank pooling)");
+  if (!o.chat_template.empty() && o.kind != ModelKind::generator)
+    return Error(ErrorCode::invalid_input, "--chat-template applies to --kind generator only");
   o.output = out;
   if (!vocab_dir.empty()) o.vocab_dir = vocab_dir;
   return o;

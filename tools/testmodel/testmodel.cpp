@@ -4,6 +4,9 @@
 // tensor's values depend only on the seed and its name.
 #include "testmodel.h"
 
+#include <fstream>
+#include <sstream>
+
 #include "gguf_file.h"
 
 #include <algorithm>
@@ -20,6 +23,9 @@
 
 #ifndef XERVO_VOCAB_DIR
 #define XERVO_VOCAB_DIR ""
+#endif
+#ifndef XERVO_TEMPLATE_DIR
+#define XERVO_TEMPLATE_DIR ""
 #endif
 
 namespace xervo::testmodel {
@@ -237,6 +243,20 @@ void set_hparams(gguf_context* ctx, const TestModelOptions& o, const TestModelSh
   }
 }
 
+// The text of options.chat_template (a name in template_dir or a .jinja path).
+Result<std::string> read_chat_template(const TestModelOptions& o) {
+  const bool is_path = o.chat_template.find('/') != std::string::npos || o.chat_template.ends_with(".jinja");
+  const std::filesystem::path file =
+      is_path ? std::filesystem::path(o.chat_template) : o.template_dir / (o.chat_template + ".jinja");
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return Error(ErrorCode::invalid_input, "cannot read the chat template " + file.string());
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (text.str().empty())
+    return Error(ErrorCode::invalid_input, "the chat template " + file.string() + " is empty");
+  return text.str();
+}
+
 Result<void> validate(const TestModelOptions& o) {
   if (o.output.empty()) return Error(ErrorCode::invalid_input, "no output file given (-o FILE)");
   if (o.kind != ModelKind::embedder && o.pooling != Pooling::mean)
@@ -283,6 +303,7 @@ std::string_view to_string(WeightType type) {
 std::string_view to_string(Pooling pooling) { return pooling == Pooling::cls ? "cls" : "mean"; }
 
 std::filesystem::path default_vocab_dir() { return XERVO_VOCAB_DIR; }
+std::filesystem::path default_template_dir() { return XERVO_TEMPLATE_DIR; }
 
 Result<TestModelShape> describe_test_model(const TestModelOptions& options) {
   auto vocab = open_vocab(options);
@@ -307,8 +328,14 @@ Result<void> write_test_model(const TestModelOptions& options) {
   for (int64_t i = 0; i < gguf_get_n_kv(vocab->get()); ++i)
     if (std::string_view(gguf_get_key(vocab->get(), i)).starts_with("tokenizer."))
       gguf_file::copy_key(gguf.get(), vocab->get(), i);
-  if (options.kind == ModelKind::generator && gguf_find_key(gguf.get(), "tokenizer.chat_template") < 0)
+  if (options.kind == ModelKind::generator && !options.chat_template.empty()) {
+    auto text = read_chat_template(options);
+    if (!text) return text.error();
+    gguf_set_val_str(gguf.get(), "tokenizer.chat_template", text->c_str());
+  } else if (options.kind == ModelKind::generator &&
+             gguf_find_key(gguf.get(), "tokenizer.chat_template") < 0) {
     gguf_set_val_str(gguf.get(), "tokenizer.chat_template", kChatMlTemplate);
+  }
 
   const ggml_type weight_type = ggml_type_of(options.type);
   std::vector<gguf_file::TensorSource> sources;

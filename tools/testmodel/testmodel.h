@@ -26,6 +26,8 @@ std::string_view to_string(Pooling pooling);
 
 // The vocabulary folder baked in at build time (llama.cpp's vocab/ggml-vocab-*.gguf files).
 std::filesystem::path default_vocab_dir();
+// The chat-template folder baked in at build time (llama.cpp's models/templates/*.jinja).
+std::filesystem::path default_template_dir();
 
 struct TestModelOptions {
   ModelKind kind = ModelKind::generator;
@@ -38,6 +40,11 @@ struct TestModelOptions {
   Pooling pooling = Pooling::mean;    // embedders only; rerankers always use rank pooling
   std::filesystem::path output;       // the .gguf to write (replaced atomically)
   std::filesystem::path vocab_dir = default_vocab_dir();
+  // The generator's tokenizer.chat_template, replacing the vocabulary's: a template name from
+  // template_dir (NAME.jinja, e.g. "Qwen-Qwen3-0.6B" or "NousResearch-Hermes-3-Llama-3.1-8B-tool_use")
+  // or a path to a .jinja file. Empty: the vocabulary's own template, or ChatML when it has none.
+  std::string chat_template;
+  std::filesystem::path template_dir = default_template_dir();
 };
 
 // The shape a set of options produces, known without writing anything.

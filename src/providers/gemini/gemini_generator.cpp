@@ -1,3 +1,6 @@
+#include <map>
+#include <random>
+
 #include "providers/gemini/gemini_models.h"
 
 namespace xervo::gemini {
@@ -22,9 +25,42 @@ Usage read_usage(const nlohmann::json& reply) {
   return u;
 }
 
+// Gemini's function calls carry no id (or one only on some models): the OpenAI side needs one.
+std::string new_call_id() {
+  static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::uniform_int_distribution<size_t> pick(0, sizeof(kAlphabet) - 2);
+  std::string id = "call_";
+  for (int i = 0; i < 24; ++i) id += kAlphabet[pick(rng)];
+  return id;
+}
+
+// A JSON text as a value for Gemini's args / response objects (which must be objects).
+nlohmann::json as_object(const std::string& text, const char* key) {
+  auto v = nlohmann::json::parse(text.empty() ? "{}" : text, nullptr, false);
+  if (v.is_object()) return v;
+  return {{key, v.is_discarded() ? nlohmann::json(text) : v}};
+}
+
+nlohmann::json function_calling_config(const ToolChoice& choice) {
+  switch (choice.mode) {
+    case ToolChoice::Mode::none:
+      return {{"mode", "NONE"}};
+    case ToolChoice::Mode::required:
+      return {{"mode", "ANY"}};
+    case ToolChoice::Mode::function:
+      return {{"mode", "ANY"}, {"allowedFunctionNames", nlohmann::json::array({choice.name})}};
+    case ToolChoice::Mode::automatic:
+      break;
+  }
+  return {{"mode", "AUTO"}};
+}
+
 // What one GenerateContentResponse (whole, or one stream chunk) says.
 struct Piece {
   std::string text;
+  std::string reasoning;        // thought parts
+  std::vector<ToolCall> calls;  // functionCall parts, whole
   std::optional<FinishReason> finish;
   Usage usage;
   bool has_usage = false;
@@ -69,15 +105,22 @@ class GeminiGenerator final : public GeneratorModel {
 
   using GeneratorModel::generate;
   Result<GenerateResult> generate(const GenerateRequest& request, const TokenCallback& on_piece) override {
+    if (!on_piece) return generate_deltas(request, DeltaCallback{});
+    return generate_deltas(request,
+                           [&](const GenerateDelta& d) { return d.content.empty() || on_piece(d.content); });
+  }
+
+  Result<GenerateResult> generate_deltas(const GenerateRequest& request,
+                                         const DeltaCallback& on_delta) override {
     auto body = build_body(request);
     if (!body) return body.error();
     const std::string name = "/models/" + config_.model;
     GenerateResult out;
-    if (on_piece && (request.options.n > 1 || request.options.logprobs))
+    if (on_delta && (request.options.n > 1 || request.options.logprobs))
       return Error(ErrorCode::invalid_input,
                    "Gemini answers n > 1 (candidateCount) and logprobs whole only: "
                    "ask without streaming");
-    if (!on_piece) {
+    if (!on_delta) {
       auto reply = config_.api->post_json(name + ":generateContent", *body, request.cancel);
       if (!reply) {
         if (reply.error().code() == ErrorCode::cancelled) return cancelled(std::move(out));
@@ -86,16 +129,20 @@ class GeminiGenerator final : public GeneratorModel {
       auto piece = read_response(*reply, /*streaming=*/false);
       if (!piece) return piece.error();
       out.text = std::move(piece->text);
+      out.reasoning = std::move(piece->reasoning);
+      out.tool_calls = std::move(piece->calls);
       out.finish_reason = piece->finish.value_or(FinishReason::stop);
       out.logprobs = std::move(piece->logprobs);
       for (auto& m : piece->more) {
         GenerateChoice& c = out.more.emplace_back();
         c.text = std::move(m.text);
+        c.reasoning = std::move(m.reasoning);
+        c.tool_calls = std::move(m.calls);
         c.finish_reason = m.finish.value_or(FinishReason::stop);
         c.logprobs = std::move(m.logprobs);
       }
       out.usage = piece->usage;
-      return out;
+      return with_call_finish(std::move(out));
     }
 
     bool finished = false, caller_stopped = false;
@@ -116,9 +163,18 @@ class GeminiGenerator final : public GeneratorModel {
         out.finish_reason = *piece->finish;
         finished = true;
       }
-      if (piece->text.empty()) return true;
-      out.text += piece->text;
-      if (!on_piece(piece->text)) {
+      GenerateDelta delta;
+      delta.content = piece->text;
+      delta.reasoning = piece->reasoning;
+      for (auto& call : piece->calls) {  // a streamed functionCall arrives whole
+        delta.tool_calls.push_back(
+            {static_cast<int>(out.tool_calls.size()), call.id, call.name, call.arguments});
+        out.tool_calls.push_back(std::move(call));
+      }
+      if (delta.content.empty() && delta.reasoning.empty() && delta.tool_calls.empty()) return true;
+      out.text += delta.content;
+      out.reasoning += delta.reasoning;
+      if (!on_delta(delta)) {
         caller_stopped = true;
         return false;
       }
@@ -136,7 +192,7 @@ class GeminiGenerator final : public GeneratorModel {
                                                     ": the stream ended without a finishReason after " +
                                                     std::to_string(out.text.size()) + " bytes of text");
     }
-    return out;
+    return with_call_finish(std::move(out));
   }
 
  private:
@@ -144,6 +200,7 @@ class GeminiGenerator final : public GeneratorModel {
     const auto& o = request.options;
     nlohmann::json contents = nlohmann::json::array();
     std::string system;
+    std::map<std::string, std::string> call_names;  // tool-call id -> function, for functionResponse
     if (request.messages.empty()) {
       if (request.prompt.empty())
         return Error(ErrorCode::invalid_input, "generate needs messages or a prompt");
@@ -154,12 +211,36 @@ class GeminiGenerator final : public GeneratorModel {
         // Gemini takes one system instruction, apart from the turns.
         if (!system.empty()) system += "\n\n";
         system += m.content;
-      } else if (m.role == "user" || m.role == "assistant") {
-        contents.push_back(
-            {{"role", m.role == "assistant" ? "model" : "user"}, {"parts", {{{"text", m.content}}}}});
+      } else if (m.role == "user") {
+        contents.push_back({{"role", "user"}, {"parts", {{{"text", m.content}}}}});
+      } else if (m.role == "assistant") {
+        auto parts = nlohmann::json::array();
+        if (!m.content.empty() || m.tool_calls.empty()) parts.push_back({{"text", m.content}});
+        for (const auto& c : m.tool_calls) {
+          parts.push_back({{"functionCall", {{"name", c.name}, {"args", as_object(c.arguments, "value")}}}});
+          call_names[c.id] = c.name;
+        }
+        contents.push_back({{"role", "model"}, {"parts", std::move(parts)}});
+      } else if (m.role == "tool") {
+        // The result of a call goes back as a functionResponse, named like the call it answers.
+        std::string fn = m.name;
+        if (fn.empty())
+          if (auto it = call_names.find(m.tool_call_id); it != call_names.end()) fn = it->second;
+        if (fn.empty())
+          return Error(ErrorCode::invalid_input, "a tool message answers call '" + m.tool_call_id +
+                                                     "', which no earlier assistant message made (Gemini "
+                                                     "needs the function's name)");
+        nlohmann::json part = {
+            {"functionResponse", {{"name", fn}, {"response", as_object(m.content, "content")}}}};
+        // Consecutive results share one turn, as Gemini expects them after a turn of calls.
+        if (!contents.empty() && contents.back()["role"] == "user" && !contents.back()["parts"].empty() &&
+            contents.back()["parts"][0].contains("functionResponse"))
+          contents.back()["parts"].push_back(std::move(part));
+        else
+          contents.push_back({{"role", "user"}, {"parts", {std::move(part)}}});
       } else {
         return Error(ErrorCode::invalid_input,
-                     "unknown message role '" + m.role + "' (system, user, assistant)");
+                     "unknown message role '" + m.role + "' (system, user, assistant, tool)");
       }
     }
     if (contents.empty()) return Error(ErrorCode::invalid_input, "generate needs at least one user message");
@@ -189,10 +270,24 @@ class GeminiGenerator final : public GeneratorModel {
     for (const auto& [key, value] : config_.extra_generation_config.items()) config[key] = value;
     nlohmann::json body = {{"contents", std::move(contents)}, {"generationConfig", std::move(config)}};
     if (!system.empty()) body["systemInstruction"] = {{"parts", {{{"text", system}}}}};
+    if (!request.tools.empty()) {
+      auto declarations = nlohmann::json::array();
+      for (const auto& t : request.tools) {
+        auto params = nlohmann::json::parse(t.parameters, nullptr, false);
+        if (params.is_discarded() || !params.is_object())
+          return Error(ErrorCode::invalid_input,
+                       "the parameters of tool '" + t.name + "' are not a JSON object");
+        nlohmann::json fn = {{"name", t.name}, {"parameters", std::move(params)}};
+        if (!t.description.empty()) fn["description"] = t.description;
+        declarations.push_back(std::move(fn));
+      }
+      body["tools"] = nlohmann::json::array({{{"functionDeclarations", std::move(declarations)}}});
+      body["toolConfig"] = {{"functionCallingConfig", function_calling_config(request.tool_choice)}};
+    }
     return body;
   }
 
-  // Text of the first candidate (thought parts skipped), its finishReason and the usage.
+  // Every candidate (a stream chunk has one) and the usage.
   Result<Piece> read_response(const nlohmann::json& reply, bool streaming) const {
     const auto& ctx = config_.api->context();
     Piece p;
@@ -214,21 +309,36 @@ class GeminiGenerator final : public GeneratorModel {
     for (size_t i = 0; i < candidates->size(); ++i) {
       const auto& c = (*candidates)[i];
       if (!c.is_object()) return net::malformed_response(ctx, "candidate objects", c.dump());
-      read_candidate(c, i == 0 ? p : p.more.emplace_back());
+      if (!read_candidate(c, i == 0 ? p : p.more.emplace_back()))
+        return net::malformed_response(ctx, "functionCall parts with a name", c.dump());
       if (streaming) break;  // a stream has one candidate
     }
     return p;
   }
 
-  // Text of one candidate (thought parts skipped), its finishReason and logprobs.
-  static void read_candidate(const nlohmann::json& c, Piece& p) {
+  // One candidate: its text, thought parts (as reasoning), function calls, finishReason and
+  // logprobs. False for a functionCall part without a name.
+  static bool read_candidate(const nlohmann::json& c, Piece& p) {
     if (auto content = c.find("content"); content != c.end() && content->is_object()) {
       if (auto parts = content->find("parts"); parts != content->end() && parts->is_array()) {
         for (const auto& part : *parts) {
           if (!part.is_object()) continue;
-          if (part.contains("thought") && part["thought"].is_boolean() && part["thought"].get<bool>())
+          if (auto fc = part.find("functionCall"); fc != part.end() && fc->is_object()) {
+            ToolCall call;
+            auto id = fc->find("id");
+            call.id = id != fc->end() && id->is_string() ? id->get<std::string>() : new_call_id();
+            auto name = fc->find("name");
+            if (name == fc->end() || !name->is_string() || name->get<std::string>().empty()) return false;
+            call.name = name->get<std::string>();
+            call.arguments = fc->contains("args") ? (*fc)["args"].dump() : "{}";
+            p.calls.push_back(std::move(call));
             continue;
-          if (auto t = part.find("text"); t != part.end() && t->is_string()) p.text += t->get<std::string>();
+          }
+          auto t = part.find("text");
+          if (t == part.end() || !t->is_string()) continue;
+          auto thought = part.find("thought");
+          const bool is_thought = thought != part.end() && thought->is_boolean() && thought->get<bool>();
+          (is_thought ? p.reasoning : p.text) += t->get<std::string>();
         }
       }
     }
@@ -236,6 +346,15 @@ class GeminiGenerator final : public GeneratorModel {
                                          f->get<std::string>() != "FINISH_REASON_UNSPECIFIED")
       p.finish = map_finish(f->get<std::string>());
     p.logprobs = read_logprobs(c);
+    return true;
+  }
+
+  static Result<GenerateResult> with_call_finish(GenerateResult out) {
+    for (size_t i = 0; i < out.choice_count(); ++i) {
+      GenerateChoice& c = i == 0 ? static_cast<GenerateChoice&>(out) : out.more[i - 1];
+      if (!c.tool_calls.empty() && c.finish_reason == FinishReason::stop) c.finish_reason = FinishReason::tool_calls;
+    }
+    return out;
   }
 
   static Result<GenerateResult> cancelled(GenerateResult partial) {

@@ -111,7 +111,8 @@ GenerateOptions choice_options(const GenerateOptions& options, int choice) {
   return out;
 }
 
-Result<Sampler> Sampler::create(const llama_vocab* vocab, const GenerateOptions& o) {
+Result<Sampler> Sampler::create(const llama_vocab* vocab, const GenerateOptions& o,
+                                const GrammarSpec* grammar) {
   if (auto r = check(o); !r) return r.error();
   auto params = llama_sampler_chain_default_params();
   params.no_perf = true;
@@ -128,6 +129,14 @@ Result<Sampler> Sampler::create(const llama_vocab* vocab, const GenerateOptions&
   if (!bias->empty()) {
     llama_sampler_chain_add(
         chain, llama_sampler_init_logit_bias(out.n_vocab_, static_cast<int32_t>(bias->size()), bias->data()));
+    whole_vocabulary = true;
+  }
+  if (grammar && !grammar->empty()) {
+    if (!o.json_schema.empty())
+      return invalid("json_schema cannot be combined with tool calls in one answer");
+    auto g = make_grammar_sampler(vocab, *grammar);
+    if (!g) return g.error();
+    llama_sampler_chain_add(chain, *g);
     whole_vocabulary = true;
   }
   if (!o.json_schema.empty()) {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "providers/llamacpp/llama_handles.h"
+#include "providers/llamacpp/tool_grammar.h"
 #include "xervo/error.h"
 #include "xervo/generator.h"
 
@@ -32,7 +33,9 @@ class Sampler {
   Sampler() = default;
   // invalid_input for out-of-range options or a JSON schema that cannot become a grammar. One
   // sampler draws one sequence: for n > 1, one per sequence from choice_options.
-  static Result<Sampler> create(const llama_vocab* vocab, const GenerateOptions& options);
+  // `grammar`: the chat format's constraint (tool calls), first in the chain; not with json_schema.
+  static Result<Sampler> create(const llama_vocab* vocab, const GenerateOptions& options,
+                                const GrammarSpec* grammar = nullptr);
 
   // The next token from the logits at batch index `idx` of ctx's last decode, accepted into the
   // chain's state. Not thread-safe: one generation, one thread at a time.

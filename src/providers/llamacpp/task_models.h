@@ -72,7 +72,10 @@ class LlamaGenerator final : public GeneratorModel {
   GenerationScheduler& scheduler() { return *scheduler_; }
 
  private:
-  Result<Tokens> prompt_tokens(const GenerateRequest& request, std::vector<std::string>& stops) const;
+  // The prompt's tokens; the template's extra stops join `stops`, its grammar and output parser
+  // (for chats with tools or thinking) land in `chat`.
+  Result<Tokens> prompt_tokens(const GenerateRequest& request, std::vector<std::string>& stops,
+                               RenderedChat& chat) const;
 
   ModelSetup setup_;
   std::unique_ptr<ChatTemplate> chat_;

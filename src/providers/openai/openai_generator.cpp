@@ -7,7 +7,75 @@ namespace {
 
 FinishReason map_finish(std::string_view reason) {
   // "stop", "eos", "tool_calls", "content_filter", ...: the model ended on its own terms.
+  if (reason == "tool_calls" || reason == "function_call") return FinishReason::tool_calls;
   return reason == "length" ? FinishReason::length : FinishReason::stop;
+}
+
+nlohmann::json message_json(const ChatMessage& m) {
+  nlohmann::json out = {{"role", m.role}, {"content", m.content}};
+  if (m.role == "tool") {
+    out["tool_call_id"] = m.tool_call_id;
+    if (!m.name.empty()) out["name"] = m.name;
+  }
+  if (!m.tool_calls.empty()) {
+    if (m.content.empty()) out["content"] = nullptr;
+    auto calls = nlohmann::json::array();
+    for (const auto& c : m.tool_calls)
+      calls.push_back(
+          {{"id", c.id},
+           {"type", "function"},
+           {"function", {{"name", c.name}, {"arguments", c.arguments.empty() ? "{}" : c.arguments}}}});
+    out["tool_calls"] = std::move(calls);
+  }
+  return out;
+}
+
+Result<void> add_tools(const GenerateRequest& request, nlohmann::json& body) {
+  if (request.tools.empty()) return {};
+  auto tools = nlohmann::json::array();
+  for (const auto& t : request.tools) {
+    auto params = nlohmann::json::parse(t.parameters, nullptr, false);
+    if (params.is_discarded() || !params.is_object())
+      return Error(ErrorCode::invalid_input, "the parameters of tool '" + t.name + "' are not a JSON object");
+    nlohmann::json fn = {{"name", t.name}, {"parameters", std::move(params)}};
+    if (!t.description.empty()) fn["description"] = t.description;
+    tools.push_back({{"type", "function"}, {"function", std::move(fn)}});
+  }
+  body["tools"] = std::move(tools);
+  switch (request.tool_choice.mode) {
+    case ToolChoice::Mode::automatic:
+      body["tool_choice"] = "auto";
+      break;
+    case ToolChoice::Mode::none:
+      body["tool_choice"] = "none";
+      break;
+    case ToolChoice::Mode::required:
+      body["tool_choice"] = "required";
+      break;
+    case ToolChoice::Mode::function:
+      body["tool_choice"] = {{"type", "function"}, {"function", {{"name", request.tool_choice.name}}}};
+      break;
+  }
+  if (!request.parallel_tool_calls) body["parallel_tool_calls"] = false;
+  return {};
+}
+
+// message.tool_calls of a whole answer; false when they are not in OpenAI's shape.
+bool read_tool_calls(const nlohmann::json& message, std::vector<ToolCall>& out) {
+  auto calls = message.find("tool_calls");
+  if (calls == message.end() || calls->is_null()) return true;
+  if (!calls->is_array()) return false;
+  for (const auto& c : *calls) {
+    if (!c.is_object() || !c.contains("function") || !c["function"].is_object()) return false;
+    const auto& fn = c["function"];
+    ToolCall call;
+    call.id = c.value("id", "");
+    call.name = fn.value("name", "");
+    if (auto a = fn.find("arguments"); a != fn.end())
+      call.arguments = a->is_string() ? a->get<std::string>() : a->dump();
+    out.push_back(std::move(call));
+  }
+  return true;
 }
 
 // POST {base}/chat/completions, whole or streamed over SSE.
@@ -23,6 +91,8 @@ class OpenAiGenerator final : public GeneratorModel {
     });
   }
 
+  // Non-streamed requests are not streamed underneath, so a failure before the answer can still
+  // fall back to another model.
   Result<GenerateResult> generate_deltas(const GenerateRequest& request,
                                          const DeltaCallback& on_delta) override {
     auto body = build_body(request);
@@ -42,10 +112,10 @@ class OpenAiGenerator final : public GeneratorModel {
       messages.push_back({{"role", "user"}, {"content", request.prompt}});
     }
     for (const auto& m : request.messages) {
-      if (m.role != "system" && m.role != "user" && m.role != "assistant")
+      if (m.role != "system" && m.role != "user" && m.role != "assistant" && m.role != "tool")
         return Error(ErrorCode::invalid_input,
-                     "unknown message role '" + m.role + "' (system, user, assistant)");
-      messages.push_back({{"role", m.role}, {"content", m.content}});
+                     "unknown message role '" + m.role + "' (system, user, assistant, tool)");
+      messages.push_back(message_json(m));
     }
     if (o.max_tokens <= 0) return Error(ErrorCode::invalid_input, "max_tokens must be positive");
     nlohmann::json body = {{"model", config_.model},
@@ -64,6 +134,7 @@ class OpenAiGenerator final : public GeneratorModel {
           {"type", "json_schema"},
           {"json_schema", {{"name", "response"}, {"schema", std::move(schema)}, {"strict", true}}}};
     }
+    if (auto tools = add_tools(request, body); !tools) return tools.error();
     merge_extra_body(body, config_.extra_body);
     return body;
   }
@@ -96,6 +167,12 @@ class OpenAiGenerator final : public GeneratorModel {
       if (auto finish = choice.find("finish_reason"); finish != choice.end() && finish->is_string())
         c.finish_reason = map_finish(finish->get<std::string>());
       c.logprobs = read_logprobs(choice);
+      if (!read_tool_calls(*message, c.tool_calls))
+        return net::malformed_response(ctx, "choices[" + std::to_string(i) + "].message.tool_calls in OpenAI's shape",
+                                       shown);
+      if (auto r = message->find("reasoning_content"); r != message->end() && r->is_string())
+        c.reasoning = r->get<std::string>();
+      if (!c.tool_calls.empty() && c.finish_reason == FinishReason::stop) c.finish_reason = FinishReason::tool_calls;
     }
     out.usage = read_usage(*reply);
     return out;
@@ -149,11 +226,19 @@ class OpenAiGenerator final : public GeneratorModel {
         GenerateDelta d;
         d.choice = static_cast<int>(index);
         d.logprobs = read_logprobs(choice);
-        if (auto delta = choice.find("delta"); delta != choice.end() && delta->is_object())
+        if (auto delta = choice.find("delta"); delta != choice.end() && delta->is_object()) {
           if (auto content = delta->find("content"); content != delta->end() && content->is_string())
             d.content = content->get<std::string>();
-        if (d.content.empty() && d.logprobs.empty()) continue;
+          if (auto r = delta->find("reasoning_content"); r != delta->end() && r->is_string())
+            d.reasoning = r->get<std::string>();
+          if (!read_call_deltas(*delta, c.tool_calls, d.tool_calls)) {
+            bad = net::malformed_response(ctx, "delta.tool_calls in OpenAI's shape", event.data);
+            return false;
+          }
+        }
+        if (d.content.empty() && d.logprobs.empty() && d.reasoning.empty() && d.tool_calls.empty()) continue;
         c.text += d.content;
+        c.reasoning += d.reasoning;
         c.logprobs.insert(c.logprobs.end(), d.logprobs.begin(), d.logprobs.end());
         if (!on_delta(d)) {
           caller_stopped = true;
@@ -171,7 +256,44 @@ class OpenAiGenerator final : public GeneratorModel {
                    ctx.service + " model '" + ctx.model + "' at " + ctx.base_url +
                        ": the stream ended without [DONE] or a finish_reason after " +
                        std::to_string(out.text.size()) + " bytes of text");
+    for (size_t i = 0; i < out.choice_count(); ++i) {
+      GenerateChoice& c = i == 0 ? static_cast<GenerateChoice&>(out) : out.more[i - 1];
+      if (!c.tool_calls.empty() && c.finish_reason == FinishReason::stop) c.finish_reason = FinishReason::tool_calls;
+    }
     return out;
+  }
+
+  // delta.tool_calls: a call's first delta names it (index, id, function.name), the next ones add
+  // arguments. `calls` accumulates the whole calls; `deltas` gets this chunk's pieces.
+  static bool read_call_deltas(const nlohmann::json& delta, std::vector<ToolCall>& calls,
+                               std::vector<ToolCallDelta>& deltas) {
+    auto list = delta.find("tool_calls");
+    if (list == delta.end() || list->is_null()) return true;
+    if (!list->is_array()) return false;
+    for (const auto& c : *list) {
+      if (!c.is_object()) return false;
+      ToolCallDelta d;
+      auto at = c.find("index");
+      if (at != c.end() && !at->is_number_integer()) return false;
+      const int64_t index = at != c.end() ? at->get<int64_t>() : static_cast<int64_t>(calls.size());
+      if (index < 0 || index > static_cast<int64_t>(calls.size()) || index >= 1024) return false;
+      d.index = static_cast<int>(index);
+      if (auto id = c.find("id"); id != c.end() && id->is_string()) d.id = id->get<std::string>();
+      if (auto fn = c.find("function"); fn != c.end() && fn->is_object()) {
+        if (auto n = fn->find("name"); n != fn->end() && n->is_string()) d.name = n->get<std::string>();
+        if (auto a = fn->find("arguments"); a != fn->end() && a->is_string())
+          d.arguments = a->get<std::string>();
+      }
+      if (d.index == static_cast<int>(calls.size())) calls.push_back({d.id, d.name, ""});
+      auto& call = calls[static_cast<size_t>(d.index)];
+      if (!d.id.empty() && call.id.empty()) call.id = d.id;
+      if (!d.name.empty() && call.name.empty()) call.name = d.name;
+      call.arguments += d.arguments;
+      // The first delta of a call carries its id and name, as GenerateDelta promises.
+      if (d.id.empty() && !d.name.empty()) d.id = call.id;
+      deltas.push_back(std::move(d));
+    }
+    return true;
   }
 
   static Result<GenerateResult> cancelled_result(GenerateResult partial) {
