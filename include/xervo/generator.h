@@ -132,7 +132,13 @@ struct GenerateResult : GenerateChoice {
 
   size_t choice_count() const { return 1 + more.size(); }
   const GenerateChoice& choice(size_t i) const { return i == 0 ? *this : more.at(i - 1); }
+  GenerateChoice& choice(size_t i) { return i == 0 ? *this : more.at(i - 1); }
+  // Every choice that ended normally with tool calls gets FinishReason::tool_calls.
+  void mark_tool_call_finishes();
 };
+
+// A new tool-call id, "call_" and 24 random letters and digits, for models that name none.
+std::string new_tool_call_id();
 
 // Receives each new piece of text as it is generated. Return false to cancel.
 using TokenCallback = std::function<bool(std::string_view piece)>;

@@ -238,6 +238,7 @@ class ModelRuntime {
 
   // The response cache's counters (enabled = false when there is none), and emptying both tiers.
   CacheStats cache_stats() const;
+  bool cache_enabled() const;  // cache_stats().enabled, without taking the cache's lock
   void clear_cache();
 
   // Subscribes to lifecycle events; the callback runs on the thread that caused the event, outside

@@ -1,5 +1,7 @@
 #include "xervo/model_spec.h"
 
+#include <random>
+
 #include "xervo/generator.h"
 #include "xervo/provider.h"
 
@@ -55,6 +57,23 @@ std::string_view to_string(FinishReason reason) {
       return "tool_calls";
   }
   return "unknown";
+}
+
+void GenerateResult::mark_tool_call_finishes() {
+  for (size_t i = 0; i < choice_count(); ++i) {
+    GenerateChoice& c = choice(i);
+    if (!c.tool_calls.empty() && c.finish_reason == FinishReason::stop)
+      c.finish_reason = FinishReason::tool_calls;
+  }
+}
+
+std::string new_tool_call_id() {
+  static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  std::uniform_int_distribution<size_t> pick(0, sizeof(kAlphabet) - 2);
+  std::string id = "call_";
+  for (int i = 0; i < 24; ++i) id += kAlphabet[pick(rng)];
+  return id;
 }
 
 Result<GenerateResult> GeneratorModel::generate_deltas(const GenerateRequest& request,

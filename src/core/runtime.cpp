@@ -553,6 +553,7 @@ Result<std::shared_ptr<GeneratorModel>> ModelRuntime::generator(std::string_view
   return make_handle<GeneratorModel>(impl_, name, ModelTask::generate, true, &make_generator_handle, options);
 }
 
+bool ModelRuntime::cache_enabled() const { return impl_->cache != nullptr; }
 CacheStats ModelRuntime::cache_stats() const { return impl_->cache ? impl_->cache->stats() : CacheStats{}; }
 
 void ModelRuntime::clear_cache() {

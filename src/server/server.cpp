@@ -317,7 +317,7 @@ void handle(ServerState& state, const Router& router, HttpRequest& req, HttpResp
       route_missing(req, res, match, allowed);
   }
   const auto& ctx = current_request();
-  if (ctx.cache_hits >= 0 && !res.streamed() && state.runtime->cache_stats().enabled) {
+  if (ctx.cache_hits >= 0 && !res.streamed() && state.runtime->cache_enabled()) {
     const bool hit = ctx.cache_items > 0 && ctx.cache_hits >= ctx.cache_items;
     res.set_header("X-Cache", hit ? "hit" : "miss");
     if (!hit && ctx.cache_hits > 0)

@@ -1,6 +1,7 @@
 // The official `@anthropic-ai/sdk` npm client, unchanged and with retries off, against a running
 // `xervo serve` (argv[2] = base URL, no path). Alias: chat/tiny (a generated generator with random
-// weights, so only shapes and self-consistency are checked). Exits non-zero on the first failure.
+// weights, so only shapes and self-consistency are checked; a forced tool choice still yields a
+// valid call: the grammar guarantees it). Exits non-zero on the first failure.
 'use strict';
 const assert = require('node:assert/strict');
 const Anthropic = require('@anthropic-ai/sdk');
@@ -18,6 +19,60 @@ const request = {
   system: 'You are terse.',
   messages: [{ role: 'user', content: [{ type: 'text', text: 'Count with me' }] }],
 };
+
+const timeTool = {
+  name: 'get_time',
+  description: 'The time in a zone',
+  input_schema: { type: 'object', properties: { zone: { type: 'string', enum: ['UTC', 'CET'] } }, required: ['zone'] },
+};
+
+// Tools: a forced call (tool_choice tool), the same call streamed (input_json_delta pieces), and
+// the call's tool_result going back in.
+async function checkTools() {
+  const ask = {
+    model: 'chat/tiny',
+    max_tokens: 64,
+    temperature: 0,
+    tools: [timeTool],
+    tool_choice: { type: 'tool', name: 'get_time' },
+    messages: [{ role: 'user', content: 'What time is it in Paris?' }],
+  };
+  const called = await client.messages.create(ask);
+  assert.equal(called.stop_reason, 'tool_use', JSON.stringify(called));
+  const use = called.content.find((b) => b.type === 'tool_use');
+  assert.ok(use, JSON.stringify(called.content));
+  assert.equal(use.name, 'get_time');
+  assert.ok(use.id.startsWith('toolu_') || use.id.length > 0, use.id);
+  assert.ok(['UTC', 'CET'].includes(use.input.zone), JSON.stringify(use.input));
+
+  const stream = client.messages.stream(ask);
+  let pieces = 0;
+  stream.on('inputJson', () => pieces++);
+  const streamed = await stream.finalMessage();
+  const streamedUse = streamed.content.find((b) => b.type === 'tool_use');
+  assert.ok(streamedUse, JSON.stringify(streamed.content));
+  assert.deepEqual(streamedUse.input, use.input);
+  assert.equal(streamed.stop_reason, 'tool_use');
+  assert.ok(pieces >= 1, 'no input_json_delta events');
+
+  const answered = await client.messages.create({
+    ...ask,
+    tool_choice: { type: 'auto' },
+    max_tokens: 8,
+    messages: [
+      ...ask.messages,
+      { role: 'assistant', content: [use] },
+      { role: 'user', content: [{ type: 'tool_result', tool_use_id: use.id, content: '12:00' }] },
+    ],
+  });
+  assert.equal(answered.type, 'message');
+  // The tool definitions and the result reach the prompt: it is longer than the bare question.
+  const bare = await client.messages.countTokens({ model: 'chat/tiny', messages: ask.messages });
+  const withTools = await client.messages.countTokens({ model: 'chat/tiny', messages: ask.messages, tools: [timeTool] });
+  assert.ok(withTools.input_tokens > bare.input_tokens, `${withTools.input_tokens} <= ${bare.input_tokens}`);
+  assert.ok(answered.usage.input_tokens > withTools.input_tokens, JSON.stringify(answered.usage));
+  return `call ${JSON.stringify(use.input)} (${pieces} streamed pieces)`;
+}
 
 function textOf(message) {
   return message.content.filter((b) => b.type === 'text').map((b) => b.text).join('');
@@ -94,8 +149,9 @@ async function main() {
     stranger.messages.countTokens({ model: 'chat/tiny', messages: request.messages }),
     (e) => e instanceof Anthropic.AuthenticationError && e.error?.error?.type === 'authentication_error',
   );
+  const toolNote = await checkTools();
   console.log(`ok: ${created.usage.output_tokens} tokens, ${names.length} stream events, ` +
-              `${counted.input_tokens} prompt tokens counted, ${stopNote}`);
+              `${counted.input_tokens} prompt tokens counted, ${stopNote}, ${toolNote}`);
 }
 
 main().catch((e) => {

@@ -2,35 +2,18 @@
 // with retries off, against `xervo serve` on a generated tiny generator with an API key
 // configured (anthropic_client.cjs does the calls). The server stops with SIGTERM and must exit 0.
 #include <gtest/gtest.h>
-#include <httplib.h>
 
-#include <csignal>
 #include <fstream>
-#include <thread>
 
-#include "process.h"
-#include "test_models.h"
+#include "node_e2e.h"
 #include "xervo/server.h"
 
 namespace xervo::testing {
 namespace {
 
-bool wait_healthy(int port, ChildProcess& process) {
-  for (int i = 0; i < 600; ++i) {
-    httplib::Client c("127.0.0.1", port);
-    c.set_connection_timeout(1, 0);
-    if (auto r = c.Get("/health"); r && r->status == 200) return true;
-    if (!process.running()) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return false;
-}
-
 TEST(AnthropicClient, OfficialNodeClientTalksToXervoServe) {
   auto generator = test_model("generator");
-  auto dir = std::filesystem::temp_directory_path() / ("xervo-anthropic-" + std::to_string(::getpid()));
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
+  const auto dir = fresh_test_dir("anthropic");
   {
     std::ofstream cfg(dir / "xervo.toml");
     cfg << "[models.\"chat/tiny\"]\ntask = \"generate\"\nprovider = \"llamacpp\"\nmodel = \""
@@ -39,20 +22,8 @@ TEST(AnthropicClient, OfficialNodeClientTalksToXervoServe) {
         << "[server.auth]\nkeys = [{ name = \"sdk\", sha256 = \"" << sha256_hex("anthropic-test-key")
         << "\", scopes = [\"inference\"] }]\n";
   }
-  ChildProcess server({XERVO_BINARY, "--config", (dir / "xervo.toml").string(), "serve", "--port", "0"});
-  auto bound = server.wait_for_listening_port();
-  ASSERT_TRUE(bound.has_value()) << server.log();
-  const int port = *bound;
-  ASSERT_TRUE(wait_healthy(port, server)) << server.log();
-  auto node = run_command({"env", "NODE_PATH=" XERVO_NODE_MODULES, "XERVO_TEST_KEY=anthropic-test-key",
-                           XERVO_NODE, XERVO_ANTHROPIC_SCRIPT, "http://127.0.0.1:" + std::to_string(port)},
-                          std::chrono::seconds(240));
-  EXPECT_EQ(node.exit_code, 0) << node.out << node.err << "\n--- server log ---\n" << server.log();
-  EXPECT_NE(node.out.find("ok:"), std::string::npos) << node.out;
-  server.signal(SIGTERM);
-  auto code = server.wait(std::chrono::seconds(30));
-  ASSERT_TRUE(code.has_value()) << "xervo serve did not exit after SIGTERM\n" << server.log();
-  EXPECT_EQ(*code, 0) << server.log();
+  run_node_against_serve(dir / "xervo.toml",
+                         {XERVO_ANTHROPIC_SCRIPT, "", {"XERVO_TEST_KEY=anthropic-test-key"}});
   std::filesystem::remove_all(dir);
 }
 

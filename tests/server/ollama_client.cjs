@@ -1,6 +1,8 @@
 // The official `ollama` npm client, unchanged, against a running `xervo serve` (argv[2] = the
 // server's base URL, XERVO_TEST_KEY = an inference key sent through the client's `headers` option).
-// Aliases: embed/tiny (embedder), chat/tiny (generator). Exits non-zero on the first failure.
+// Aliases: embed/tiny (embedder), chat/tiny (generator), chat/remote (an OpenAI-compatible upstream
+// the test runs: with tools it calls the first one with {"zone": "UTC"}, after a tool result it
+// answers "It is RESULT."). Exits non-zero on the first failure.
 'use strict';
 const assert = require('node:assert/strict');
 const { Ollama } = require('ollama');
@@ -19,6 +21,46 @@ async function expectError(promise, status, text) {
     return;
   }
   assert.fail(`expected an error ${status}`);
+}
+
+const timeTool = {
+  type: 'function',
+  function: {
+    name: 'get_time',
+    description: 'The time in a zone',
+    parameters: { type: 'object', properties: { zone: { type: 'string', enum: ['UTC', 'CET'] } }, required: ['zone'] },
+  },
+};
+
+// Tools through Ollama's shapes: a call (arguments as an object), the same call streamed, the
+// tool result going back as a `tool` message; and on the local model the tools reach the prompt.
+async function checkTools() {
+  const ask = { model: 'chat/remote', messages: [{ role: 'user', content: 'What time is it?' }], tools: [timeTool] };
+  const called = await ollama.chat(ask);
+  assert.equal(called.done, true);
+  const calls = called.message.tool_calls;
+  assert.ok(Array.isArray(calls) && calls.length === 1, JSON.stringify(called.message));
+  assert.equal(calls[0].function.name, 'get_time');
+  assert.deepEqual(calls[0].function.arguments, { zone: 'UTC' });
+
+  const streamed = await ollama.chat({ ...ask, stream: true });
+  const streamedCalls = [];
+  for await (const part of streamed) if (part.message.tool_calls) streamedCalls.push(...part.message.tool_calls);
+  assert.equal(streamedCalls.length, 1, JSON.stringify(streamedCalls));
+  assert.deepEqual(streamedCalls[0].function, calls[0].function);
+
+  const answered = await ollama.chat({
+    ...ask,
+    messages: [...ask.messages, called.message, { role: 'tool', content: '12:00', tool_name: 'get_time' }],
+  });
+  assert.equal(answered.message.content, 'It is 12:00.');
+
+  const local = { model: 'chat/tiny', messages: ask.messages, options: { num_predict: 4, temperature: 0 } };
+  const plain = await ollama.chat(local);
+  const withTools = await ollama.chat({ ...local, tools: [timeTool] });
+  assert.ok(withTools.prompt_eval_count > plain.prompt_eval_count,
+            `tools did not reach the prompt: ${withTools.prompt_eval_count} <= ${plain.prompt_eval_count}`);
+  return `tool call ${JSON.stringify(calls[0].function.arguments)}`;
 }
 
 async function main() {
@@ -104,7 +146,8 @@ async function main() {
     'images',
   );
   await expectError(new Ollama({ host }).list(), 401);
-  console.log(`ok: ${names.length} models, ${dims} dimensions, ${parts} streamed parts`);
+  const toolNote = await checkTools();
+  console.log(`ok: ${names.length} models, ${dims} dimensions, ${parts} streamed parts, ${toolNote}`);
 }
 
 main().catch((e) => {

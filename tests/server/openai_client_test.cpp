@@ -8,36 +8,16 @@
 #include <fstream>
 #include <thread>
 
-#include "process.h"
-#include "test_models.h"
+#include "node_e2e.h"
 #include "xervo/server.h"
 
 namespace xervo::testing {
 namespace {
 
-bool wait_healthy(int port, ChildProcess& process) {
-  for (int i = 0; i < 600; ++i) {
-    httplib::Client c("127.0.0.1", port);
-    c.set_connection_timeout(1, 0);
-    if (auto r = c.Get("/health"); r && r->status == 200) return true;
-    if (!process.running()) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return false;
-}
-
-std::filesystem::path temp_dir(const std::string& name) {
-  auto dir =
-      std::filesystem::temp_directory_path() / ("xervo-server-" + name + "-" + std::to_string(::getpid()));
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
-}
-
 TEST(OpenAIClient, OfficialNodeClientTalksToXervoServe) {
   auto embedder = test_model("embedder");
   auto generator = test_model("generator");
-  auto dir = temp_dir("node");
+  auto dir = fresh_test_dir("server-node");
   {
     std::ofstream cfg(dir / "xervo.toml");
     cfg << "[models.\"embed/tiny\"]\ntask = \"embed\"\nprovider = \"llamacpp\"\nmodel = \""
@@ -48,54 +28,31 @@ TEST(OpenAIClient, OfficialNodeClientTalksToXervoServe) {
         << "[server.auth]\nkeys = [{ name = \"node\", sha256 = \"" << sha256_hex("node-test-key")
         << "\", scopes = [\"inference\"] }]\n";
   }
-  ChildProcess server({XERVO_BINARY, "--config", (dir / "xervo.toml").string(), "serve", "--port", "0"});
-  auto bound = server.wait_for_listening_port();
-  ASSERT_TRUE(bound.has_value()) << server.log();
-  const int port = *bound;
-  ASSERT_TRUE(wait_healthy(port, server)) << server.log();
-  auto node = run_command({"env", "NODE_PATH=" XERVO_NODE_MODULES, "XERVO_TEST_KEY=node-test-key", XERVO_NODE,
-                           XERVO_OPENAI_SCRIPT, "http://127.0.0.1:" + std::to_string(port) + "/v1"},
-                          std::chrono::seconds(240));
-  EXPECT_EQ(node.exit_code, 0) << node.out << node.err << "\n--- server log ---\n" << server.log();
-  EXPECT_NE(node.out.find("ok:"), std::string::npos) << node.out;
-  server.signal(SIGTERM);
-  auto code = server.wait(std::chrono::seconds(30));
-  ASSERT_TRUE(code.has_value()) << "xervo serve did not exit after SIGTERM\n" << server.log();
-  EXPECT_EQ(*code, 0) << server.log();
+  run_node_against_serve(dir / "xervo.toml", {XERVO_OPENAI_SCRIPT, "/v1", {"XERVO_TEST_KEY=node-test-key"}});
   std::filesystem::remove_all(dir);
 }
 
 TEST(OpenAIClient, AsksForNChoicesAndLogprobs) {
   auto generator = test_model("generator");
-  auto dir = temp_dir("sampling");
+  auto dir = fresh_test_dir("server-sampling");
   std::ofstream(dir / "xervo.toml")
       << "[models.\"chat/tiny\"]\ntask = \"generate\"\nprovider = \"llamacpp\"\n"
       << "model = \"" << generator.string() << "\"\noptions = { parallel = 4 }\n";
-  ChildProcess server({XERVO_BINARY, "--config", (dir / "xervo.toml").string(), "serve", "--port", "0"});
-  auto bound = server.wait_for_listening_port();
-  ASSERT_TRUE(bound.has_value()) << server.log();
-  ASSERT_TRUE(wait_healthy(*bound, server)) << server.log();
   const auto script = std::filesystem::path(XERVO_OPENAI_SCRIPT).parent_path() / "openai_sampling.cjs";
-  auto node = run_command({"env", "NODE_PATH=" XERVO_NODE_MODULES, XERVO_NODE, script.string(),
-                           "http://127.0.0.1:" + std::to_string(*bound) + "/v1"},
-                          std::chrono::seconds(240));
-  EXPECT_EQ(node.exit_code, 0) << node.out << node.err << "\n--- server log ---\n" << server.log();
-  EXPECT_NE(node.out.find("ok:"), std::string::npos) << node.out;
-  server.signal(SIGTERM);
-  auto code = server.wait(std::chrono::seconds(30));
-  ASSERT_TRUE(code.has_value()) << server.log();
+  run_node_against_serve(dir / "xervo.toml", {script.string(), "/v1"});
   std::filesystem::remove_all(dir);
 }
 
 TEST(ServeDemo, GeneratesModelsAndServesTheDefaultAliases) {
-  auto home = temp_dir("demo");
+  auto home = fresh_test_dir("server-demo");
   std::ofstream(home / "empty.toml") << "# no aliases: --demo adds its own\n";
   ChildProcess server({"env", "XERVO_HOME=" + home.string(), "XERVO_CONFIG=" + (home / "empty.toml").string(),
                        XERVO_BINARY, "serve", "--demo", "--port", "0"});
   auto bound = server.wait_for_listening_port(std::chrono::seconds(120));
   ASSERT_TRUE(bound.has_value()) << server.log();
   const int port = *bound;
-  ASSERT_TRUE(wait_healthy(port, server)) << server.log();
+  ASSERT_TRUE(wait_healthy(server, port, std::chrono::steady_clock::now() + std::chrono::seconds(60)))
+      << server.log();
   // Under models/demo/: a plain file, or the library's canonical models/demo/chat-small/chat-small.gguf.
   bool generated = false;
   for (const auto& e : std::filesystem::recursive_directory_iterator(home / "models" / "demo"))

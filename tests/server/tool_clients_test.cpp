@@ -2,14 +2,10 @@
 // and `@langchain/openai` npm clients, unchanged and with retries off, against the real
 // `xervo serve` on generated models (tool_clients.cjs says what each checks).
 #include <gtest/gtest.h>
-#include <httplib.h>
 
-#include <csignal>
 #include <fstream>
-#include <thread>
 
-#include "process.h"
-#include "test_models.h"
+#include "node_e2e.h"
 #include "xervo/server.h"
 
 namespace xervo::testing {
@@ -21,10 +17,7 @@ TEST(ToolClients, NodeClientsCallToolsAndReadReasoning) {
       test_model("generator", "tiny", "--chat-template NousResearch-Hermes-3-Llama-3.1-8B-tool_use");
   const auto think =
       test_model("generator", "tiny", "--chat-template deepseek-ai-DeepSeek-R1-Distill-Qwen-32B");
-  const auto dir =
-      std::filesystem::temp_directory_path() / ("xervo-tool-clients-" + std::to_string(::getpid()));
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
+  const auto dir = fresh_test_dir("tool-clients");
   {
     std::ofstream cfg(dir / "xervo.toml");
     for (const auto& [alias, file] :
@@ -35,18 +28,11 @@ TEST(ToolClients, NodeClientsCallToolsAndReadReasoning) {
         << "[server.auth]\nkeys = [{ name = \"node\", sha256 = \"" << sha256_hex("tool-test-key")
         << "\", scopes = [\"inference\"] }]\n";
   }
-  ChildProcess server({XERVO_BINARY, "--config", (dir / "xervo.toml").string(), "serve", "--port", "0"});
-  auto bound = server.wait_for_listening_port();
-  ASSERT_TRUE(bound.has_value()) << server.log();
-  auto node = run_command({"env", "NODE_PATH=" XERVO_NODE_MODULES, "XERVO_TEST_KEY=tool-test-key", XERVO_NODE,
-                           XERVO_TOOLS_SCRIPT, "http://127.0.0.1:" + std::to_string(*bound) + "/v1"},
-                          std::chrono::seconds(420));
-  EXPECT_EQ(node.exit_code, 0) << node.out << node.err << "\n--- server log ---\n" << server.log();
-  EXPECT_NE(node.out.find("ok: langchain"), std::string::npos) << node.out;
-  server.signal(SIGTERM);
-  auto code = server.wait(std::chrono::seconds(30));
-  ASSERT_TRUE(code.has_value()) << server.log();
-  EXPECT_EQ(*code, 0) << server.log();
+  run_node_against_serve(dir / "xervo.toml", {XERVO_TOOLS_SCRIPT,
+                                              "/v1",
+                                              {"XERVO_TEST_KEY=tool-test-key"},
+                                              "ok: langchain",
+                                              std::chrono::seconds(420)});
   std::filesystem::remove_all(dir);
 }
 

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <httplib.h>
+
 #include <atomic>
 #include <cstring>
 #include <fstream>
@@ -132,17 +133,46 @@ LlamaServer::LlamaServer(const std::filesystem::path& model, const std::vector<s
       process_->wait_for_listening_port(std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
   if (!port) fail("did not say where it listens");
   port_ = *port;
-  httplib::Client client("127.0.0.1", port_);
-  client.set_connection_timeout(std::chrono::seconds(1));
   // It listens before its model is loaded (/health answers 503 until then).
-  while (std::chrono::steady_clock::now() < deadline && process_->running()) {
-    if (auto res = client.Get("/health"); res && res->status == 200) return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  fail("did not become healthy");
+  if (!wait_healthy(*process_, port_, deadline)) fail("did not become healthy");
 }
 
 LlamaServer::~LlamaServer() = default;
+
+bool wait_healthy(ChildProcess& process, int port, std::chrono::steady_clock::time_point deadline) {
+  httplib::Client client("127.0.0.1", port);
+  client.set_connection_timeout(std::chrono::seconds(1));
+  while (std::chrono::steady_clock::now() < deadline && process.running()) {
+    if (auto res = client.Get("/health"); res && res->status == 200) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
+}
+
+XervoServe::XervoServe(const std::string& binary, const std::filesystem::path& config,
+                       const std::vector<std::string>& serve_args, std::chrono::seconds timeout) {
+  std::vector<std::string> argv = {binary, "--config", config.string(), "serve", "--port", "0"};
+  argv.insert(argv.end(), serve_args.begin(), serve_args.end());
+  process_ = std::make_unique<ChildProcess>(argv);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto port =
+      process_->wait_for_listening_port(std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
+  if (!port || !wait_healthy(*process_, *port, deadline)) {
+    std::string log = process_->log();
+    process_->stop();
+    throw std::runtime_error("xervo serve did not come up on " + config.string() + ":\n" + log);
+  }
+  port_ = *port;
+}
+
+std::string XervoServe::url(const std::string& path) const {
+  return "http://127.0.0.1:" + std::to_string(port_) + path;
+}
+
+std::optional<int> XervoServe::terminate(std::chrono::seconds timeout) {
+  process_->signal(SIGTERM);
+  return process_->wait(std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
+}
 
 nlohmann::json LlamaServer::post(const std::string& path, const nlohmann::json& body) const {
   httplib::Client client("127.0.0.1", port_);

@@ -44,6 +44,10 @@ class ChildProcess {
   std::filesystem::path log_path_;
 };
 
+// Polls GET /health on 127.0.0.1:port until it answers 200; false when the process exits or
+// `deadline` passes first.
+bool wait_healthy(ChildProcess& process, int port, std::chrono::steady_clock::time_point deadline);
+
 // A llama.cpp `llama-server` on 127.0.0.1 serving one model, the reference for correctness tests.
 class LlamaServer {
  public:
@@ -56,6 +60,26 @@ class LlamaServer {
   // POSTs JSON and returns the parsed answer; throws std::runtime_error on a transport error or a
   // non-2xx status (message holds the body).
   nlohmann::json post(const std::string& path, const nlohmann::json& body) const;
+
+ private:
+  int port_ = 0;
+  std::unique_ptr<ChildProcess> process_;
+};
+
+// `xervo serve --port 0` on a config file: started, its port read back and /health waited for
+// (throws std::runtime_error with the log when it does not come up within `timeout`); stopped by
+// the destructor if the test did not stop it.
+class XervoServe {
+ public:
+  XervoServe(const std::string& binary, const std::filesystem::path& config,
+             const std::vector<std::string>& serve_args = {},
+             std::chrono::seconds timeout = std::chrono::seconds(60));
+  int port() const { return port_; }
+  std::string url(const std::string& path = "") const;  // http://127.0.0.1:PORT + path
+  ChildProcess& process() { return *process_; }
+  std::string log() const { return process_->log(); }
+  // SIGTERM, then the exit code; nullopt when it did not exit within `timeout`.
+  std::optional<int> terminate(std::chrono::seconds timeout = std::chrono::seconds(30));
 
  private:
   int port_ = 0;

@@ -1,5 +1,4 @@
 #include <map>
-#include <random>
 
 #include "providers/gemini/gemini_models.h"
 
@@ -23,16 +22,6 @@ Usage read_usage(const nlohmann::json& reply) {
   // Thinking tokens are generated (and billed) output too.
   u.completion_tokens = number("candidatesTokenCount") + number("thoughtsTokenCount");
   return u;
-}
-
-// Gemini's function calls carry no id (or one only on some models): the OpenAI side needs one.
-std::string new_call_id() {
-  static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  std::uniform_int_distribution<size_t> pick(0, sizeof(kAlphabet) - 2);
-  std::string id = "call_";
-  for (int i = 0; i < 24; ++i) id += kAlphabet[pick(rng)];
-  return id;
 }
 
 // A JSON text as a value for Gemini's args / response objects (which must be objects).
@@ -326,7 +315,7 @@ class GeminiGenerator final : public GeneratorModel {
           if (auto fc = part.find("functionCall"); fc != part.end() && fc->is_object()) {
             ToolCall call;
             auto id = fc->find("id");
-            call.id = id != fc->end() && id->is_string() ? id->get<std::string>() : new_call_id();
+            call.id = id != fc->end() && id->is_string() ? id->get<std::string>() : new_tool_call_id();
             auto name = fc->find("name");
             if (name == fc->end() || !name->is_string() || name->get<std::string>().empty()) return false;
             call.name = name->get<std::string>();
@@ -350,10 +339,7 @@ class GeminiGenerator final : public GeneratorModel {
   }
 
   static Result<GenerateResult> with_call_finish(GenerateResult out) {
-    for (size_t i = 0; i < out.choice_count(); ++i) {
-      GenerateChoice& c = i == 0 ? static_cast<GenerateChoice&>(out) : out.more[i - 1];
-      if (!c.tool_calls.empty() && c.finish_reason == FinishReason::stop) c.finish_reason = FinishReason::tool_calls;
-    }
+    out.mark_tool_call_finishes();
     return out;
   }
 

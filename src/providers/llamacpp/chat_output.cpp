@@ -3,7 +3,6 @@
 #include <chat.h>
 
 #include <exception>
-#include <random>
 
 #include "core/log.h"
 
@@ -59,21 +58,12 @@ ChatOutput::Parsed ChatOutput::parse(std::string_view text, bool partial) const 
   return out;
 }
 
-std::string make_tool_call_id() {
-  static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  std::uniform_int_distribution<size_t> pick(0, sizeof(kAlphabet) - 2);
-  std::string id = "call_";
-  for (int i = 0; i < 24; ++i) id += kAlphabet[pick(rng)];
-  return id;
-}
-
 void apply_parsed(const ParsedOutput& parsed, GenerateChoice& choice) {
   choice.text = parsed.content;
   choice.reasoning = parsed.reasoning;
   choice.tool_calls = parsed.calls;
   for (auto& c : choice.tool_calls)
-    if (c.id.empty()) c.id = make_tool_call_id();
+    if (c.id.empty()) c.id = new_tool_call_id();
   if (!choice.tool_calls.empty() && choice.finish_reason == FinishReason::stop)
     choice.finish_reason = FinishReason::tool_calls;
 }
@@ -94,7 +84,7 @@ ParsedOutput ChatDeltas::finish(bool& go_on) {
   go_on = send_changes(parsed.output, true);
   for (size_t i = 0; i < parsed.output.calls.size(); ++i) {
     if (i >= ids_.size())
-      ids_.push_back(parsed.output.calls[i].id.empty() ? make_tool_call_id() : parsed.output.calls[i].id);
+      ids_.push_back(parsed.output.calls[i].id.empty() ? new_tool_call_id() : parsed.output.calls[i].id);
     parsed.output.calls[i].id = ids_[i];
   }
   return std::move(parsed.output);
@@ -133,7 +123,7 @@ bool ChatDeltas::send_changes(const ParsedOutput& now, bool final) {
       // exists, or the answer is over.
       const bool name_whole = final || i + 1 < now.calls.size() || !call.arguments.empty();
       if (call.name.empty() || !name_whole) break;
-      ids_.push_back(call.id.empty() ? make_tool_call_id() : call.id);
+      ids_.push_back(call.id.empty() ? new_tool_call_id() : call.id);
       sent_.calls.push_back({ids_.back(), call.name, ""});
       delta.tool_calls.push_back({static_cast<int>(i), ids_.back(), call.name, ""});
     }
@@ -149,7 +139,8 @@ bool ChatDeltas::send_changes(const ParsedOutput& now, bool final) {
     else
       delta.tool_calls.push_back({static_cast<int>(i), "", "", std::move(*more)});
   }
-  if (delta.content.empty() && delta.reasoning.empty() && delta.tool_calls.empty() && logprobs_.empty()) return true;
+  if (delta.content.empty() && delta.reasoning.empty() && delta.tool_calls.empty() && logprobs_.empty())
+    return true;
   delta.logprobs = std::move(logprobs_);
   logprobs_.clear();
   return on_delta_(delta);

@@ -66,7 +66,4 @@ class ChatDeltas {
   std::vector<std::string> ids_;
 };
 
-// A new tool-call id, "call_" and 24 random letters and digits.
-std::string make_tool_call_id();
-
 }  // namespace xervo::llamacpp

@@ -110,10 +110,10 @@ Result<GenerateResult> LlamaGenerator::generate_deltas(const GenerateRequest& re
   if (result->finish_reason == FinishReason::cancelled) return result;
   bool go_on = true;
   for (size_t i = 0; i < result->choice_count(); ++i) {
-    GenerateChoice& choice = i == 0 ? static_cast<GenerateChoice&>(*result) : result->more[i - 1];
+    GenerateChoice& choice = result->choice(i);
     bool more = true;
-    const ParsedOutput parsed =
-        on_delta && i < deltas.size() ? deltas[i].finish(more) : chat.output->parse(choice.text, false).output;
+    const ParsedOutput parsed = on_delta && i < deltas.size() ? deltas[i].finish(more)
+                                                              : chat.output->parse(choice.text, false).output;
     apply_parsed(parsed, choice);
     go_on = go_on && more;
   }

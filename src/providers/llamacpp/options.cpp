@@ -1,53 +1,20 @@
 #include "providers/llamacpp/options.h"
 
-#include <array>
-#include <string_view>
+#include "core/option_fields.h"
 
 namespace xervo::llamacpp {
 namespace {
 
-constexpr std::array<std::string_view, 14> kKeys = {
+using options::read_bool;
+using options::read_int;
+
+constexpr std::string_view kKeys[] = {
     "context_size", "threads",    "batch_size", "parallel",    "mmap", "mlock",     "pooling",
     "normalize",    "gpu_layers", "truncate",   "queue_limit", "pull", "gather_ms", "template_timeout_ms"};
 
-Error bad(std::string_view where, std::string_view key, std::string_view what) {
-  return Error(ErrorCode::config_invalid,
-               std::string(where) + " option '" + std::string(key) + "': " + std::string(what));
-}
-
-Result<void> read_int(const nlohmann::json& j, std::string_view where, const char* key, int lo, int hi,
-                      int& out) {
-  if (!j.contains(key)) return {};
-  const auto& v = j.at(key);
-  if (!v.is_number_integer()) return bad(where, key, "expected an integer, got " + v.dump());
-  const auto x = v.get<int64_t>();
-  if (x < lo || x > hi)
-    return bad(
-        where, key,
-        "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + std::to_string(x));
-  out = static_cast<int>(x);
-  return {};
-}
-
-Result<void> read_bool(const nlohmann::json& j, std::string_view where, const char* key, bool& out) {
-  if (!j.contains(key)) return {};
-  const auto& v = j.at(key);
-  if (!v.is_boolean()) return bad(where, key, "expected true or false, got " + v.dump());
-  out = v.get<bool>();
-  return {};
-}
-
 Result<void> apply(const nlohmann::json& j, std::string_view where, Options& o) {
+  if (auto r = options::check_keys(j, where, kKeys); !r) return r;
   if (j.is_null()) return {};
-  if (!j.is_object()) return Error(ErrorCode::config_invalid, std::string(where) + " must be a table/object");
-  for (const auto& [key, value] : j.items()) {
-    bool known = false;
-    for (auto k : kKeys) known = known || k == key;
-    if (!known)
-      return bad(where, key,
-                 "unknown option (known: context_size, threads, batch_size, parallel, mmap, mlock, pooling, "
-                 "normalize, gpu_layers, truncate, queue_limit, pull, gather_ms, template_timeout_ms)");
-  }
   Result<void> r;
   if (!(r = read_int(j, where, "context_size", 0, 1 << 24, o.context_size))) return r;
   if (!(r = read_int(j, where, "threads", 0, 1024, o.threads))) return r;
@@ -76,7 +43,8 @@ Result<void> apply(const nlohmann::json& j, std::string_view where, Options& o) 
     else if (s == "rank")
       o.pooling = Pooling::rank;
     else
-      return bad(where, "pooling", "expected one of none, mean, cls, last, rank; got " + v.dump());
+      return options::option_error(where, "pooling",
+                                   "expected one of none, mean, cls, last, rank; got " + v.dump());
   }
   return {};
 }

@@ -1,56 +1,20 @@
 #include "providers/onnx/options.h"
 
+#include "core/option_fields.h"
+
 namespace xervo::onnx {
 namespace {
 
-Error bad(std::string_view where, std::string_view key, std::string_view what) {
-  return Error(ErrorCode::config_invalid,
-               std::string(where) + " option '" + std::string(key) + "': " + std::string(what));
-}
+using options::read_bool;
+using options::read_int;
+using options::read_string;
 
-Result<void> read_int(const nlohmann::json& j, std::string_view where, const char* key, int lo, int hi,
-                      int& out) {
-  if (!j.contains(key)) return {};
-  const auto& v = j.at(key);
-  if (!v.is_number_integer()) return bad(where, key, "expected an integer, got " + v.dump());
-  const auto x = v.get<int64_t>();
-  if (x < lo || x > hi)
-    return bad(
-        where, key,
-        "must be in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + std::to_string(x));
-  out = static_cast<int>(x);
-  return {};
-}
-
-Result<void> read_bool(const nlohmann::json& j, std::string_view where, const char* key, bool& out) {
-  if (!j.contains(key)) return {};
-  const auto& v = j.at(key);
-  if (!v.is_boolean()) return bad(where, key, "expected true or false, got " + v.dump());
-  out = v.get<bool>();
-  return {};
-}
-
-Result<void> read_string(const nlohmann::json& j, std::string_view where, const char* key, std::string& out) {
-  if (!j.contains(key)) return {};
-  const auto& v = j.at(key);
-  if (!v.is_string() || v.get<std::string>().size() > 4096)
-    return bad(where, key, "expected a string (at most 4096 bytes), got " + v.dump().substr(0, 80));
-  out = v.get<std::string>();
-  return {};
-}
+constexpr std::string_view kKeys[] = {"library",  "threads", "context_size", "batch_size", "max_inputs",
+                                      "truncate", "pooling", "normalize",    "output",     "queue_limit"};
 
 Result<void> apply(const nlohmann::json& j, std::string_view where, Options& o) {
+  if (auto r = options::check_keys(j, where, kKeys); !r) return r;
   if (j.is_null()) return {};
-  if (!j.is_object()) return Error(ErrorCode::config_invalid, std::string(where) + " must be a table/object");
-  for (const auto& [key, value] : j.items()) {
-    bool known = false;
-    for (const auto& k : option_keys()) known = known || k == key;
-    if (!known) {
-      std::string list;
-      for (const auto& k : option_keys()) list += (list.empty() ? "" : ", ") + k;
-      return bad(where, key, "unknown option (known: " + list + ")");
-    }
-  }
   Result<void> r;
   if (!(r = read_string(j, where, "library", o.library))) return r;
   if (!(r = read_string(j, where, "output", o.output))) return r;
@@ -75,7 +39,7 @@ Result<void> apply(const nlohmann::json& j, std::string_view where, Options& o) 
     else if (s == "cls")
       o.pooling = Pooling::cls;
     else
-      return bad(where, "pooling", "expected one of model, mean, cls; got " + v.dump());
+      return options::option_error(where, "pooling", "expected one of model, mean, cls; got " + v.dump());
   }
   return {};
 }
@@ -83,9 +47,7 @@ Result<void> apply(const nlohmann::json& j, std::string_view where, Options& o) 
 }  // namespace
 
 const std::vector<std::string>& option_keys() {
-  static const std::vector<std::string> keys = {"library",    "threads",    "context_size", "batch_size",
-                                                "max_inputs", "truncate",   "pooling",      "normalize",
-                                                "output",     "queue_limit"};
+  static const std::vector<std::string> keys(std::begin(kKeys), std::end(kKeys));
   return keys;
 }
 

@@ -168,12 +168,12 @@ class OpenAiGenerator final : public GeneratorModel {
         c.finish_reason = map_finish(finish->get<std::string>());
       c.logprobs = read_logprobs(choice);
       if (!read_tool_calls(*message, c.tool_calls))
-        return net::malformed_response(ctx, "choices[" + std::to_string(i) + "].message.tool_calls in OpenAI's shape",
-                                       shown);
+        return net::malformed_response(
+            ctx, "choices[" + std::to_string(i) + "].message.tool_calls in OpenAI's shape", shown);
       if (auto r = message->find("reasoning_content"); r != message->end() && r->is_string())
         c.reasoning = r->get<std::string>();
-      if (!c.tool_calls.empty() && c.finish_reason == FinishReason::stop) c.finish_reason = FinishReason::tool_calls;
     }
+    out.mark_tool_call_finishes();
     out.usage = read_usage(*reply);
     return out;
   }
@@ -256,10 +256,7 @@ class OpenAiGenerator final : public GeneratorModel {
                    ctx.service + " model '" + ctx.model + "' at " + ctx.base_url +
                        ": the stream ended without [DONE] or a finish_reason after " +
                        std::to_string(out.text.size()) + " bytes of text");
-    for (size_t i = 0; i < out.choice_count(); ++i) {
-      GenerateChoice& c = i == 0 ? static_cast<GenerateChoice&>(out) : out.more[i - 1];
-      if (!c.tool_calls.empty() && c.finish_reason == FinishReason::stop) c.finish_reason = FinishReason::tool_calls;
-    }
+    out.mark_tool_call_finishes();
     return out;
   }
 

@@ -1,0 +1,28 @@
+// Typed fields of a provider's options table (`[providers.X]` or a model's `options`, a JSON object
+// read from TOML). Every error is config_invalid and names where the table is and the key; an
+// absent key leaves `out` as it was. Shared by the providers so that their options read alike.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "xervo/error.h"
+
+namespace xervo::options {
+
+Error option_error(std::string_view where, std::string_view key, std::string_view what);
+
+// `table` must be null (no options) or an object whose keys are all in `known`.
+Result<void> check_keys(const nlohmann::json& table, std::string_view where,
+                        std::span<const std::string_view> known);
+
+Result<void> read_int(const nlohmann::json& table, std::string_view where, const char* key, int lo, int hi,
+                      int& out);
+Result<void> read_bool(const nlohmann::json& table, std::string_view where, const char* key, bool& out);
+// At most `max_bytes` bytes.
+Result<void> read_string(const nlohmann::json& table, std::string_view where, const char* key,
+                         std::string& out, size_t max_bytes = 4096);
+
+}  // namespace xervo::options
