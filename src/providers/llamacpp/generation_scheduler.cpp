@@ -1,6 +1,7 @@
 // GenerationScheduler: parallel generation slots sharing each llama_decode step.
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <optional>
 #include <utility>
 
@@ -431,25 +432,44 @@ bool GenerationScheduler::decode_step() {
 
 void GenerationScheduler::fill_batch() {
   engine_->batch_clear();
-  // Streams already generating go first: one token each, so a long prompt never stalls them (the
-  // batch holds at least one token per slot).
-  for (auto& slot : slots_) {
-    if (!slot.req || slot.awaiting_prompt || slot.prompt_done < slot.req->prompt.size()) continue;
-    slot.out_index = engine_->batch_add(slot.next, slot.n_past++, slot.seq, true);
-    slot.cached.push_back(slot.next);
+  // Interactive work first: its streams, one token each (the batch holds at least one token per
+  // slot, so a long prompt never stalls them), then its prompts, as much as fits.
+  size_t interactive = 0;
+  for (auto& slot : slots_)
+    if (slot.req && slot.req->priority == Priority::interactive) interactive += feed_stream(slot);
+  for (auto& slot : slots_)
+    if (slot.req && slot.req->priority == Priority::interactive) interactive += feed_prompt(slot, SIZE_MAX);
+  // Batch work gets the room left, but beside interactive tokens only one batch token per
+  // batch_token_ratio of them (credit carried from step to step, at most one token per batch slot
+  // ahead): a batch sequence slows interactive steps by that fraction at most, and still advances.
+  size_t allowance = SIZE_MAX;
+  const auto ratio = static_cast<size_t>(std::max(1, config_.batch_token_ratio));
+  if (interactive > 0) {
+    batch_credit_ = std::min(batch_credit_ + interactive, ratio * static_cast<size_t>(batch_slots_));
+    allowance = batch_credit_ / ratio;
   }
-  // Then as much of the waiting prompts as fits: interactive ones first, so that a batch prompt
-  // never delays an interactive request's first token.
-  for (Priority p : {Priority::interactive, Priority::batch})
-    for (auto& slot : slots_)
-      if (slot.req && slot.req->priority == p) feed_prompt(slot);
+  size_t used = 0;
+  for (auto& slot : slots_)
+    if (slot.req && slot.req->priority == Priority::batch && used < allowance) used += feed_stream(slot);
+  for (auto& slot : slots_)
+    if (slot.req && slot.req->priority == Priority::batch) used += feed_prompt(slot, allowance - used);
+  batch_credit_ = interactive > 0 ? batch_credit_ - used * ratio : 0;
 }
 
-void GenerationScheduler::feed_prompt(Slot& slot) {
+size_t GenerationScheduler::feed_stream(Slot& slot) {
+  if (slot.awaiting_prompt || slot.prompt_done < slot.req->prompt.size() || engine_->batch_room() == 0)
+    return 0;
+  slot.out_index = engine_->batch_add(slot.next, slot.n_past++, slot.seq, true);
+  slot.cached.push_back(slot.next);
+  return 1;
+}
+
+size_t GenerationScheduler::feed_prompt(Slot& slot, size_t limit) {
   if (slot.awaiting_prompt || slot.prompt_done >= slot.req->prompt.size() || engine_->batch_room() == 0)
-    return;
+    return 0;
   const Tokens& prompt = slot.req->prompt;
-  const size_t n = std::min(prompt.size() - slot.prompt_done, static_cast<size_t>(engine_->batch_room()));
+  const size_t n =
+      std::min({prompt.size() - slot.prompt_done, static_cast<size_t>(engine_->batch_room()), limit});
   for (size_t k = 0; k < n; ++k) {
     const size_t i = slot.prompt_done + k;
     const bool last = i + 1 == prompt.size();
@@ -462,6 +482,7 @@ void GenerationScheduler::feed_prompt(Slot& slot) {
   }
   prompt_tokens_decoded_.fetch_add(n);
   slot.prompt_done += n;
+  return n;
 }
 
 void GenerationScheduler::share_prompts() {

@@ -12,7 +12,8 @@
 // Both honour a request's Priority (xervo/priority.h): waiting interactive requests start before
 // waiting batch ones (pooled: their inputs go first into each batch; generation: they get the next
 // free slots, and their prompts are fed first), and batch sequences hold at most `batch_slots`
-// generation slots at once, so that interactive requests find free slots. Batch work never starves:
+// generation slots at once, so that interactive requests find free slots, and take at most one
+// token of a decode step per `batch_token_ratio` interactive ones in it. Batch work never starves:
 // while none of it runs, the oldest waiting batch request lets at most `batch_patience` interactive
 // ones go before it (generation: requests given slots; pooled: batches formed), then it goes next.
 // Callers block until their request is done; beyond `queue_limit` waiting requests a call fails at
@@ -58,6 +59,9 @@ struct SchedulerConfig {
   // Interactive requests (or, pooled, batches) a waiting batch request lets go first while no
   // batch work runs, before it goes next.
   int batch_patience = 4;
+  // Generation: in decode steps with interactive tokens, at most one batch token per this many of
+  // them (over time), so that batch sequences slow interactive streams by that fraction at most.
+  int batch_token_ratio = 8;
 };
 
 // Called on the lane thread after every decode, with the number of decodes so far. For tests (to
@@ -164,8 +168,11 @@ class GenerationScheduler final : ComputeLane::Worker {
   bool decode_step();      // false when no slot had work
   void release(Slot& slot, FinishReason why, std::optional<Error> err = std::nullopt);
   void fill_batch();
-  void feed_prompt(Slot& slot);  // as much of the slot's prompt as the batch has room for
-  void share_prompts();          // copies a just-evaluated prompt to the slots of its other sequences
+  // Into the step's batch: a generating slot's next token; as much of a slot's prompt as the
+  // batch has room for, at most `limit` tokens. Each returns the tokens added.
+  size_t feed_stream(Slot& slot);
+  size_t feed_prompt(Slot& slot, size_t limit);
+  void share_prompts();  // copies a just-evaluated prompt to the slots of its other sequences
   void sample_outputs();
   bool has_work() const;  // anything queued or in a slot
 
@@ -182,6 +189,7 @@ class GenerationScheduler final : ComputeLane::Worker {
   DecodeObserver observer_;                     // GUARDED_BY(mu_)
   std::vector<Slot> slots_;                     // lane thread only (and the destructor, after detach)
   int batch_slots_ = 1;                         // config_.batch_slots, resolved
+  size_t batch_credit_ = 0;                     // lane thread only: see fill_batch
 };
 
 }  // namespace xervo::llamacpp

@@ -38,12 +38,13 @@ int first_decode_with(EngineLog& log, Token token) {
 
 class GenerationPriority : public ::testing::Test {
  protected:
-  void start(int slots, int batch_patience = 4, int n_batch = 64) {
+  void start(int slots, int batch_patience = 4, int n_batch = 64, int batch_token_ratio = 8) {
     log_ = std::make_shared<EngineLog>();
     auto engine = std::make_unique<FakeEngine>(log_, n_batch);
     engine_ = engine.get();
     SchedulerConfig config{"fake.gguf", n_batch, slots, 1 << 30, 64};
     config.batch_patience = batch_patience;
+    config.batch_token_ratio = batch_token_ratio;
     scheduler_ = std::make_unique<GenerationScheduler>(std::move(engine), config, lane_);
   }
   // Queues a generation on another thread and waits until the scheduler holds it, so that the
@@ -180,6 +181,47 @@ TEST_F(GenerationPriority, InteractivePromptsAreFedBeforeBatchPrompts) {
   // The interactive prompt fills the first two decodes; the batch prompt has the room left after it.
   for (size_t d = 0; d < 2; ++d)
     for (const auto& e : log_->decodes[d]) EXPECT_GT(e.token, 100) << "decode " << d;
+}
+
+TEST_F(GenerationPriority, BesideInteractiveStreamsABatchStreamGetsOneTokenPerRatioOfTheirs) {
+  start(/*slots=*/2, 4, 64, /*batch_token_ratio=*/4);
+  std::stop_source running;
+  occupy_slot(running, kFarAway);  // one interactive token in every step from here on
+  auto& batch = submit({500}, 5, Priority::batch);
+  ASSERT_EQ(batch.wait_for(30s), std::future_status::ready);  // it advances under interactive load
+  auto r = batch.get();
+  calls_.pop_back();
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_EQ(r->text, "501 502 503 504 505 ");
+  running.request_stop();
+  finish_all();
+  // From the batch request's first decode to its last: its 5 tokens (the prompt and 4 fed back)
+  // came one per 4 interactive tokens, the first on the credit of the steps before it.
+  std::lock_guard lk(log_->mu);
+  int first = -1, last = -1;
+  for (size_t i = 0; i < log_->decodes.size(); ++i)
+    for (const auto& e : log_->decodes[i])
+      if (e.token >= 500 && e.token < 510) {
+        if (first < 0) first = static_cast<int>(i);
+        last = static_cast<int>(i);
+      }
+  ASSERT_GE(first, 0);
+  int batch_tokens = 0, interactive_tokens = 0;
+  for (int i = first; i <= last; ++i)
+    for (const auto& e : log_->decodes[static_cast<size_t>(i)])
+      (e.token >= kFarAway ? interactive_tokens : batch_tokens)++;
+  EXPECT_EQ(batch_tokens, 5);
+  EXPECT_GE(interactive_tokens, 4 * (batch_tokens - 1));
+}
+
+TEST_F(GenerationPriority, WithoutInteractiveWorkBatchStreamsDecodeInEveryStep) {
+  start(/*slots=*/2, 4, 64, /*batch_token_ratio=*/4);
+  auto& batch = submit({500}, 5, Priority::batch);
+  ASSERT_EQ(batch.wait_for(30s), std::future_status::ready);
+  auto r = batch.get();
+  calls_.clear();
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_EQ(log_->decode_count(), 5u);  // the prompt, then one decode per token fed back
 }
 
 class PooledPriority : public ::testing::Test {
