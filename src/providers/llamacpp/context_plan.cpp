@@ -71,12 +71,6 @@ void plan_pooled(ContextPlan& plan, ModelTask task, const GgufFacts& facts, cons
   c.n_seq_max = static_cast<uint32_t>(plan.n_seq_max);
   c.kv_unified = true;  // the cache is cleared before every batch; any input may use it all
   c.embeddings = true;
-  // An input's vector must not depend on the batch it arrives in. With flash attention, llama.cpp's
-  // CPU kernel for batches under 64 tokens sums the attention values in f16, while larger batches
-  // take a tiled kernel that sums in f32: the same text came out up to 4e-3 apart per component
-  // (cosine 0.99966) alone and among 50 inputs. Without it every batch shape sums in f32, and what
-  // differs is float rounding (docs/cache.md).
-  c.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
   Pooling pooling = task == ModelTask::rerank ? Pooling::rank : o.pooling;
   if (pooling == Pooling::model && !facts.pooling_type) {
     spdlog::warn("{}: the file names no pooling type; using mean pooling (set option pooling)", name);
