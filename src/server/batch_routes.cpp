@@ -12,6 +12,7 @@
 #include "server/json_fields.h"
 #include "server/multipart.h"
 #include "server/server_state.h"
+#include "xervo/priority.h"
 
 namespace xervo::server {
 
@@ -284,6 +285,8 @@ void dispatch_line(ServerState& state, const Router& router, const std::string& 
   ctx.route = req.path;
   ctx.client = owner.empty() ? "batch" : owner;
   ctx.client_gone = req.client_gone;
+  // The model calls of the line run at batch priority: the schedulers let interactive requests first.
+  const PriorityScope background(Priority::batch);
   const Router::Handler* handler = nullptr;
   std::string allowed;
   if (router.find(req, &handler, &allowed) != Router::Match::found)
@@ -314,11 +317,6 @@ void add_batch_routes(Router& router, ServerState& state) {
     ro.max_attempts = o.batch_max_attempts;
     ro.backoff = o.batch_retry_backoff;
     ro.max_lines = o.max_batch_lines;
-    ro.admitted_requests = [&state] {
-      int64_t n = 0;
-      for (const auto& [model, depth] : state.admission.depths()) n += depth;
-      return n;
-    };
     service.runner = std::make_unique<BatchRunner>(
         *service.store,
         [&state, &router](const std::string& owner, HttpRequest& req, HttpResponse& res) {

@@ -243,12 +243,6 @@ void BatchRunner::run_line(Job& job, int64_t index, std::stop_token stop) {
   if (!line.error_code.empty())
     return record(false, batch_result_line(line.custom_id, nullptr,
                                            {{"code", line.error_code}, {"message", line.error_message}}));
-  if (options_.admitted_requests) {
-    // Interactive requests first, for a while: then this line runs anyway, so a batch always progresses.
-    auto until = std::chrono::steady_clock::now() + options_.max_yield;
-    while (std::chrono::steady_clock::now() < until && options_.admitted_requests() > running() - 1)
-      if (!wait_for(std::chrono::milliseconds(10), stop)) return;
-  }
   for (int attempt = 1;; ++attempt) {
     std::stop_source line_stop;
     std::stop_callback link(stop, [&] { line_stop.request_stop(); });

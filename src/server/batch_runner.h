@@ -6,6 +6,8 @@
 // url, a duplicate custom_id, stream: true) go to the error file without running. At start the
 // batches a previous process left unfinished resume with the lines that have no answer yet; stop()
 // cancels the lines running, which are not recorded and so run again after a restart.
+// Lines yield to interactive requests in two ways: at most `concurrency` run at once, and each runs
+// with Priority::batch (the dispatch marks its request so), which the model schedulers honour.
 // Thread-safe.
 #pragma once
 
@@ -31,11 +33,6 @@ struct BatchRunnerOptions {
   int max_attempts = 3;                     // tries of a line answered 429 or 5xx
   std::chrono::milliseconds backoff{1000};  // wait before the second try; doubles each time
   size_t max_lines = 50000;                 // requests per input file; more fails the batch
-  // Requests admitted to models right now, batch lines included (ModelAdmission::depths). While
-  // more are admitted than batch lines run, a worker waits (up to max_yield per line) before it
-  // starts a line, so that batch work yields to interactive requests. Null: never waits.
-  std::function<int64_t()> admitted_requests;
-  std::chrono::milliseconds max_yield{2000};
 };
 
 // Runs `request` through the routes as `owner` (the batch creator's rate-limit identity).

@@ -13,22 +13,34 @@
 #include <sstream>
 
 #include "server_fixture.h"
+#include "xervo/priority.h"
 
 namespace xervo::testing {
 
 struct LatchProbe {
   std::mutex mu;
   std::condition_variable_any cv;
-  int answer_first = 1 << 30;           // calls answered before the latch holds the rest
-  int calls = 0;                        // GUARDED_BY(mu)
-  int held = 0;                         // GUARDED_BY(mu): calls waiting at the latch now
-  bool released = false;                // GUARDED_BY(mu)
-  std::map<std::string, int> answered;  // GUARDED_BY(mu): prompt -> completed generations
+  int answer_first = 1 << 30;                // calls answered before the latch holds the rest
+  int calls = 0;                             // GUARDED_BY(mu)
+  int held = 0;                              // GUARDED_BY(mu): calls waiting at the latch now
+  bool released = false;                     // GUARDED_BY(mu)
+  int permits = 0;                           // GUARDED_BY(mu): held calls that may go on, one each
+  int in_flight = 0;                         // GUARDED_BY(mu): calls inside generate() now
+  int max_in_flight = 0;                     // GUARDED_BY(mu)
+  std::map<std::string, int> answered;       // GUARDED_BY(mu): prompt -> completed generations
+  std::map<std::string, Priority> priority;  // GUARDED_BY(mu): prompt -> the caller's priority
 
   void release() {
     {
       std::lock_guard lock(mu);
       released = true;
+    }
+    cv.notify_all();
+  }
+  void permit_one() {
+    {
+      std::lock_guard lock(mu);
+      permits++;
     }
     cv.notify_all();
   }
@@ -47,14 +59,21 @@ class LatchGenerator : public GeneratorModel {
     std::string prompt = req.messages.empty() ? req.prompt : req.messages.back().content;
     {
       std::unique_lock lock(p_->mu);
+      p_->priority[prompt] = current_priority();
+      p_->max_in_flight = std::max(p_->max_in_flight, ++p_->in_flight);
       if (++p_->calls > p_->answer_first) {
         p_->held++;
         p_->cv.notify_all();
-        bool go = p_->cv.wait(lock, req.cancel, [&] { return p_->released; });
+        bool go = p_->cv.wait(lock, req.cancel, [&] { return p_->released || p_->permits > 0; });
         p_->held--;
-        if (!go) return Error(ErrorCode::cancelled, "latch call cancelled");
+        if (go && !p_->released) p_->permits--;
+        if (!go) {
+          p_->in_flight--;
+          return Error(ErrorCode::cancelled, "latch call cancelled");
+        }
       }
       p_->answered[prompt]++;
+      p_->in_flight--;
     }
     GenerateResult r;
     r.text = "answer to " + prompt;

@@ -62,7 +62,7 @@ Result<Embeddings> LlamaEmbedding::embed(std::span<const std::string> inputs, co
     result.usage.prompt_tokens += static_cast<int64_t>(tokens->size());
     sequences.push_back(std::move(*tokens));
   }
-  auto vectors = scheduler_->run(std::move(sequences), options.cancel);
+  auto vectors = scheduler_->run(std::move(sequences), options.cancel, current_priority());
   if (!vectors) return vectors.error();
   result.vectors = std::move(*vectors);
   for (auto& v : result.vectors) {

@@ -1,6 +1,7 @@
 // GenerationScheduler: parallel generation slots sharing each llama_decode step.
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <optional>
 #include <utility>
 
@@ -55,7 +56,8 @@ size_t common_prefix(const Tokens& a, const Tokens& b) {
 // One generation of one or more sequences. The scheduler thread owns the generation state; text
 // reaches the caller's thread through the channel (chan_mu).
 struct GenerationScheduler::Request {
-  explicit Request(GenerationJob job) : prompt(std::move(job.prompt)), max_tokens(job.max_tokens) {
+  explicit Request(GenerationJob job)
+      : prompt(std::move(job.prompt)), max_tokens(job.max_tokens), priority(job.priority) {
     choices.reserve(1 + job.siblings.size());
     choices.emplace_back(std::move(job.sampler), job.stops);
     for (auto& s : job.siblings) choices.emplace_back(std::move(s), job.stops);
@@ -64,6 +66,8 @@ struct GenerationScheduler::Request {
 
   const Tokens prompt;
   const int max_tokens;
+  const Priority priority;
+  int passed_over = 0;           // under the scheduler's mu_: interactive requests admitted before it
   std::vector<Choice> choices;   // scheduler thread only
   size_t running = 0;            // scheduler thread only: sequences still in a slot
   bool prompt_shared = false;    // scheduler thread only: the others have their copy of the prompt
@@ -128,7 +132,9 @@ GenerationScheduler::GenerationScheduler(std::unique_ptr<Engine> engine, Schedul
     : engine_(std::move(engine)),
       config_(std::move(config)),
       lane_(std::move(lane)),
-      slots_(static_cast<size_t>(config_.n_seq_max)) {
+      slots_(static_cast<size_t>(config_.n_seq_max)),
+      batch_slots_(config_.batch_slots > 0 ? std::min(config_.batch_slots, config_.n_seq_max)
+                                           : std::max(1, (config_.n_seq_max + 1) / 2)) {
   for (size_t i = 0; i < slots_.size(); ++i) slots_[i].seq = static_cast<SeqId>(i);
   lane_->attach(this);
 }
@@ -295,10 +301,16 @@ void GenerationScheduler::admit() {
         ++it;
       }
     }
-    // FIFO: the first request waits until it has a slot for each of its sequences. Its first
-    // sequence goes to the free slot whose cached tokens share the longest prefix with its prompt.
-    while (!queue_.empty()) {
-      const auto& head = queue_.front();
+    // In next_to_admit's order; the request chosen waits until it has a slot for each of its
+    // sequences (nothing passes it meanwhile, so a wide request is not starved by narrow ones).
+    // Its first sequence goes to the free slot whose cached tokens share the longest prefix with
+    // its prompt.
+    int batch_busy = 0;
+    for (const auto& slot : slots_) batch_busy += slot.req && slot.req->priority == Priority::batch;
+    for (;;) {
+      auto next = next_to_admit(batch_busy);
+      if (next == queue_.end()) break;
+      const std::shared_ptr<Request> head = *next;
       std::vector<Slot*> free;
       for (auto& slot : slots_)
         if (!slot.req) free.push_back(&slot);
@@ -312,11 +324,38 @@ void GenerationScheduler::admit() {
         free[i]->choice = i;
         admitted.push_back(free[i]);
       }
-      queue_.pop_front();
+      queue_.erase(next);
+      if (head->priority == Priority::batch) {
+        batch_busy += static_cast<int>(head->choices.size());
+      } else if (batch_busy == 0) {
+        // A batch request waiting while no batch work runs was passed over once more.
+        for (auto& r : queue_)
+          if (r->priority == Priority::batch) {
+            ++r->passed_over;
+            break;
+          }
+      }
     }
   }
   for (auto& r : cancelled) r->finish();
   for (Slot* slot : admitted) place(*slot);
+}
+
+std::deque<std::shared_ptr<GenerationScheduler::Request>>::iterator GenerationScheduler::next_to_admit(
+    int batch_busy) {
+  auto is = [](Priority p) { return [p](const std::shared_ptr<Request>& r) { return r->priority == p; }; };
+  const auto interactive = std::find_if(queue_.begin(), queue_.end(), is(Priority::interactive));
+  const auto batch = std::find_if(queue_.begin(), queue_.end(), is(Priority::batch));
+  // Batch sequences stay within their share of the slots; one request wider than the share may
+  // still run when no other batch work does.
+  const bool batch_fits =
+      batch != queue_.end() &&
+      (batch_busy == 0 || batch_busy + static_cast<int>((*batch)->choices.size()) <= batch_slots_);
+  // The guarantee against starvation: while no batch work runs, a batch request passed over
+  // batch_patience times goes before the interactive requests.
+  const bool batch_due = batch_fits && batch_busy == 0 && (*batch)->passed_over >= config_.batch_patience;
+  if (interactive != queue_.end() && !batch_due) return interactive;
+  return batch_fits ? batch : queue_.end();
 }
 
 void GenerationScheduler::place(Slot& slot) {
@@ -393,33 +432,57 @@ bool GenerationScheduler::decode_step() {
 
 void GenerationScheduler::fill_batch() {
   engine_->batch_clear();
-  // Streams already generating go first: one token each, so a long prompt never stalls them (the
-  // batch holds at least one token per slot).
-  for (auto& slot : slots_) {
-    if (!slot.req || slot.awaiting_prompt || slot.prompt_done < slot.req->prompt.size()) continue;
-    slot.out_index = engine_->batch_add(slot.next, slot.n_past++, slot.seq, true);
-    slot.cached.push_back(slot.next);
+  // Interactive work first: its streams, one token each (the batch holds at least one token per
+  // slot, so a long prompt never stalls them), then its prompts, as much as fits.
+  size_t interactive = 0;
+  for (auto& slot : slots_)
+    if (slot.req && slot.req->priority == Priority::interactive) interactive += feed_stream(slot);
+  for (auto& slot : slots_)
+    if (slot.req && slot.req->priority == Priority::interactive) interactive += feed_prompt(slot, SIZE_MAX);
+  // Batch work gets the room left, but beside interactive tokens only one batch token per
+  // batch_token_ratio of them (credit carried from step to step, at most one token per batch slot
+  // ahead): a batch sequence slows interactive steps by that fraction at most, and still advances.
+  size_t allowance = SIZE_MAX;
+  const auto ratio = static_cast<size_t>(std::max(1, config_.batch_token_ratio));
+  if (interactive > 0) {
+    batch_credit_ = std::min(batch_credit_ + interactive, ratio * static_cast<size_t>(batch_slots_));
+    allowance = batch_credit_ / ratio;
   }
-  // Then as much of the waiting prompts as fits.
-  for (auto& slot : slots_) {
-    if (!slot.req || slot.awaiting_prompt || slot.prompt_done >= slot.req->prompt.size() ||
-        engine_->batch_room() == 0)
-      continue;
-    const Tokens& prompt = slot.req->prompt;
-    const size_t n = std::min(prompt.size() - slot.prompt_done, static_cast<size_t>(engine_->batch_room()));
-    for (size_t k = 0; k < n; ++k) {
-      const size_t i = slot.prompt_done + k;
-      const bool last = i + 1 == prompt.size();
-      const int32_t idx = engine_->batch_add(prompt[i], slot.n_past++, slot.seq, last);
-      slot.cached.push_back(prompt[i]);
-      if (last) {
-        slot.out_index = idx;
-        prompt_evaluations_.fetch_add(1);
-      }
+  size_t used = 0;
+  for (auto& slot : slots_)
+    if (slot.req && slot.req->priority == Priority::batch && used < allowance) used += feed_stream(slot);
+  for (auto& slot : slots_)
+    if (slot.req && slot.req->priority == Priority::batch) used += feed_prompt(slot, allowance - used);
+  batch_credit_ = interactive > 0 ? batch_credit_ - used * ratio : 0;
+}
+
+size_t GenerationScheduler::feed_stream(Slot& slot) {
+  if (slot.awaiting_prompt || slot.prompt_done < slot.req->prompt.size() || engine_->batch_room() == 0)
+    return 0;
+  slot.out_index = engine_->batch_add(slot.next, slot.n_past++, slot.seq, true);
+  slot.cached.push_back(slot.next);
+  return 1;
+}
+
+size_t GenerationScheduler::feed_prompt(Slot& slot, size_t limit) {
+  if (slot.awaiting_prompt || slot.prompt_done >= slot.req->prompt.size() || engine_->batch_room() == 0)
+    return 0;
+  const Tokens& prompt = slot.req->prompt;
+  const size_t n =
+      std::min({prompt.size() - slot.prompt_done, static_cast<size_t>(engine_->batch_room()), limit});
+  for (size_t k = 0; k < n; ++k) {
+    const size_t i = slot.prompt_done + k;
+    const bool last = i + 1 == prompt.size();
+    const int32_t idx = engine_->batch_add(prompt[i], slot.n_past++, slot.seq, last);
+    slot.cached.push_back(prompt[i]);
+    if (last) {
+      slot.out_index = idx;
+      prompt_evaluations_.fetch_add(1);
     }
-    prompt_tokens_decoded_.fetch_add(n);
-    slot.prompt_done += n;
   }
+  prompt_tokens_decoded_.fetch_add(n);
+  slot.prompt_done += n;
+  return n;
 }
 
 void GenerationScheduler::share_prompts() {

@@ -93,6 +93,7 @@ Result<GenerateResult> LlamaGenerator::generate_deltas(const GenerateRequest& re
   }
   job.prompt = std::move(*tokens);
   job.max_tokens = request.options.max_tokens;
+  job.priority = current_priority();  // the calling thread's (xervo/priority.h)
   if (!chat.output) return scheduler_->run(std::move(job), on_delta, request.cancel);  // all content
   // Thinking and tool calls: each sequence's text is parsed as it grows (when streamed) and once
   // at the end.

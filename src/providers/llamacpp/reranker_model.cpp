@@ -115,7 +115,7 @@ Result<Reranking> LlamaReranker::rerank(std::string_view query, std::span<const 
     result.usage.prompt_tokens += static_cast<int64_t>(t->size());
     pairs.push_back(std::move(*t));
   }
-  auto scores = scheduler_->run(std::move(pairs), cancel);
+  auto scores = scheduler_->run(std::move(pairs), cancel, current_priority());
   if (!scores) return scores.error();
   result.results.reserve(documents.size());
   for (size_t i = 0; i < scores->size(); ++i) {

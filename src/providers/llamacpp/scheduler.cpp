@@ -1,6 +1,7 @@
 // PooledScheduler: packs embedding / rerank inputs of concurrent callers into shared batches.
 #include "providers/llamacpp/scheduler.h"
 
+#include <algorithm>
 #include <optional>
 #include <utility>
 
@@ -9,7 +10,9 @@
 namespace xervo::llamacpp {
 
 struct PooledScheduler::Request {
-  std::vector<Tokens> sequences;        // immutable after submission
+  std::vector<Tokens> sequences;  // immutable after submission
+  Priority priority = Priority::interactive;
+  int passed_over = 0;                  // scheduler thread only: batches formed without its inputs
   std::vector<std::vector<float>> out;  // scheduler thread only until finished
   size_t next = 0;                      // scheduler thread only: next sequence to batch
   size_t done = 0;                      // scheduler thread only
@@ -55,7 +58,7 @@ void PooledScheduler::set_decode_observer(DecodeObserver observer) {
 }
 
 Result<std::vector<std::vector<float>>> PooledScheduler::run(std::vector<Tokens> sequences,
-                                                             std::stop_token cancel) {
+                                                             std::stop_token cancel, Priority priority) {
   const Callers::Pass inside = callers_.enter();
   if (!inside) return Error(ErrorCode::unavailable, config_.model_name + " is being unloaded");
   if (sequences.empty()) return std::vector<std::vector<float>>{};
@@ -66,6 +69,7 @@ Result<std::vector<std::vector<float>>> PooledScheduler::run(std::vector<Tokens>
   auto req = std::make_shared<Request>();
   req->out.resize(sequences.size());
   req->sequences = std::move(sequences);
+  req->priority = priority;
   // Registered before the request is queued: a stop that comes while the first batch runs must
   // find it (a callback registered later would run only then, maybe after every batch).
   std::stop_callback on_stop(cancel, [&] {
@@ -98,7 +102,7 @@ bool PooledScheduler::step() {
     std::lock_guard lk(mu_);
     std::erase_if(queue_, [](const std::shared_ptr<Request>& r) { return r->cancelled; });
     if (stopping_ || queue_.empty() || hold_for_gather()) return false;
-    pending_.assign(queue_.begin(), queue_.end());
+    order_pending();
     observer = observer_;
   }
   const std::optional<Error> failure = run_batch();
@@ -125,8 +129,22 @@ bool PooledScheduler::hold_for_gather() {
   return true;
 }
 
+void PooledScheduler::order_pending() {
+  // Interactive requests first, oldest first; then batch ones, unless the oldest batch request has
+  // been passed over batch_patience times: then it goes first, once.
+  pending_.clear();
+  auto oldest_batch = std::find_if(queue_.begin(), queue_.end(),
+                                   [](const auto& r) { return r->priority == Priority::batch; });
+  const bool due = oldest_batch != queue_.end() && (*oldest_batch)->passed_over >= config_.batch_patience;
+  if (due) pending_.push_back(*oldest_batch);
+  for (const auto& r : queue_)
+    if (r->priority == Priority::interactive) pending_.push_back(r);
+  for (const auto& r : queue_)
+    if (r->priority == Priority::batch && !(due && r == *oldest_batch)) pending_.push_back(r);
+}
+
 std::optional<Error> PooledScheduler::run_batch() {
-  // Fill one batch, oldest request first, each input whole and in its own sequence.
+  // Fill one batch in pending_'s order, each input whole and in its own sequence.
   engine_->batch_clear();
   placed_.clear();
   for (auto& req : pending_) {
@@ -142,6 +160,15 @@ std::optional<Error> PooledScheduler::run_batch() {
   }
   if (placed_.empty())
     return Error(ErrorCode::internal, config_.model_name + ": an input does not fit the batch");
+  // A batch request is passed over when interactive inputs filled a batch without any of its own.
+  bool interactive = false;
+  for (const auto& p : placed_) interactive = interactive || p.req->priority == Priority::interactive;
+  for (auto& req : pending_) {
+    if (req->priority != Priority::batch) continue;
+    bool placed = false;
+    for (const auto& p : placed_) placed = placed || p.req == req.get();
+    req->passed_over = placed ? 0 : req->passed_over + (interactive ? 1 : 0);
+  }
   engine_->memory_clear();  // every batch is independent
   const int32_t rc = engine_->decode();
   decodes_.fetch_add(1);
@@ -162,7 +189,8 @@ void PooledScheduler::finish_batch(const std::optional<Error>& failure) {
     std::lock_guard lk(mu_);
     for (auto it = queue_.begin(); it != queue_.end();) {
       Request& r = **it;
-      bool touched = failure && placed_.empty() && it == queue_.begin();
+      // Nothing fitted: the request that would have gone first gets the error.
+      bool touched = failure && placed_.empty() && !pending_.empty() && *it == pending_.front();
       for (const auto& p : placed_) touched = touched || p.req == &r;
       if (touched && failure) r.error = *failure;
       if ((touched && failure) || r.done == r.sequences.size()) {

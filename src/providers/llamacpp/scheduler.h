@@ -9,6 +9,13 @@
 //   next tokens. A request for n sequences takes n slots, evaluates its prompt in one and copies it to
 //   the others. Pieces of text are handed to the caller's thread, so a slow stream consumer never
 //   slows the others.
+// Both honour a request's Priority (xervo/priority.h): waiting interactive requests start before
+// waiting batch ones (pooled: their inputs go first into each batch; generation: they get the next
+// free slots, and their prompts are fed first), and batch sequences hold at most `batch_slots`
+// generation slots at once, so that interactive requests find free slots, and take at most one
+// token of a decode step per `batch_token_ratio` interactive ones in it. Batch work never starves:
+// while none of it runs, the oldest waiting batch request lets at most `batch_patience` interactive
+// ones go before it (generation: requests given slots; pooled: batches formed), then it goes next.
 // Callers block until their request is done; beyond `queue_limit` waiting requests a call fails at
 // once with `unavailable`. A step reports work to the lane whenever anything is queued or running,
 // so the lane never sleeps on queued work. Destroying a scheduler leaves the lane (waiting for a
@@ -34,6 +41,7 @@
 #include "providers/llamacpp/engine.h"
 #include "xervo/error.h"
 #include "xervo/generator.h"
+#include "xervo/priority.h"
 
 namespace xervo::llamacpp {
 
@@ -45,6 +53,15 @@ struct SchedulerConfig {
   int queue_limit = 64;    // waiting requests beyond which calls fail
   // Pooled: how long after a batch the next one may wait for as many inputs as that batch had.
   std::chrono::milliseconds gather{0};
+  // Generation: slots batch sequences may hold at once (0: half the slots, rounded up). A batch
+  // request wider than that still runs, alone among batch work.
+  int batch_slots = 0;
+  // Interactive requests (or, pooled, batches) a waiting batch request lets go first while no
+  // batch work runs, before it goes next.
+  int batch_patience = 4;
+  // Generation: in decode steps with interactive tokens, at most one batch token per this many of
+  // them (over time), so that batch sequences slow interactive streams by that fraction at most.
+  int batch_token_ratio = 8;
 };
 
 // Called on the lane thread after every decode, with the number of decodes so far. For tests (to
@@ -63,7 +80,8 @@ class PooledScheduler final : ComputeLane::Worker {
   // The pooled output of each sequence (each at most n_batch and n_ctx_seq tokens, checked by
   // the caller), in order. `cancel` abandons the call at once (cancelled): its inputs not yet in a
   // batch are dropped, those in the batch running now finish there.
-  Result<std::vector<std::vector<float>>> run(std::vector<Tokens> sequences, std::stop_token cancel = {});
+  Result<std::vector<std::vector<float>>> run(std::vector<Tokens> sequences, std::stop_token cancel = {},
+                                              Priority priority = Priority::interactive);
 
   uint64_t decode_calls() const { return decodes_.load(); }  // decodes since creation
   size_t waiting() const;                                    // requests queued, not yet finished
@@ -79,6 +97,8 @@ class PooledScheduler final : ComputeLane::Worker {
   bool step() override;  // one batch; lane thread
   // Lane thread: whether the batch may wait for more inputs (gather_ms); under mu_.
   bool hold_for_gather();
+  // Lane thread, under mu_: pending_ gets the queue in the order a batch is filled.
+  void order_pending();
   std::optional<Error> run_batch();  // fills and decodes one batch from pending_
   void finish_batch(const std::optional<Error>& failure);
 
@@ -109,6 +129,7 @@ struct GenerationJob {
   std::vector<std::unique_ptr<TokenSampler>> siblings;
   int max_tokens = 256;  // per sequence
   std::vector<std::string> stops;
+  Priority priority = Priority::interactive;
 };
 
 class GenerationScheduler final : ComputeLane::Worker {
@@ -141,10 +162,16 @@ class GenerationScheduler final : ComputeLane::Worker {
   bool step() override;  // free cancelled slots, admit, then one decode step; lane thread
   void release_cancelled();
   void admit();
+  // Under mu_: the queued request that takes the next free slots, or queue_.end() when none may.
+  std::deque<std::shared_ptr<Request>>::iterator next_to_admit(int batch_busy);
   void place(Slot& slot);  // a newly admitted slot's first state
   bool decode_step();      // false when no slot had work
   void release(Slot& slot, FinishReason why, std::optional<Error> err = std::nullopt);
   void fill_batch();
+  // Into the step's batch: a generating slot's next token; as much of a slot's prompt as the
+  // batch has room for, at most `limit` tokens. Each returns the tokens added.
+  size_t feed_stream(Slot& slot);
+  size_t feed_prompt(Slot& slot, size_t limit);
   void share_prompts();  // copies a just-evaluated prompt to the slots of its other sequences
   void sample_outputs();
   bool has_work() const;  // anything queued or in a slot
@@ -161,6 +188,8 @@ class GenerationScheduler final : ComputeLane::Worker {
   bool stopping_ = false;                       // GUARDED_BY(mu_)
   DecodeObserver observer_;                     // GUARDED_BY(mu_)
   std::vector<Slot> slots_;                     // lane thread only (and the destructor, after detach)
+  int batch_slots_ = 1;                         // config_.batch_slots, resolved
+  size_t batch_credit_ = 0;                     // lane thread only: see fill_batch
 };
 
 }  // namespace xervo::llamacpp
