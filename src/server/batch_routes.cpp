@@ -29,8 +29,8 @@ using nlohmann::json;
 constexpr const char* kEndpoints[] = {"/v1/chat/completions", "/v1/completions", "/v1/embeddings"};
 
 std::string owner_of_request() {
-  const auto& client = current_request().client;
-  return client.starts_with("key:") ? client : std::string();
+  const auto& who = current_request().principal;
+  return who ? who->id() : std::string();
 }
 
 BatchService& service_of(ServerState& state) {
@@ -284,9 +284,16 @@ void dispatch_line(ServerState& state, const Router& router, const std::string& 
   ctx.route = req.path;
   ctx.client = owner.empty() ? "batch" : owner;
   ctx.client_gone = req.client_gone;
+  ctx.body = req.body;
   const Router::Handler* handler = nullptr;
   std::string allowed;
-  if (router.find(req, &handler, &allowed) != Router::Match::found)
+  // The line runs as its creator, with the roles (and model allow-list) the creator holds now.
+  Result<std::shared_ptr<const Principal>> who = std::shared_ptr<const Principal>();
+  if (!owner.empty() && state.auth->enabled()) who = state.auth->owner_principal(owner);
+  if (who.ok()) ctx.principal = *who;
+  if (!who.ok())
+    send_error(res, who.error());
+  else if (router.find(req, &handler, &allowed) != Router::Match::found)
     send_error(res, Error(ErrorCode::invalid_input, "no route POST " + req.path));
   else
     guarded(res, [&] { (*handler)(req, res); });
