@@ -124,11 +124,13 @@ class SighupReloader {
             server::reload_json(*report).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
       else
         spdlog::error("SIGHUP: config reload failed: {}", report.error().to_string());
+      {
+        std::lock_guard done(mu_);
+        running_ = false;  // first: a SIGHUP that comes while the record is written is served
+      }
       (void)audit_.record(
           "config_reload",
           {{"actor", "SIGHUP"}, {"ok", report.ok()}, {"error", report.ok() ? "" : report.error().message()}});
-      std::lock_guard done(mu_);
-      running_ = false;
     });
   }
 
