@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "xervo/access.h"
 #include "xervo/error.h"
 #include "xervo/runtime.h"
 
@@ -40,12 +41,14 @@ struct ModelIdAllowance {
 struct ApiKey {
   std::string name;                  // shows in logs and metrics, never the key
   std::string sha256;                // 64 lowercase hex digits
-  std::vector<std::string> scopes;   // "inference" (OpenAI routes), "admin" (everything)
+  std::vector<std::string> scopes;   // AccessRole::scopes' names; may be empty when roles are given
   int64_t requests_per_minute = -1;  // -1: ServerOptions::requests_per_minute; 0: unlimited
   int64_t tokens_per_minute = -1;    // -1: ServerOptions::tokens_per_minute; 0: unlimited
   // This key's own allowance; unset: ServerOptions::admin_allow_model_ids for admin keys, else
   // ServerOptions::allow_model_ids.
   std::optional<ModelIdAllowance> allow_model_ids;
+  std::vector<std::string> roles;      // names of ServerOptions::roles this key holds
+  std::vector<std::string> allow_ips;  // CIDRs the key may be used from; empty: anywhere
 };
 
 // [server.websocket]: bounds of the WebSocket endpoint GET /v1/ws (docs/server/websocket.md). Its
@@ -78,7 +81,7 @@ struct ServerOptions {
   size_t max_inputs = 2048;               // inputs per embeddings request, documents per rerank request
   int max_tokens = 4096;                  // the largest max_tokens a request may ask for
   int default_max_tokens = 256;           // max_tokens when a request gives none
-  std::vector<ApiKey> keys;               // empty: no authentication
+  std::vector<ApiKey> keys;               // none here, in keys_file, nor jwt: no authentication
   int64_t requests_per_minute = 0;        // per key (per client address without keys); 0 = unlimited
   int64_t tokens_per_minute = 0;          // prompt + completion tokens per key per minute; 0 = unlimited
   std::vector<std::string> cors_origins;  // allowed browser origins; "*" allows any
@@ -89,6 +92,14 @@ struct ServerOptions {
   // For keys with the admin scope (unset: allow_model_ids); a key's own allow_model_ids wins over both.
   std::optional<ModelIdAllowance> admin_allow_model_ids;
   WebSocketOptions websocket;
+  // Access control (xervo/access.h, docs/server/access.md): [server.auth.roles.NAME], [server.auth.jwt],
+  // [server.auth] keys_file (keys `xervo keys create` writes, re-read when it changes), the proxies
+  // whose X-Forwarded-For is believed, and [server.audit].
+  std::vector<AccessRole> roles;
+  JwtOptions jwt;
+  std::filesystem::path keys_file;
+  std::vector<std::string> trusted_proxies;  // CIDRs; empty: X-Forwarded-For is never read
+  AuditOptions audit;
   // Serves GET /v1/library/search and /v1/library/models/{id} (admin scope) when set and the build has
   // the model library, and is where requests' "library:ID" (and already pulled "hf:") ids are looked up:
   // without it those ids are refused. Not read from [server] (xervo serve opens the library of [library]).

@@ -12,8 +12,10 @@
 #include <stop_token>
 #include <thread>
 
+#include "cli/access_paths.h"
 #include "cli/command.h"
 #include "core/log.h"
+#include "server/audit_log.h"
 #include "server/auth.h"
 #include "server/config_reload.h"
 #include "server/demo.h"
@@ -90,8 +92,8 @@ server::ConfigLoader config_loader(const GlobalOptions& globals, std::shared_ptr
 // delays a SIGTERM. The destructor cancels a reload still running and waits for it.
 class SighupReloader {
  public:
-  SighupReloader(std::shared_ptr<ModelRuntime> runtime, std::chrono::seconds bound)
-      : runtime_(std::move(runtime)), bound_(bound) {}
+  SighupReloader(std::shared_ptr<ModelRuntime> runtime, std::chrono::seconds bound, const AuditOptions& audit)
+      : runtime_(std::move(runtime)), bound_(bound), audit_(audit) {}
   ~SighupReloader() {
     stop_.request_stop();
     std::thread worker;
@@ -122,14 +124,20 @@ class SighupReloader {
             server::reload_json(*report).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
       else
         spdlog::error("SIGHUP: config reload failed: {}", report.error().to_string());
-      std::lock_guard done(mu_);
-      running_ = false;
+      {
+        std::lock_guard done(mu_);
+        running_ = false;  // first: a SIGHUP that comes while the record is written is served
+      }
+      (void)audit_.record(
+          "config_reload",
+          {{"actor", "SIGHUP"}, {"ok", report.ok()}, {"error", report.ok() ? "" : report.error().message()}});
     });
   }
 
  private:
   std::shared_ptr<ModelRuntime> runtime_;
   std::chrono::seconds bound_;
+  server::AuditLog audit_;
   std::stop_source stop_;
   std::mutex mu_;
   std::thread worker_;    // GUARDED_BY(mu_)
@@ -163,6 +171,7 @@ void serve(const GlobalOptions& globals, const ServeFlags& flags) {
   // costs only those: the server still serves the config's models.
   options.library = open_library_or_null(config);
   if (options.batch_dir.empty()) options.batch_dir = batch_dir_default(options.library);
+  fill_access_defaults(options);  // XERVO_HOME/keys.json (`xervo keys`) and XERVO_HOME/audit.log
   if (globals.demo) add_demo_models(config, options.library);
   auto runtime = build_runtime(config);
   server::ReloadRegistration reload_source(*runtime, config_loader(globals, options.library), config.server);
@@ -179,7 +188,7 @@ void serve(const GlobalOptions& globals, const ServeFlags& flags) {
 
   int sig = 0;
   {
-    SighupReloader reloader(runtime, options.request_timeout);
+    SighupReloader reloader(runtime, options.request_timeout, options.audit);
     for (sigwait(&signals, &sig); sig == SIGHUP; sigwait(&signals, &sig)) reloader.trigger();
   }
   spdlog::info("{} received: stopping (grace {} s)", sig == SIGINT ? "SIGINT" : "SIGTERM",

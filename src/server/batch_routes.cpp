@@ -30,8 +30,8 @@ using nlohmann::json;
 constexpr const char* kEndpoints[] = {"/v1/chat/completions", "/v1/completions", "/v1/embeddings"};
 
 std::string owner_of_request() {
-  const auto& client = current_request().client;
-  return client.starts_with("key:") ? client : std::string();
+  const auto& who = current_request().principal;
+  return who ? who->id() : std::string();
 }
 
 BatchService& service_of(ServerState& state) {
@@ -287,9 +287,16 @@ void dispatch_line(ServerState& state, const Router& router, const std::string& 
   ctx.client_gone = req.client_gone;
   // The model calls of the line run at batch priority: the schedulers let interactive requests first.
   const PriorityScope background(Priority::batch);
+  ctx.body = req.body;
   const Router::Handler* handler = nullptr;
   std::string allowed;
-  if (router.find(req, &handler, &allowed) != Router::Match::found)
+  // The line runs as its creator, with the roles (and model allow-list) the creator holds now.
+  Result<std::shared_ptr<const Principal>> who = std::shared_ptr<const Principal>();
+  if (!owner.empty() && state.auth->enabled()) who = state.auth->owner_principal(owner);
+  if (who.ok()) ctx.principal = *who;
+  if (!who.ok())
+    send_error(res, who.error());
+  else if (router.find(req, &handler, &allowed) != Router::Match::found)
     send_error(res, Error(ErrorCode::invalid_input, "no route POST " + req.path));
   else
     guarded(res, [&] { (*handler)(req, res); });

@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "core/log.h"
+#include "server/access_policy.h"
 #include "server/server_state.h"
 #include "xervo/library.h"
 
@@ -143,11 +144,17 @@ Error refused_model_id(std::string_view name, const std::vector<std::string>& al
                    "(docs/server.md)");
 }
 
-const ModelIdAllowance& allowance_for(const ServerOptions& options, const ApiKey* key) {
-  if (key && key->allow_model_ids) return *key->allow_model_ids;
-  if (key && options.admin_allow_model_ids && contains(key->scopes, "admin"))
-    return *options.admin_allow_model_ids;
+const ModelIdAllowance& allowance_for(const ServerOptions& options, const Principal* who) {
+  if (who && who->allow_model_ids) return *who->allow_model_ids;
+  if (who && options.admin_allow_model_ids && who->has(Scope::admin)) return *options.admin_allow_model_ids;
   return options.allow_model_ids;
+}
+
+Error model_not_allowed(const Principal& who, std::string_view name) {
+  const std::string subject =
+      who.kind == "key" ? "API key '" + who.name + "'" : "the token of '" + who.name + "'";
+  return Error(ErrorCode::forbidden, subject + " may not use the model '" + log_escape(name.substr(0, 256)) +
+                                         "' (its roles allow: " + who.models_text() + ")");
 }
 
 Result<ModelIdAllowance> parse_model_id_allowance(const nlohmann::json& value, const std::string& where) {
@@ -189,14 +196,15 @@ Result<ModelIdAllowance> parse_model_id_allowance(const nlohmann::json& value, c
 
 namespace {
 
-// The key of the current request (null without authentication). The rate-limit bucket of an
-// authenticated request is "key:NAME"; key names are unique.
-const ApiKey* request_key(const ServerState& state) {
-  const auto& client = current_request().client;
-  if (!client.starts_with("key:")) return nullptr;
-  for (const auto& k : state.options.keys)
-    if (k.name == std::string_view(client).substr(4)) return &k;
-  return nullptr;
+// Who the current request is (null without authentication).
+const Principal* request_key(const ServerState&) { return current_request().principal.get(); }
+
+// The audit record of a refused name; the prompt (the request body, bounded) only when configured.
+void audit_refusal(ServerState& state, std::string_view name, std::string_view why) {
+  nlohmann::json fields = {{"model", log_escape(name.substr(0, 256))}, {"reason", std::string(why)}};
+  if (state.options.audit.include_prompts && !current_request().body.empty())
+    fields["prompt"] = std::string(current_request().body.substr(0, 4096));
+  audit_event(state, "model_refused", std::move(fields));
 }
 
 ModelIdCatalog catalog_of(const ServerState& state) {
@@ -211,6 +219,7 @@ ModelIdCatalog catalog_of(const ServerState& state) {
                             const std::vector<std::string>& aliases) {
   const auto& ctx = current_request();
   state.metrics.rejected("model_id");
+  audit_refusal(state, name, "not_served");
   spdlog::warn("[{}] refused model \"{}\" ({} id) client=\"{}\": {}", ctx.request_id, log_escape(name),
                to_string(decision.kind), log_escape(ctx.client), log_escape(decision.reason));
   throw Rejection(refused_model_id(name, aliases));
@@ -221,7 +230,19 @@ constexpr const char* kEndpointOptions[] = {"base_url", "api_key_env", "headers"
 
 }  // namespace
 
+bool request_may_use(std::string_view name) {
+  const Principal* who = current_request().principal.get();
+  return !who || who->may_use_model(name);
+}
+
 void enforce_model_id_policy(ServerState& state, const std::string& name) {
+  if (const Principal* who = request_key(state); who && !who->may_use_model(name)) {
+    state.metrics.rejected("model_id");
+    audit_refusal(state, name, "not_allowed");
+    spdlog::warn("[{}] refused model \"{}\" client=\"{}\": outside its roles' models",
+                 current_request().request_id, log_escape(name), log_escape(current_request().client));
+    throw Rejection(model_not_allowed(*who, name));
+  }
   ModelIdCatalog catalog = catalog_of(state);
   auto decision = check_model_id(name, allowance_for(state.options, request_key(state)), catalog);
   if (!decision.allowed) refuse_id(state, name, decision, catalog.aliases);

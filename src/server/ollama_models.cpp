@@ -33,15 +33,18 @@ nlohmann::json tag_entry(const ModelFacts& f) {
 void tags(ServerState& state, HttpResponse& res) {
   current_request().route = "/api/tags";
   nlohmann::json models = nlohmann::json::array();
-  for (const auto& spec : state.runtime->specs()) models.push_back(tag_entry(alias_facts(state, spec)));
+  for (const auto& spec : state.runtime->specs())
+    if (request_may_use(spec.alias)) models.push_back(tag_entry(alias_facts(state, spec)));
 #if XERVO_HAVE_LIBRARY
   if (state.options.library) {
     LibraryQuery q;
     q.state = LibraryModelState::ready;
     q.sort = LibrarySort::name;
     q.limit = kMaxListedLibraryModels;
-    for (const auto& m : unwrap(state.options.library->search(q)))
-      models.push_back(tag_entry(library_facts(m)));
+    for (const auto& m : unwrap(state.options.library->search(q))) {
+      ModelFacts f = library_facts(m);
+      if (request_may_use(f.name)) models.push_back(tag_entry(f));
+    }
   }
 #endif
   send_json(res, 200, {{"models", std::move(models)}});
@@ -89,6 +92,7 @@ void ps(ServerState& state, HttpResponse& res) {
   for (const auto& r : state.runtime->models()) {
     if (r.state != ModelState::loaded) continue;
     const std::string name = loaded_name(r, specs);
+    if (!request_may_use(name)) continue;
     ModelFacts f = loaded_facts(state, r, name, specs);
     nlohmann::json entry = tag_entry(f);
     entry["size"] = r.memory_bytes;  // what it holds in memory, as Ollama reports

@@ -8,6 +8,7 @@
 
 #include "core/log.h"
 #include "server/json_fields.h"
+#include "server/model_policy.h"
 #include "server/server_state.h"
 
 namespace xervo::server {
@@ -65,12 +66,14 @@ void list_models(ServerState& state, HttpResponse& res) {
   current_request().route = "/v1/models";
   nlohmann::json data = nlohmann::json::array();
   auto created = std::chrono::system_clock::to_time_t(state.started);
-  for (const auto& spec : state.runtime->specs())
+  for (const auto& spec : state.runtime->specs()) {
+    if (!request_may_use(spec.alias)) continue;  // a key sees only the models its roles allow
     data.push_back({{"id", spec.alias},
                     {"object", "model"},
                     {"created", static_cast<int64_t>(created)},
                     {"owned_by", spec.provider},
                     {"task", std::string(to_string(spec.task))}});
+  }
   send_json(res, 200, {{"object", "list"}, {"data", data}});
 }
 

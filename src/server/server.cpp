@@ -27,7 +27,7 @@ struct RouteInfo {
 
 RouteInfo classify(const std::string& path) {
   if (path == "/health") return {"/health", false, Scope::inference, false};
-  if (path == "/ready" || path == "/metrics") return {path, true, Scope::inference, false};
+  if (path == "/ready" || path == "/metrics") return {path, true, Scope::metrics, false};
   // Every /v1/runtime/ path needs the admin scope, known or not.
   if (path.starts_with("/v1/runtime/")) {
     static const std::set<std::string> kRuntime{
@@ -37,13 +37,13 @@ RouteInfo classify(const std::string& path) {
         "/v1/runtime/events",      "/v1/runtime/cache",           "/v1/runtime/cache/clear"};
     return {kRuntime.count(path) ? path : "other", true, Scope::admin, false};
   }
-  // Ollama's API: pulling and deleting library models take the admin scope (ollama_library.cpp).
-  if (path == "/api/pull" || path == "/api/delete") return {path, true, Scope::admin, false};
+  // Ollama's API: pulling and deleting library models take the library scope (ollama_library.cpp).
+  if (path == "/api/pull" || path == "/api/delete") return {path, true, Scope::library, false};
   if (path.starts_with("/v1/library/")) {
     std::string label = path == "/v1/library/search"              ? path
                         : path.starts_with("/v1/library/models/") ? "/v1/library/models/{id}"
                                                                   : "other";
-    return {label, true, Scope::admin, false};
+    return {label, true, Scope::library, false};
   }
   if (is_anthropic_path(path)) {
     bool known = path == "/v1/messages" || path == "/v1/messages/count_tokens";
@@ -54,7 +54,7 @@ RouteInfo classify(const std::string& path) {
     return {collection                       ? path
             : path.starts_with("/v1/files/") ? "/v1/files/{id}"
                                              : "/v1/batches/{id}",
-            true, Scope::inference, true};
+            true, Scope::batch, true};
   }
   static const std::set<std::string> kInference{"/v1/models",      "/v1/embeddings", "/v1/chat/completions",
                                                 "/v1/completions", "/v1/rerank",     "/rerank",
@@ -101,17 +101,40 @@ void send_status_error(HttpResponse& res, int status, std::string_view type, std
 
 enum class HandlerResponse { Handled, Unhandled };
 
-// The key of a request: `Authorization: Bearer KEY`, or on the routes that take it `x-api-key: KEY`.
-// A browser's WebSocket cannot send headers: on /v1/ws the key may come as a subprotocol.
-Result<const ApiKey*> authorize(const ServerState& state, const HttpRequest& req, const RouteInfo& route) {
-  if (route.label == kWebSocketPath) return state.auth.authorize(websocket_authorization(req), route.scope);
+// The principal of a request: `Authorization: Bearer KEY|JWT`, or on the routes that take it
+// `x-api-key: KEY`. A browser's WebSocket cannot send headers: on /v1/ws the key may come as a
+// subprotocol. The principal must hold the route's scope.
+Result<std::shared_ptr<const Principal>> authorize(const ServerState& state, const HttpRequest& req,
+                                                   const RouteInfo& route,
+                                                   const std::optional<IpAddress>& client) {
+  Result<std::shared_ptr<const Principal>> who = Error(ErrorCode::unauthorized, "");
   std::string bearer = req.header("Authorization");
-  if (!route.x_api_key || !bearer.empty()) return state.auth.authorize(bearer, route.scope);
-  std::string key = req.header("x-api-key");
-  if (key.empty())
+  if (route.label == kWebSocketPath) {
+    who = state.auth->authenticate_bearer(websocket_authorization(req), client);
+  } else if (!route.x_api_key || !bearer.empty()) {
+    who = state.auth->authenticate_bearer(bearer, client);
+  } else if (std::string key = req.header("x-api-key"); key.empty()) {
     return Error(ErrorCode::unauthorized,
                  "this server requires an API key: send 'x-api-key: KEY' or 'Authorization: Bearer KEY'");
-  return state.auth.authorize_key(key, route.scope);
+  } else {
+    who = state.auth->authenticate(key, client);
+  }
+  if (!who.ok()) return who;
+  const Principal& p = **who;
+  if (!p.has(route.scope)) {
+    current_request().principal = *who;  // known but not allowed: the audit record names who it was
+    return Error(ErrorCode::forbidden,
+                 (p.kind == "key" ? "API key '" + p.name + "'" : "the token of '" + p.name + "'") +
+                     " lacks the '" + std::string(to_string(route.scope)) + "' scope this route needs");
+  }
+  return who;
+}
+
+// Routes whose non-GET requests change the server (load, unload, swap, pin, reload, cache clear, pull,
+// delete, import): each is an audit record.
+bool audited_route(const RouteInfo& route, const HttpRequest& req) {
+  return (route.scope == Scope::admin || route.scope == Scope::library) && req.method != "GET" &&
+         req.method != "HEAD" && req.method != "OPTIONS";
 }
 
 // Request id, CORS, shutdown refusal, authentication and rate limit; Handled when it answered.
@@ -143,7 +166,12 @@ HandlerResponse pre_route(ServerState& state, const HttpRequest& req, HttpRespon
   res.set_header("X-Request-Id", ctx.request_id);
   RouteInfo route = classify(req.path);
   ctx.route = route.label;
-  ctx.client = req.remote_addr;
+  auto client_ip = client_address(req.remote_addr, req.header("X-Forwarded-For"), state.trusted_proxies);
+  ctx.client_ip = client_ip ? to_string(*client_ip) : req.remote_addr;
+  ctx.client = req.remote_addr;  // the rate-limit bucket without authentication
+  if (auto peer = parse_ip(req.remote_addr); client_ip && peer && peer->bytes != client_ip->bytes)
+    ctx.client = ctx.client_ip;  // a trusted proxy's client
+  ctx.body = req.body;
   ctx.client_gone = req.client_gone;
   ctx.cache = cache_policy(req.header("Cache-Control"));
 
@@ -175,19 +203,24 @@ HandlerResponse pre_route(ServerState& state, const HttpRequest& req, HttpRespon
     send_error(res, Error(ErrorCode::unavailable, "the server is shutting down"), 5);
     return HandlerResponse::Handled;
   }
-  if (route.needs_auth && state.auth.enabled()) {
-    auto key = authorize(state, req, route);
-    if (!key.ok()) {
-      state.metrics.rejected(key.error().code() == ErrorCode::forbidden ? "scope" : "auth");
-      if (key.error().code() == ErrorCode::unauthorized) res.set_header("WWW-Authenticate", "Bearer");
-      send_error(res, key.error());
+  if (route.needs_auth && state.auth->enabled()) {
+    auto who = authorize(state, req, route, client_ip);
+    if (!who.ok()) {
+      const bool forbidden = who.error().code() == ErrorCode::forbidden;
+      state.metrics.rejected(forbidden ? "scope" : "auth");
+      audit_event(
+          state, forbidden ? "access_denied" : "auth_failed",
+          {{"method", req.method}, {"path", log_escape(req.path)}, {"reason", who.error().message()}});
+      if (!forbidden) res.set_header("WWW-Authenticate", "Bearer");
+      send_error(res, who.error());
       return HandlerResponse::Handled;
     }
-    const ApiKey* k = *key;
-    ctx.client = "key:" + k->name;
+    const Principal& p = **who;
+    ctx.principal = *who;
+    ctx.client = p.id();
     ctx.limit.requests_per_minute =
-        k->requests_per_minute >= 0 ? k->requests_per_minute : o.requests_per_minute;
-    ctx.limit.tokens_per_minute = k->tokens_per_minute >= 0 ? k->tokens_per_minute : o.tokens_per_minute;
+        p.requests_per_minute >= 0 ? p.requests_per_minute : o.requests_per_minute;
+    ctx.limit.tokens_per_minute = p.tokens_per_minute >= 0 ? p.tokens_per_minute : o.tokens_per_minute;
   } else {
     ctx.limit = {o.requests_per_minute, o.tokens_per_minute};
   }
@@ -265,6 +298,17 @@ std::unique_ptr<CancellationTracker::Handle> track_call(ServerState& state) {
                                    current_request().client_gone);
 }
 
+void audit_event(ServerState& state, const std::string& event, nlohmann::json fields) {
+  if (!state.audit.enabled()) return;
+  const auto& ctx = current_request();
+  nlohmann::json rec = {{"actor", ctx.principal ? ctx.principal->id() : std::string("anonymous")},
+                        {"ip", ctx.client_ip},
+                        {"request_id", ctx.request_id},
+                        {"route", ctx.route}};
+  for (auto& [k, v] : fields.items()) rec[k] = v;
+  (void)state.audit.record(event, std::move(rec));
+}
+
 void record_cache(int64_t cached, int64_t items) {
   auto& ctx = current_request();
   ctx.cache_hits = std::max<int64_t>(ctx.cache_hits, 0) + cached;
@@ -315,7 +359,14 @@ void handle(ServerState& state, const Router& router, HttpRequest& req, HttpResp
       guarded(res, [&] { (*handler)(req, res); });
     else
       route_missing(req, res, match, allowed);
+    if (audited_route(classify(req.path), req))
+      audit_event(state, "admin_action",
+                  {{"method", req.method},
+                   {"path", log_escape(req.path)},
+                   {"status", res.status},
+                   {"model", current_request().model}});
   }
+  current_request().body = {};
   const auto& ctx = current_request();
   if (ctx.cache_hits >= 0 && !res.streamed() && state.runtime->cache_enabled()) {
     const bool hit = ctx.cache_items > 0 && ctx.cache_hits >= ctx.cache_items;
@@ -395,8 +446,8 @@ Result<std::unique_ptr<Server>> Server::start(std::shared_ptr<ModelRuntime> runt
     return Error(ErrorCode::config_invalid, "[server] io_threads must be at least 1");
   if (options.port < 0 || options.port > 65535)
     return Error(ErrorCode::config_invalid, "[server] port must be between 0 and 65535");
-  for (const auto& key : options.keys)
-    if (auto r = server::validate_api_key(key); !r.ok()) return r.error();
+  auto proxies = server::parse_cidrs(options.trusted_proxies, "[server] trusted_proxies");
+  if (!proxies.ok()) return proxies.error();
   // A client that disconnects must fail a write, not kill the process.
   std::signal(SIGPIPE, SIG_IGN);
 
@@ -404,6 +455,10 @@ Result<std::unique_ptr<Server>> Server::start(std::shared_ptr<ModelRuntime> runt
   impl->state = std::make_unique<server::ServerState>(std::move(runtime), std::move(options));
   auto& state = *impl->state;
   const ServerOptions& o = state.options;
+  auto auth = server::Authenticator::create(o, &state.audit);
+  if (!auth.ok()) return auth.error();
+  state.auth = std::move(*auth);
+  state.trusted_proxies = std::move(*proxies);
   server::add_openai_routes(impl->router, state);
   server::add_generation_routes(impl->router, state);
   server::add_management_routes(impl->router, state);
@@ -430,7 +485,8 @@ Result<std::unique_ptr<Server>> Server::start(std::shared_ptr<ModelRuntime> runt
       [&state](const ModelEvent& event) { state.metrics.observe_model_event(event); });
 
   const int port = impl->listener->port();
-  if (o.keys.empty() && !server::is_loopback(o.host)) {
+  const bool auth_on = state.auth->enabled();
+  if (!auth_on && !server::is_loopback(o.host)) {
     spdlog::warn("**************************************************************************");
     spdlog::warn("* xervo serve listens on {}:{} WITHOUT authentication.", o.host, port);
     spdlog::warn("* Anyone who can reach this address can use and manage your models.");
@@ -438,7 +494,7 @@ Result<std::unique_ptr<Server>> Server::start(std::shared_ptr<ModelRuntime> runt
     spdlog::warn("**************************************************************************");
   }
   spdlog::info("xervo serve listening on http://{}:{} ({} workers, auth {})", o.host, port, o.threads,
-               o.keys.empty() ? "off" : "on");
+               auth_on ? "on" : "off");
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 

@@ -2,7 +2,7 @@
 // names the key, so a typo never silently leaves a limit or the authentication off.
 #include <set>
 
-#include "server/auth.h"
+#include "server/auth_options.h"
 #include "server/model_policy.h"
 #include "server/websocket_routes.h"
 #include "xervo/server.h"
@@ -30,50 +30,6 @@ Result<std::vector<std::string>> get_strings(const nlohmann::json& v, const std:
     out.push_back(s.get<std::string>());
   }
   return out;
-}
-
-Result<std::vector<ApiKey>> parse_keys(const nlohmann::json& auth) {
-  if (!auth.is_object()) return invalid("auth", "must be a table with keys = [...]");
-  std::vector<ApiKey> keys;
-  for (const auto& [k, v] : auth.items()) {
-    if (k != "keys") return invalid("auth." + k, "unknown key (expected keys)");
-    if (!v.is_array()) return invalid("auth.keys", "must be an array of {name, sha256, scopes} tables");
-    for (const auto& entry : v) {
-      if (!entry.is_object()) return invalid("auth.keys", "each key must be a {name, sha256, scopes} table");
-      ApiKey key;
-      for (const auto& [field, value] : entry.items()) {
-        std::string where = "auth.keys." + field;
-        if (field == "name" || field == "sha256") {
-          if (!value.is_string()) return invalid(where, "must be a string");
-          (field == "name" ? key.name : key.sha256) = value.get<std::string>();
-        } else if (field == "scopes") {
-          auto s = get_strings(value, where);
-          if (!s.ok()) return s.error();
-          key.scopes = *s;
-        } else if (field == "requests_per_minute" || field == "tokens_per_minute") {
-          auto n = get_int(value, where, 0, INT64_MAX);
-          if (!n.ok()) return n.error();
-          (field == "requests_per_minute" ? key.requests_per_minute : key.tokens_per_minute) = *n;
-        } else if (field == "allow_model_ids") {
-          auto allowance = server::parse_model_id_allowance(value, "auth.keys." + field);
-          if (!allowance.ok()) return allowance.error();
-          key.allow_model_ids = std::move(*allowance);
-        } else {
-          return invalid(
-              where,
-              "unknown key (expected name, sha256, scopes, requests_per_minute, tokens_per_minute, "
-              "allow_model_ids)");
-        }
-      }
-      auto valid = server::validate_api_key(key);
-      if (!valid.ok()) return valid.error();
-      keys.push_back(std::move(key));
-    }
-  }
-  std::set<std::string> names;
-  for (const auto& k : keys)
-    if (!names.insert(k.name).second) return invalid("auth.keys", "two keys are named '" + k.name + "'");
-  return keys;
 }
 
 }  // namespace
@@ -187,9 +143,13 @@ Result<ServerOptions> parse_server_options(const nlohmann::json& section) {
       if (!ws.ok()) return ws.error();
       o.websocket = *ws;
     } else if (key == "auth") {
-      auto keys = parse_keys(v);
-      if (!keys.ok()) return keys.error();
-      o.keys = *keys;
+      r = server::parse_auth_section(v, o);
+    } else if (key == "audit") {
+      r = server::parse_audit_section(v, o);
+    } else if (key == "trusted_proxies") {
+      auto s = get_strings(v, key);
+      if (!s.ok()) return s.error();
+      o.trusted_proxies = *s;
     } else {
       return invalid(key,
                      "unknown key (expected host, port, reuse_port, threads, io_threads, max_body_bytes, "
@@ -199,10 +159,11 @@ Result<ServerOptions> parse_server_options(const nlohmann::json& section) {
                      "requests_per_minute, tokens_per_minute, cors_origins, access_log, "
                      "unload_models_on_stop, allow_model_ids, admin_allow_model_ids, batch_dir, "
                      "max_upload_bytes, max_batch_lines, max_files, batch_concurrency, batch_max_attempts, "
-                     "batch_retry_backoff_ms, websocket, auth)");
+                     "batch_retry_backoff_ms, websocket, auth, audit, trusted_proxies)");
     }
     if (!r.ok()) return r.error();
   }
+  if (auto access = server::validate_access(o); !access.ok()) return access.error();
   if (o.default_max_tokens > o.max_tokens)
     return invalid("default_max_tokens", "is larger than max_tokens (" + std::to_string(o.max_tokens) + ")");
   return o;

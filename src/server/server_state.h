@@ -14,6 +14,7 @@
 
 #include "server/admission.h"
 #include "server/api_error.h"
+#include "server/audit_log.h"
 #include "server/auth.h"
 #include "server/cancellation.h"
 #include "server/http_listener.h"
@@ -37,7 +38,11 @@ struct RequestContext {
   std::chrono::steady_clock::time_point start;
   std::string route = "other";  // the route pattern, a bounded metrics label
   std::string model;            // alias or model id the request was served by
-  std::string client;           // key name, or the client address without auth: the rate-limit bucket
+  std::string
+      client;  // "key:NAME" / "jwt:SUBJECT", or the client address without auth: the rate-limit bucket
+  std::string client_ip;  // the client's address (X-Forwarded-For from a trusted proxy), for the audit log
+  std::shared_ptr<const Principal> principal;  // who authenticated (null without authentication)
+  std::string_view body;  // the request body while the handler runs (audit of refused prompts)
   RateLimit limit;
   std::stop_token client_gone;  // the client closed its connection
   int64_t tokens_in = 0;
@@ -54,11 +59,13 @@ void record_cache(int64_t cached, int64_t items);
 
 struct ServerState {
   ServerState(std::shared_ptr<ModelRuntime> rt, ServerOptions opts)
-      : runtime(std::move(rt)), options(std::move(opts)), auth(options.keys) {}
+      : runtime(std::move(rt)), options(std::move(opts)), audit(options.audit) {}
 
   std::shared_ptr<ModelRuntime> runtime;
   const ServerOptions options;
-  const Authenticator auth;
+  AuditLog audit;
+  std::unique_ptr<const Authenticator> auth;  // set by Server::start before any route runs
+  std::vector<Cidr> trusted_proxies;          // options.trusted_proxies, parsed
   RateLimiter limiter;
   Metrics metrics;
   ModelAdmission admission;
@@ -83,6 +90,10 @@ AdmittedModel admit_model(ServerState& state, const std::string& name, ModelTask
 // Records the tokens a request used: its context (access log), the metrics, and its client's token
 // bucket (charged now, before the response goes out, so the client's next request sees it).
 void record_usage(ServerState& state, int64_t tokens_in, int64_t tokens_out);
+
+// Records an audit event for the current request: `fields` plus who (actor), from where (ip), the
+// request id and the route (audit_log.h). No-op without an audit log.
+void audit_event(ServerState& state, const std::string& event, nlohmann::json fields);
 
 // Unwraps a Result or rejects with its error.
 template <typename T>

@@ -267,6 +267,8 @@ class GenerationSocket final : public WebSocketHandler,
     ctx.request_id = client_.request_id + "-" + std::to_string(seq);
     ctx.route = std::string(kRoute);
     ctx.client = client_.client;
+    ctx.client_ip = client_.client_ip;
+    ctx.principal = client_.principal;
     ctx.limit = client_.limit;
     ctx.client_gone = stop.get_token();  // a cancel message or the connection closing
     Outcome outcome;

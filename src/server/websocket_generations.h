@@ -15,13 +15,16 @@
 namespace xervo::server {
 
 struct ServerState;
+struct Principal;  // access_policy.h
 
 // What the upgrade request established for every request of its connection.
 struct WebSocketClient {
-  std::string request_id;   // of the upgrade; each generation's is REQUEST_ID-N
-  std::string client;       // key name ("key:NAME") or address: the rate-limit bucket
-  RateLimit limit;          // that key's (or the server's) limits
-  std::string remote_addr;  // the peer's address
+  std::string request_id;                      // of the upgrade; each generation's is REQUEST_ID-N
+  std::string client;                          // key name ("key:NAME") or address: the rate-limit bucket
+  RateLimit limit;                             // that key's (or the server's) limits
+  std::string remote_addr;                     // the peer's address
+  std::shared_ptr<const Principal> principal;  // who authenticated the upgrade (null without auth)
+  std::string client_ip;                       // the client's address (audit log)
 };
 
 std::shared_ptr<WebSocketHandler> make_generation_socket(ServerState& state, WebSocketClient client);
