@@ -12,12 +12,16 @@ namespace xervo {
 namespace {
 
 constexpr size_t kMaxSemanticEntries = 1'000'000;
+// How long a lookup may wait for the embed alias to load (or for memory to load it in) before the
+// generation goes on without it, so a budget too small for both models delays a call, never blocks it.
+constexpr auto kEmbedderLoadBound = std::chrono::seconds(30);
 
 Result<PromptVector> embed_prompt(const std::shared_ptr<ModelRuntime::Impl>& impl,
                                   const std::string& embed_alias, const std::string& text,
                                   const CachePolicy& policy, std::stop_token cancel) {
   AcquireOptions options;
   options.cancel = cancel;
+  options.deadline = std::chrono::steady_clock::now() + kEmbedderLoadBound;
   options.cache = policy;
   ModelSpec spec;
   auto acquired = impl->resolve_and_acquire(embed_alias, ModelTask::embed, options, spec);

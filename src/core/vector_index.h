@@ -19,9 +19,10 @@ namespace xervo {
 
 class VectorIndex {
  public:
-  // From the measurement in bench/cache/semantic_index.cpp (docs/cache.md): the scan is faster up
-  // to about this many 384-wide vectors.
-  static constexpr size_t kDefaultFlatLimit = 2048;
+  // From bench/cache/semantic_index.cpp (docs/cache.md): on 384-wide vectors a graph query beats the
+  // scan from about 2,000 entries, but a graph insertion (every miss makes one) costs 1.3 to 2 graph
+  // queries where the scan's is free; with half the lookups missing, the graph wins from about 10,000.
+  static constexpr size_t kDefaultFlatLimit = 8192;
 
   VectorIndex(size_t dimensions, size_t capacity, size_t flat_limit = kDefaultFlatLimit);
   ~VectorIndex();
