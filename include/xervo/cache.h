@@ -36,10 +36,20 @@ struct CacheTierStats {
   uint64_t corrupt = 0;  // disk entries that failed their checks and were dropped (each also a miss)
 };
 
+// The semantic caches of every generation alias that has one, summed.
+struct CacheSemanticStats {
+  uint64_t hits = 0;       // generations answered with a close enough cached prompt's answer
+  uint64_t misses = 0;     // lookups that found none (errors included)
+  uint64_t errors = 0;     // prompts the embed alias failed to embed (each also a miss)
+  uint64_t entries = 0;    // prompts remembered now
+  uint64_t evictions = 0;  // prompts dropped to stay within max_entries, or whose answer was gone
+};
+
 struct CacheStats {
   bool enabled = false;
   CacheTierStats memory;
   CacheTierStats disk;
+  CacheSemanticStats semantic;
   uint64_t joined = 0;  // calls that waited for an identical call in flight instead of computing
   uint64_t stores = 0;  // answers kept
 };

@@ -25,6 +25,17 @@ enum class WarmupPolicy {
 std::string_view to_string(WarmupPolicy policy);
 std::optional<WarmupPolicy> parse_warmup_policy(std::string_view name);
 
+// The semantic cache of a generation alias (docs/cache.md): a prompt whose embedding through the
+// embed alias `embed` is at least `threshold` cosine-similar to a cached prompt's gets that prompt's
+// answer, where the rest of the request is the same. At most `max_entries` prompts are remembered
+// (least recently used out first).
+struct SemanticCacheSpec {
+  std::string embed;           // an embed alias
+  double threshold = 0.95;     // in (0, 1]
+  size_t max_entries = 10000;  // 1 .. 1,000,000
+  bool operator==(const SemanticCacheSpec&) const = default;
+};
+
 struct ModelSpec {
   std::string alias;  // what applications name: "embed/fast"
   ModelTask task = ModelTask::embed;
@@ -43,6 +54,8 @@ struct ModelSpec {
   // Response cache for this alias (not part of the key): unset caches deterministic calls only
   // (embeddings, reranks, greedy or seeded generations); true also sampled generations; false none.
   std::optional<bool> cache;
+  // Opt-in semantic cache of a generation alias (only where the exact cache applies); unset: none.
+  std::optional<SemanticCacheSpec> semantic_cache;
 };
 
 // The task is part of the key: an embedding context and a generation context of one GGUF file are

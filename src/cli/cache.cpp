@@ -22,9 +22,16 @@ json tier_json(const CacheTierStats& t) {
 }
 
 json local_stats(const CacheStats& s) {
+  const auto& m = s.semantic;
   return {{"enabled", s.enabled},
           {"memory", tier_json(s.memory)},
           {"disk", tier_json(s.disk)},
+          {"semantic",
+           {{"hits", m.hits},
+            {"misses", m.misses},
+            {"errors", m.errors},
+            {"entries", m.entries},
+            {"evictions", m.evictions}}},
           {"joined", s.joined},
           {"stores", s.stores}};
 }
@@ -46,6 +53,10 @@ void print_stats(const json& s) {
                 static_cast<unsigned long long>(t.value("evictions", uint64_t{0})),
                 static_cast<unsigned long long>(t.value("corrupt", uint64_t{0})));
   }
+  const json& m = s.value("semantic", json::object());
+  auto count = [&](const char* key) { return static_cast<unsigned long long>(m.value(key, uint64_t{0})); };
+  std::printf("semantic: %llu hits, %llu misses (%llu embedding errors), %llu prompts, %llu evicted\n",
+              count("hits"), count("misses"), count("errors"), count("entries"), count("evictions"));
   std::printf("joined identical calls in flight: %llu; answers kept: %llu\n",
               static_cast<unsigned long long>(s.value("joined", uint64_t{0})),
               static_cast<unsigned long long>(s.value("stores", uint64_t{0})));

@@ -1,4 +1,8 @@
-// [cache] of xervo.toml: the response cache's switch, tier sizes, TTL and folder (CacheOptions).
+// [cache] of xervo.toml: the response cache's switch, tier sizes, TTL and folder (CacheOptions);
+// and an alias's own cache table (core/cache_config.h).
+#include "core/cache_config.h"
+
+#include <cmath>
 #include <string>
 
 #include "xervo/cache.h"
@@ -45,6 +49,45 @@ Result<CacheOptions> parse_cache_options(const Config& config) {
     }
   }
   return options;
+}
+
+std::optional<std::pair<std::string, std::string>> parse_alias_cache_table(const nlohmann::json& table,
+                                                                           ModelSpec& spec) {
+  using Bad = std::pair<std::string, std::string>;
+  SemanticCacheSpec semantic;
+  bool has_semantic = false;
+  for (const auto& [key, value] : table.items()) {
+    if (key == "enabled") {
+      if (!value.is_boolean()) return Bad{key, "must be true or false"};
+      spec.cache = value.get<bool>();
+    } else if (key == "semantic_embed") {
+      if (!value.is_string() || value.get<std::string>().empty())
+        return Bad{key, "must name an embed alias, such as \"embed/default\""};
+      semantic.embed = value.get<std::string>();
+      has_semantic = true;
+    } else if (key == "semantic_threshold") {
+      const double t = value.is_number() ? value.get<double>() : NAN;
+      if (!(t > 0.0 && t <= 1.0)) return Bad{key, "must be a cosine similarity in (0, 1], such as 0.95"};
+      semantic.threshold = t;
+    } else if (key == "semantic_max_entries") {
+      if (!value.is_number_integer() || value.get<int64_t>() < 1 || value.get<int64_t>() > 1'000'000)
+        return Bad{key, "must be a count from 1 to 1000000"};
+      semantic.max_entries = static_cast<size_t>(value.get<int64_t>());
+    } else {
+      return Bad{key,
+                 "unknown key (known keys: enabled, semantic_embed, semantic_threshold, "
+                 "semantic_max_entries)"};
+    }
+  }
+  if (!has_semantic) {
+    if (table.contains("semantic_threshold") || table.contains("semantic_max_entries"))
+      return Bad{table.contains("semantic_threshold") ? "semantic_threshold" : "semantic_max_entries",
+                 "needs semantic_embed (the embed alias that compares prompts)"};
+    return std::nullopt;
+  }
+  if (spec.cache == false) return Bad{"enabled", "false turns the cache off, and the semantic cache with it"};
+  spec.semantic_cache = semantic;
+  return std::nullopt;
 }
 
 }  // namespace xervo

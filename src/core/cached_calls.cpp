@@ -200,12 +200,25 @@ std::optional<StoredGeneration> decode_generation(std::string_view data) {
   }
 }
 
-// What decides a generation's answer: every request field but the cancel token.
-std::string generation_material(const HandleCache& cache, const GenerateRequest& r) {
+// The text the semantic cache compares by meaning: the last message when a user wrote it, or the
+// raw prompt; empty when there is none (a tool result, an assistant prefill).
+std::string semantic_text(const GenerateRequest& r) {
+  if (r.messages.empty()) return r.prompt;
+  const ChatMessage& last = r.messages.back();
+  return last.role == "user" && last.tool_calls.empty() ? last.content : std::string();
+}
+
+// What decides a generation's answer: every request field but the cancel token. `without_text`:
+// the semantic cache's bucket, the same without semantic_text() (compared by its vector instead).
+std::string generation_material(const HandleCache& cache, const GenerateRequest& r,
+                                bool without_text = false) {
   nlohmann::json messages = nlohmann::json::array();
-  for (const auto& m : r.messages)
-    messages.push_back(
-        {m.role, m.content, tool_calls_json(m.tool_calls), m.tool_call_id, m.name, m.reasoning_content});
+  for (size_t i = 0; i < r.messages.size(); ++i) {
+    const ChatMessage& m = r.messages[i];
+    const bool text_out = without_text && i + 1 == r.messages.size();
+    messages.push_back({m.role, text_out ? std::string() : m.content, tool_calls_json(m.tool_calls),
+                        m.tool_call_id, m.name, m.reasoning_content});
+  }
   nlohmann::json tools = nlohmann::json::array();
   for (const auto& t : r.tools) tools.push_back({t.name, t.description, t.parameters});
   const auto& o = r.options;
@@ -214,7 +227,7 @@ std::string generation_material(const HandleCache& cache, const GenerateRequest&
   nlohmann::json j = {
       {"identity", cache.identity},
       {"messages", messages},
-      {"prompt", r.prompt},
+      {"prompt", without_text && r.messages.empty() ? std::string() : r.prompt},
       {"tools", tools},
       {"tool_choice", {static_cast<int>(r.tool_choice.mode), r.tool_choice.name}},
       {"parallel", r.parallel_tool_calls},
@@ -379,11 +392,24 @@ Result<GenerateResult> cached_generate(
     const DeltaCallback& on_delta,
     const std::function<Result<GenerateResult>(const DeltaCallback& record)>& compute) {
   if (!generation_cacheable(cache, request)) return compute(on_delta);
+  const Digest key = ResponseCache::digest(generation_material(cache, request));
+  const std::string text = cache.semantic ? semantic_text(request) : std::string();
+  SemanticLookup semantic(cache.semantic.get(), text,
+                          text.empty() ? "" : generation_material(cache, request, true), cache.policy,
+                          request.cancel);
+  std::optional<std::string> semantic_answer;
+  double similarity = 0;
+  bool kept = false;
   std::optional<Result<GenerateResult>> mine;
   bool hit = false;
   auto value = cache.cache->compute_once(
-      ResponseCache::digest(generation_material(cache, request)), cache.policy,
+      key, cache.policy,
       [&]() -> std::optional<std::string> {
+        if (semantic.active() && cache.policy.read) {
+          // A close prompt's answer is given, not kept under this prompt's own key.
+          semantic_answer = semantic.find(*cache.cache, &similarity);
+          if (semantic_answer) return std::nullopt;
+        }
         std::vector<GenerateDelta> deltas;
         DeltaCallback record;
         if (on_delta) {
@@ -397,16 +423,24 @@ Result<GenerateResult> cached_generate(
           return std::nullopt;
         for (size_t i = 0; i < (*mine)->choice_count(); ++i)
           if ((*mine)->choice(i).finish_reason == FinishReason::cancelled) return std::nullopt;
-        return encode_generation(**mine, deltas);
+        std::string encoded = encode_generation(**mine, deltas);
+        kept = cache.policy.write && encoded.size() <= cache.cache->options().max_entry_bytes;
+        return encoded;
       },
       &hit);
-  if (mine && !hit) return std::move(*mine);
+  if (semantic_answer) {
+    value = std::move(semantic_answer);
+  } else if (mine && !hit) {
+    if (kept) semantic.remember(key);
+    return std::move(*mine);
+  }
   if (value) {
     if (auto stored = decode_generation(*value)) {
       if (on_delta && !replay(*stored, on_delta)) {
         stored->result.finish_reason = FinishReason::cancelled;  // the caller stopped the replay
       }
       stored->result.usage.cached = 1;
+      stored->result.usage.cache_similarity = similarity;
       stored->result.served_by = alias;
       return std::move(stored->result);
     }

@@ -3,7 +3,9 @@
 // generations only when deterministic (greedy or seeded) unless the alias opted in. A streamed
 // generation is recorded delta by delta, and a hit on it is replayed through the caller's callback
 // in the same pieces. An answer a fallback produced is never kept under the primary's identity.
-// Identical calls in flight at once compute once (ResponseCache::compute_once).
+// Identical calls in flight at once compute once (ResponseCache::compute_once). A generation alias
+// with a semantic cache (HandleCache::semantic) also gets, on an exact miss, the answer of a close
+// enough cached prompt (core/semantic_cache.h).
 #pragma once
 
 #include <functional>

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include "core/cache_config.h"
 #include "core/config_path.h"
 
 namespace xervo {
@@ -112,9 +113,16 @@ ModelSpec parse_model(std::string_view source, const std::string& alias, const t
     spec.pin = b->get();
   }
   if (const auto* cache = table->get("cache")) {
-    auto* b = cache->as_boolean();
-    if (!b) fail(source, *cache, prefix + ".cache", "must be true or false");
-    spec.cache = b->get();
+    if (const auto* b = cache->as_boolean()) {
+      spec.cache = b->get();
+    } else if (const auto* t = cache->as_table()) {
+      if (auto bad = parse_alias_cache_table(to_json(*t), spec)) {
+        const toml::node* at = t->get(bad->first);
+        fail(source, at ? *at : *cache, prefix + ".cache." + bad->first, bad->second);
+      }
+    } else {
+      fail(source, *cache, prefix + ".cache", "must be true, false or a table (docs/cache.md)");
+    }
   }
   if (const auto* keep = table->get("keep_alive")) {
     auto parsed = parse_keep_alive(to_json(*keep));

@@ -10,6 +10,7 @@
 
 #include "core/registry.h"
 #include "core/response_cache.h"
+#include "core/semantic_cache.h"
 #include "xervo/embedding.h"
 #include "xervo/generator.h"
 #include "xervo/reranker.h"
@@ -26,20 +27,23 @@ struct HandleCache {
   std::shared_ptr<ResponseCache> cache;
   std::string identity;
   CachePolicy policy;
-  bool sampled_generations = false;  // the alias opted in to caching sampled generations
+  bool sampled_generations = false;              // the alias opted in to caching sampled generations
+  std::shared_ptr<const SemanticHook> semantic;  // a generation alias's semantic cache, if it has one
   bool active() const { return cache && (policy.read || policy.write); }
 };
 
 struct HandleContext {
-  std::string alias;                   // what served_by reports
+  std::string alias;  // what served_by reports
   AcquiredModel acquired;
   std::vector<std::string> fallbacks;  // tried in order on a fallback-worthy error
   bool fallback_on_any_error = false;
   HandleCache cache;
 };
 
-std::shared_ptr<EmbeddingModel> make_embedding_handle(HandleContext ctx, FallbackSource<EmbeddingModel> source);
+std::shared_ptr<EmbeddingModel> make_embedding_handle(HandleContext ctx,
+                                                      FallbackSource<EmbeddingModel> source);
 std::shared_ptr<RerankerModel> make_reranker_handle(HandleContext ctx, FallbackSource<RerankerModel> source);
-std::shared_ptr<GeneratorModel> make_generator_handle(HandleContext ctx, FallbackSource<GeneratorModel> source);
+std::shared_ptr<GeneratorModel> make_generator_handle(HandleContext ctx,
+                                                      FallbackSource<GeneratorModel> source);
 
 }  // namespace xervo

@@ -166,6 +166,7 @@ Result<void> validate_specs(const std::map<std::string, std::shared_ptr<ModelPro
     if (spec.model.empty()) return Error(ErrorCode::config_invalid, where + " has no model");
   }
   if (auto fallbacks = check_fallbacks(specs); !fallbacks.ok()) return fallbacks.error();
+  if (auto semantic = check_semantic_caches(specs, locations); !semantic.ok()) return semantic.error();
   return check_setting_keys(providers, provider_settings, specs, locations);
 }
 
@@ -448,6 +449,7 @@ Result<std::shared_ptr<ModelRuntime>> RuntimeBuilder::build() {
       !valid.ok())
     return valid.error();
   for (const auto& [alias, spec] : specs) impl->aliases.insert(spec, "config", "config");
+  warn_semantic_without_cache(specs, impl->cache != nullptr);
 
   std::vector<ModelSpec> background;
   for (const auto& [alias, spec] : specs) {
@@ -479,6 +481,16 @@ ModelRuntime::~ModelRuntime() {
 }
 
 void ModelRuntime::shutdown() { impl_->registry.unload_all(UnloadReason::shutdown); }
+
+void attach_cache(const std::shared_ptr<ModelRuntime::Impl>& impl, const ModelSpec& spec,
+                  const AcquireOptions& options, HandleContext& ctx) {
+  if (!impl->cache || ctx.acquired.model->fingerprint.empty() || !spec.cache.value_or(true)) return;
+  ctx.cache.cache = impl->cache;
+  ctx.cache.identity = make_model_key(spec).to_string() + "|" + ctx.acquired.model->fingerprint;
+  ctx.cache.policy = options.cache;
+  ctx.cache.sampled_generations = spec.cache.value_or(false);
+  if (spec.task == ModelTask::generate) ctx.cache.semantic = semantic_hook(impl, spec);
+}
 
 namespace {
 template <typename Handle, typename Make>
@@ -513,12 +525,7 @@ Result<std::shared_ptr<Handle>> make_handle(const std::shared_ptr<ModelRuntime::
   }
   HandleContext ctx{spec.alias, std::move(*acquired), {}, spec.fallback_on_any_error, {}};
   if (with_fallbacks) ctx.fallbacks = spec.fallbacks;
-  if (impl->cache && !ctx.acquired.model->fingerprint.empty() && spec.cache.value_or(true)) {
-    ctx.cache.cache = impl->cache;
-    ctx.cache.identity = make_model_key(spec).to_string() + "|" + ctx.acquired.model->fingerprint;
-    ctx.cache.policy = options.cache;
-    ctx.cache.sampled_generations = spec.cache.value_or(false);
-  }
+  attach_cache(impl, spec, options, ctx);
   std::weak_ptr<ModelRuntime::Impl> weak = impl;
   FallbackSource<Handle> source = [weak, task,
                                    make](const std::string& alias) -> Result<std::shared_ptr<Handle>> {
@@ -554,10 +561,16 @@ Result<std::shared_ptr<GeneratorModel>> ModelRuntime::generator(std::string_view
 }
 
 bool ModelRuntime::cache_enabled() const { return impl_->cache != nullptr; }
-CacheStats ModelRuntime::cache_stats() const { return impl_->cache ? impl_->cache->stats() : CacheStats{}; }
+CacheStats ModelRuntime::cache_stats() const {
+  if (!impl_->cache) return CacheStats{};
+  CacheStats s = impl_->cache->stats();
+  s.semantic = impl_->semantic.stats();
+  return s;
+}
 
 void ModelRuntime::clear_cache() {
   if (impl_->cache) impl_->cache->clear();
+  impl_->semantic.clear();
 }
 
 Result<ModelSpec> ModelRuntime::resolve(std::string_view name, std::optional<ModelTask> task) const {

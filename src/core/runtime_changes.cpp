@@ -26,7 +26,8 @@ namespace {
 // Everything of a spec but its target: what a reload may change without a swap.
 bool same_settings(const ModelSpec& a, const ModelSpec& b) {
   return a.warmup == b.warmup && a.fallbacks == b.fallbacks &&
-         a.fallback_on_any_error == b.fallback_on_any_error && a.pin == b.pin && a.keep_alive == b.keep_alive;
+         a.fallback_on_any_error == b.fallback_on_any_error && a.pin == b.pin &&
+         a.keep_alive == b.keep_alive && a.cache == b.cache && a.semantic_cache == b.semantic_cache;
 }
 
 }  // namespace

@@ -13,8 +13,10 @@
 
 #include "core/alias_table.h"
 #include "core/event_bus.h"
+#include "core/handles.h"
 #include "core/registry.h"
 #include "core/response_cache.h"
+#include "core/semantic_cache.h"
 #include "xervo/runtime.h"
 
 namespace xervo {
@@ -29,6 +31,12 @@ Result<void> validate_specs(const std::map<std::string, std::shared_ptr<ModelPro
                             const std::map<std::string, std::string>& locations);
 
 LoadControl load_control(const AcquireOptions& options);
+
+// runtime_semantic.cpp: each alias's semantic cache settings against the table (an embed alias of
+// task embed, on a generation alias, threshold and size in range), with file:line where known.
+Result<void> check_semantic_caches(const std::map<std::string, ModelSpec>& specs,
+                                   const std::map<std::string, std::string>& locations);
+void warn_semantic_without_cache(const std::map<std::string, ModelSpec>& specs, bool cache_on);
 // `current` pointed at target's provider, model, revision and options (see runtime_changes.cpp).
 ModelSpec retargeted(const ModelSpec& current, const ModelSpec& target, bool keep_unset);
 
@@ -44,6 +52,7 @@ struct ModelRuntime::Impl : std::enable_shared_from_this<ModelRuntime::Impl> {
   EventBus events;
   ModelRegistry registry;
   std::shared_ptr<ResponseCache> cache;  // null when [cache] is off; fixed after build
+  SemanticCaches semantic;  // per generation alias with a semantic cache (used only with `cache`)
 
   mutable std::mutex limits_mu;
   RuntimeLimits limits;  // GUARDED_BY(limits_mu)
@@ -80,5 +89,14 @@ struct ModelRuntime::Impl : std::enable_shared_from_this<ModelRuntime::Impl> {
   Result<SwapResult> swap_locked(ModelSpec next, const ChangeOptions& options, const std::string& action);
   Result<ReloadReport> reload_locked(const Config& config, const ChangeOptions& options);
 };
+
+// The response cache (and a generation alias's semantic cache) for a handle of `spec`, as `options`
+// allow (runtime.cpp).
+void attach_cache(const std::shared_ptr<ModelRuntime::Impl>& impl, const ModelSpec& spec,
+                  const AcquireOptions& options, HandleContext& ctx);
+// The semantic cache of generation alias `spec` with an embedder through its embed alias; null
+// when it has none (runtime_semantic.cpp).
+std::shared_ptr<const SemanticHook> semantic_hook(const std::shared_ptr<ModelRuntime::Impl>& impl,
+                                                  const ModelSpec& spec);
 
 }  // namespace xervo

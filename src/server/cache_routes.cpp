@@ -14,14 +14,20 @@ nlohmann::json tier_json(const CacheTierStats& t) {
           {"bytes", t.bytes}, {"evictions", t.evictions}, {"corrupt", t.corrupt}};
 }
 
+nlohmann::json semantic_json(const CacheSemanticStats& s) {
+  return {{"hits", s.hits},
+          {"misses", s.misses},
+          {"errors", s.errors},
+          {"entries", s.entries},
+          {"evictions", s.evictions}};
+}
+
 }  // namespace
 
 nlohmann::json cache_stats_json(const CacheStats& s) {
-  return {{"enabled", s.enabled},
-          {"memory", tier_json(s.memory)},
-          {"disk", tier_json(s.disk)},
-          {"joined", s.joined},
-          {"stores", s.stores}};
+  return {{"enabled", s.enabled},      {"memory", tier_json(s.memory)},
+          {"disk", tier_json(s.disk)}, {"semantic", semantic_json(s.semantic)},
+          {"joined", s.joined},        {"stores", s.stores}};
 }
 
 std::string cache_metrics(const CacheStats& s) {
@@ -50,6 +56,20 @@ std::string cache_metrics(const CacheStats& s) {
       "# HELP xervo_cache_joined_total Calls that shared an identical call in flight instead of computing.\n"
       "# TYPE xervo_cache_joined_total counter\n";
   out += fmt::format("xervo_cache_joined_total {}\n", s.joined);
+  auto single = [&](std::string_view name, std::string_view type, std::string_view help, uint64_t value) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n{} {}\n", name, help, name, type, name, value);
+  };
+  single("xervo_cache_semantic_hits_total", "counter",
+         "Generations answered with the answer of a close enough cached prompt.", s.semantic.hits);
+  single("xervo_cache_semantic_misses_total", "counter", "Semantic cache lookups that found no close prompt.",
+         s.semantic.misses);
+  single("xervo_cache_semantic_errors_total", "counter",
+         "Prompts the semantic cache's embed alias failed to embed (each also a miss).", s.semantic.errors);
+  single("xervo_cache_semantic_entries", "gauge", "Prompts the semantic caches remember.",
+         s.semantic.entries);
+  single("xervo_cache_semantic_evictions_total", "counter",
+         "Prompts dropped to stay within semantic_max_entries, or whose answer was gone.",
+         s.semantic.evictions);
   return out;
 }
 

@@ -153,7 +153,7 @@ struct Generation {
 
   void account(const Usage& usage) {
     record_usage(state, usage.prompt_tokens, usage.completion_tokens);
-    record_cache(usage.cached, 1);
+    record_cache(usage.cached, 1, usage.cache_similarity);
   }
 
   nlohmann::json usage_json(const Usage& u) const {

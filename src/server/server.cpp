@@ -3,6 +3,8 @@
 // shuts down gracefully.
 #include "xervo/server.h"
 
+#include <fmt/format.h>
+
 #include <csignal>
 #include <random>
 #include <set>
@@ -181,7 +183,8 @@ HandlerResponse pre_route(ServerState& state, const HttpRequest& req, HttpRespon
   if (cors) {
     res.set_header("Access-Control-Allow-Origin", origin);
     res.set_header("Vary", "Origin");
-    res.set_header("Access-Control-Expose-Headers", "X-Request-Id, Retry-After, X-Served-By, X-Cache");
+    res.set_header("Access-Control-Expose-Headers",
+                   "X-Request-Id, Retry-After, X-Served-By, X-Cache, X-Cache-Semantic");
   }
   if (req.method == "OPTIONS") {
     ctx.route = "OPTIONS";
@@ -309,10 +312,11 @@ void audit_event(ServerState& state, const std::string& event, nlohmann::json fi
   (void)state.audit.record(event, std::move(rec));
 }
 
-void record_cache(int64_t cached, int64_t items) {
+void record_cache(int64_t cached, int64_t items, double similarity) {
   auto& ctx = current_request();
   ctx.cache_hits = std::max<int64_t>(ctx.cache_hits, 0) + cached;
   ctx.cache_items += items;
+  if (similarity > 0) ctx.cache_similarity = similarity;
 }
 
 void record_usage(ServerState& state, int64_t tokens_in, int64_t tokens_out) {
@@ -373,6 +377,8 @@ void handle(ServerState& state, const Router& router, HttpRequest& req, HttpResp
     res.set_header("X-Cache", hit ? "hit" : "miss");
     if (!hit && ctx.cache_hits > 0)
       res.set_header("X-Cache-Hits", std::to_string(ctx.cache_hits) + "/" + std::to_string(ctx.cache_items));
+    if (hit && ctx.cache_similarity > 0)
+      res.set_header("X-Cache-Semantic", fmt::format("{:.4f}", ctx.cache_similarity));
   }
   if (is_anthropic_path(req.path)) finish_anthropic_response(res, current_request().request_id);
   if (req.path.starts_with("/api/")) to_ollama_error(res);  // Ollama's API has its own error shape

@@ -47,15 +47,17 @@ struct RequestContext {
   std::stop_token client_gone;  // the client closed its connection
   int64_t tokens_in = 0;
   int64_t tokens_out = 0;
-  CachePolicy cache;        // from the request's Cache-Control (no-cache, no-store)
-  int64_t cache_hits = -1;  // answers (embeddings: inputs) the response cache gave; -1: no cached call
-  int64_t cache_items = 0;  // of this many
+  CachePolicy cache;            // from the request's Cache-Control (no-cache, no-store)
+  int64_t cache_hits = -1;      // answers (embeddings: inputs) the response cache gave; -1: no cached call
+  int64_t cache_items = 0;      // of this many
+  double cache_similarity = 0;  // a semantic cache hit: its similarity (X-Cache-Semantic)
 };
 RequestContext& current_request();
 
 // Records what the response cache gave one call (Usage::cached of `items` answers): the response's
-// X-Cache header says hit when all came from it, else miss (X-Cache-Hits: k/n for a partial one).
-void record_cache(int64_t cached, int64_t items);
+// X-Cache header says hit when all came from it, else miss (X-Cache-Hits: k/n for a partial one);
+// a semantic hit (Usage::cache_similarity > 0) adds X-Cache-Semantic: its similarity.
+void record_cache(int64_t cached, int64_t items, double similarity = 0);
 
 struct ServerState {
   ServerState(std::shared_ptr<ModelRuntime> rt, ServerOptions opts)
