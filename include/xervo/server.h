@@ -16,6 +16,7 @@
 
 #include "xervo/error.h"
 #include "xervo/runtime.h"
+#include "xervo/telemetry.h"
 
 namespace xervo {
 
@@ -89,6 +90,8 @@ struct ServerOptions {
   // For keys with the admin scope (unset: allow_model_ids); a key's own allow_model_ids wins over both.
   std::optional<ModelIdAllowance> admin_allow_model_ids;
   WebSocketOptions websocket;
+  // OpenTelemetry traces (the config's [telemetry] and OTEL_* variables: parse_telemetry_options()).
+  TelemetryOptions telemetry;
   // Serves GET /v1/library/search and /v1/library/models/{id} (admin scope) when set and the build has
   // the model library, and is where requests' "library:ID" (and already pulled "hf:") ids are looked up:
   // without it those ids are refused. Not read from [server] (xervo serve opens the library of [library]).

@@ -4,6 +4,8 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "core/trace.h"
+
 namespace xervo {
 namespace {
 
@@ -267,6 +269,7 @@ Result<Embeddings> cached_embed(
   std::optional<Error> error;
   std::optional<Embeddings> mine;
   auto run = [&]() -> std::optional<std::string> {
+    trace::Span lookup = trace::start_span("cache.lookup");
     std::vector<std::optional<std::vector<float>>> found(inputs.size());
     std::vector<size_t> missing;
     for (size_t i = 0; i < inputs.size(); ++i) {
@@ -275,6 +278,9 @@ Result<Embeddings> cached_embed(
       }
       if (!found[i]) missing.push_back(i);
     }
+    lookup.set("xervo.cache.hit", missing.empty());
+    lookup.set("xervo.cache.hits", static_cast<int64_t>(inputs.size() - missing.size()));
+    lookup.end();
     Embeddings out;
     out.served_by = alias;
     out.usage.cached = static_cast<int64_t>(inputs.size() - missing.size());
@@ -339,9 +345,12 @@ Result<Reranking> cached_rerank(const HandleCache& cache, const std::string& ali
 
   std::optional<Result<Reranking>> mine;
   bool hit = false;
+  trace::Span lookup = trace::start_span("cache.lookup");
   auto value = cache.cache->compute_once(
       ResponseCache::digest(m), cache.policy,
       [&]() -> std::optional<std::string> {
+        lookup.set("xervo.cache.hit", false);
+        lookup.end();
         mine = compute();
         if (!mine->ok() || (*mine)->served_by != alias) return std::nullopt;
         nlohmann::json results = nlohmann::json::array();
@@ -349,6 +358,8 @@ Result<Reranking> cached_rerank(const HandleCache& cache, const std::string& ali
         return nlohmann::json{{"results", results}, {"prompt_tokens", (*mine)->usage.prompt_tokens}}.dump();
       },
       &hit);
+  lookup.set("xervo.cache.hit", hit);
+  lookup.end();
   if (mine && !hit) return std::move(*mine);
   if (value) {
     auto j = nlohmann::json::parse(*value, nullptr, false);
@@ -381,9 +392,14 @@ Result<GenerateResult> cached_generate(
   if (!generation_cacheable(cache, request)) return compute(on_delta);
   std::optional<Result<GenerateResult>> mine;
   bool hit = false;
+  // Ends when the computation starts (a miss) or when compute_once returns (a hit, or a call that
+  // joined an identical one in flight).
+  trace::Span lookup = trace::start_span("cache.lookup");
   auto value = cache.cache->compute_once(
       ResponseCache::digest(generation_material(cache, request)), cache.policy,
       [&]() -> std::optional<std::string> {
+        lookup.set("xervo.cache.hit", false);
+        lookup.end();
         std::vector<GenerateDelta> deltas;
         DeltaCallback record;
         if (on_delta) {
@@ -400,6 +416,8 @@ Result<GenerateResult> cached_generate(
         return encode_generation(**mine, deltas);
       },
       &hit);
+  lookup.set("xervo.cache.hit", hit);
+  lookup.end();
   if (mine && !hit) return std::move(*mine);
   if (value) {
     if (auto stored = decode_generation(*value)) {

@@ -21,6 +21,7 @@
 #include "server/metrics.h"
 #include "server/rate_limiter.h"
 #include "server/router.h"
+#include "server/telemetry.h"
 #include "xervo/runtime.h"
 #include "xervo/server.h"
 
@@ -45,6 +46,7 @@ struct RequestContext {
   CachePolicy cache;        // from the request's Cache-Control (no-cache, no-store)
   int64_t cache_hits = -1;  // answers (embeddings: inputs) the response cache gave; -1: no cached call
   int64_t cache_items = 0;  // of this many
+  trace::Span span;         // the request's server span (telemetry.h): handlers add attributes to it
 };
 RequestContext& current_request();
 
@@ -54,7 +56,7 @@ void record_cache(int64_t cached, int64_t items);
 
 struct ServerState {
   ServerState(std::shared_ptr<ModelRuntime> rt, ServerOptions opts)
-      : runtime(std::move(rt)), options(std::move(opts)), auth(options.keys) {}
+      : runtime(std::move(rt)), options(std::move(opts)), auth(options.keys), telemetry(options.telemetry) {}
 
   std::shared_ptr<ModelRuntime> runtime;
   const ServerOptions options;
@@ -63,6 +65,7 @@ struct ServerState {
   Metrics metrics;
   ModelAdmission admission;
   CancellationTracker cancellations;
+  Telemetry telemetry;
   std::atomic<bool> stopping{false};
   std::shared_ptr<BatchService> batch;  // the Batch API (add_batch_routes)
   const std::chrono::system_clock::time_point started = std::chrono::system_clock::now();
@@ -126,8 +129,8 @@ void add_lifecycle_routes(Router& router, ServerState& state);
 void add_library_routes(Router& router, ServerState& state);
 void add_cache_routes(Router& router, ServerState& state);
 
-// The response cache's counters as JSON (GET /v1/runtime/cache) and as Prometheus series (empty
-// when the cache is off).
+// The response cache's counters as JSON (GET /v1/runtime/cache) and as Prometheus series (zeros
+// when the cache is off: the names stay).
 nlohmann::json cache_stats_json(const CacheStats& stats);
 std::string cache_metrics(const CacheStats& stats);
 void add_anthropic_routes(Router& router, ServerState& state);
