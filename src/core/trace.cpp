@@ -136,7 +136,8 @@ SpanId new_span_id() { return random_id<8>(); }
 int64_t unix_ns(Clock::time_point at) {
   const auto wall = std::chrono::system_clock::now();
   const auto steady = Clock::now();
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(wall.time_since_epoch() - (steady - at)).count();
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(wall.time_since_epoch() - (steady - at))
+      .count();
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -156,6 +157,7 @@ Span::Span(std::shared_ptr<SpanSink> sink, SpanRecord record, Clock::time_point 
 
 Span::Span(SpanContext context) : context_(std::move(context)) {}
 
+Span::Span() = default;
 Span::~Span() { end(); }
 
 Span::Span(Span&& other) noexcept : state_(std::move(other.state_)), context_(std::move(other.context_)) {}
@@ -201,8 +203,9 @@ void Span::end(std::optional<Clock::time_point> at) {
   auto state = std::move(state_);
   const Clock::time_point end = at.value_or(Clock::now());
   state->record.start_unix_ns = unix_ns(state->start);
-  state->record.end_unix_ns = state->record.start_unix_ns +
-                              std::chrono::duration_cast<std::chrono::nanoseconds>(end - state->start).count();
+  state->record.end_unix_ns =
+      state->record.start_unix_ns +
+      std::chrono::duration_cast<std::chrono::nanoseconds>(end - state->start).count();
   if (state->record.end_unix_ns < state->record.start_unix_ns)
     state->record.end_unix_ns = state->record.start_unix_ns;
   state->sink->submit(std::move(state->record));
@@ -235,7 +238,9 @@ void record_span(std::string_view name, Clock::time_point start, Clock::time_poi
   span.end(end);
 }
 
-void add_queue_wait(Clock::duration wait) { tls_queue_wait = tls_queue_wait.value_or(Clock::duration{}) + wait; }
+void add_queue_wait(Clock::duration wait) {
+  tls_queue_wait = tls_queue_wait.value_or(Clock::duration{}) + wait;
+}
 
 std::optional<Clock::duration> take_queue_wait() { return std::exchange(tls_queue_wait, std::nullopt); }
 

@@ -89,7 +89,7 @@ inline constexpr size_t kMaxAttributeBytes = 1024;  // string values are cut the
 // goes to its sink) at end() or destruction, whichever is first.
 class Span {
  public:
-  Span() = default;
+  Span();
   // A recorded span: `sink` gets it when it ends.
   Span(std::shared_ptr<SpanSink> sink, SpanRecord record, Clock::time_point start);
   // Not recorded; carries `context` for propagation only.
@@ -107,8 +107,7 @@ class Span {
   Span& set(std::string_view key, const char* value) { return set(key, AttributeValue(std::string(value))); }
   Span& set(std::string_view key, bool value) { return set(key, AttributeValue(value)); }
   template <std::integral I>
-    requires(!std::same_as<I, bool>)
-  Span& set(std::string_view key, I value) {
+  requires(!std::same_as<I, bool>) Span& set(std::string_view key, I value) {
     return set(key, AttributeValue(static_cast<int64_t>(value)));
   }
   void set_error(std::string_view message);

@@ -160,7 +160,8 @@ namespace {
 std::string_view operation_of(std::string_view path) {
   if (path.find("embed") != std::string_view::npos) return "embeddings";
   if (path.find("rerank") != std::string_view::npos) return "rerank";
-  if (path.find("generateContent") != std::string_view::npos || path.find("GenerateContent") != std::string_view::npos)
+  if (path.find("generateContent") != std::string_view::npos ||
+      path.find("GenerateContent") != std::string_view::npos)
     return "generate_content";
   if (path.find("chat/completions") != std::string_view::npos) return "chat";
   if (path.find("completions") != std::string_view::npos) return "text_completion";
@@ -172,8 +173,8 @@ std::string_view operation_of(std::string_view path) {
 // came (tracing off or sampled out), so that the provider's side of the trace joins the client's.
 trace::Span start_call_span(const ApiContext& context, std::string_view path, HttpRequest& request) {
   const std::string_view op = operation_of(path);
-  trace::Span span = trace::start_span(std::string(op.empty() ? "POST" : op) + " " + context.model,
-                                       trace::SpanKind::client);
+  trace::Span span =
+      trace::start_span(std::string(op.empty() ? "POST" : op) + " " + context.model, trace::SpanKind::client);
   if (span.recording()) {
     if (!op.empty()) span.set("gen_ai.operation.name", std::string(op));
     span.set("gen_ai.provider.name", context.service == "gemini" ? "gcp.gemini" : context.service);
@@ -181,18 +182,21 @@ trace::Span start_call_span(const ApiContext& context, std::string_view path, Ht
     span.set("http.request.method", request.method);
     span.set("url.full", redact_url(request.url));
   }
-  if (const std::string tp = trace::outgoing_traceparent(span); !tp.empty() && !request.headers.contains("traceparent")) {
+  if (const std::string tp = trace::outgoing_traceparent(span);
+      !tp.empty() && !request.headers.contains("traceparent")) {
     request.headers.add("traceparent", tp);
     if (!span.context().tracestate.empty()) request.headers.add("tracestate", span.context().tracestate);
   }
   return span;
 }
 
-void end_call_span(trace::Span& span, const Result<HttpResponse>& response, const std::optional<Error>& error) {
+void end_call_span(trace::Span& span, const Result<HttpResponse>& response,
+                   const std::optional<Error>& error) {
   if (!span.recording()) return;
   if (response) {
     span.set("http.response.status_code", static_cast<int64_t>(response->status));
-    if (response->attempts > 1) span.set("http.request.resend_count", static_cast<int64_t>(response->attempts - 1));
+    if (response->attempts > 1)
+      span.set("http.request.resend_count", static_cast<int64_t>(response->attempts - 1));
   }
   if (error) span.set_error(error->message());
   span.end();

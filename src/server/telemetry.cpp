@@ -88,28 +88,33 @@ void end_request_span(trace::Span& span, const RequestSummary& r) {
 std::string Telemetry::metrics() const {
   const SpanExporter::Stats s = exporter_ ? exporter_->stats() : SpanExporter::Stats{};
   std::string out;
-  out += "# HELP xervo_trace_enabled Whether spans are exported (1) or not (0).\n"
-         "# TYPE xervo_trace_enabled gauge\n";
+  out +=
+      "# HELP xervo_trace_enabled Whether spans are exported (1) or not (0).\n"
+      "# TYPE xervo_trace_enabled gauge\n";
   out += fmt::format("xervo_trace_enabled {}\n", exporter_ ? 1 : 0);
-  out += "# HELP xervo_trace_spans_exported_total Spans the collector accepted.\n"
-         "# TYPE xervo_trace_spans_exported_total counter\n";
+  out +=
+      "# HELP xervo_trace_spans_exported_total Spans the collector accepted.\n"
+      "# TYPE xervo_trace_spans_exported_total counter\n";
   out += fmt::format("xervo_trace_spans_exported_total {}\n", s.exported);
-  out += "# HELP xervo_trace_spans_dropped_total Spans dropped instead of exported, by reason.\n"
-         "# TYPE xervo_trace_spans_dropped_total counter\n";
+  out +=
+      "# HELP xervo_trace_spans_dropped_total Spans dropped instead of exported, by reason.\n"
+      "# TYPE xervo_trace_spans_dropped_total counter\n";
   out += fmt::format(
       "xervo_trace_spans_dropped_total{{reason=\"queue_full\"}} {}\n"
       "xervo_trace_spans_dropped_total{{reason=\"export_failed\"}} {}\n"
       "xervo_trace_spans_dropped_total{{reason=\"rejected\"}} {}\n"
       "xervo_trace_spans_dropped_total{{reason=\"shutdown\"}} {}\n",
       s.dropped_queue_full, s.dropped_export, s.dropped_rejected, s.dropped_shutdown);
-  out += "# HELP xervo_trace_export_requests_total Export requests sent to the collector, by result.\n"
-         "# TYPE xervo_trace_export_requests_total counter\n";
+  out +=
+      "# HELP xervo_trace_export_requests_total Export requests sent to the collector, by result.\n"
+      "# TYPE xervo_trace_export_requests_total counter\n";
   out += fmt::format(
       "xervo_trace_export_requests_total{{result=\"ok\"}} {}\n"
       "xervo_trace_export_requests_total{{result=\"failed\"}} {}\n",
       s.export_requests - s.export_failures, s.export_failures);
-  out += "# HELP xervo_trace_queue_spans Spans waiting for export.\n"
-         "# TYPE xervo_trace_queue_spans gauge\n";
+  out +=
+      "# HELP xervo_trace_queue_spans Spans waiting for export.\n"
+      "# TYPE xervo_trace_queue_spans gauge\n";
   out += fmt::format("xervo_trace_queue_spans {}\n", s.queued);
   return out;
 }

@@ -1,5 +1,10 @@
 #include "server/telemetry_exporter.h"
 
+#include <algorithm>
+#include <iterator>
+#include <optional>
+#include <vector>
+
 #include "core/log.h"
 #include "net/http_client.h"
 
@@ -70,7 +75,8 @@ void SpanExporter::run() {
     lock.unlock();
     export_batch(std::move(batch));
     lock.lock();
-    if (queue_.size() < options_.batch_size) due = std::chrono::steady_clock::now() + options_.export_interval;
+    if (queue_.size() < options_.batch_size)
+      due = std::chrono::steady_clock::now() + options_.export_interval;
   }
 }
 
@@ -84,7 +90,8 @@ void SpanExporter::export_batch(std::vector<trace::SpanRecord> batch) {
     stats_.dropped_export += batch.size();
     // A collector that is down fails every export: say so once a minute, not once a batch.
     const auto now = std::chrono::steady_clock::now();
-    if (last_warning_ == std::chrono::steady_clock::time_point{} || now - last_warning_ >= std::chrono::minutes(1)) {
+    if (last_warning_ == std::chrono::steady_clock::time_point{} ||
+        now - last_warning_ >= std::chrono::minutes(1)) {
       last_warning_ = now;
       spdlog::warn("telemetry: exporting {} spans to {} failed ({}); spans are dropped until it answers",
                    batch.size(), net::redact_url(options_.traces_endpoint), sent.error().message());

@@ -37,14 +37,14 @@ class SpanExporter final : public trace::SpanSink {
   void stop();
 
   struct Stats {
-    uint64_t exported = 0;             // spans the receiver accepted
-    uint64_t dropped_queue_full = 0;   // spans that found the queue full
-    uint64_t dropped_export = 0;       // spans of batches whose export failed
-    uint64_t dropped_rejected = 0;     // spans the receiver refused (partial success)
-    uint64_t dropped_shutdown = 0;     // spans still queued when stop() ran out of time
-    uint64_t export_requests = 0;      // export requests sent
-    uint64_t export_failures = 0;      // of which failed
-    size_t queued = 0;                 // spans waiting now
+    uint64_t exported = 0;            // spans the receiver accepted
+    uint64_t dropped_queue_full = 0;  // spans that found the queue full
+    uint64_t dropped_export = 0;      // spans of batches whose export failed
+    uint64_t dropped_rejected = 0;    // spans the receiver refused (partial success)
+    uint64_t dropped_shutdown = 0;    // spans still queued when stop() ran out of time
+    uint64_t export_requests = 0;     // export requests sent
+    uint64_t export_failures = 0;     // of which failed
+    size_t queued = 0;                // spans waiting now
   };
   Stats stats() const;
 
@@ -58,9 +58,9 @@ class SpanExporter final : public trace::SpanSink {
   Send send_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<trace::SpanRecord> queue_;  // GUARDED_BY(mu_)
-  bool stopping_ = false;                // GUARDED_BY(mu_)
-  Stats stats_;                          // GUARDED_BY(mu_), but `queued`
+  std::deque<trace::SpanRecord> queue_;                   // GUARDED_BY(mu_)
+  bool stopping_ = false;                                 // GUARDED_BY(mu_)
+  Stats stats_;                                           // GUARDED_BY(mu_), but `queued`
   std::chrono::steady_clock::time_point last_warning_{};  // GUARDED_BY(mu_)
   std::thread thread_;
 };

@@ -2,7 +2,10 @@
 // [server]: an unknown key, a wrong type or a value out of range is an error naming where it came
 // from, so a typo never leaves tracing silently off or pointed elsewhere. The variables win over the
 // file (as XERVO_HOST does over [server] host): a deployment sets them per environment.
+#include <cctype>
+#include <cerrno>
 #include <cstdlib>
+#include <optional>
 #include <set>
 
 #include "server/http_message.h"
@@ -27,10 +30,12 @@ const std::set<std::string>& sampler_names() {
 
 Result<void> check_url(const std::string& url, const std::string& where) {
   if (!url.starts_with("http://") && !url.starts_with("https://"))
-    return invalid(where, "must be an http:// or https:// URL (OTLP/HTTP, usually port 4318), not '" + url + "'");
+    return invalid(where,
+                   "must be an http:// or https:// URL (OTLP/HTTP, usually port 4318), not '" + url + "'");
   if (url.size() > 2048) return invalid(where, "is longer than 2048 characters");
   for (char c : url)
-    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return invalid(where, "holds a space or a control character");
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f)
+      return invalid(where, "holds a space or a control character");
   return {};
 }
 
@@ -46,8 +51,8 @@ Result<int64_t> parse_int(std::string_view text, const std::string& where, int64
   errno = 0;
   long long v = std::strtoll(s.c_str(), &end, 10);
   if (s.empty() || *end || errno == ERANGE || v < min || v > max)
-    return invalid(where, "must be an integer between " + std::to_string(min) + " and " + std::to_string(max) +
-                              ", not '" + s + "'");
+    return invalid(where, "must be an integer between " + std::to_string(min) + " and " +
+                              std::to_string(max) + ", not '" + s + "'");
   return static_cast<int64_t>(v);
 }
 
@@ -94,7 +99,8 @@ Result<void> check_header(const std::string& name, const std::string& value, con
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_')
       return invalid(where, "header name '" + name + "' may hold only letters, digits, '-' and '_'");
   for (char c : value)
-    if (c == '\r' || c == '\n' || c == '\0') return invalid(where, "header '" + name + "' holds a line break");
+    if (c == '\r' || c == '\n' || c == '\0')
+      return invalid(where, "header '" + name + "' holds a line break");
   return {};
 }
 
@@ -197,13 +203,15 @@ Result<void> apply_env(const EnvLookup& env, TelemetryOptions& o, bool& off) {
     if (e == "none")
       off = true;
     else if (e != "otlp")
-      return invalid("OTEL_TRACES_EXPORTER", "must be otlp or none (xervo exports OTLP only), not '" + *v + "'");
+      return invalid("OTEL_TRACES_EXPORTER",
+                     "must be otlp or none (xervo exports OTLP only), not '" + *v + "'");
   }
   for (const char* name : {"OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"})
     if (auto v = env_value(env, name); v && *v != "http/json" && *v != "http/protobuf")
-      return invalid(name, "must be http/json (or http/protobuf: JSON is sent, which every OTLP/HTTP receiver "
-                           "takes); grpc is not supported: point the endpoint at the collector's HTTP port, "
-                           "usually 4318");
+      return invalid(name,
+                     "must be http/json (or http/protobuf: JSON is sent, which every OTLP/HTTP receiver "
+                     "takes); grpc is not supported: point the endpoint at the collector's HTTP port, "
+                     "usually 4318");
   if (auto v = env_value(env, "OTEL_EXPORTER_OTLP_ENDPOINT")) {
     if (auto r = check_url(*v, "OTEL_EXPORTER_OTLP_ENDPOINT"); !r.ok()) return r.error();
     o.traces_endpoint = traces_url(*v);
@@ -218,7 +226,8 @@ Result<void> apply_env(const EnvLookup& env, TelemetryOptions& o, bool& off) {
       if (!pairs.ok()) return pairs.error();
       o.headers = *pairs;
     }
-  for (const char* name : {"OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_BSP_EXPORT_TIMEOUT"})
+  for (const char* name :
+       {"OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_BSP_EXPORT_TIMEOUT"})
     if (auto v = env_value(env, name)) {
       auto n = parse_int(*v, name, 1, kMaxMs);
       if (!n.ok()) return n.error();
@@ -255,9 +264,11 @@ Result<void> apply_env(const EnvLookup& env, TelemetryOptions& o, bool& off) {
   }
   if (auto v = env_value(env, "OTEL_TRACES_SAMPLER")) {
     if (!sampler_names().count(*v))
-      return invalid("OTEL_TRACES_SAMPLER",
-                     "must be always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off "
-                     "or parentbased_traceidratio, not '" + *v + "'");
+      return invalid(
+          "OTEL_TRACES_SAMPLER",
+          "must be always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off "
+          "or parentbased_traceidratio, not '" +
+              *v + "'");
     o.sampler = *v;
   }
   if (auto v = env_value(env, "OTEL_TRACES_SAMPLER_ARG"); v && o.sampler.ends_with("traceidratio")) {
@@ -285,7 +296,8 @@ Result<TelemetryOptions> parse_telemetry_options(const nlohmann::json& section, 
                    "is true but no endpoint is set: add endpoint = \"http://HOST:4318\" or set "
                    "OTEL_EXPORTER_OTLP_ENDPOINT");
   if (o.batch_size > o.queue_size)
-    return invalid("[telemetry] batch_size", "(" + std::to_string(o.batch_size) + ") is larger than queue_size (" +
+    return invalid("[telemetry] batch_size", "(" + std::to_string(o.batch_size) +
+                                                 ") is larger than queue_size (" +
                                                  std::to_string(o.queue_size) + ")");
   return o;
 }

@@ -1,5 +1,6 @@
 #include "server/telemetry_sampler.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace xervo::server {

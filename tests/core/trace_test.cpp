@@ -57,13 +57,13 @@ TEST(Traceparent, MalformedHeadersAreIgnored) {
   for (std::string_view bad : {
            "",
            "garbage",
-           "00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01",   // uppercase
-           "00-00000000000000000000000000000000-00f067aa0ba902b7-01",   // zero trace id
-           "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",   // zero span id
-           "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",   // forbidden version
+           "00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01",    // uppercase
+           "00-00000000000000000000000000000000-00f067aa0ba902b7-01",    // zero trace id
+           "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",    // zero span id
+           "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",    // forbidden version
            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x",  // version 00 has four fields
-           "00-4bf92f3577b34da6a3ce929d0e0e473-600f067aa0ba902b7-01",   // dashes misplaced
-           "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0g",   // flags not hex
+           "00-4bf92f3577b34da6a3ce929d0e0e473-600f067aa0ba902b7-01",    // dashes misplaced
+           "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0g",    // flags not hex
            "00_4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7_01",
        })
     EXPECT_FALSE(parse_traceparent(bad)) << bad;
@@ -77,7 +77,8 @@ TEST(Traceparent, ALaterVersionIsReadByItsFirstFourFields) {
 }
 
 TEST(Tracestate, KeepsWellFormedListsAndDropsOthers) {
-  EXPECT_EQ(parse_tracestate("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"), "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE");
+  EXPECT_EQ(parse_tracestate("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"),
+            "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE");
   EXPECT_EQ(parse_tracestate("vendor@tenant=1"), "");  // the tenant comes first: "tenant@vendor"
   EXPECT_EQ(parse_tracestate("tenant@vendor=1"), "tenant@vendor=1");
   EXPECT_EQ(parse_tracestate("Upper=1"), "");

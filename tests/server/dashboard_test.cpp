@@ -71,9 +71,10 @@ TEST_F(DashboardTest, EveryMetricTheDashboardQueriesIsExported) {
   for (const char* wanted :
        {"xervo_http_requests_total", "xervo_http_request_duration_seconds_bucket",
         "xervo_time_to_first_token_seconds_bucket", "xervo_time_per_output_token_seconds_bucket",
-        "xervo_tokens_total", "xervo_queue_depth", "xervo_queue_wait_seconds_bucket", "xervo_cache_hits_total",
-        "xervo_cache_misses_total", "xervo_memory_used_bytes", "xervo_memory_budget_bytes",
-        "xervo_model_load_duration_seconds_count", "xervo_model_evictions_total", "xervo_trace_spans_dropped_total"})
+        "xervo_tokens_total", "xervo_queue_depth", "xervo_queue_wait_seconds_bucket",
+        "xervo_cache_hits_total", "xervo_cache_misses_total", "xervo_memory_used_bytes",
+        "xervo_memory_budget_bytes", "xervo_model_load_duration_seconds_count", "xervo_model_evictions_total",
+        "xervo_trace_spans_dropped_total"})
     EXPECT_TRUE(used.count(wanted)) << wanted << " is not on the dashboard";
 }
 

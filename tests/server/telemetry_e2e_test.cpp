@@ -4,8 +4,12 @@
 // child of the client's traceparent, and acquire, load, cache lookup, queue, prompt and generate hang
 // under it with their GenAI attributes. With the collector's port closed, requests still succeed
 // and the dropped spans are counted.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <fstream>
@@ -35,7 +39,8 @@ bool wait_healthy(int port, ChildProcess& process) {
 }
 
 std::filesystem::path temp_dir(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() / ("xervo-otel-" + name + "-" + std::to_string(::getpid()));
+  auto dir =
+      std::filesystem::temp_directory_path() / ("xervo-otel-" + name + "-" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir;
@@ -87,8 +92,23 @@ const json* named(const std::vector<json>& spans, std::string_view name) {
   return nullptr;
 }
 
+// A port nothing listens on: bound to get a free number, then closed.
+int closed_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+    ADD_FAILURE() << "no socket for a closed port";
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
 TEST(TelemetryE2E, SpansOfOneRequestReachARealReceiverWithTheirParents) {
-  if (!std::filesystem::exists(XERVO_OTLP_PYTHON)) GTEST_SKIP() << "no OTLP receiver (scripts/bootstrap step 6)";
+  if (!std::filesystem::exists(XERVO_OTLP_PYTHON))
+    GTEST_SKIP() << "no OTLP receiver (scripts/bootstrap step 6)";
   auto dir = temp_dir("spans");
   const auto out = dir / "spans.jsonl";
   ChildProcess receiver({XERVO_OTLP_PYTHON, XERVO_OTLP_RECEIVER, "--out", out.string()});
@@ -161,11 +181,7 @@ TEST(TelemetryE2E, SpansOfOneRequestReachARealReceiverWithTheirParents) {
 
 TEST(TelemetryE2E, ACollectorOnAClosedPortDropsSpansAndRequestsSucceed) {
   auto dir = temp_dir("closed");
-  int closed = 0;
-  {
-    httplib::Server probe;
-    closed = probe.bind_to_any_port("127.0.0.1");
-  }
+  const int closed = closed_port();
   write_config(dir / "xervo.toml", "http://127.0.0.1:" + std::to_string(closed));
   ChildProcess server({XERVO_BINARY, "--config", (dir / "xervo.toml").string(), "serve", "--port", "0"});
   auto port = server.wait_for_listening_port();

@@ -1,8 +1,12 @@
 // Telemetry of the server: [telemetry] and OTEL_* parsing, the samplers, OTLP/JSON encoding, the
 // exporter's bounded queue, and the spans of requests to an in-process server as a collector (an
 // in-test OTLP/HTTP endpoint) and a remote provider (a fake OpenAI server) receive them.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <future>
 #include <map>
@@ -33,7 +37,8 @@ TEST(TelemetryOptions, OffByDefaultAndOnWithAnEndpoint) {
   auto none = parse_telemetry_options(json::object(), env_of({}));
   ASSERT_TRUE(none.ok());
   EXPECT_FALSE(none->enabled);
-  auto file = parse_telemetry_options({{"endpoint", "http://127.0.0.1:4318/"}, {"service_name", "api"}}, env_of({}));
+  auto file =
+      parse_telemetry_options({{"endpoint", "http://127.0.0.1:4318/"}, {"service_name", "api"}}, env_of({}));
   ASSERT_TRUE(file.ok()) << file.error().to_string();
   EXPECT_TRUE(file->enabled);
   EXPECT_EQ(file->traces_endpoint, "http://127.0.0.1:4318/v1/traces");
@@ -44,16 +49,17 @@ TEST(TelemetryOptions, OffByDefaultAndOnWithAnEndpoint) {
 }
 
 TEST(TelemetryOptions, StandardVariablesOverTheFile) {
-  auto o = parse_telemetry_options({{"endpoint", "http://file:4318"}, {"sampler", "always_on"}},
-                                   env_of({{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://env:4318"},
-                                           {"OTEL_SERVICE_NAME", "from-env"},
-                                           {"OTEL_TRACES_SAMPLER", "parentbased_traceidratio"},
-                                           {"OTEL_TRACES_SAMPLER_ARG", "0.25"},
-                                           {"OTEL_EXPORTER_OTLP_HEADERS", "Authorization=Bearer%20abc,x-team=ml"},
-                                           {"OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=prod"},
-                                           {"OTEL_BSP_MAX_QUEUE_SIZE", "100"},
-                                           {"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "10"},
-                                           {"OTEL_BSP_SCHEDULE_DELAY", "250"}}));
+  auto o =
+      parse_telemetry_options({{"endpoint", "http://file:4318"}, {"sampler", "always_on"}},
+                              env_of({{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://env:4318"},
+                                      {"OTEL_SERVICE_NAME", "from-env"},
+                                      {"OTEL_TRACES_SAMPLER", "parentbased_traceidratio"},
+                                      {"OTEL_TRACES_SAMPLER_ARG", "0.25"},
+                                      {"OTEL_EXPORTER_OTLP_HEADERS", "Authorization=Bearer%20abc,x-team=ml"},
+                                      {"OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=prod"},
+                                      {"OTEL_BSP_MAX_QUEUE_SIZE", "100"},
+                                      {"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "10"},
+                                      {"OTEL_BSP_SCHEDULE_DELAY", "250"}}));
   ASSERT_TRUE(o.ok()) << o.error().to_string();
   EXPECT_EQ(o->traces_endpoint, "http://env:4318/v1/traces");
   EXPECT_EQ(o->service_name, "from-env");
@@ -70,13 +76,15 @@ TEST(TelemetryOptions, StandardVariablesOverTheFile) {
                                               {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://t:1/custom"}}));
   ASSERT_TRUE(full.ok());
   EXPECT_EQ(full->traces_endpoint, "http://t:1/custom");
-  auto disabled = parse_telemetry_options({{"endpoint", "http://h:4318"}}, env_of({{"OTEL_SDK_DISABLED", "true"}}));
+  auto disabled =
+      parse_telemetry_options({{"endpoint", "http://h:4318"}}, env_of({{"OTEL_SDK_DISABLED", "true"}}));
   ASSERT_TRUE(disabled.ok());
   EXPECT_FALSE(disabled->enabled);
 }
 
 TEST(TelemetryOptions, BadValuesAreClearErrors) {
-  auto expect_error = [](const json& section, std::map<std::string, std::string> env, std::string_view names) {
+  auto expect_error = [](const json& section, std::map<std::string, std::string> env,
+                         std::string_view names) {
     auto r = parse_telemetry_options(section, env_of(std::move(env)));
     ASSERT_FALSE(r.ok()) << section.dump();
     EXPECT_EQ(r.error().code(), ErrorCode::config_invalid);
@@ -113,7 +121,8 @@ TEST(TraceSampler, RatioKeepsThatShareOfTraceIds) {
   for (uint64_t i = 0; i < 1000; ++i) kept += quarter.should_sample(id_at(i, 1000), std::nullopt);
   EXPECT_EQ(kept, 250);
   // The same id always gets the same answer.
-  EXPECT_EQ(quarter.should_sample(id_at(100, 1000), std::nullopt), quarter.should_sample(id_at(100, 1000), std::nullopt));
+  EXPECT_EQ(quarter.should_sample(id_at(100, 1000), std::nullopt),
+            quarter.should_sample(id_at(100, 1000), std::nullopt));
   server::TraceSampler none("traceidratio", 0.0), all("traceidratio", 1.0);
   for (uint64_t i = 0; i < 1000; i += 37) {
     EXPECT_FALSE(none.should_sample(id_at(i, 1000), std::nullopt));
@@ -135,7 +144,8 @@ TEST(TraceSampler, ParentBasedFollowsTheClientsFlag) {
 }
 
 trace::SpanRecord sample_span() {
-  const auto client = trace::parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").value();
+  const auto client =
+      trace::parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").value();
   trace::SpanRecord s;
   s.trace_id = client.trace_id;
   s.span_id = trace::new_span_id();
@@ -159,20 +169,20 @@ TEST(OtlpJson, EncodesAnExportRequestAsOtlpSpecifiesIt) {
   auto body = json::parse(server::encode_export_request({sample_span()}, resource));
   const auto& rs = body.at("resourceSpans").at(0);
   const auto& rattrs = rs.at("resource").at("attributes");
-  EXPECT_EQ(rattrs.at(0), json({{"key", "service.name"}, {"value", {{"stringValue", "svc"}}}}));
+  EXPECT_EQ(rattrs.at(0), json::parse(R"({"key": "service.name", "value": {"stringValue": "svc"}})"));
   const auto& span = rs.at("scopeSpans").at(0).at("spans").at(0);
   EXPECT_EQ(rs.at("scopeSpans").at(0).at("scope").at("name"), "xervo");
   EXPECT_EQ(span.at("traceId"), "4bf92f3577b34da6a3ce929d0e0e4736");  // hex, not base64
   EXPECT_EQ(span.at("parentSpanId"), "00f067aa0ba902b7");
   EXPECT_EQ(span.at("spanId").get<std::string>().size(), 16u);
-  EXPECT_EQ(span.at("kind"), 2);                                       // enums are integers
-  EXPECT_EQ(span.at("startTimeUnixNano"), "1700000000123456789");      // 64-bit integers are strings
-  EXPECT_EQ(span.at("status"), json({{"code", 2}, {"message", "HTTP 503"}}));
+  EXPECT_EQ(span.at("kind"), 2);                                   // enums are integers
+  EXPECT_EQ(span.at("startTimeUnixNano"), "1700000000123456789");  // 64-bit integers are strings
+  EXPECT_EQ(span.at("status"), json::parse(R"({"code": 2, "message": "HTTP 503"})"));
   const auto& attrs = span.at("attributes");
-  EXPECT_EQ(attrs.at(0).at("value"), json({{"intValue", "200"}}));
-  EXPECT_EQ(attrs.at(1).at("value"), json({{"arrayValue", {{"values", {{{"stringValue", "stop"}}}}}}}));
-  EXPECT_EQ(attrs.at(2).at("value"), json({{"doubleValue", 0.5}}));
-  EXPECT_EQ(attrs.at(3).at("value"), json({{"boolValue", true}}));
+  EXPECT_EQ(attrs.at(0).at("value"), json::parse(R"({"intValue": "200"})"));
+  EXPECT_EQ(attrs.at(1).at("value"), json::parse(R"({"arrayValue": {"values": [{"stringValue": "stop"}]}})"));
+  EXPECT_EQ(attrs.at(2).at("value"), json::parse(R"({"doubleValue": 0.5})"));
+  EXPECT_EQ(attrs.at(3).at("value"), json::parse(R"({"boolValue": true})"));
   EXPECT_TRUE(attrs.at(4).at("value").at("stringValue").is_string());
   // A root span has no parentSpanId field at all.
   trace::SpanRecord root = sample_span();
@@ -214,7 +224,7 @@ TEST(SpanExporter, AFullQueueDropsAndCountsInsteadOfBlocking) {
     return uint64_t{0};
   });
   exporter.submit(sample_span());
-  entered.get_future().wait();  // the exporter holds span 1 in its export
+  entered.get_future().wait();                                 // the exporter holds span 1 in its export
   for (int i = 0; i < 5; ++i) exporter.submit(sample_span());  // 2 fit in the queue, 3 are dropped
   auto s = exporter.stats();
   EXPECT_EQ(s.queued, 2u);
@@ -256,6 +266,7 @@ TEST(SpanExporter, ExportsToARealEndpointOverHttp) {
     token = req.get_header_value("Authorization");
     res.set_content("{}", "application/json");
   });
+  collector.set_keep_alive_max_count(1);
   const int port = collector.bind_to_any_port("127.0.0.1");
   std::thread t([&] { collector.listen_after_bind(); });
   auto o = exporter_options(10, 100);
@@ -290,6 +301,7 @@ class Collector {
           for (const auto& s : ss["spans"]) spans_.push_back(s);
       res.set_content("{}", "application/json");
     });
+    server_.set_keep_alive_max_count(1);  // stop() does not wait for an idle keep-alive connection
     port_ = server_.bind_to_any_port("127.0.0.1");
     thread_ = std::thread([this] { server_.listen_after_bind(); });
   }
@@ -323,6 +335,20 @@ const json* named(const std::vector<json>& spans, std::string_view name) {
   return nullptr;
 }
 
+// A port nothing listens on: bound to get a free number, then closed.
+int closed_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+    ADD_FAILURE() << "no socket for a closed port";
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
 class TelemetryServerTest : public ServerTest {
  protected:
   Collector collector;
@@ -342,7 +368,11 @@ constexpr const char* kClientSpan = "00f067aa0ba902b7";
 const std::string kTraceparent = std::string("00-") + kClientTrace + "-" + kClientSpan + "-01";
 
 TEST_F(TelemetryServerTest, ARequestsSpansDescendFromTheClientsTraceparent) {
-  options.keys = {{"app", sha256_hex("k"), {"inference"}}};
+  ApiKey key;
+  key.name = "app";
+  key.sha256 = sha256_hex("k");
+  key.scopes = {"inference"};
+  options.keys = {key};
   start();
   auto r = post("/v1/chat/completions",
                 {{"model", "chat/test"}, {"messages", {{{"role", "user"}, {"content", "hi"}}}}},
@@ -362,7 +392,7 @@ TEST_F(TelemetryServerTest, ARequestsSpansDescendFromTheClientsTraceparent) {
   EXPECT_EQ(attr(*http, "gen_ai.operation.name"), "\"chat\"");
   EXPECT_EQ(attr(*http, "gen_ai.request.model"), "\"chat/test\"");
   EXPECT_NE(attr(*http, "gen_ai.usage.output_tokens"), "");
-  EXPECT_EQ(attr(*http, "gen_ai.response.finish_reasons"), R"({"values":[{"stringValue":"stop"}]})");
+  EXPECT_EQ(attr(*http, "gen_ai.response.finish_reasons"), R"({"values":[{"stringValue":"length"}]})");
   for (const char* child : {"auth", "acquire"}) {
     const json* c = named(spans, child);
     ASSERT_TRUE(c) << child << "\n" << json(spans).dump(1);
@@ -373,7 +403,8 @@ TEST_F(TelemetryServerTest, ARequestsSpansDescendFromTheClientsTraceparent) {
 
 TEST_F(TelemetryServerTest, AMalformedTraceparentStartsANewTrace) {
   start();
-  auto r = post("/v1/embeddings", {{"model", "embed/test"}, {"input", "x"}}, {{"traceparent", "00-zz-yy-01"}});
+  auto r =
+      post("/v1/embeddings", {{"model", "embed/test"}, {"input", "x"}}, {{"traceparent", "00-zz-yy-01"}});
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200) << r->body;
   auto spans = spans_after_stop();
@@ -385,13 +416,7 @@ TEST_F(TelemetryServerTest, AMalformedTraceparentStartsANewTrace) {
 }
 
 TEST_F(TelemetryServerTest, ACollectorThatIsDownCostsSpansNotRequests) {
-  // A port nothing listens on: bound, then closed.
-  int closed_port = 0;
-  {
-    httplib::Server probe_server;
-    closed_port = probe_server.bind_to_any_port("127.0.0.1");
-  }
-  options.telemetry.traces_endpoint = "http://127.0.0.1:" + std::to_string(closed_port) + "/v1/traces";
+  options.telemetry.traces_endpoint = "http://127.0.0.1:" + std::to_string(closed_port()) + "/v1/traces";
   options.telemetry.batch_size = 1;
   start();
   for (int i = 0; i < 5; ++i) {
@@ -406,7 +431,8 @@ TEST_F(TelemetryServerTest, ACollectorThatIsDownCostsSpansNotRequests) {
     if (body.find("xervo_trace_spans_dropped_total{reason=\"export_failed\"} 0") == std::string::npos) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  EXPECT_EQ(body.find("xervo_trace_spans_dropped_total{reason=\"export_failed\"} 0"), std::string::npos) << body;
+  EXPECT_EQ(body.find("xervo_trace_spans_dropped_total{reason=\"export_failed\"} 0"), std::string::npos)
+      << body;
   EXPECT_NE(body.find("xervo_trace_enabled 1"), std::string::npos);
   EXPECT_NE(body.find("xervo_trace_export_requests_total{result=\"failed\"}"), std::string::npos);
 }
@@ -433,16 +459,15 @@ class FakeOpenAI {
         traceparent_ = req.get_header_value("traceparent");
         tracestate_ = req.get_header_value("tracestate");
       }
-      json body = {{"id", "c"},
-                   {"object", "chat.completion"},
-                   {"created", 0},
-                   {"model", "gpt-test"},
-                   {"choices", {{{"index", 0},
-                                 {"message", {{"role", "assistant"}, {"content", "hello"}}},
-                                 {"finish_reason", "stop"}}}},
-                   {"usage", {{"prompt_tokens", 3}, {"completion_tokens", 2}, {"total_tokens", 5}}}};
-      res.set_content(body.dump(), "application/json");
+      // The provider streams: chat.completion.chunk events, then [DONE].
+      res.set_content(
+          "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hello\"},\"finish_reason\":null}]}\n\n"
+          "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n"
+          "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1}}\n\n"
+          "data: [DONE]\n\n",
+          "text/event-stream");
     });
+    server_.set_keep_alive_max_count(1);  // stop() does not wait for an idle keep-alive connection
     port_ = server_.bind_to_any_port("127.0.0.1");
     thread_ = std::thread([this] { server_.listen_after_bind(); });
   }
@@ -513,7 +538,8 @@ TEST(TelemetryRemote, TheProviderCallIsAClientSpanWhoseContextTheProviderGets) {
   EXPECT_EQ(attr(*call, "gen_ai.request.model"), "\"gpt-test\"");
   EXPECT_EQ(attr(*call, "http.response.status_code"), "\"200\"");
   auto [traceparent, tracestate] = remote.seen();
-  EXPECT_EQ(traceparent, std::string("00-") + kClientTrace + "-" + (*call)["spanId"].get<std::string>() + "-01");
+  EXPECT_EQ(traceparent,
+            std::string("00-") + kClientTrace + "-" + (*call)["spanId"].get<std::string>() + "-01");
   EXPECT_EQ(tracestate, "rojo=1");
 }
 
