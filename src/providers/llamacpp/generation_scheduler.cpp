@@ -274,8 +274,9 @@ Result<GenerateResult> GenerationScheduler::run(GenerationJob job, const DeltaCa
     got.clear();
     if (done) break;
   }
-  std::lock_guard lk(req->chan_mu);  // the scheduler is done with req: its state is ours to read
+  // `finished` was read under chan_mu: what the scheduler wrote before it is visible here.
   req->record_phases(prompt_tokens);
+  std::lock_guard lk(req->chan_mu);  // the scheduler is done with req: its state is ours to read
   if (req->error) return *req->error;
   const bool cancelled = caller_cancelled || cancel.stop_requested();
   GenerateResult result;
