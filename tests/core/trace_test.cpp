@@ -79,8 +79,10 @@ TEST(Traceparent, ALaterVersionIsReadByItsFirstFourFields) {
 TEST(Tracestate, KeepsWellFormedListsAndDropsOthers) {
   EXPECT_EQ(parse_tracestate("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"),
             "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE");
-  EXPECT_EQ(parse_tracestate("vendor@tenant=1"), "");  // the tenant comes first: "tenant@vendor"
   EXPECT_EQ(parse_tracestate("tenant@vendor=1"), "tenant@vendor=1");
+  EXPECT_EQ(parse_tracestate("1tenant@vendor=1"), "1tenant@vendor=1");  // a tenant id may start with a digit
+  EXPECT_EQ(parse_tracestate("tenant@=1"), "");                         // the system id may not be empty
+  EXPECT_EQ(parse_tracestate("1key=1"), "");                            // a simple key starts with a letter
   EXPECT_EQ(parse_tracestate("Upper=1"), "");
   EXPECT_EQ(parse_tracestate("novalue"), "");
   EXPECT_EQ(parse_tracestate("a=b\nc"), "");
