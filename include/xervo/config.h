@@ -22,6 +22,9 @@
 //   [cache]                       # the response cache (CacheOptions, docs/cache.md)
 //   enabled = true                # off by default
 //   memory = "256MiB"             # memory tier; disk = "2GiB" (0: none), ttl = "168h", dir = "..."
+//
+//   [telemetry]                   # OpenTelemetry traces over OTLP/HTTP (xervo/telemetry.h)
+//   endpoint = "http://127.0.0.1:4318"   # off by default; OTEL_* variables override
 #pragma once
 
 #include <chrono>
@@ -45,6 +48,7 @@ struct Config {
   nlohmann::json library = nlohmann::json::object();    // [library]
   nlohmann::json runtime = nlohmann::json::object();    // [runtime]: memory_budget, max_loaded, keep_alive
   nlohmann::json cache = nlohmann::json::object();      // [cache]: the response cache (CacheOptions)
+  nlohmann::json telemetry = nlohmann::json::object();  // [telemetry]: traces (TelemetryOptions)
   // "file:line" of every key, by its dotted path as errors print it: "providers.openai.base_url",
   // "models.\"embed/x\".options.threads". Lets whoever validates a section name the line.
   std::map<std::string, std::string> locations;

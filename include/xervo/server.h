@@ -17,6 +17,7 @@
 #include "xervo/access.h"
 #include "xervo/error.h"
 #include "xervo/runtime.h"
+#include "xervo/telemetry.h"
 
 namespace xervo {
 
@@ -100,6 +101,8 @@ struct ServerOptions {
   std::filesystem::path keys_file;
   std::vector<std::string> trusted_proxies;  // CIDRs; empty: X-Forwarded-For is never read
   AuditOptions audit;
+  // OpenTelemetry traces (the config's [telemetry] and OTEL_* variables: parse_telemetry_options()).
+  TelemetryOptions telemetry;
   // Serves GET /v1/library/search and /v1/library/models/{id} (admin scope) when set and the build has
   // the model library, and is where requests' "library:ID" (and already pulled "hf:") ids are looked up:
   // without it those ids are refused. Not read from [server] (xervo serve opens the library of [library]).

@@ -60,6 +60,7 @@ void hash_key(const ServeFlags& flags) {
 
 ServerOptions server_options(const Config& config, const ServeFlags& flags) {
   ServerOptions options = parse_server_options(config.server).value_or_throw();
+  options.telemetry = parse_telemetry_options(config.telemetry).value_or_throw();  // [telemetry] + OTEL_*
   if (const char* h = std::getenv("XERVO_HOST"); h && *h) options.host = h;
   if (const char* p = std::getenv("XERVO_PORT"); p && *p) {
     char* end = nullptr;

@@ -4,6 +4,8 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "core/trace.h"
+
 namespace xervo {
 namespace {
 
@@ -280,6 +282,7 @@ Result<Embeddings> cached_embed(
   std::optional<Error> error;
   std::optional<Embeddings> mine;
   auto run = [&]() -> std::optional<std::string> {
+    trace::Span lookup = trace::start_span("cache.lookup");
     std::vector<std::optional<std::vector<float>>> found(inputs.size());
     std::vector<size_t> missing;
     for (size_t i = 0; i < inputs.size(); ++i) {
@@ -288,6 +291,9 @@ Result<Embeddings> cached_embed(
       }
       if (!found[i]) missing.push_back(i);
     }
+    lookup.set("xervo.cache.hit", missing.empty());
+    lookup.set("xervo.cache.hits", static_cast<int64_t>(inputs.size() - missing.size()));
+    lookup.end();
     Embeddings out;
     out.served_by = alias;
     out.usage.cached = static_cast<int64_t>(inputs.size() - missing.size());
@@ -352,9 +358,12 @@ Result<Reranking> cached_rerank(const HandleCache& cache, const std::string& ali
 
   std::optional<Result<Reranking>> mine;
   bool hit = false;
+  trace::Span lookup = trace::start_span("cache.lookup");
   auto value = cache.cache->compute_once(
       ResponseCache::digest(m), cache.policy,
       [&]() -> std::optional<std::string> {
+        lookup.set("xervo.cache.hit", false);
+        lookup.end();
         mine = compute();
         if (!mine->ok() || (*mine)->served_by != alias) return std::nullopt;
         nlohmann::json results = nlohmann::json::array();
@@ -362,6 +371,8 @@ Result<Reranking> cached_rerank(const HandleCache& cache, const std::string& ali
         return nlohmann::json{{"results", results}, {"prompt_tokens", (*mine)->usage.prompt_tokens}}.dump();
       },
       &hit);
+  lookup.set("xervo.cache.hit", hit);
+  lookup.end();
   if (mine && !hit) return std::move(*mine);
   if (value) {
     auto j = nlohmann::json::parse(*value, nullptr, false);
@@ -402,6 +413,9 @@ Result<GenerateResult> cached_generate(
   bool kept = false;
   std::optional<Result<GenerateResult>> mine;
   bool hit = false;
+  // Ends when the computation starts (a miss) or when compute_once returns (a hit, or a call that
+  // joined an identical one in flight).
+  trace::Span lookup = trace::start_span("cache.lookup");
   auto value = cache.cache->compute_once(
       key, cache.policy,
       [&]() -> std::optional<std::string> {
@@ -410,6 +424,8 @@ Result<GenerateResult> cached_generate(
           semantic_answer = semantic.find(*cache.cache, &similarity);
           if (semantic_answer) return std::nullopt;
         }
+        lookup.set("xervo.cache.hit", false);
+        lookup.end();
         std::vector<GenerateDelta> deltas;
         DeltaCallback record;
         if (on_delta) {
@@ -428,6 +444,8 @@ Result<GenerateResult> cached_generate(
         return encoded;
       },
       &hit);
+  lookup.set("xervo.cache.hit", hit || semantic_answer.has_value());
+  lookup.end();
   if (semantic_answer) {
     value = std::move(semantic_answer);
   } else if (mine && !hit) {

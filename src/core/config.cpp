@@ -172,15 +172,17 @@ Result<Config> parse_config(std::string_view toml_text, std::string_view source_
       } else if (key == "providers") {
         if (!v.is_table()) fail(source_name, v, "providers", "must be a table of provider tables");
         config.providers = to_json(v);
-      } else if (key == "server" || key == "library" || key == "runtime" || key == "cache") {
+      } else if (key == "server" || key == "library" || key == "runtime" || key == "cache" ||
+                 key == "telemetry") {
         if (!v.is_table()) fail(source_name, v, key, "must be a table");
-        (key == "server"    ? config.server
-         : key == "library" ? config.library
-         : key == "cache"   ? config.cache
-                            : config.runtime) = to_json(v);
+        (key == "server"      ? config.server
+         : key == "library"   ? config.library
+         : key == "cache"     ? config.cache
+         : key == "telemetry" ? config.telemetry
+                              : config.runtime) = to_json(v);
       } else {
         fail(source_name, v, key,
-             "unknown section (expected models, providers, runtime, cache, server or library)");
+             "unknown section (expected models, providers, runtime, cache, server, library or telemetry)");
       }
     }
   } catch (const toml::parse_error& e) {

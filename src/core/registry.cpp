@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "core/log.h"
+#include "core/trace.h"
 
 namespace xervo {
 namespace {
@@ -253,6 +254,8 @@ Result<AcquiredModel> ModelRegistry::run_load(Entry& e, const ModelSpec& spec, M
                                               const LoadControl& control, const LoadPolicy& policy) {
   const auto started = std::chrono::steady_clock::now();
   const std::string key = e.key.to_string();
+  trace::Span span = trace::start_span("load");
+  span.set("xervo.model.key", key);
   spdlog::info("loading {} ({})", display_name(spec), key);
   Result<LoadedModel> loaded = Error(ErrorCode::internal, "unset");
   std::shared_ptr<MemoryBudget::Charge> charge;
@@ -317,6 +320,7 @@ Result<AcquiredModel> ModelRegistry::run_load(Entry& e, const ModelSpec& spec, M
   }
   charge.reset();
   e.cv.notify_all();
+  if (!result.ok()) span.set_error(result.error().message());
 
   if (abandoned) {
     spdlog::info("abandoned loading {} after {} ms: {}", key, duration.count(), result.error().to_string());

@@ -7,6 +7,7 @@
 #include "core/handles.h"
 #include "core/log.h"
 #include "core/runtime_impl.h"
+#include "core/trace.h"
 
 namespace xervo {
 
@@ -511,7 +512,14 @@ Result<std::shared_ptr<Handle>> make_handle(const std::shared_ptr<ModelRuntime::
                                             std::string_view name, ModelTask task, bool with_fallbacks,
                                             Make make, const AcquireOptions& options) {
   ModelSpec spec;
-  auto acquired = impl->resolve_and_acquire(name, task, options, spec);
+  auto acquired = [&] {
+    trace::Span span = trace::start_span("acquire");  // a load it waits for or runs is its child
+    trace::ScopedSpan in_acquire(span);
+    auto r = impl->resolve_and_acquire(name, task, options, spec);
+    span.set("xervo.model", spec.alias.empty() ? std::string(name) : spec.alias);
+    if (!r.ok()) span.set_error(r.error().message());
+    return r;
+  }();
   if (!acquired.ok()) {
     if (spec.alias.empty()) return acquired.error();  // did not resolve
     if (with_fallbacks && load_falls_back(spec, acquired.error(), load_control(options))) {

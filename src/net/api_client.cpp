@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "core/log.h"
+#include "core/trace.h"
 
 namespace xervo::net {
 namespace {
@@ -153,6 +154,56 @@ ApiClient::ApiClient(ApiSettings settings, ApiContext context, HttpHeaders auth_
       http_(http ? std::move(http) : HttpClient::shared()),
       classify_(std::move(classify)) {}
 
+namespace {
+
+// gen_ai.operation.name of a remote API path (OpenAI's and Gemini's).
+std::string_view operation_of(std::string_view path) {
+  if (path.find("embed") != std::string_view::npos) return "embeddings";
+  if (path.find("rerank") != std::string_view::npos) return "rerank";
+  if (path.find("generateContent") != std::string_view::npos ||
+      path.find("GenerateContent") != std::string_view::npos)
+    return "generate_content";
+  if (path.find("chat/completions") != std::string_view::npos) return "chat";
+  if (path.find("completions") != std::string_view::npos) return "text_completion";
+  return {};
+}
+
+// The client span of one call to a remote provider (OpenTelemetry's GenAI client span), and the
+// trace context the request carries: the span's own when it is recorded, else the request's as it
+// came (tracing off or sampled out), so that the provider's side of the trace joins the client's.
+trace::Span start_call_span(const ApiContext& context, std::string_view path, HttpRequest& request) {
+  const std::string_view op = operation_of(path);
+  trace::Span span =
+      trace::start_span(std::string(op.empty() ? "POST" : op) + " " + context.model, trace::SpanKind::client);
+  if (span.recording()) {
+    if (!op.empty()) span.set("gen_ai.operation.name", std::string(op));
+    span.set("gen_ai.provider.name", context.service == "gemini" ? "gcp.gemini" : context.service);
+    span.set("gen_ai.request.model", context.model);
+    span.set("http.request.method", request.method);
+    span.set("url.full", redact_url(request.url));
+  }
+  if (const std::string tp = trace::outgoing_traceparent(span);
+      !tp.empty() && !request.headers.contains("traceparent")) {
+    request.headers.add("traceparent", tp);
+    if (!span.context().tracestate.empty()) request.headers.add("tracestate", span.context().tracestate);
+  }
+  return span;
+}
+
+void end_call_span(trace::Span& span, const Result<HttpResponse>& response,
+                   const std::optional<Error>& error) {
+  if (!span.recording()) return;
+  if (response) {
+    span.set("http.response.status_code", static_cast<int64_t>(response->status));
+    if (response->attempts > 1)
+      span.set("http.request.resend_count", static_cast<int64_t>(response->attempts - 1));
+  }
+  if (error) span.set_error(error->message());
+  span.end();
+}
+
+}  // namespace
+
 std::string ApiClient::url(std::string_view path) const {
   std::string u = settings_.base_url;
   if (!path.starts_with('/')) u += '/';
@@ -199,13 +250,21 @@ Result<nlohmann::json> ApiClient::post_json(std::string_view path, const nlohman
   HttpRequest request = make_request(path, body);
   request.accept_compressed = true;
   request.headers.add("Accept", "application/json");
+  trace::Span span = start_call_span(context_, path, request);
   auto response = send_with_retry(*http_, request, settings_.retry, stop, {}, retry_filter());
   if (!response) {
     const Error& e = response.error();
-    return Error(e.code(), context_.service + " model '" + context_.model +
-                               "': " + redact_secrets(e.message(), context_.secrets));
+    Error err(e.code(), context_.service + " model '" + context_.model +
+                            "': " + redact_secrets(e.message(), context_.secrets));
+    end_call_span(span, response, err);
+    return err;
   }
-  if (!response->success()) return map_error(*response);
+  if (!response->success()) {
+    Error err = map_error(*response);
+    end_call_span(span, response, err);
+    return err;
+  }
+  end_call_span(span, response, std::nullopt);
   auto parsed = nlohmann::json::parse(response->body, nullptr, false);
   if (parsed.is_discarded()) return malformed_response(context_, "a JSON body", response->body);
   return parsed;
@@ -227,6 +286,7 @@ Result<void> ApiClient::post_sse(std::string_view path, const nlohmann::json& bo
   HttpRequest request = make_request(path, body);
   request.headers.add("Accept", "text/event-stream");
   request.idle_timeout = settings_.stream_idle_timeout;
+  trace::Span span = start_call_span(context_, path, request);
   bool refused = false;
   std::string head;  // the first bytes, for a message when the body is not an event stream at all
   SseParser parser([&](const SseEvent& e) {
@@ -239,24 +299,29 @@ Result<void> ApiClient::post_sse(std::string_view path, const nlohmann::json& bo
     return parser.feed(chunk);
   };
   auto response = send_with_retry(*http_, request, settings_.retry, stop, {}, retry_filter());
-  const std::string prefix = context_.service + " model '" + context_.model + "': ";
-  if (parser.overflowed())
-    return Error(ErrorCode::inference_failed,
-                 prefix + "stream event larger than the parser's limit from " + context_.base_url);
-  if (!response) {
-    const Error& e = response.error();
-    if (e.code() == ErrorCode::cancelled || refused || stop.stop_requested())
-      return Error(ErrorCode::cancelled, prefix + "stream cancelled");
-    std::string msg = redact_secrets(e.message(), context_.secrets);
-    if (parser.events() > 0 || !head.empty())
-      msg = "the stream broke off after " + std::to_string(parser.events()) + " events: " + msg;
-    return Error(e.code(), prefix + msg);
-  }
-  if (!response->success()) return map_error(*response);
-  parser.finish();
-  if (parser.events() == 0 && !head.empty() && head.find("data") == std::string::npos)
-    return malformed_response(context_, "a text/event-stream body", head);
-  return {};
+  // The span covers the whole stream; its status is the call's outcome.
+  auto outcome = [&]() -> Result<void> {
+    const std::string prefix = context_.service + " model '" + context_.model + "': ";
+    if (parser.overflowed())
+      return Error(ErrorCode::inference_failed,
+                   prefix + "stream event larger than the parser's limit from " + context_.base_url);
+    if (!response) {
+      const Error& e = response.error();
+      if (e.code() == ErrorCode::cancelled || refused || stop.stop_requested())
+        return Error(ErrorCode::cancelled, prefix + "stream cancelled");
+      std::string msg = redact_secrets(e.message(), context_.secrets);
+      if (parser.events() > 0 || !head.empty())
+        msg = "the stream broke off after " + std::to_string(parser.events()) + " events: " + msg;
+      return Error(e.code(), prefix + msg);
+    }
+    if (!response->success()) return map_error(*response);
+    parser.finish();
+    if (parser.events() == 0 && !head.empty() && head.find("data") == std::string::npos)
+      return malformed_response(context_, "a text/event-stream body", head);
+    return {};
+  }();
+  end_call_span(span, response, outcome.ok() ? std::nullopt : std::optional<Error>(outcome.error()));
+  return outcome;
 }
 
 ProviderHealth ApiClient::check_health(std::string_view path) const {

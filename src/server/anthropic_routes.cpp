@@ -24,16 +24,13 @@ struct MessageCall {
   AdmittedModel admitted;
   std::shared_ptr<GeneratorModel> generator;
   std::unique_ptr<CancellationTracker::Handle> cancel;
-  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
-  bool first_piece = true;
+  GenerationTimer timer;  // TTFT and TPOT
 
-  void note_piece() {
-    if (!first_piece) return;
-    first_piece = false;
-    state.metrics.observe_first_token(
-        admitted.spec.alias, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  void note_piece() { timer.piece(state.metrics, admitted.spec.alias); }
+  void account(const Usage& usage) {
+    record_usage(state, usage.prompt_tokens, usage.completion_tokens);
+    if (!usage.cached) timer.finish(state.metrics, admitted.spec.alias, usage.completion_tokens);
   }
-  void account(const Usage& usage) { record_usage(state, usage.prompt_tokens, usage.completion_tokens); }
   Error cancellation_error() const { return cancel->error(state.options.request_timeout, "the generation"); }
   const std::vector<std::string>& stops() const { return parsed.generate.options.stop; }
 };

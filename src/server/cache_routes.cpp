@@ -31,8 +31,11 @@ nlohmann::json cache_stats_json(const CacheStats& s) {
 }
 
 std::string cache_metrics(const CacheStats& s) {
-  if (!s.enabled) return {};
-  std::string out;
+  // Exported with the cache off too (zeros), so that dashboards and alerts see stable names.
+  std::string out = fmt::format(
+      "# HELP xervo_cache_enabled Whether the response cache is on (1) or off (0).\n"
+      "# TYPE xervo_cache_enabled gauge\nxervo_cache_enabled {}\n",
+      s.enabled ? 1 : 0);
   auto series = [&](std::string_view name, std::string_view type, std::string_view help, uint64_t memory,
                     uint64_t disk) {
     out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);

@@ -139,21 +139,21 @@ struct Generation {
   AdmittedModel admitted;
   std::shared_ptr<GeneratorModel> generator;
   std::unique_ptr<CancellationTracker::Handle> cancel;
-  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
-  bool first_piece = true;
+  GenerationTimer timer;  // TTFT and TPOT
 
   explicit Generation(ServerState& s) : state(s) {}
 
-  void note_piece() {
-    if (!first_piece) return;
-    first_piece = false;
-    state.metrics.observe_first_token(
-        admitted.spec.alias, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
+  void note_piece() { timer.piece(state.metrics, admitted.spec.alias); }
 
-  void account(const Usage& usage) {
+  void account(const GenerateResult& result) {
+    const Usage& usage = result.usage;
     record_usage(state, usage.prompt_tokens, usage.completion_tokens);
     record_cache(usage.cached, 1, usage.cache_similarity);
+    if (!usage.cached) timer.finish(state.metrics, admitted.spec.alias, usage.completion_tokens);
+    std::vector<std::string> reasons;
+    for (size_t i = 0; i < result.choice_count(); ++i)
+      reasons.emplace_back(finish_reason_name(result.choice(i).finish_reason));
+    current_request().span.set("gen_ai.response.finish_reasons", std::move(reasons));
   }
 
   nlohmann::json usage_json(const Usage& u) const {
@@ -250,7 +250,7 @@ struct Generation {
     if (!result.ok()) {
       send(error_body(result.error()));
     } else {
-      account(result->usage);
+      account(*result);
       if (result->finish_reason == FinishReason::cancelled) {
         send(error_body(cancellation_error(*cancel, state.options)));
       } else {
@@ -318,7 +318,7 @@ void generate(ServerState& state, const HttpRequest& req, HttpResponse& res, boo
       throw Rejection(cancellation_error(*g->cancel, state.options));
     throw Rejection(result.error());
   }
-  g->account(result->usage);
+  g->account(*result);
   if (result->finish_reason == FinishReason::cancelled)
     throw Rejection(cancellation_error(*g->cancel, state.options));
   if (!result->served_by.empty()) res.set_header("X-Served-By", result->served_by);

@@ -140,7 +140,7 @@ void metrics(ServerState& state, HttpResponse& res) {
   res.status = 200;
   res.set_content(
       state.metrics.render(state.runtime->models(), state.runtime->memory(), state.admission.depths()) +
-          cache_metrics(state.runtime->cache_stats()),
+          cache_metrics(state.runtime->cache_stats()) + state.telemetry.metrics(),
       "text/plain; version=0.0.4; charset=utf-8");
 }
 

@@ -15,6 +15,13 @@ const std::vector<double>& load_bounds() {
   return b;
 }
 
+// Time per output token: a fast decode takes a millisecond or two, a slow one a second.
+const std::vector<double>& token_bounds() {
+  static const std::vector<double> b{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1,
+                                     0.15,  0.2,    0.3,   0.5,  0.75,  1,    2.5};
+  return b;
+}
+
 std::string num(double v) { return fmt::format("{}", v); }
 
 void help(std::string& out, std::string_view name, std::string_view type, std::string_view text) {
@@ -98,6 +105,29 @@ void Metrics::observe_first_token(std::string_view model, double seconds) {
   first_token_.try_emplace(model_label(model), latency_bounds()).first->second.observe(seconds);
 }
 
+void Metrics::observe_time_per_output_token(std::string_view model, double seconds) {
+  std::lock_guard lock(mu_);
+  per_output_token_.try_emplace(model_label(model), token_bounds()).first->second.observe(seconds);
+}
+
+void Metrics::observe_queue_wait(std::string_view model, double seconds) {
+  std::lock_guard lock(mu_);
+  queue_wait_.try_emplace(model_label(model), latency_bounds()).first->second.observe(seconds);
+}
+
+void GenerationTimer::piece(Metrics& metrics, std::string_view model) {
+  if (first_) return;
+  first_ = std::chrono::steady_clock::now();
+  metrics.observe_first_token(model, std::chrono::duration<double>(*first_ - start_).count());
+}
+
+void GenerationTimer::finish(Metrics& metrics, std::string_view model, int64_t output_tokens) {
+  if (finished_ || !first_ || output_tokens < 2) return;  // one token has no pace
+  finished_ = true;
+  const double span = std::chrono::duration<double>(std::chrono::steady_clock::now() - *first_).count();
+  metrics.observe_time_per_output_token(model, span / static_cast<double>(output_tokens - 1));
+}
+
 void Metrics::add_tokens(std::string_view model, int64_t tokens_in, int64_t tokens_out) {
   std::lock_guard lock(mu_);
   auto& t = tokens_[model_label(model)];
@@ -154,6 +184,14 @@ std::string Metrics::render(const std::vector<ModelRecord>& records, const Memor
        "Time from request to the first generated piece.");
   for (const auto& [model, h] : first_token_)
     h.render(out, "xervo_time_to_first_token_seconds", fmt::format("model=\"{}\"", escape_label(model)));
+  help(out, "xervo_time_per_output_token_seconds", "histogram",
+       "Time per generated token after the first (TPOT), per generation.");
+  for (const auto& [model, h] : per_output_token_)
+    h.render(out, "xervo_time_per_output_token_seconds", fmt::format("model=\"{}\"", escape_label(model)));
+  help(out, "xervo_queue_wait_seconds", "histogram",
+       "Time a request waited in a model's scheduler queue for a slot (local engines).");
+  for (const auto& [model, h] : queue_wait_)
+    h.render(out, "xervo_queue_wait_seconds", fmt::format("model=\"{}\"", escape_label(model)));
   help(out, "xervo_tokens_total", "counter", "Tokens read (in) and generated (out) by model.");
   for (const auto& [model, t] : tokens_) {
     out += fmt::format("xervo_tokens_total{{model=\"{}\",direction=\"in\"}} {}\n", escape_label(model), t[0]);

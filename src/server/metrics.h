@@ -9,9 +9,11 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -52,6 +54,10 @@ class Metrics {
 
   void observe_request(std::string_view route, std::string_view model, int status, double seconds);
   void observe_first_token(std::string_view model, double seconds);
+  // Time per output token after the first: (last piece - first piece) / (output tokens - 1).
+  void observe_time_per_output_token(std::string_view model, double seconds);
+  // Time a request waited in a scheduler's queue for a slot (the llama.cpp engines).
+  void observe_queue_wait(std::string_view model, double seconds);
   void add_tokens(std::string_view model, int64_t tokens_in, int64_t tokens_out);
   // "auth", "scope", "rate_limit", "queue_full", "too_large", "model_id"
   void rejected(std::string_view reason);
@@ -76,6 +82,8 @@ class Metrics {
   std::map<std::tuple<std::string, std::string, int>, uint64_t> requests_;  // GUARDED_BY(mu_)
   std::map<std::string, Histogram> latency_;                                // GUARDED_BY(mu_), by route
   std::map<std::string, Histogram> first_token_;                            // GUARDED_BY(mu_), by model
+  std::map<std::string, Histogram> per_output_token_;                       // GUARDED_BY(mu_), by model
+  std::map<std::string, Histogram> queue_wait_;                             // GUARDED_BY(mu_), by model
   std::map<std::string, std::array<int64_t, 2>> tokens_;             // GUARDED_BY(mu_), in/out by model
   std::map<std::string, uint64_t> rejections_;                       // GUARDED_BY(mu_)
   std::map<std::string, Histogram> load_duration_;                   // GUARDED_BY(mu_), by model key
@@ -85,6 +93,22 @@ class Metrics {
   std::map<std::string, uint64_t> swaps_;                            // GUARDED_BY(mu_), by alias
 
   std::atomic<int64_t> websockets_{0};  // open WebSocket connections
+};
+
+// Times one generation's output for TTFT and TPOT: piece() at each piece of text (the first one
+// observes the time to first token), finish() once with the output token count. Not thread-safe: one
+// per generation, used by the thread that streams it.
+class GenerationTimer {
+ public:
+  explicit GenerationTimer(std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now())
+      : start_(start) {}
+  void piece(Metrics& metrics, std::string_view model);
+  void finish(Metrics& metrics, std::string_view model, int64_t output_tokens);
+
+ private:
+  std::chrono::steady_clock::time_point start_;
+  std::optional<std::chrono::steady_clock::time_point> first_;
+  bool finished_ = false;
 };
 
 // Escapes a Prometheus label value (backslash, quote, newline).

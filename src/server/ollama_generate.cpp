@@ -55,6 +55,14 @@ struct Generation {
         admitted.spec.alias, std::chrono::duration<double>(*t.first_delta - t.generate_start).count());
   }
 
+  // Time per output token after the first (xervo_time_per_output_token_seconds).
+  void note_pace(const Usage& usage) const {
+    if (!t.first_delta || usage.cached || usage.completion_tokens < 2) return;
+    const double span = std::chrono::duration<double>(Clock::now() - *t.first_delta).count();
+    state.metrics.observe_time_per_output_token(admitted.spec.alias,
+                                                span / static_cast<double>(usage.completion_tokens - 1));
+  }
+
   // The text part of a line: chat's message, generate's response (and their thinking).
   void put_text(nlohmann::json& line, std::string_view content, std::string_view thinking) const {
     if (chat) {
@@ -116,6 +124,7 @@ struct Generation {
     }
     if (!result.ok()) return send(error_json(result.error()));
     record_usage(state, result->usage.prompt_tokens, result->usage.completion_tokens);
+    note_pace(result->usage);
     if (result->finish_reason == FinishReason::cancelled)
       return send(error_json(cancel->error(state.options.request_timeout, "the generation")));
     if (chat && !result->tool_calls.empty()) {
@@ -139,6 +148,7 @@ struct Generation {
       throw Rejection(result.error());
     }
     record_usage(state, result->usage.prompt_tokens, result->usage.completion_tokens);
+    note_pace(result->usage);
     if (result->finish_reason == FinishReason::cancelled)
       throw Rejection(cancel->error(state.options.request_timeout, "the generation"));
     if (!result->served_by.empty()) res.set_header("X-Served-By", result->served_by);

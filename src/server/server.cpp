@@ -163,6 +163,8 @@ HandlerResponse pre_route(ServerState& state, const HttpRequest& req, HttpRespon
   ctx = RequestContext{};
   ctx.active = true;
   ctx.start = std::chrono::steady_clock::now();
+  ctx.span = state.telemetry.start_request_span(req);
+  trace::take_queue_wait();  // nothing of an earlier request on this thread
   std::string asked_id = req.header("X-Request-Id");
   ctx.request_id = sane_request_id(asked_id) ? asked_id : new_request_id();
   res.set_header("X-Request-Id", ctx.request_id);
@@ -207,8 +209,10 @@ HandlerResponse pre_route(ServerState& state, const HttpRequest& req, HttpRespon
     return HandlerResponse::Handled;
   }
   if (route.needs_auth && state.auth->enabled()) {
+    trace::Span auth_span = trace::start_span("auth");
     auto who = authorize(state, req, route, client_ip);
     if (!who.ok()) {
+      auth_span.set_error(who.error().message());
       const bool forbidden = who.error().code() == ErrorCode::forbidden;
       state.metrics.rejected(forbidden ? "scope" : "auth");
       audit_event(
@@ -262,6 +266,10 @@ void log_request(ServerState& state, const HttpRequest& req, const HttpResponse&
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - ctx.start).count();
   state.metrics.learn_model_labels(*state.runtime);
   state.metrics.observe_request(ctx.route, ctx.model, res.status, seconds);
+  if (auto wait = trace::take_queue_wait())
+    state.metrics.observe_queue_wait(ctx.model, std::chrono::duration<double>(*wait).count());
+  end_request_span(ctx.span, {req.method, ctx.route, ctx.model, ctx.request_id, res.status, ctx.tokens_in,
+                              ctx.tokens_out});
   if (state.options.access_log)
     spdlog::info("[{}] {} \"{}\" \"{}\" {} {:.1f} ms client=\"{}\" model=\"{}\" tokens_in={} tokens_out={}",
                  ctx.request_id, log_escape(req.remote_addr), log_escape(req.method), log_escape(req.path),
@@ -355,6 +363,8 @@ namespace {
 
 // Every request: the cross-cutting steps, the route, then the access log (after a stream ends).
 void handle(ServerState& state, const Router& router, HttpRequest& req, HttpResponse& res) {
+  // Spans started below descend from the request's span (pre_route puts it in the context).
+  trace::ScopedSpan scope(current_request().span);
   if (pre_route(state, req, res) == HandlerResponse::Unhandled) {
     const Router::Handler* handler = nullptr;
     std::string allowed;
@@ -386,7 +396,11 @@ void handle(ServerState& state, const Router& router, HttpRequest& req, HttpResp
     log_request(state, req, res);
     return;
   }
-  // The stream runs on this thread after the handler: log once it ends.
+  // The stream runs on this thread after the handler: its spans are the request's too; log once it ends.
+  res.stream = [stream = std::move(res.stream)](StreamSink& sink) {
+    trace::ScopedSpan in_stream(current_request().span);
+    return stream(sink);
+  };
   auto end = std::move(res.on_stream_end);
   res.on_stream_end = [&state, &req, &res, end = std::move(end)] {
     if (end) end();
@@ -526,6 +540,7 @@ void Server::stop() {
     impl.listener->wait_idle(std::chrono::steady_clock::now() + std::chrono::seconds(5));
   }
   impl.listener->close();
+  state.telemetry.stop();  // what is queued goes out (within export_timeout_ms)
   state.runtime->unsubscribe(impl.event_subscription);
   if (state.options.unload_models_on_stop) state.runtime->shutdown();  // unload reason `shutdown`
   spdlog::info("xervo serve stopped");

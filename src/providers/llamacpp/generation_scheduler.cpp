@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "core/log.h"
+#include "core/trace.h"
 #include "providers/llamacpp/scheduler.h"
 #include "providers/llamacpp/stop_matcher.h"
 #include "providers/llamacpp/utf8.h"
@@ -73,6 +74,13 @@ struct GenerationScheduler::Request {
   bool prompt_shared = false;    // scheduler thread only: the others have their copy of the prompt
   std::optional<Error> failure;  // scheduler thread only: the first error of any sequence
   std::atomic<bool> cancel{false};
+  // Scheduler thread until `finished`, then the caller's: when the request took its slots, when its
+  // prompt's last token was decoded (the first token's logits), when it ended; for its spans.
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point queued = Clock::now();
+  std::optional<Clock::time_point> admitted, prompt_done;
+  Clock::time_point ended;
+  size_t prompt_reused = 0;  // prompt tokens a slot's cache already held
 
   std::mutex chan_mu;
   std::condition_variable chan_cv;
@@ -100,12 +108,38 @@ struct GenerationScheduler::Request {
     }
     chan_cv.notify_one();
   }
+  // On the caller's thread once finished: the queue wait (metrics) and the spans of the request's
+  // phases, children of the caller's current span: queue, prompt (up to the first token's logits) and
+  // generate (the decode steps after it, one span whatever the token count).
+  void record_phases(int64_t prompt_tokens) const {
+    if (!admitted) return;  // failed or cancelled while queued: nothing ran
+    trace::add_queue_wait(*admitted - queued);
+    if (!trace::current() || !trace::current()->recording()) return;
+    trace::record_span("queue", queued, *admitted);
+    const auto first = prompt_done.value_or(ended);
+    trace::record_span("prompt", *admitted, first,
+                       {{"gen_ai.usage.input_tokens", prompt_tokens},
+                        {"xervo.prompt.cached_tokens", static_cast<int64_t>(prompt_reused)}});
+    if (!prompt_done) return;
+    int64_t generated = 0;
+    std::vector<std::string> reasons;
+    for (const auto& c : choices) {
+      generated += c.generated;
+      reasons.emplace_back(to_string(cancel.load() ? FinishReason::cancelled : c.reason));
+    }
+    trace::record_span("generate", first, ended,
+                       {{"gen_ai.usage.output_tokens", generated},
+                        {"gen_ai.response.finish_reasons", std::move(reasons)},
+                        {"gen_ai.request.max_tokens", static_cast<int64_t>(max_tokens)}});
+  }
+
   // Ends the request for its caller; the first call counts (the destructor may end it again).
   void finish(std::optional<Error> err = std::nullopt) {
     {
       std::lock_guard lk(chan_mu);
       if (finished) return;
       finished = true;
+      ended = Clock::now();
       error = std::move(err);
     }
     chan_cv.notify_one();
@@ -246,6 +280,8 @@ Result<GenerateResult> GenerationScheduler::run(GenerationJob job, const DeltaCa
     got.clear();
     if (done) break;
   }
+  // `finished` was read under chan_mu: what the scheduler wrote before it is visible here.
+  req->record_phases(prompt_tokens);
   std::lock_guard lk(req->chan_mu);  // the scheduler is done with req: its state is ours to read
   if (req->error) return *req->error;
   const bool cancelled = caller_cancelled || cancel.stop_requested();
@@ -319,6 +355,7 @@ void GenerationScheduler::admit() {
         return common_prefix(a->cached, head->prompt) < common_prefix(b->cached, head->prompt);
       });
       std::iter_swap(free.begin(), best);
+      head->admitted = Request::Clock::now();
       for (size_t i = 0; i < head->choices.size(); ++i) {
         free[i]->req = head;
         free[i]->choice = i;
@@ -375,6 +412,7 @@ void GenerationScheduler::place(Slot& slot) {
     keep = 0;
   }
   slot.cached.resize(keep);
+  slot.req->prompt_reused = keep;
   slot.prompt_done = keep;
   slot.n_past = static_cast<Pos>(keep);
 }
@@ -425,6 +463,10 @@ bool GenerationScheduler::decode_step() {
       if (slot.req) release(slot, FinishReason::stop, err);
     return true;
   }
+  const auto decoded = Request::Clock::now();
+  for (auto& slot : slots_)
+    if (slot.req && slot.choice == 0 && slot.out_index >= 0 && !slot.req->prompt_done)
+      slot.req->prompt_done = decoded;
   share_prompts();
   sample_outputs();
   return true;

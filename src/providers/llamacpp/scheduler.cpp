@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "core/log.h"
+#include "core/trace.h"
 
 namespace xervo::llamacpp {
 
@@ -19,6 +20,10 @@ struct PooledScheduler::Request {
   bool finished = false;                // GUARDED_BY(mu_)
   bool cancelled = false;               // GUARDED_BY(mu_): the caller has gone
   std::optional<Error> error;           // GUARDED_BY(mu_)
+  // When it was queued, and (scheduler thread, read by the caller once finished) when its first
+  // input went into a batch: its queue wait and span.
+  const std::chrono::steady_clock::time_point queued = std::chrono::steady_clock::now();
+  std::optional<std::chrono::steady_clock::time_point> started;
 };
 
 PooledScheduler::PooledScheduler(std::unique_ptr<Engine> engine, SchedulerConfig config, int n_outputs,
@@ -92,6 +97,11 @@ Result<std::vector<std::vector<float>>> PooledScheduler::run(std::vector<Tokens>
   lk.lock();
   done_cv_.wait(lk, [&] { return req->finished || req->cancelled; });
   if (!req->finished) return cancelled();
+  lk.unlock();  // finished: the scheduler is done with req; its spans are recorded outside the lock
+  if (req->started) {
+    trace::add_queue_wait(*req->started - req->queued);
+    trace::record_span("queue", req->queued, *req->started);
+  }
   if (req->error) return *req->error;
   return std::move(req->out);
 }
@@ -147,6 +157,7 @@ std::optional<Error> PooledScheduler::run_batch() {
   // Fill one batch in pending_'s order, each input whole and in its own sequence.
   engine_->batch_clear();
   placed_.clear();
+  const auto now = std::chrono::steady_clock::now();
   for (auto& req : pending_) {
     while (req->next < req->sequences.size() && static_cast<int>(placed_.size()) < config_.n_seq_max) {
       const Tokens& t = req->sequences[req->next];
@@ -154,6 +165,7 @@ std::optional<Error> PooledScheduler::run_batch() {
       const auto seq = static_cast<SeqId>(placed_.size());
       for (size_t p = 0; p < t.size(); ++p) engine_->batch_add(t[p], static_cast<Pos>(p), seq, true);
       placed_.push_back({req.get(), req->next, seq});
+      if (!req->started) req->started = now;
       ++req->next;
     }
     if (static_cast<int>(placed_.size()) >= config_.n_seq_max || engine_->batch_room() == 0) break;
