@@ -1,19 +1,7 @@
-#include <cmath>
-
+#include "core/embedding_vectors.h"
 #include "providers/llamacpp/task_models.h"
 
 namespace xervo::llamacpp {
-namespace {
-
-void l2_normalize(std::vector<float>& v) {
-  double sum = 0;
-  for (float x : v) sum += static_cast<double>(x) * x;
-  if (sum <= 0) return;  // an all-zero vector stays as it is
-  const auto inv = static_cast<float>(1.0 / std::sqrt(sum));
-  for (float& x : v) x *= inv;
-}
-
-}  // namespace
 
 LlamaEmbedding::LlamaEmbedding(ModelSetup setup, std::unique_ptr<PooledScheduler> scheduler)
     : setup_(std::move(setup)), scheduler_(std::move(scheduler)) {
@@ -65,11 +53,7 @@ Result<Embeddings> LlamaEmbedding::embed(std::span<const std::string> inputs, co
   auto vectors = scheduler_->run(std::move(sequences), options.cancel, current_priority());
   if (!vectors) return vectors.error();
   result.vectors = std::move(*vectors);
-  for (auto& v : result.vectors) {
-    if (options.dimensions) v.resize(static_cast<size_t>(*options.dimensions));
-    if (setup_.options.normalize) l2_normalize(v);
-  }
-  if (options.dimensions) result.dimensions = *options.dimensions;
+  shape_vectors(result, options.dimensions, setup_.options.normalize);
   return result;
 }
 

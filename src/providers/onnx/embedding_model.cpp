@@ -1,20 +1,8 @@
-#include <cmath>
-
+#include "core/embedding_vectors.h"
 #include "providers/llamacpp/utf8.h"
 #include "providers/onnx/task_models.h"
 
 namespace xervo::onnx {
-namespace {
-
-void l2_normalize(std::vector<float>& v) {
-  double sum = 0;
-  for (float x : v) sum += static_cast<double>(x) * x;
-  if (sum <= 0) return;  // an all-zero vector stays as it is
-  const auto inv = static_cast<float>(1.0 / std::sqrt(sum));
-  for (float& x : v) x *= inv;
-}
-
-}  // namespace
 
 OnnxEmbedding::OnnxEmbedding(std::shared_ptr<const Vocabulary> vocab, std::unique_ptr<Encoder> encoder,
                              bool normalize, int dimensions)
@@ -71,11 +59,7 @@ Result<Embeddings> OnnxEmbedding::embed(std::span<const std::string> inputs, con
   auto vectors = encoder_->run(sequences, options.cancel);
   if (!vectors) return vectors.error();
   result.vectors = std::move(*vectors);
-  for (auto& v : result.vectors) {
-    if (options.dimensions) v.resize(static_cast<size_t>(*options.dimensions));
-    if (normalize_) l2_normalize(v);
-  }
-  if (options.dimensions) result.dimensions = *options.dimensions;
+  shape_vectors(result, options.dimensions, normalize_);
   return result;
 }
 
