@@ -31,14 +31,19 @@ struct AccessRole {
 
 // [server.auth.jwt]: JWT bearer tokens accepted beside API keys. Off unless a secret or a JWKS is set.
 struct JwtOptions {
-  std::string hs256_secret_env;        // HS256: the shared secret is this environment variable's value
-  std::filesystem::path jwks_file;     // RS256 / ES256: public keys as a JWKS file, re-read when it changes
-  std::string issuer;                  // required `iss`; empty: not checked
-  std::vector<std::string> audiences;  // `aud` must name one of these; empty: not checked
-  std::chrono::seconds leeway{30};     // clock skew allowed on exp and nbf
-  std::string roles_claim = "roles";   // claim (dotted path for nested objects) holding role names
-  std::string subject_claim = "sub";   // claim naming the caller (logs, rate-limit bucket)
-  bool enabled() const { return !hs256_secret_env.empty() || !jwks_file.empty(); }
+  std::string hs256_secret_env;     // HS256: the shared secret is this environment variable's value
+  std::filesystem::path jwks_file;  // RS256 / ES256: public keys as a JWKS file, re-read when it changes
+  std::string jwks_url;             // RS256 / ES256: public keys fetched from this URL, refreshed
+  bool oidc_discovery = false;      // find the JWKS URL in ISSUER/.well-known/openid-configuration
+  std::chrono::seconds jwks_refresh{300};  // how often a fetched JWKS is fetched again
+  std::string issuer;                      // required `iss`; empty: not checked
+  std::vector<std::string> audiences;      // `aud` must name one of these; empty: not checked
+  std::chrono::seconds leeway{30};         // clock skew allowed on exp and nbf
+  std::string roles_claim = "roles";       // claim (dotted path for nested objects) holding role names
+  std::string subject_claim = "sub";       // claim naming the caller (logs, rate-limit bucket)
+  bool enabled() const {
+    return !hs256_secret_env.empty() || !jwks_file.empty() || !jwks_url.empty() || oidc_discovery;
+  }
 };
 
 // [server.audit]: the append-only, hash-chained JSONL audit log (`xervo audit verify`).

@@ -1,5 +1,5 @@
-// Telemetry settings of the server: OpenTelemetry traces exported over OTLP/HTTP (JSON encoding) to a
-// collector, from the config's [telemetry] table and the standard OTEL_* environment variables
+// Telemetry settings of the server: OpenTelemetry traces exported over OTLP/HTTP (JSON or protobuf encoding)
+// to a collector, from the config's [telemetry] table and the standard OTEL_* environment variables
 // (docs/server/telemetry.md). Off by default. Plain values; parsing is pure.
 #pragma once
 
@@ -16,8 +16,9 @@
 namespace xervo {
 
 struct TelemetryOptions {
-  bool enabled = false;         // spans are exported (on when an endpoint is set, unless turned off)
-  std::string traces_endpoint;  // the full URL spans are POSTed to: "http://127.0.0.1:4318/v1/traces"
+  bool enabled = false;                // spans are exported (on when an endpoint is set, unless turned off)
+  std::string traces_endpoint;         // the full URL spans are POSTed to: "http://127.0.0.1:4318/v1/traces"
+  std::string protocol = "http/json";  // or "http/protobuf" (the body's encoding)
   std::vector<std::pair<std::string, std::string>> headers;  // sent with every export (a collector's token)
   std::string service_name = "xervo";                        // resource attribute service.name
   std::vector<std::pair<std::string, std::string>> resource_attributes;  // more resource attributes
@@ -37,8 +38,8 @@ using EnvLookup = std::function<const char*(const char*)>;
 // [telemetry] (Config::telemetry) with the OTEL_* variables over it: OTEL_SDK_DISABLED,
 // OTEL_TRACES_EXPORTER (otlp | none), OTEL_EXPORTER_OTLP_ENDPOINT (+ "/v1/traces"),
 // OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (as is), OTEL_EXPORTER_OTLP_[TRACES_]HEADERS,
-// OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT, OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL (http/json; http/protobuf
-// is accepted and JSON sent; grpc is refused), OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES,
+// OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT, OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL (http/json or http/protobuf;
+// grpc is refused), OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES,
 // OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG and OTEL_BSP_{SCHEDULE_DELAY, EXPORT_TIMEOUT,
 // MAX_QUEUE_SIZE, MAX_EXPORT_BATCH_SIZE}. config_invalid naming the key or variable and what it takes.
 Result<TelemetryOptions> parse_telemetry_options(const nlohmann::json& section, const EnvLookup& env);

@@ -5,6 +5,7 @@
 
 #include "cli/command.h"
 #include "cli/server_client.h"
+#include "core/cache_stats_json.h"
 
 namespace xervo::cli {
 namespace {
@@ -15,26 +16,6 @@ struct CacheFlags {
   ServerFlags server;
   bool json = false;
 };
-
-json tier_json(const CacheTierStats& t) {
-  return {{"hits", t.hits},   {"misses", t.misses},       {"entries", t.entries},
-          {"bytes", t.bytes}, {"evictions", t.evictions}, {"corrupt", t.corrupt}};
-}
-
-json local_stats(const CacheStats& s) {
-  const auto& m = s.semantic;
-  return {{"enabled", s.enabled},
-          {"memory", tier_json(s.memory)},
-          {"disk", tier_json(s.disk)},
-          {"semantic",
-           {{"hits", m.hits},
-            {"misses", m.misses},
-            {"errors", m.errors},
-            {"entries", m.entries},
-            {"evictions", m.evictions}}},
-          {"joined", s.joined},
-          {"stores", s.stores}};
-}
 
 void print_stats(const json& s) {
   if (!s.value("enabled", false)) {
@@ -71,7 +52,7 @@ void setup_cache(CLI::App& app, GlobalOptions& globals) {
   stats->add_flag("--json", flags->json, "print the counters as JSON");
   stats->callback([&globals, flags] {
     std::string url = server_url(flags->server, "");
-    json s = url.empty() ? local_stats(open_runtime(globals)->cache_stats())
+    json s = url.empty() ? cache_stats_json(open_runtime(globals)->cache_stats())
                          : call_server(flags->server, url, "/v1/runtime/cache");
     if (flags->json)
       std::printf("%s\n", s.dump(2).c_str());

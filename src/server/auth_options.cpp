@@ -5,6 +5,7 @@
 #include <set>
 
 #include "server/access_policy.h"
+#include "server/jwks_url.h"
 #include "server/key_file.h"
 
 namespace xervo::server {
@@ -57,12 +58,21 @@ Result<JwtOptions> parse_jwt(const nlohmann::json& table) {
   JwtOptions j;
   for (const auto& [k, v] : table.items()) {
     const std::string where = "auth.jwt " + k;
-    if (k == "hs256_secret_env" || k == "issuer" || k == "roles_claim" || k == "subject_claim") {
+    if (k == "hs256_secret_env" || k == "issuer" || k == "roles_claim" || k == "subject_claim" ||
+        k == "jwks_url") {
       if (!v.is_string() || v.get<std::string>().empty()) return invalid(where, "must be a non-empty string");
       (k == "hs256_secret_env" ? j.hs256_secret_env
        : k == "issuer"         ? j.issuer
        : k == "roles_claim"    ? j.roles_claim
+       : k == "jwks_url"       ? j.jwks_url
                                : j.subject_claim) = v.get<std::string>();
+    } else if (k == "oidc_discovery") {
+      if (!v.is_boolean()) return invalid(where, "must be true or false");
+      j.oidc_discovery = v.get<bool>();
+    } else if (k == "jwks_refresh_s") {
+      if (!v.is_number_integer() || v.get<int64_t>() < 10 || v.get<int64_t>() > 86400)
+        return invalid(where, "must be an integer between 10 and 86400");
+      j.jwks_refresh = std::chrono::seconds(v.get<int64_t>());
     } else if (k == "jwks_file") {
       auto p = path_string(v, where);
       if (!p.ok()) return p.error();
@@ -77,11 +87,26 @@ Result<JwtOptions> parse_jwt(const nlohmann::json& table) {
       j.leeway = std::chrono::seconds(v.get<int64_t>());
     } else {
       return invalid(where,
-                     "unknown key (expected hs256_secret_env, jwks_file, issuer, audience, leeway_s, "
-                     "roles_claim, subject_claim)");
+                     "unknown key (expected hs256_secret_env, jwks_file, jwks_url, oidc_discovery, "
+                     "jwks_refresh_s, issuer, audience, leeway_s, roles_claim, subject_claim)");
     }
   }
-  if (!j.enabled()) return invalid("auth.jwt", "set hs256_secret_env, jwks_file or both");
+  if (!j.enabled())
+    return invalid("auth.jwt", "set hs256_secret_env, or one of jwks_file, jwks_url, oidc_discovery");
+  if (int(!j.jwks_file.empty()) + int(!j.jwks_url.empty()) + int(j.oidc_discovery) > 1)
+    return invalid("auth.jwt",
+                   "jwks_file, jwks_url and oidc_discovery name the keys' source: set one of them");
+  if (j.oidc_discovery && j.issuer.empty())
+    return invalid("auth.jwt oidc_discovery",
+                   "needs issuer (the discovery document is ISSUER/.well-known/openid-configuration)");
+  if (!j.jwks_url.empty()) {
+    auto checked = check_key_url(j.jwks_url, "[server.auth.jwt] jwks_url");
+    if (!checked.ok()) return checked.error();
+  }
+  if (j.oidc_discovery) {
+    auto checked = check_key_url(j.issuer, "[server.auth.jwt] issuer (with oidc_discovery)");
+    if (!checked.ok()) return checked.error();
+  }
   return j;
 }
 

@@ -285,6 +285,9 @@ void dispatch_line(ServerState& state, const Router& router, const std::string& 
   ctx.route = req.path;
   ctx.client = owner.empty() ? "batch" : owner;
   ctx.client_gone = req.client_gone;
+  ctx.span = state.telemetry.start_request_span(req);  // a child of the batch's span (BatchRunner)
+  trace::ScopedSpan scope(ctx.span);
+  trace::take_queue_wait();
   // The model calls of the line run at batch priority: the schedulers let interactive requests first.
   const PriorityScope background(Priority::batch);
   ctx.body = req.body;
@@ -303,6 +306,10 @@ void dispatch_line(ServerState& state, const Router& router, const std::string& 
   if (res.streamed()) send_error(res, Error(ErrorCode::invalid_input, "a batch line cannot be streamed"));
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - ctx.start).count();
   state.metrics.observe_request(ctx.route, ctx.model, res.status, seconds);
+  if (auto wait = trace::take_queue_wait())
+    state.metrics.observe_queue_wait(ctx.model, std::chrono::duration<double>(*wait).count());
+  end_request_span(ctx.span, {req.method, ctx.route, ctx.model, ctx.request_id, res.status, ctx.tokens_in,
+                              ctx.tokens_out});
   ctx.active = false;
 }
 
@@ -324,6 +331,9 @@ void add_batch_routes(Router& router, ServerState& state) {
     ro.max_attempts = o.batch_max_attempts;
     ro.backoff = o.batch_retry_backoff;
     ro.max_lines = o.max_batch_lines;
+    ro.start_span = [&state](const BatchRecord&) {
+      return state.telemetry.start_span_under(std::nullopt, "batch", trace::SpanKind::internal);
+    };
     service.runner = std::make_unique<BatchRunner>(
         *service.store,
         [&state, &router](const std::string& owner, HttpRequest& req, HttpResponse& res) {

@@ -160,8 +160,14 @@ BatchRunner::Task BatchRunner::next_task(std::shared_ptr<Job>* out, int64_t* lin
 // line, not a failed batch); then the lines without an answer yet are queued.
 void BatchRunner::load(Job& job) {
   const std::string& id = job.record.id;
+  if (options_.start_span) {
+    job.span = options_.start_span(job.record);
+    if (job.span.recording())
+      job.span.set("xervo.batch.id", id).set("xervo.batch.endpoint", job.record.endpoint);
+  }
   auto fail = [&](const std::string& code, const std::string& message) {
     spdlog::warn("batch {} failed: {}", id, message);
+    job.span.set_error(message);
     if (auto r = store_.fail(id, batch_errors(code, message)); !r.ok())
       spdlog::error("batch {}: {}", id, r.error().to_string());
     forget(job);
@@ -254,6 +260,11 @@ void BatchRunner::run_line(Job& job, int64_t index, std::stop_token stop) {
     req.client_gone = line_stop.get_token();
     std::string request_id = new_object_id("batch_req_");
     req.headers = {{"Content-Type", "application/json"}, {"X-Request-Id", request_id}};
+    if (job.span.context().valid()) {  // the line's request spans are children of the batch's
+      req.headers.emplace_back("traceparent", trace::format_traceparent(job.span.context()));
+      if (!job.span.context().tracestate.empty())
+        req.headers.emplace_back("tracestate", job.span.context().tracestate);
+    }
     HttpResponse res;
     dispatch_(job.record.owner, req, res);
     if (stop.stop_requested()) return;  // shutting down: not recorded, so it runs again after a restart
@@ -284,6 +295,15 @@ void BatchRunner::finalize(Job& job) {
   }
   std::string status = job.cancel ? "cancelled" : job.expire ? "expired" : "completed";
   auto done = store_.finalize(job.record.id, status);
+  if (job.span.recording()) {
+    job.span.set("xervo.batch.status", status);
+    if (done.ok())
+      job.span.set("xervo.batch.completed", done->counts.completed)
+          .set("xervo.batch.failed", done->counts.failed);
+    else
+      job.span.set_error(done.error().message());
+  }
+  job.span.end();
   if (done.ok())
     spdlog::info("batch {} {}: {} completed, {} failed of {}", job.record.id, done->status,
                  done->counts.completed, done->counts.failed, done->counts.total);

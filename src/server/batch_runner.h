@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/trace.h"
 #include "server/batch_store.h"
 #include "server/http_message.h"
 
@@ -33,6 +34,8 @@ struct BatchRunnerOptions {
   int max_attempts = 3;                     // tries of a line answered 429 or 5xx
   std::chrono::milliseconds backoff{1000};  // wait before the second try; doubles each time
   size_t max_lines = 50000;                 // requests per input file; more fails the batch
+  // The span of a batch while it runs (telemetry); its lines' requests are its children. Unset: none.
+  std::function<trace::Span(const BatchRecord&)> start_span;
 };
 
 // Runs `request` through the routes as `owner` (the batch creator's rate-limit identity).
@@ -75,6 +78,7 @@ class BatchRunner {
     int in_flight = 0;
     bool cancel = false;
     bool expire = false;
+    trace::Span span;  // set by load(), ended by finalize(); lines only read its context
   };
   enum class Task { none, load, line, finalize };
 

@@ -72,6 +72,7 @@ Result<std::string> rsa_pem(const nlohmann::json& jwk, const std::string& kid) {
   auto e = member(jwk, "e", kid);
   if (!e.ok()) return e.error();
   if (n->size() < 256) return bad_key(kid, "an RSA modulus under 2048 bits is refused");
+  if (n->size() > 2048) return bad_key(kid, "an RSA modulus over 16384 bits is refused");
   std::unique_ptr<BIGNUM, BnFree> bn_n(
       BN_bin2bn(reinterpret_cast<const unsigned char*>(n->data()), static_cast<int>(n->size()), nullptr));
   std::unique_ptr<BIGNUM, BnFree> bn_e(
@@ -147,6 +148,12 @@ std::string base64url_encode(std::string_view bytes) {
   return out;
 }
 
+std::string lenient_string(const nlohmann::json& object, const char* name) {
+  if (!object.is_object()) return {};
+  auto it = object.find(name);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 Result<std::vector<PublicJwk>> parse_jwks(std::string_view json) {
   if (json.size() > kMaxJwksBytes) return Error(ErrorCode::invalid_input, "the JWKS is larger than 1 MiB");
   auto doc = nlohmann::json::parse(json, nullptr, false);
@@ -158,14 +165,14 @@ Result<std::vector<PublicJwk>> parse_jwks(std::string_view json) {
   for (const auto& jwk : doc["keys"]) {
     if (!jwk.is_object()) return Error(ErrorCode::invalid_input, "a JWKS key is not an object");
     PublicJwk key;
-    key.kid = jwk.value("kid", "");
-    key.kty = jwk.value("kty", "");
-    key.alg = jwk.value("alg", "");
-    if (jwk.value("use", "sig") != "sig") continue;
+    key.kid = lenient_string(jwk, "kid");
+    key.kty = lenient_string(jwk, "kty");
+    key.alg = lenient_string(jwk, "alg");
+    if (jwk.contains("use") && lenient_string(jwk, "use") != "sig") continue;
     Result<std::string> pem = std::string();
     if (key.kty == "RSA") {
       pem = rsa_pem(jwk, key.kid);
-    } else if (key.kty == "EC" && jwk.value("crv", "") == "P-256") {
+    } else if (key.kty == "EC" && lenient_string(jwk, "crv") == "P-256") {
       pem = ec_pem(jwk, key.kid);
     } else {
       continue;  // "oct" (a shared secret has no place in a public key set), other curves
@@ -177,7 +184,7 @@ Result<std::vector<PublicJwk>> parse_jwks(std::string_view json) {
   return out;
 }
 
-std::shared_ptr<const std::vector<PublicJwk>> JwksFile::keys() {
+std::shared_ptr<const std::vector<PublicJwk>> JwksFile::keys(std::string_view) {
   std::lock_guard lock(mu_);
   if (!watch_.changed()) return keys_;
   std::ifstream in(watch_.path(), std::ios::binary);

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,16 +28,33 @@ struct PublicJwk {
 std::optional<std::string> base64url_decode(std::string_view text);
 std::string base64url_encode(std::string_view bytes);
 
+// A string member of a JSON object from outside (a token header, a JWK, a discovery document); ""
+// when absent or not a string, never a type error.
+std::string lenient_string(const nlohmann::json& object, const char* name);
+
 // Parses a JWKS document ({"keys": [...]}); keys of other types, curves or uses ("enc") are skipped.
 // invalid_input when it is not a JWKS at all or a usable-looking key is malformed.
 Result<std::vector<PublicJwk>> parse_jwks(std::string_view json);
 
-class JwksFile {
+// Where a verifier's public keys come from: a file (JwksFile) or an OIDC issuer's URL (JwksUrl).
+// Thread-safe.
+class JwksSource {
+ public:
+  virtual ~JwksSource() = default;
+  // The keys as known now. `missing_kid` names a kid the caller looked for and did not find in the
+  // last answer: a source may fetch again (rate-limited) before answering, since an issuer that
+  // rotated signs with the new key before a periodic refresh would notice.
+  virtual std::shared_ptr<const std::vector<PublicJwk>> keys(std::string_view missing_kid = {}) = 0;
+  // Why no key is known yet ("" when keys were read once); for the refusal message.
+  virtual std::string unavailable_reason() const { return {}; }
+};
+
+class JwksFile final : public JwksSource {
  public:
   explicit JwksFile(std::filesystem::path path) : watch_(std::move(path)) {}
   // The keys as the file holds them now (read again when it changed since the last call). A file that
   // became unreadable or malformed keeps the last good keys, with the error logged once.
-  std::shared_ptr<const std::vector<PublicJwk>> keys();
+  std::shared_ptr<const std::vector<PublicJwk>> keys(std::string_view missing_kid = {}) override;
 
  private:
   std::mutex mu_;

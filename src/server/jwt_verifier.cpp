@@ -5,6 +5,9 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
+#include "net/http_client.h"
+#include "server/jwks_url.h"
+
 namespace xervo::server {
 namespace {
 
@@ -104,6 +107,18 @@ Result<std::unique_ptr<JwtVerifier>> JwtVerifier::create(const JwtOptions& optio
                                                   options.hs256_secret_env + "' must have at least 32 bytes");
   }
   if (!options.jwks_file.empty()) v->jwks_ = std::make_unique<JwksFile>(options.jwks_file);
+  if (!options.jwks_url.empty() || options.oidc_discovery) {
+    JwksUrlOptions u;
+    u.jwks_url = options.jwks_url;
+    if (options.oidc_discovery) {
+      std::string issuer = options.issuer;
+      while (issuer.ends_with('/')) issuer.pop_back();
+      u.discovery_url = issuer + "/.well-known/openid-configuration";
+      u.issuer = options.issuer;
+    }
+    u.refresh = options.jwks_refresh;
+    v->jwks_ = JwksUrl::start(std::move(u), net::HttpClient::shared());
+  }
   return v;
 }
 
@@ -116,7 +131,7 @@ Result<VerifiedToken> JwtVerifier::verify(std::string_view token,
     return refused("not a JWT (header.payload.signature)");
   auto header = decode_part(token.substr(0, first));
   if (!header) return refused("its header is not base64url JSON");
-  const std::string alg = header->value("alg", "");
+  const std::string alg = lenient_string(*header, "alg");
   // The algorithm decides the kind of key; a key of another kind is never tried.
   std::string key;
   jwt_alg_t expected = JWT_ALG_INVAL;
@@ -125,19 +140,33 @@ Result<VerifiedToken> JwtVerifier::verify(std::string_view token,
     key = secret_;
     expected = JWT_ALG_HS256;
   } else if (alg == "RS256" || alg == "ES256") {
-    if (!jwks_) return refused(alg + " is not accepted here (no [server.auth.jwt] jwks_file)");
+    if (!jwks_) return refused(alg + " is not accepted here (no [server.auth.jwt] jwks_file or jwks_url)");
     const std::string kty = alg == "RS256" ? "RSA" : "EC";
-    const std::string kid = header->value("kid", "");
-    auto keys = jwks_->keys();
+    const std::string kid = lenient_string(*header, "kid");
+    if (kid.size() > 256) return refused("its kid is longer than 256 characters");
     const PublicJwk* match = nullptr;
     size_t candidates = 0;
-    for (const auto& k : *keys) {
-      if (k.kty != kty || (!k.alg.empty() && k.alg != alg)) continue;
-      if (!kid.empty() && k.kid != kid) continue;
-      ++candidates;
-      match = &k;
+    auto find = [&](const std::vector<PublicJwk>& keys) {
+      match = nullptr;
+      candidates = 0;
+      for (const auto& k : keys) {
+        if (k.kty != kty || (!k.alg.empty() && k.alg != alg)) continue;
+        if (!kid.empty() && k.kid != kid) continue;
+        ++candidates;
+        match = &k;
+      }
+    };
+    auto keys = jwks_->keys();
+    find(*keys);
+    if (!match) {  // a rotation the source has not seen yet: it may fetch again (rate-limited)
+      keys = jwks_->keys(kid.empty() ? std::string_view("?") : std::string_view(kid));
+      find(*keys);
     }
-    if (!match) return refused("no " + alg + " key in the JWKS" + (kid.empty() ? "" : " with this kid"));
+    if (!match) {
+      const std::string why = jwks_->unavailable_reason();
+      if (!why.empty()) return refused("no key to check it against: " + why);
+      return refused("no " + alg + " key in the JWKS" + (kid.empty() ? "" : " with this kid"));
+    }
     if (candidates > 1) return refused("the token names no kid and the JWKS holds several " + alg + " keys");
     key = match->pem;
     expected = alg == "RS256" ? JWT_ALG_RS256 : JWT_ALG_ES256;
@@ -164,7 +193,7 @@ Result<VerifiedToken> JwtVerifier::verify(std::string_view token,
   auto nbf = numeric_claim(*claims, "nbf");
   if (!nbf.ok()) return nbf.error();
   if (*nbf && t + leeway < **nbf) return refused("it is not valid yet (nbf)");
-  if (!options_.issuer.empty() && claims->value("iss", "") != options_.issuer)
+  if (!options_.issuer.empty() && lenient_string(*claims, "iss") != options_.issuer)
     return refused("its issuer is not '" + options_.issuer + "'");
   if (!options_.audiences.empty()) {
     std::vector<std::string> aud;

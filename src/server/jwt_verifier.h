@@ -1,7 +1,7 @@
 // JWT bearer tokens (RFC 7519) checked with libjwt: HS256 with a shared secret, RS256 and ES256 with
-// the public keys of a JWKS file. The algorithm a token names picks the kind of key before anything
-// is verified, so an HS256 token is never checked against an RSA key's bytes (algorithm confusion)
-// and "none" never verifies. exp is required; nbf, iss and aud are checked as configured.
+// the public keys of a JWKS file or an OIDC issuer's URL. The algorithm a token names picks the kind of key
+// before anything is verified, so an HS256 token is never checked against an RSA key's bytes (algorithm
+// confusion) and "none" never verifies. exp is required; nbf, iss and aud are checked as configured.
 // Thread-safe (JwksFile guards itself; the rest is immutable).
 #pragma once
 
@@ -37,8 +37,8 @@ class JwtVerifier {
  private:
   explicit JwtVerifier(JwtOptions options) : options_(std::move(options)) {}
   JwtOptions options_;
-  std::string secret_;              // HS256; empty: HS256 refused
-  std::unique_ptr<JwksFile> jwks_;  // RS256/ES256; null: refused
+  std::string secret_;                // HS256; empty: HS256 refused
+  std::unique_ptr<JwksSource> jwks_;  // RS256/ES256; null: refused
 };
 
 }  // namespace xervo::server

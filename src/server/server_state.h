@@ -52,7 +52,7 @@ struct RequestContext {
   int64_t cache_hits = -1;      // answers (embeddings: inputs) the response cache gave; -1: no cached call
   int64_t cache_items = 0;      // of this many
   double cache_similarity = 0;  // a semantic cache hit: its similarity (X-Cache-Semantic)
-  trace::Span span;         // the request's server span (telemetry.h): handlers add attributes to it
+  trace::Span span;             // the request's server span (telemetry.h): handlers add attributes to it
 };
 RequestContext& current_request();
 
@@ -63,7 +63,10 @@ void record_cache(int64_t cached, int64_t items, double similarity = 0);
 
 struct ServerState {
   ServerState(std::shared_ptr<ModelRuntime> rt, ServerOptions opts)
-      : runtime(std::move(rt)), options(std::move(opts)), audit(options.audit), telemetry(options.telemetry) {}
+      : runtime(std::move(rt)),
+        options(std::move(opts)),
+        audit(options.audit),
+        telemetry(options.telemetry) {}
 
   std::shared_ptr<ModelRuntime> runtime;
   const ServerOptions options;
@@ -142,9 +145,8 @@ void add_lifecycle_routes(Router& router, ServerState& state);
 void add_library_routes(Router& router, ServerState& state);
 void add_cache_routes(Router& router, ServerState& state);
 
-// The response cache's counters as JSON (GET /v1/runtime/cache) and as Prometheus series (zeros
-// when the cache is off: the names stay).
-nlohmann::json cache_stats_json(const CacheStats& stats);
+// The response cache's counters as Prometheus series (zeros when the cache is off: the names stay);
+// as JSON: core/cache_stats_json.h.
 std::string cache_metrics(const CacheStats& stats);
 void add_anthropic_routes(Router& router, ServerState& state);
 void add_ollama_routes(Router& router, ServerState& state);

@@ -11,8 +11,9 @@ Telemetry::Telemetry(const TelemetryOptions& options, SpanExporter::Send send)
     : sampler_(options.sampler, options.sampler_ratio) {
   if (!options.enabled) return;
   exporter_ = std::make_shared<SpanExporter>(options, std::move(send));
-  spdlog::info("tracing: spans of service '{}' go to {} (OTLP/HTTP JSON, sampler {}{})", options.service_name,
-               net::redact_url(options.traces_endpoint), options.sampler,
+  spdlog::info("tracing: spans of service '{}' go to {} (OTLP/HTTP {}, sampler {}{})", options.service_name,
+               net::redact_url(options.traces_endpoint),
+               options.protocol == "http/protobuf" ? "protobuf" : "JSON", options.sampler,
                options.sampler.ends_with("traceidratio") ? fmt::format(" {}", options.sampler_ratio) : "");
 }
 
@@ -23,11 +24,23 @@ void Telemetry::stop() {
 }
 
 trace::Span Telemetry::start_request_span(const HttpRequest& req) const {
-  const auto start = trace::Clock::now();
   // A malformed traceparent is ignored (a new trace starts), as W3C Trace Context asks; so is the
   // tracestate of a request whose traceparent was not valid.
   std::optional<trace::SpanContext> parent = trace::parse_traceparent(req.header("traceparent"));
   if (parent) parent->tracestate = trace::parse_tracestate(req.header("tracestate"));
+  trace::Span span = start_span_under(parent, req.method, trace::SpanKind::server);
+  if (span.recording()) {
+    span.set("http.request.method", req.method);
+    span.set("url.path", req.path);
+    span.set("client.address", req.remote_addr);
+    if (auto ua = req.header("User-Agent"); !ua.empty()) span.set("user_agent.original", ua);
+  }
+  return span;
+}
+
+trace::Span Telemetry::start_span_under(const std::optional<trace::SpanContext>& parent, std::string name,
+                                        trace::SpanKind kind) const {
+  const auto start = trace::Clock::now();
   if (!exporter_) return parent ? trace::Span(*parent) : trace::Span();
   const trace::TraceId trace_id = parent ? parent->trace_id : trace::new_trace_id();
   if (!sampler_.should_sample(trace_id, parent)) {
@@ -41,14 +54,9 @@ trace::Span Telemetry::start_request_span(const HttpRequest& req) const {
     r.parent_span_id = parent->span_id;
     r.tracestate = parent->tracestate;
   }
-  r.name = req.method;
-  r.kind = trace::SpanKind::server;
-  trace::Span span(exporter_, std::move(r), start);
-  span.set("http.request.method", req.method);
-  span.set("url.path", req.path);
-  span.set("client.address", req.remote_addr);
-  if (auto ua = req.header("User-Agent"); !ua.empty()) span.set("user_agent.original", ua);
-  return span;
+  r.name = std::move(name);
+  r.kind = kind;
+  return trace::Span(exporter_, std::move(r), start);
 }
 
 namespace {

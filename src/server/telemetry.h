@@ -38,6 +38,11 @@ class Telemetry {
   bool enabled() const { return exporter_ != nullptr; }
   // The server span of `req`, started now; end_request_span() names it and ends it.
   trace::Span start_request_span(const HttpRequest& req) const;
+  // A span started now that is a child of `parent` (from another process, a WebSocket upgrade, a
+  // batch) or the root of a new trace, sampled like a request's: work that does not arrive as its own
+  // HTTP request (a WebSocket generation, a batch and its lines).
+  trace::Span start_span_under(const std::optional<trace::SpanContext>& parent, std::string name,
+                               trace::SpanKind kind) const;
   // Sends what is queued and ends the exporter (Server::stop).
   void stop();
   // xervo_trace_* series (always present: zeros with tracing off).

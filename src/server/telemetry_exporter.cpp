@@ -7,12 +7,14 @@
 
 #include "core/log.h"
 #include "net/http_client.h"
+#include "server/otlp_proto.h"
 
 namespace xervo::server {
 
 SpanExporter::SpanExporter(TelemetryOptions options, Send send)
     : options_(std::move(options)),
       resource_{options_.service_name, options_.resource_attributes},
+      protobuf_(options_.protocol == "http/protobuf"),
       send_(std::move(send)) {
   thread_ = std::thread([this] { run(); });
 }
@@ -81,7 +83,8 @@ void SpanExporter::run() {
 }
 
 void SpanExporter::export_batch(std::vector<trace::SpanRecord> batch) {
-  const std::string body = encode_export_request(batch, resource_);
+  const std::string body =
+      protobuf_ ? encode_export_request_proto(batch, resource_) : encode_export_request(batch, resource_);
   Result<uint64_t> sent = send_ ? send_(body) : post(body);
   std::lock_guard lock(mu_);
   ++stats_.export_requests;
@@ -110,7 +113,7 @@ Result<uint64_t> SpanExporter::post(const std::string& body) const {
   request.method = "POST";
   request.url = options_.traces_endpoint;
   request.body = body;
-  request.headers.add("Content-Type", "application/json");
+  request.headers.add("Content-Type", protobuf_ ? "application/x-protobuf" : "application/json");
   for (const auto& [name, value] : options_.headers) request.headers.add(name, value);
   request.connect_timeout = options_.export_timeout;
   request.timeout = options_.export_timeout;
@@ -120,7 +123,10 @@ Result<uint64_t> SpanExporter::post(const std::string& body) const {
   if (!response.ok()) return response.error();
   if (!response->success())
     return Error(ErrorCode::unavailable, "the collector answered HTTP " + std::to_string(response->status));
-  return rejected_spans(response->body);
+  // A collector answers in the encoding it was sent (OTLP/HTTP); an empty body is a full success.
+  const std::string type = response->headers.get("Content-Type").value_or("");
+  return type.starts_with("application/x-protobuf") ? rejected_spans_proto(response->body)
+                                                    : rejected_spans(response->body);
 }
 
 }  // namespace xervo::server

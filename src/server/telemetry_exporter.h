@@ -55,6 +55,7 @@ class SpanExporter final : public trace::SpanSink {
 
   const TelemetryOptions options_;
   const OtlpResource resource_;
+  const bool protobuf_;  // http/protobuf: the binary encoding (otlp_proto.h); else JSON
   Send send_;
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -140,6 +140,12 @@ Result<void> apply_section(const nlohmann::json& section, TelemetryOptions& o, b
       std::string url = v.get<std::string>();
       if (auto r = check_url(url, where); !r.ok()) return r.error();
       (key == "traces_endpoint" ? full : base) = url;
+    } else if (key == "protocol") {
+      if (!v.is_string() || (v.get<std::string>() != "http/json" && v.get<std::string>() != "http/protobuf"))
+        return invalid(where,
+                       "must be \"http/json\" or \"http/protobuf\" (grpc is not supported: use the "
+                       "collector's HTTP port, usually 4318)");
+      o.protocol = v.get<std::string>();
     } else if (key == "headers") {
       auto t = string_table(v, where);
       if (!t.ok()) return t.error();
@@ -171,10 +177,11 @@ Result<void> apply_section(const nlohmann::json& section, TelemetryOptions& o, b
       if (!n.ok()) return n.error();
       (key == "export_interval_ms" ? o.export_interval : o.export_timeout) = std::chrono::milliseconds(*n);
     } else {
-      return invalid(where,
-                     "unknown key (expected enabled, endpoint, traces_endpoint, headers, service_name, "
-                     "resource_attributes, sampler, sampler_ratio, batch_size, queue_size, "
-                     "export_interval_ms, export_timeout_ms)");
+      return invalid(
+          where,
+          "unknown key (expected enabled, endpoint, traces_endpoint, protocol, headers, service_name, "
+          "resource_attributes, sampler, sampler_ratio, batch_size, queue_size, "
+          "export_interval_ms, export_timeout_ms)");
     }
   }
   // traces_endpoint is used as is and wins over endpoint, whatever their order in the file.
@@ -207,11 +214,13 @@ Result<void> apply_env(const EnvLookup& env, TelemetryOptions& o, bool& off) {
                      "must be otlp or none (xervo exports OTLP only), not '" + *v + "'");
   }
   for (const char* name : {"OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"})
-    if (auto v = env_value(env, name); v && *v != "http/json" && *v != "http/protobuf")
-      return invalid(name,
-                     "must be http/json (or http/protobuf: JSON is sent, which every OTLP/HTTP receiver "
-                     "takes); grpc is not supported: point the endpoint at the collector's HTTP port, "
-                     "usually 4318");
+    if (auto v = env_value(env, name)) {
+      if (*v != "http/json" && *v != "http/protobuf")
+        return invalid(name,
+                       "must be http/protobuf or http/json; grpc is not supported: point the endpoint at "
+                       "the collector's HTTP port, usually 4318");
+      o.protocol = *v;  // the TRACES_ variable comes second: it wins
+    }
   if (auto v = env_value(env, "OTEL_EXPORTER_OTLP_ENDPOINT")) {
     if (auto r = check_url(*v, "OTEL_EXPORTER_OTLP_ENDPOINT"); !r.ok()) return r.error();
     o.traces_endpoint = traces_url(*v);

@@ -92,6 +92,7 @@ struct GenerateCall {
   std::string model;
   GenerateRequest request;
   std::optional<std::chrono::milliseconds> keep_alive;
+  std::optional<trace::SpanContext> trace_parent;  // the message's own `traceparent`, when valid
 };
 
 // How one generation ended, for its reply, the access log and the metrics.
@@ -232,6 +233,13 @@ class GenerationSocket final : public WebSocketHandler,
       parse_sampling_fields(msg, chat, call.request.options);
       if (chat) parse_tool_fields(msg, call.request);
       call.keep_alive = optional_keep_alive(msg);
+      // Like the HTTP header: a malformed one is ignored (the upgrade's trace is used).
+      if (auto tp = optional_string(msg, "traceparent")) {
+        call.trace_parent = trace::parse_traceparent(*tp);
+        if (call.trace_parent)
+          call.trace_parent->tracestate =
+              trace::parse_tracestate(optional_string(msg, "tracestate").value_or(""));
+      }
     } catch (const Rejection& r) {
       return reply_error(id, r.error());
     }
@@ -271,6 +279,11 @@ class GenerationSocket final : public WebSocketHandler,
     ctx.principal = client_.principal;
     ctx.limit = client_.limit;
     ctx.client_gone = stop.get_token();  // a cancel message or the connection closing
+    ctx.span = state_.telemetry.start_span_under(call.trace_parent ? call.trace_parent : client_.trace_parent,
+                                                 "WS", trace::SpanKind::server);
+    if (ctx.span.recording()) ctx.span.set("xervo.ws.message_id", call.id);
+    trace::take_queue_wait();
+    trace::ScopedSpan scope(ctx.span);
     Outcome outcome;
     std::optional<json> last;
     try {
@@ -363,6 +376,10 @@ class GenerationSocket final : public WebSocketHandler,
     ctx.active = false;
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - ctx.start).count();
     state_.metrics.observe_request(kRoute, ctx.model, outcome.status, seconds);
+    if (auto wait = trace::take_queue_wait())
+      state_.metrics.observe_queue_wait(ctx.model, std::chrono::duration<double>(*wait).count());
+    end_request_span(
+        ctx.span, {"WS", kRoute, ctx.model, ctx.request_id, outcome.status, ctx.tokens_in, ctx.tokens_out});
     if (state_.options.access_log)
       spdlog::info(
           "[{}] {} \"WS\" \"{}\" {} {:.1f} ms client=\"{}\" model=\"{}\" tokens_in={} tokens_out={} "

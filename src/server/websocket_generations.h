@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "core/trace.h"
 #include "server/rate_limiter.h"
 #include "server/websocket_handler.h"
 
@@ -25,6 +26,9 @@ struct WebSocketClient {
   std::string remote_addr;                     // the peer's address
   std::shared_ptr<const Principal> principal;  // who authenticated the upgrade (null without auth)
   std::string client_ip;                       // the client's address (audit log)
+  // The upgrade request's trace: each generation's span is its child unless the generate message
+  // names a `traceparent` of its own.
+  std::optional<trace::SpanContext> trace_parent;
 };
 
 std::shared_ptr<WebSocketHandler> make_generation_socket(ServerState& state, WebSocketClient client);

@@ -105,7 +105,8 @@ void upgrade(ServerState& state, const HttpRequest& req, HttpResponse& res) {
   res.status = 101;
   if (speaks) res.set_header("Sec-WebSocket-Protocol", std::string(kWebSocketProtocol));
   res.websocket = make_generation_socket(
-      state, {ctx.request_id, ctx.client, ctx.limit, req.remote_addr, ctx.principal, ctx.client_ip});
+      state, {ctx.request_id, ctx.client, ctx.limit, req.remote_addr, ctx.principal, ctx.client_ip,
+              ctx.span.context().valid() ? std::optional(ctx.span.context()) : std::nullopt});
 }
 
 Error invalid(const std::string& key, const std::string& what) {

@@ -3,6 +3,7 @@
 // reach the error file; cancel; a server stopped in the middle of a batch resumes it on restart
 // with no line lost or answered twice.
 #include "batch_fixture.h"
+#include "otlp_collector.h"
 
 namespace xervo::testing {
 namespace {
@@ -110,6 +111,39 @@ TEST_F(BatchTest, EmbeddingBatches) {
   ASSERT_EQ(output.size(), 3u);
   for (const auto& l : output) EXPECT_EQ(l["response"]["body"]["data"][0]["object"], "embedding");
   EXPECT_TRUE(done["error_file_id"].is_null());
+}
+
+TEST_F(BatchTest, EachLineIsARequestSpanUnderTheBatchsSpan) {
+  Collector collector;
+  options.telemetry.enabled = true;
+  options.telemetry.traces_endpoint = collector.url();
+  options.telemetry.export_interval = std::chrono::milliseconds(5);
+  start_batch_server();
+  std::string input;
+  for (int i = 0; i < 2; ++i)
+    input += json{{"custom_id", "e" + std::to_string(i)},
+                  {"method", "POST"},
+                  {"url", "/v1/embeddings"},
+                  {"body", {{"model", "embed/test"}, {"input", "x"}}}}
+                 .dump() +
+             "\n";
+  const std::string id = create_batch(upload(input), "/v1/embeddings")["id"];
+  ASSERT_EQ(wait_final(id)["status"], "completed");
+  server->stop();  // sends what is queued
+  auto spans = collector.spans();
+  const json* batch = named(spans, "batch");
+  ASSERT_TRUE(batch) << json(spans).dump(1);
+  EXPECT_EQ(attr(*batch, "xervo.batch.id"), json(id).dump());
+  EXPECT_EQ(attr(*batch, "xervo.batch.status"), "\"completed\"");
+  EXPECT_EQ(attr(*batch, "xervo.batch.completed"), "\"2\"");
+  int lines = 0;
+  for (const auto& s : spans) {
+    if (s["name"] != "POST /v1/embeddings" || s.value("parentSpanId", "") != (*batch)["spanId"]) continue;
+    ++lines;
+    EXPECT_EQ(s["traceId"], (*batch)["traceId"]);
+    EXPECT_EQ(attr(s, "gen_ai.request.model"), "\"embed/test\"");
+  }
+  EXPECT_EQ(lines, 2) << json(spans).dump(1);
 }
 
 TEST_F(BatchTest, BadRequestsAreRefused) {

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""A real OTLP/HTTP JSON traces receiver for the telemetry tests (test code only).
+"""A real OTLP/HTTP traces receiver (JSON and protobuf) for the telemetry tests (test code only).
 
 Every POST /v1/traces body is checked against the official protobuf definitions of the
 opentelemetry-proto package: google.protobuf.json_format.Parse into ExportTraceServiceRequest with
 unknown fields refused, after the one conversion the OTLP specification makes to protobuf's JSON
 mapping (trace and span ids are hex there, base64 in protobuf's mapping). Field names must be
-lowerCamelCase, as OTLP/JSON requires. A body that passes is appended to --out as one JSON line of
+lowerCamelCase, as OTLP/JSON requires. A protobuf body (application/x-protobuf) is parsed with the same
+definitions and must encode back to the same bytes. A body that passes is appended to --out as one JSON line of
 {"spans": [...]} with ids in hex; one that fails gets 400 and an {"error": ...} line, so a test sees
 it. Prints "listening on http://127.0.0.1:PORT" once bound (port 0 picks a free one).
 
@@ -93,11 +94,21 @@ class Handler(BaseHTTPRequestHandler):
         try:
             if self.path != "/v1/traces":
                 raise ValueError(f"POST {self.path}: the traces path is /v1/traces")
-            if self.headers.get("Content-Type", "").split(";")[0].strip() != "application/json":
-                raise ValueError(f"Content-Type {self.headers.get('Content-Type')!r}, expected application/json")
-            doc = json.loads(body)
-            check_and_convert(doc)
-            request = json_format.Parse(json.dumps(doc), ExportTraceServiceRequest(), ignore_unknown_fields=False)
+            content_type = self.headers.get("Content-Type", "").split(";")[0].strip()
+            if content_type == "application/x-protobuf":
+                request = ExportTraceServiceRequest.FromString(body)
+                # Strict: what the message holds, encoded again, must be the very bytes sent, so an
+                # unknown field, a wrong wire type or a field written twice is caught (the parser itself
+                # would skip or merge them).
+                if request.SerializeToString() != body:
+                    raise ValueError("the protobuf body does not re-encode to itself: unknown or malformed fields")
+            elif content_type == "application/json":
+                doc = json.loads(body)
+                check_and_convert(doc)
+                request = json_format.Parse(json.dumps(doc), ExportTraceServiceRequest(), ignore_unknown_fields=False)
+            else:
+                raise ValueError(f"Content-Type {self.headers.get('Content-Type')!r}, expected application/json "
+                                 "or application/x-protobuf")
             spans = spans_of(request)
         except Exception as e:  # any failure is the exporter's: report it to the test
             self.write_line({"error": f"{type(e).__name__}: {e}", "body": body[:2000].decode("utf-8", "replace")})
@@ -108,10 +119,14 @@ class Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(reply)
             return
-        self.write_line({"spans": spans, "traceparent_seen": self.headers.get("traceparent")})
-        reply = json_format.MessageToJson(ExportTraceServiceResponse()).encode()
+        self.write_line({"spans": spans, "content_type": content_type,
+                         "traceparent_seen": self.headers.get("traceparent")})
+        if content_type == "application/x-protobuf":
+            reply = ExportTraceServiceResponse().SerializeToString()
+        else:
+            reply = json_format.MessageToJson(ExportTraceServiceResponse()).encode()
         self.send_response(200)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(reply)))
         self.end_headers()
         self.wfile.write(reply)

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "otlp_collector.h"
 #include "process.h"
 #include "test_models.h"
 
@@ -46,13 +47,14 @@ std::filesystem::path temp_dir(const std::string& name) {
   return dir;
 }
 
-void write_config(const std::filesystem::path& path, const std::string& endpoint) {
+void write_config(const std::filesystem::path& path, const std::string& endpoint,
+                  const std::string& protocol = "http/json") {
   std::ofstream(path) << "[models.\"chat/tiny\"]\ntask = \"generate\"\nprovider = \"llamacpp\"\nmodel = \""
                       << test_model("generator").string() << "\"\n"
                       << "[cache]\nenabled = true\ndisk = 0\n"
                       << "[server]\nshutdown_grace_s = 10\n"
                       << "[telemetry]\nendpoint = \"" << endpoint << "\"\nservice_name = \"xervo-e2e\"\n"
-                      << "export_interval_ms = 100\nbatch_size = 4\n";
+                      << "export_interval_ms = 100\nbatch_size = 4\nprotocol = \"" << protocol << "\"\n";
 }
 
 httplib::Result chat(int port, const std::string& traceparent, bool stream) {
@@ -86,35 +88,20 @@ std::vector<json> of_trace(const std::vector<json>& spans, const std::string& tr
   return out;
 }
 
-const json* named(const std::vector<json>& spans, std::string_view name) {
-  for (const auto& s : spans)
-    if (s["name"] == name) return &s;
-  return nullptr;
-}
+// Both encodings OTLP/HTTP defines: every body is parsed by opentelemetry-proto's own definitions.
+class TelemetryE2E : public ::testing::TestWithParam<std::string> {};
+INSTANTIATE_TEST_SUITE_P(Encodings, TelemetryE2E, ::testing::Values("http/json", "http/protobuf"),
+                         [](const auto& info) { return info.param == "http/json" ? "Json" : "Protobuf"; });
 
-// A port nothing listens on: bound to get a free number, then closed.
-int closed_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
-    ADD_FAILURE() << "no socket for a closed port";
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-TEST(TelemetryE2E, SpansOfOneRequestReachARealReceiverWithTheirParents) {
+TEST_P(TelemetryE2E, SpansOfOneRequestReachARealReceiverWithTheirParents) {
   if (!std::filesystem::exists(XERVO_OTLP_PYTHON))
     GTEST_SKIP() << "no OTLP receiver (scripts/bootstrap step 6)";
-  auto dir = temp_dir("spans");
+  auto dir = temp_dir("spans-" + std::string(GetParam() == "http/json" ? "json" : "proto"));
   const auto out = dir / "spans.jsonl";
   ChildProcess receiver({XERVO_OTLP_PYTHON, XERVO_OTLP_RECEIVER, "--out", out.string()});
   auto receiver_port = receiver.wait_for_listening_port(std::chrono::seconds(30));
   ASSERT_TRUE(receiver_port) << receiver.log();
-  write_config(dir / "xervo.toml", "http://127.0.0.1:" + std::to_string(*receiver_port));
+  write_config(dir / "xervo.toml", "http://127.0.0.1:" + std::to_string(*receiver_port), GetParam());
   ChildProcess server({XERVO_BINARY, "--config", (dir / "xervo.toml").string(), "serve", "--port", "0"});
   auto port = server.wait_for_listening_port();
   ASSERT_TRUE(port) << server.log();
@@ -137,6 +124,12 @@ TEST(TelemetryE2E, SpansOfOneRequestReachARealReceiverWithTheirParents) {
   receiver.stop();
 
   const auto all = received_spans(out);
+  {
+    std::ifstream in(out);
+    std::string line;
+    const std::string want = GetParam() == "http/json" ? "application/json" : "application/x-protobuf";
+    while (std::getline(in, line)) EXPECT_EQ(json::parse(line).value("content_type", ""), want);
+  }
   const auto spans = of_trace(all, whole_trace);
   const json* http = named(spans, "POST /v1/chat/completions");
   ASSERT_TRUE(http) << json(all).dump(1) << server.log();
@@ -179,7 +172,7 @@ TEST(TelemetryE2E, SpansOfOneRequestReachARealReceiverWithTheirParents) {
   std::filesystem::remove_all(dir);
 }
 
-TEST(TelemetryE2E, ACollectorOnAClosedPortDropsSpansAndRequestsSucceed) {
+TEST(TelemetryE2EClosed, ACollectorOnAClosedPortDropsSpansAndRequestsSucceed) {
   auto dir = temp_dir("closed");
   const int closed = closed_port();
   write_config(dir / "xervo.toml", "http://127.0.0.1:" + std::to_string(closed));

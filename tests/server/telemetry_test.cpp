@@ -13,7 +13,9 @@
 #include <mutex>
 #include <thread>
 
+#include "otlp_collector.h"
 #include "server/otlp_json.h"
+#include "server/otlp_proto.h"
 #include "server/telemetry_exporter.h"
 #include "server/telemetry_sampler.h"
 #include "server_fixture.h"
@@ -191,6 +193,48 @@ TEST(OtlpJson, EncodesAnExportRequestAsOtlpSpecifiesIt) {
   EXPECT_FALSE(root_body["resourceSpans"][0]["scopeSpans"][0]["spans"][0].contains("parentSpanId"));
 }
 
+TEST(OtlpProto, ReadsPartialSuccessAndIgnoresWhatItCannotRead) {
+  using namespace std::string_literals;
+  // ExportTraceServiceResponse{partial_success{rejected_spans: 3, error_message: "x"}}
+  EXPECT_EQ(server::rejected_spans_proto("\x0a\x05\x08\x03\x12\x01x"s), 3u);
+  EXPECT_EQ(server::rejected_spans_proto("\x0a\x05\x12\x01x\x08\x07"s), 7u);  // any field order
+  EXPECT_EQ(server::rejected_spans_proto(""), 0u);
+  EXPECT_EQ(server::rejected_spans_proto("\x0a\x7f\x08"s), 0u);      // length past the end
+  EXPECT_EQ(server::rejected_spans_proto("\x0a\x02\x08\xff"s), 0u);  // varint cut short
+  EXPECT_EQ(server::rejected_spans_proto("\x0f\x00"s), 0u);          // wire type 7
+  EXPECT_EQ(server::rejected_spans_proto(std::string(64, '\xff')), 0u);
+}
+
+TEST(OtlpProto, EncodesIdsTimesAndAttributesWithTheirFieldNumbers) {
+  trace::SpanRecord s;
+  s.trace_id.fill(0xab);
+  s.span_id.fill(0xcd);
+  s.name = "POST /v1/x\xff";  // not UTF-8: replaced
+  s.kind = trace::SpanKind::server;
+  s.start_unix_ns = 1;
+  s.end_unix_ns = 2;
+  s.attributes.push_back({"n", int64_t{-1}});
+  std::string body = server::encode_export_request_proto({s}, {});
+  // trace_id (field 1, bytes): tag 0x0a, length 16, the id.
+  EXPECT_NE(body.find("\x0a\x10" + std::string(16, '\xab')), std::string::npos);
+  EXPECT_NE(body.find("\x12\x08" + std::string(8, '\xcd')), std::string::npos);
+  EXPECT_NE(body.find("POST /v1/x\xef\xbf\xbd"), std::string::npos);
+  EXPECT_NE(body.find("\x30\x02"), std::string::npos);                // kind (6, varint) = SERVER
+  std::string start = "\x39" + std::string("\x01\0\0\0\0\0\0\0", 8);  // start_time (7, fixed64)
+  EXPECT_NE(body.find(start), std::string::npos);
+  // int_value (3) -1 is ten varint bytes (int64, two's complement).
+  EXPECT_NE(body.find("\x18\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01"), std::string::npos);
+  EXPECT_EQ(body.find("parent"), std::string::npos);
+}
+
+TEST(OtlpProto, ValidUtf8KeepsTextAndReplacesBadBytes) {
+  EXPECT_EQ(server::valid_utf8("héllo €𝄞"), "héllo €𝄞");
+  EXPECT_EQ(server::valid_utf8("a\xc3"), "a\xef\xbf\xbd");                                // cut short
+  EXPECT_EQ(server::valid_utf8("\xc0\xaf"), "\xef\xbf\xbd\xef\xbf\xbd");                  // overlong '/'
+  EXPECT_EQ(server::valid_utf8("\xed\xa0\x80"), "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");  // a surrogate
+  EXPECT_EQ(server::valid_utf8("\xf4\x90\x80\x80").substr(0, 3), "\xef\xbf\xbd");         // past U+10FFFF
+}
+
 TEST(OtlpJson, ReadsPartialSuccess) {
   EXPECT_EQ(server::rejected_spans(""), 0u);
   EXPECT_EQ(server::rejected_spans("{}"), 0u);
@@ -288,66 +332,6 @@ TEST(SpanExporter, ExportsToARealEndpointOverHttp) {
 }
 
 // --- spans of requests to an in-process server ---------------------------------------------------
-
-// An OTLP/HTTP endpoint in the test: keeps every span it is sent.
-class Collector {
- public:
-  Collector() {
-    server_.Post("/v1/traces", [this](const httplib::Request& req, httplib::Response& res) {
-      auto body = json::parse(req.body);
-      std::lock_guard lock(mu_);
-      for (const auto& rs : body["resourceSpans"])
-        for (const auto& ss : rs["scopeSpans"])
-          for (const auto& s : ss["spans"]) spans_.push_back(s);
-      res.set_content("{}", "application/json");
-    });
-    server_.set_keep_alive_max_count(1);  // stop() does not wait for an idle keep-alive connection
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-  }
-  ~Collector() {
-    server_.stop();
-    thread_.join();
-  }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/v1/traces"; }
-  std::vector<json> spans() {
-    std::lock_guard lock(mu_);
-    return spans_;
-  }
-
- private:
-  httplib::Server server_;
-  int port_ = 0;
-  std::thread thread_;
-  std::mutex mu_;
-  std::vector<json> spans_;
-};
-
-std::string attr(const json& span, const std::string& key) {
-  for (const auto& a : span.value("attributes", json::array()))
-    if (a["key"] == key) return a["value"].begin().value().dump();
-  return "";
-}
-
-const json* named(const std::vector<json>& spans, std::string_view name) {
-  for (const auto& s : spans)
-    if (s["name"] == name) return &s;
-  return nullptr;
-}
-
-// A port nothing listens on: bound to get a free number, then closed.
-int closed_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
-    ADD_FAILURE() << "no socket for a closed port";
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
 
 class TelemetryServerTest : public ServerTest {
  protected:

@@ -3,8 +3,10 @@
 // on), and the transport bounds (message size, slow reader, idle, pings, shutdown).
 #include <algorithm>
 #include <functional>
+#include <map>
 #include <thread>  // std::thread: stop() runs beside the client
 
+#include "otlp_collector.h"
 #include "server_fixture.h"
 #include "websocket_test_client.h"
 
@@ -158,6 +160,51 @@ TEST_F(WebSocketTest, TwoGenerationsRunAtOnceEachTaggedWithItsId) {
   c.drop();  // closing the socket cancels what still runs
   EXPECT_TRUE(Probe::eventually([&] { return probe->cancelled.load() == 2; }));
   EXPECT_EQ(probe->finished.load(), 0);
+}
+
+TEST_F(WebSocketTest, EachGenerationIsASpanUnderTheUpgradeOrItsOwnTraceparent) {
+  Collector collector;
+  options.telemetry.enabled = true;
+  options.telemetry.traces_endpoint = collector.url();
+  options.telemetry.export_interval = std::chrono::milliseconds(5);
+  start();
+  const std::string upgrade_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+  const std::string own_trace = "0af7651916cd43dd8448eb211c80319c";
+  WsClient c;
+  ASSERT_EQ(connect(c, {}, {{"traceparent", "00-" + upgrade_trace + "-00f067aa0ba902b7-01"}}), 101);
+  ASSERT_TRUE(c.send(generate("a", "chat/test")));
+  ASSERT_TRUE(read_until(c, is("done", "a")));
+  json b = generate("b", "chat/test");
+  b["traceparent"] = "00-" + own_trace + "-b7ad6b7169203331-01";
+  ASSERT_TRUE(c.send(b));
+  ASSERT_TRUE(read_until(c, is("done", "b")));
+  json bad = generate("c", "chat/test");
+  bad["traceparent"] = "00-nonsense";  // ignored: the upgrade's trace is used
+  ASSERT_TRUE(c.send(bad));
+  ASSERT_TRUE(read_until(c, is("done", "c")));
+  c.drop();
+  server->stop();
+  auto spans = collector.spans();
+  std::map<std::string, json> by_message;
+  std::string upgrade_span;
+  for (const auto& s : spans) {
+    if (s["name"] == "WS /v1/ws") by_message[attr(s, "xervo.ws.message_id")] = s;
+    if (s["name"] == "GET /v1/ws") upgrade_span = s["spanId"];
+  }
+  ASSERT_EQ(by_message.size(), 3u) << json(spans).dump(1);
+  ASSERT_FALSE(upgrade_span.empty());
+  EXPECT_EQ(by_message["\"a\""]["traceId"], upgrade_trace);
+  EXPECT_EQ(by_message["\"a\""]["parentSpanId"], upgrade_span);
+  EXPECT_EQ(by_message["\"b\""]["traceId"], own_trace);
+  EXPECT_EQ(by_message["\"b\""]["parentSpanId"], "b7ad6b7169203331");
+  EXPECT_EQ(by_message["\"c\""]["parentSpanId"], upgrade_span);
+  EXPECT_EQ(attr(by_message["\"a\""], "gen_ai.request.model"), "\"chat/test\"");
+  EXPECT_NE(attr(by_message["\"a\""], "gen_ai.usage.output_tokens"), "");
+  // The model's own spans hang under the generation's.
+  const json* acquire = nullptr;
+  for (const auto& s : spans)
+    if (s["name"] == "acquire" && s.value("parentSpanId", "") == by_message["\"a\""]["spanId"]) acquire = &s;
+  EXPECT_TRUE(acquire) << json(spans).dump(1);
 }
 
 TEST_F(WebSocketTest, CancelOneWhileTheOtherCompletes) {

@@ -113,5 +113,42 @@ TEST_F(GeminiTools, StreamedFunctionCallArrivesWhole) {
   EXPECT_EQ(r->tool_calls[0].id, deltas[0].id);
 }
 
+// A functionCall part without a usable name (missing, empty, not a string) is a clear error, whole
+// and streamed; it never becomes a call nobody can dispatch.
+TEST_F(GeminiTools, AFunctionCallWithoutANameIsAClearError) {
+  std::string part;
+  auto reply = [&] {
+    std::lock_guard lock(mutex);
+    return json::parse(R"({"candidates":[{"content":{"role":"model","parts":[)" + part +
+                       R"(]},"finishReason":"STOP"}]})");
+  };
+  server.http().Post(R"(/v1beta/models/gemini-test:generateContent)",
+                     [&](const httplib::Request&, httplib::Response& res) {
+                       res.set_content(reply().dump(), "application/json");
+                     });
+  server.http().Post(R"(/v1beta/models/gemini-test:streamGenerateContent)",
+                     [&](const httplib::Request&, httplib::Response& res) {
+                       res.set_content("data: " + reply().dump() + "\r\n\r\n", "text/event-stream");
+                     });
+  server.start();
+  auto model = load();
+  for (const char* bad : {R"({"functionCall":{"args":{"city":"Oslo"}}})", R"({"functionCall":{"name":""}})",
+                          R"({"functionCall":{"name":7,"args":{}}})", R"({"functionCall":{"name":["f"]}})"}) {
+    {
+      std::lock_guard lock(mutex);
+      part = bad;
+    }
+    auto whole = model.generator->generate(request());
+    ASSERT_FALSE(whole.ok()) << bad;
+    EXPECT_EQ(whole.error().code(), ErrorCode::inference_failed);
+    EXPECT_NE(whole.error().message().find("functionCall parts with a name"), std::string::npos)
+        << whole.error().message();
+    auto streamed = model.generator->generate_deltas(request(), [](const GenerateDelta&) { return true; });
+    ASSERT_FALSE(streamed.ok()) << bad;
+    EXPECT_NE(streamed.error().message().find("functionCall parts with a name"), std::string::npos)
+        << streamed.error().message();
+  }
+}
+
 }  // namespace
 }  // namespace xervo

@@ -108,5 +108,34 @@ TEST_F(OpenAiTools, StreamedCallDeltasAreAssembled) {
   EXPECT_EQ(deltas[1].arguments + deltas[2].arguments, R"({"city":"Lima"})");
 }
 
+// A hostile or broken upstream: call deltas that are not in OpenAI's shape end the call with a clear
+// inference_failed error naming what was expected, never an exception or a call at a wild index.
+TEST_F(OpenAiTools, MalformedCallDeltasAreAClearError) {
+  std::string delta;
+  server.http().Post("/v1/chat/completions", [&](const httplib::Request&, httplib::Response& res) {
+    std::lock_guard lock(mutex);
+    json chunk = {{"choices", {{{"index", 0}, {"delta", json::parse(delta)}, {"finish_reason", nullptr}}}}};
+    res.set_content("data: " + chunk.dump() + "\n\ndata: [DONE]\n\n", "text/event-stream");
+  });
+  server.start();
+  auto model = load();
+  for (const char* bad : {R"({"tool_calls":[{"index":"0","function":{"name":"f"}}]})",
+                          R"({"tool_calls":[{"index":1.5,"function":{"name":"f"}}]})",
+                          R"({"tool_calls":[{"index":-1,"function":{"name":"f"}}]})",
+                          R"({"tool_calls":[{"index":5000000000,"function":{"name":"f"}}]})",
+                          R"({"tool_calls":[{"index":3,"function":{"name":"f"}}]})",  // skips 0..2
+                          R"({"tool_calls":["f"]})", R"({"tool_calls":{"index":0}})"}) {
+    {
+      std::lock_guard lock(mutex);
+      delta = bad;
+    }
+    auto r = model.generator->generate_deltas(request(), [](const GenerateDelta&) { return true; });
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.error().code(), ErrorCode::inference_failed) << bad;
+    EXPECT_NE(r.error().message().find("delta.tool_calls in OpenAI's shape"), std::string::npos)
+        << r.error().message();
+  }
+}
+
 }  // namespace
 }  // namespace xervo
