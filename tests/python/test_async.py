@@ -15,7 +15,7 @@ def test_concurrent_embed_async_calls(runtime):
 
     results = asyncio.run(main())
     for i, r in enumerate(results):
-        np.testing.assert_allclose(r, model.embed([f"text {i}"]), atol=1e-5)
+        np.testing.assert_allclose(r, model.embed([f"text {i}"]), atol=1e-4)
 
 
 def test_the_loop_runs_while_a_generation_does(runtime):

@@ -84,7 +84,7 @@ def test_pull_reports_progress(models, tmp_path, monkeypatch):
         seen = []
         model = library.pull("acme/tiny-embed-GGUF", progress=lambda file, done, total: seen.append((file, done, total)))
         size = len(_Hub.files["acme/tiny-embed-GGUF"]["tiny-embed-f16.gguf"])
-        assert model["size_bytes"] == size and model["hub_repo"] == "acme/tiny-embed-GGUF"
+        assert model["size_bytes"] == size and model["source"]["hub_repo"] == "acme/tiny-embed-GGUF"
         assert seen and seen[-1][1] == seen[-1][2] == size
         assert [m["id"] for m in library.search("tiny")] == [model["id"]]
         with pytest.raises(xervo.XervoError) as info:

@@ -17,8 +17,9 @@ def test_embed_returns_one_contiguous_float32_row_per_text(runtime):
     assert vectors.shape == (3, model.dimensions) and model.dimensions == 64
     assert vectors.flags["C_CONTIGUOUS"] and vectors.flags["OWNDATA"] is False  # the buffer xervo filled
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
-    np.testing.assert_array_equal(vectors[0], vectors[2])
-    assert not np.array_equal(vectors[0], vectors[1])
+    # The same text in one batch: equal up to float noise of the batch's order (docs/cache.md).
+    np.testing.assert_allclose(vectors[0], vectors[2], atol=1e-6)
+    assert not np.allclose(vectors[0], vectors[1], atol=1e-3)
 
 
 def test_embed_of_nothing_is_an_empty_array(runtime):
@@ -140,8 +141,8 @@ def test_several_python_threads_share_one_model(runtime):
     for t in threads:
         t.join()
     assert not errors
-    for r in results:
-        np.testing.assert_allclose(r, expected, atol=1e-5)
+    for r in results:  # batched with other threads' calls: equal within the batch-composition bound
+        np.testing.assert_allclose(r, expected, atol=1e-4)
 
 
 def test_from_toml_and_plugins_through_the_config(models, plugin_dir, tmp_path):
