@@ -88,9 +88,11 @@ class Serve:
             self._log.close()
 
 
-@pytest.fixture
-def serve(tmp_path):
+@pytest.fixture(scope="module")
+def serve(tmp_path_factory):
+    """Starts `xervo serve` on a config text; one server may serve a whole test module."""
     started = []
+    tmp_path = tmp_path_factory.mktemp("serve")
 
     def start(config_text: str) -> Serve:
         config = tmp_path / "xervo.toml"

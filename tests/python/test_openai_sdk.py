@@ -7,7 +7,7 @@ import openai
 import pytest
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def server(serve, models, plugin_dir):
     s = serve(
         f'[plugins]\npaths = ["{plugin_dir}"]\n'
@@ -20,7 +20,7 @@ def server(serve, models, plugin_dir):
     assert s.stop() == 0, s.log()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def client(server):
     return openai.OpenAI(base_url=server.url("/v1"), api_key="unused", max_retries=0, timeout=120)
 
