@@ -22,7 +22,7 @@ def server(serve, models, plugin_dir):
 
 @pytest.fixture(scope="module")
 def client(server):
-    return openai.OpenAI(base_url=server.url("/v1"), api_key="unused", max_retries=0, timeout=120)
+    return openai.OpenAI(base_url=server.url("/v1"), api_key="unused", max_retries=0, timeout=300)
 
 
 def test_embeddings(client):
@@ -83,7 +83,7 @@ def check_args(name, arguments):
 
 def test_tools_named_required_and_streamed(client):
     messages = [{"role": "user", "content": "What is the weather in Paris?"}]
-    named = client.chat.completions.create(model="chat/tiny", messages=messages, tools=TOOLS, max_tokens=200,
+    named = client.chat.completions.create(model="chat/tiny", messages=messages, tools=TOOLS, max_tokens=100,
                                            temperature=0.9, seed=11,
                                            tool_choice={"type": "function", "function": {"name": "get_time"}})
     assert named.choices[0].finish_reason == "tool_calls", named
@@ -92,7 +92,7 @@ def test_tools_named_required_and_streamed(client):
         check_args(call.function.name, call.function.arguments)
 
     request = dict(model="chat/tiny", messages=messages, tools=TOOLS, tool_choice="required",
-                   parallel_tool_calls=False, max_tokens=200, temperature=0, seed=5)
+                   parallel_tool_calls=False, max_tokens=100, temperature=0, seed=5)
     whole = client.chat.completions.create(**request)
     calls = whole.choices[0].message.tool_calls
     assert len(calls) == 1, whole
