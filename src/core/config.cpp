@@ -143,6 +143,29 @@ void record_locations(std::string_view source, const toml::table& table, const s
   }
 }
 
+// [plugins]: paths = ["folder or file.so", ...], relative paths against the config file's folder. Kept
+// among the provider tables as providers["plugins"] (no provider may take that id) so that Config, a
+// header most of xervo includes, keeps its shape; src/providers/plugin reads it from there.
+nlohmann::json parse_plugins(std::string_view source, const toml::node& node) {
+  const auto* table = node.as_table();
+  if (!table) fail(source, node, "plugins", "must be a table");
+  nlohmann::json out = {{"paths", nlohmann::json::array()}};
+  for (const auto& [k, v] : *table) {
+    if (k.str() != "paths")
+      fail(source, v, "plugins." + std::string(k.str()), "unknown key (known keys: paths)");
+    const auto* paths = v.as_array();
+    if (!paths) fail(source, v, "plugins.paths", "must be an array of folders or files");
+    const auto base = std::filesystem::path(std::string(source)).parent_path();
+    for (const auto& p : *paths) {
+      const auto* s = p.as_string();
+      if (!s || s->get().empty()) fail(source, p, "plugins.paths", "must hold non-empty strings");
+      std::filesystem::path path(s->get());
+      out["paths"].push_back((path.is_relative() && !base.empty() ? base / path : path).string());
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string join_key_path(std::string_view prefix, std::string_view key) {
@@ -161,6 +184,7 @@ Result<Config> parse_config(std::string_view toml_text, std::string_view source_
   Config config;
   try {
     toml::table root = toml::parse(toml_text, source_name);
+    std::optional<nlohmann::json> plugins;
     record_locations(source_name, root, "", config.locations);
     for (const auto& [k, v] : root) {
       const std::string key(k.str());
@@ -180,10 +204,19 @@ Result<Config> parse_config(std::string_view toml_text, std::string_view source_
          : key == "cache"     ? config.cache
          : key == "telemetry" ? config.telemetry
                               : config.runtime) = to_json(v);
+      } else if (key == "plugins") {
+        plugins = parse_plugins(source_name, v);
       } else {
         fail(source_name, v, key,
-             "unknown section (expected models, providers, runtime, cache, server, library or telemetry)");
+             "unknown section (expected models, providers, plugins, runtime, cache, server, library or "
+             "telemetry)");
       }
+    }
+    if (plugins) {
+      if (config.providers.contains("plugins"))
+        fail(source_name, *root.get("providers"), "providers.plugins",
+             "'plugins' is no provider id (the [plugins] section lists plugin folders)");
+      config.providers["plugins"] = std::move(*plugins);
     }
   } catch (const toml::parse_error& e) {
     return Error(ErrorCode::config_invalid, std::string(source_name) + ":" +

@@ -1,5 +1,11 @@
 #include "xervo/providers.h"
 
+#if XERVO_HAVE_PLUGIN
+#include <set>
+
+#include "providers/plugin/plugin_loader.h"
+#endif
+
 namespace xervo {
 
 void add_builtin_providers(RuntimeBuilder& builder, std::shared_ptr<ModelResolver> resolver) {
@@ -14,6 +20,12 @@ void add_builtin_providers(RuntimeBuilder& builder, std::shared_ptr<ModelResolve
 #endif
 #if XERVO_HAVE_GEMINI
   builder.add_provider(make_gemini_provider(builder.provider_settings("gemini")));
+#endif
+#if XERVO_HAVE_PLUGIN
+  // Plugins of [plugins] paths and XERVO_PLUGIN_PATH, after the built-ins: an id taken is refused.
+  std::set<std::string> taken;
+  for (const char* id : {"llamacpp", "onnx", "openai", "gemini"}) taken.insert(id);
+  add_plugin_providers(builder, builder.provider_settings("plugins"), std::move(taken));
 #endif
   (void)builder;
   (void)resolver;
