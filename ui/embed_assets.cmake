@@ -3,6 +3,7 @@
 # path and content type (src/server/dashboard_assets.h). Without DIST (node/npm missing at build
 # time) it writes an empty set and REASON, which the server's / page shows.
 cmake_minimum_required(VERSION 3.25)
+find_program(GZIP gzip)
 
 function(content_type file out)
   get_filename_component(ext "${file}" LAST_EXT)
@@ -40,7 +41,23 @@ if(DIST AND EXISTS "${DIST}/index.html")
     string(REGEX REPLACE "(0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,)" "\\1\n" bytes "${bytes}")
     content_type("${rel}" type)
     string(APPEND body "const unsigned char kFile${count}[] = {\n${bytes}0x00};\n")
-    string(APPEND table "    {\"/${rel}\", \"${type}\", kFile${count}, ${size}},\n")
+    # Text files also gzipped (-n: no name or time inside, so the output is reproducible), served to
+    # clients that accept it.
+    set(gz_ref "nullptr, 0")
+    if(GZIP AND rel MATCHES "\\.(js|css|html|svg|json|txt)$")
+      execute_process(COMMAND "${GZIP}" -9 -n -c "${DIST}/${rel}" OUTPUT_FILE "${OUT}.gz" RESULT_VARIABLE gz_rc)
+      if(gz_rc EQUAL 0)
+        file(READ "${OUT}.gz" gz_hex HEX)
+        string(LENGTH "${gz_hex}" gz_len)
+        math(EXPR gz_size "${gz_len} / 2")
+        string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," gz_bytes "${gz_hex}")
+        string(REGEX REPLACE "(0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,0x..,)" "\\1\n" gz_bytes "${gz_bytes}")
+        string(APPEND body "const unsigned char kGzip${count}[] = {\n${gz_bytes}0x00};\n")
+        set(gz_ref "kGzip${count}, ${gz_size}")
+      endif()
+      file(REMOVE "${OUT}.gz")
+    endif()
+    string(APPEND table "    {\"/${rel}\", \"${type}\", kFile${count}, ${size}, ${gz_ref}},\n")
     math(EXPR count "${count} + 1")
   endforeach()
   set(REASON "")

@@ -15,6 +15,8 @@ struct DashboardAsset {
   std::string_view content_type;  // "text/javascript; charset=utf-8"
   const unsigned char* data;
   size_t size;
+  const unsigned char* gzip_data;  // the same bytes gzipped (text files), else null
+  size_t gzip_size;
 };
 
 // Every built file; empty when the dashboard was not built.

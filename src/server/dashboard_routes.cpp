@@ -34,6 +34,26 @@ const DashboardAsset* find_asset(std::string_view path) {
   return it == assets.end() ? nullptr : &*it;
 }
 
+// Whether an Accept-Encoding header lists gzip without q=0 (RFC 9110, 12.5.3).
+bool accepts_gzip(std::string_view header) {
+  size_t pos = 0;
+  while (pos < header.size()) {
+    size_t comma = header.find(',', pos);
+    if (comma == std::string_view::npos) comma = header.size();
+    std::string item;
+    for (char c : header.substr(pos, comma - pos))
+      if (c != ' ' && c != '\t') item += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    pos = comma + 1;
+    std::string coding = item.substr(0, item.find(';'));
+    if (coding != "gzip" && coding != "x-gzip") continue;
+    auto q = item.find(";q=");
+    if (q == std::string::npos) return true;
+    std::string v = item.substr(q + 3);
+    return !(v == "0" || v == "0." || v == "0.0" || v == "0.00" || v == "0.000");
+  }
+  return false;
+}
+
 std::string escape_html(std::string_view text) {
   std::string out;
   for (char c : text) {
@@ -65,6 +85,13 @@ void send_asset(const HttpRequest& req, HttpResponse& res, std::string_view path
     // Vite names built files by their content hash: they never change under one name.
     res.set_header("Cache-Control",
                    path.starts_with("/assets/") ? "public, max-age=31536000, immutable" : "no-cache");
+    res.set_header("Vary", "Accept-Encoding");
+    if (asset->gzip_data && accepts_gzip(req.header("Accept-Encoding"))) {
+      res.set_header("Content-Encoding", "gzip");
+      res.set_content(std::string(reinterpret_cast<const char*>(asset->gzip_data), asset->gzip_size),
+                      std::string(asset->content_type));
+      return;
+    }
     res.set_content(std::string(reinterpret_cast<const char*>(asset->data), asset->size),
                     std::string(asset->content_type));
     return;

@@ -67,15 +67,19 @@ function Chat() {
     setReply('');
     abort.current = new AbortController();
     let text = '';
+    let chunks = 0;
+    let tokens = '';
     try {
       const res = await call('/v1/chat/completions', { body, signal: abort.current.signal });
       for await (const m of sse(res)) {
         const c = chunkText(m.data);
         if (!c) break;
+        if (c.text) chunks++;
         text += c.text;
         setReply(text);
-        if (c.usage) setUsage(`${c.usage.prompt_tokens} tokens in, ${c.usage.completion_tokens} out`);
+        if (c.usage) tokens = `, ${c.usage.prompt_tokens} tokens in, ${c.usage.completion_tokens} out`;
       }
+      setUsage(`${chunks} chunks streamed${tokens}`);
     } catch (err) {
       if ((err as Error).name !== 'AbortError') setError((err as Error).message);
     } finally {
@@ -103,7 +107,11 @@ function Chat() {
           )}
         </div>
         {error && <p class="error" data-testid="chat-error">{error}</p>}
-        {usage && <p class="hint">{usage}</p>}
+        {usage && (
+          <p class="hint" data-testid="chat-streamed">
+            {usage}
+          </p>
+        )}
         <form class="inline-form" onSubmit={(e) => void send(e)}>
           <input placeholder="Message" value={input} onInput={(e) => setInput((e.target as HTMLInputElement).value)} data-testid="chat-input" />
           {reply !== null ? (
