@@ -15,14 +15,13 @@ if(XERVO_UI_NODE AND EXISTS "${xervo_ui_dir}/node_modules/vite/bin/vite.js"
        "${xervo_ui_dir}/package-lock.json" "${xervo_ui_dir}/vite.config.ts" "${xervo_ui_dir}/tsconfig.json"
        "${xervo_ui_dir}/node_modules/.package-lock.json")
   add_custom_command(
-    OUTPUT "${xervo_ui_out}/ui.stamp"
-    BYPRODUCTS "${xervo_ui_cpp}" "${xervo_ui_out}/dist/index.html"
+    OUTPUT "${xervo_ui_cpp}"
+    BYPRODUCTS "${xervo_ui_out}/dist/index.html"
     COMMAND "${XERVO_UI_NODE}" "${xervo_ui_dir}/node_modules/typescript/bin/tsc" --noEmit -p "${xervo_ui_dir}"
     COMMAND "${XERVO_UI_NODE}" "${xervo_ui_dir}/node_modules/vite/bin/vite.js" build --logLevel warn
             --outDir "${xervo_ui_out}/dist" --emptyOutDir
     COMMAND "${CMAKE_COMMAND}" "-DDIST=${xervo_ui_out}/dist" "-DOUT=${xervo_ui_cpp}" -P
             "${xervo_ui_dir}/embed_assets.cmake"
-    COMMAND "${CMAKE_COMMAND}" -E touch "${xervo_ui_out}/ui.stamp"
     DEPENDS ${xervo_ui_sources} "${xervo_ui_dir}/embed_assets.cmake"
     WORKING_DIRECTORY "${xervo_ui_dir}"
     COMMENT "Building the dashboard (tsc, vite build)"

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { chatRequest, chunkText, InputError, type ChatSettings } from '../src/lib/chat';
 import { applyPullLine, pullStart } from '../src/lib/pull';
 import { errorFromBody } from '../src/lib/api';
-import { cellColor, cosine, lines, similarityMatrix } from '../src/lib/vectors';
+import { cellColor, cosine, lines, offDiagonalRange, similarityMatrix } from '../src/lib/vectors';
 import { ago, bytes, duration, percent } from '../src/lib/format';
 
 const base: ChatSettings = { model: 'chat/default', system: 'Be brief.', temperature: '0.5', maxTokens: '64', jsonSchema: '' };
@@ -87,6 +87,12 @@ describe('vectors', () => {
     expect(cellColor(1)).toContain('215');
     expect(cellColor(-1)).toContain('hsla(5');
     expect(lines(' a \n\n b\nc', 2)).toEqual(['a', 'b']);
+    // Within a narrow range the closest pair is the strongest, the farthest the faintest.
+    const m = [[1, 0.9, 0.85], [0.9, 1, 0.95], [0.85, 0.95, 1]];
+    expect(offDiagonalRange(m)).toEqual([0.85, 0.95]);
+    expect(cellColor(0.95, 0.85, 0.95)).toBe('hsla(215, 75%, 50%, 0.900)');
+    expect(cellColor(0.85, 0.85, 0.95)).toBe('hsla(215, 75%, 50%, 0.100)');
+    expect(offDiagonalRange([[1]])).toEqual([-1, 1]);
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyEvent, describeEvent, needsRefresh, recordOf, unaliased, type AliasInfo, type ModelRecord, type RuntimeView } from '../src/lib/runtime';
+import { applyEvent, describeEvent, withoutRepeatedProgress, needsRefresh, recordOf, unaliased, type AliasInfo, type ModelRecord, type RuntimeView } from '../src/lib/runtime';
 
 const estimate = { weights: 0, kv_cache: 0, compute: 0, total: 0 };
 function record(key: string, state: ModelRecord['state'], aliases: string[] = []): ModelRecord {
@@ -40,6 +40,13 @@ describe('applyEvent', () => {
   it('asks for a full read after everything but progress', () => {
     expect(needsRefresh({ event: 'loading', model: record('k1', 'loading') })).toBe(false);
     expect(needsRefresh({ event: 'swapped', model: record('k1', 'loaded'), alias: 'embed/default' })).toBe(true);
+  });
+
+  it('keeps only the last progress event of a load in the readable list', () => {
+    const ev = (event: 'loading' | 'loaded', key: string, progress?: number) => ({ event: { event, model: record(key, event), progress } });
+    const list = [ev('loading', 'a', 0), ev('loading', 'b', 0), ev('loading', 'a', 0.5), ev('loading', 'a', 1), ev('loaded', 'a'), ev('loading', 'a', 0)];
+    const out = withoutRepeatedProgress(list).map((x) => `${x.event.model.key}:${x.event.event}:${x.event.progress ?? ''}`);
+    expect(out).toEqual(['a:loading:1', 'b:loading:0', 'a:loaded:', 'a:loading:0']);
   });
 
   it('describes events in one line', () => {

@@ -130,3 +130,21 @@ export function describeEvent(e: ModelEvent): string {
   }
   return `${name}: ${String(e.event)}`;
 }
+
+// Events as a list a person reads: of a run of loading events for one model (its progress) only
+// the last stays. Oldest first, as given.
+export function withoutRepeatedProgress<T extends { event: ModelEvent }>(list: T[]): T[] {
+  const out: T[] = [];
+  const lastOf = new Map<string, number>(); // model key -> index in out of its latest event
+  for (const item of list) {
+    const key = item.event.model.key;
+    const i = lastOf.get(key);
+    if (item.event.event === 'loading' && i !== undefined && out[i].event.event === 'loading') {
+      out[i] = item;
+      continue;
+    }
+    lastOf.set(key, out.length);
+    out.push(item);
+  }
+  return out;
+}

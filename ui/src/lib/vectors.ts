@@ -18,12 +18,29 @@ export function similarityMatrix(vectors: number[][]): number[][] {
   return vectors.map((a) => vectors.map((b) => cosine(a, b)));
 }
 
-// A cell's background: hue from red (-1) through neutral (0) to blue (1), stronger with |s|.
-export function cellColor(s: number): string {
+// The lowest and highest similarity between two different texts: the colour scale's ends, so that
+// an embedder whose similarities all lie in 0.85..0.95 still shows which pairs are closer.
+export function offDiagonalRange(m: number[][]): [number, number] {
+  let lo = Infinity;
+  let hi = -Infinity;
+  m.forEach((row, i) =>
+    row.forEach((s, j) => {
+      if (i === j || !Number.isFinite(s)) return;
+      lo = Math.min(lo, s);
+      hi = Math.max(hi, s);
+    }),
+  );
+  return Number.isFinite(lo) ? [lo, hi] : [-1, 1];
+}
+
+// A cell's background: blue for similar, red for opposite (s < 0); stronger the closer s is to the
+// top of [lo, hi] (default the whole -1..1).
+export function cellColor(s: number, lo = -1, hi = 1): string {
   if (!Number.isFinite(s)) return 'transparent';
   const v = Math.max(-1, Math.min(1, s));
   const hue = v >= 0 ? 215 : 5;
-  const alpha = Math.abs(v) * 0.85 + 0.05;
+  const t = hi > lo ? Math.max(0, Math.min(1, (v - lo) / (hi - lo))) : 1;
+  const alpha = v >= 0 ? t * 0.8 + 0.1 : Math.abs(v) * 0.8 + 0.1;
   return `hsla(${hue}, 75%, 50%, ${alpha.toFixed(3)})`;
 }
 

@@ -4,7 +4,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { json } from '../lib/api';
 import { can, type Who } from '../lib/auth';
 import { duration, percent } from '../lib/format';
-import { describeEvent } from '../lib/runtime';
+import { describeEvent, withoutRepeatedProgress } from '../lib/runtime';
 import { events, useFeed } from '../feeds';
 
 interface RecentRequest {
@@ -99,7 +99,7 @@ export function Activity(props: { who: Who }) {
           </div>
           <h3>Lifecycle events</h3>
           <ul class="events" data-testid="events-list">
-            {[...events.recent].reverse().slice(0, 100).map((r) => (
+            {withoutRepeatedProgress(events.recent).reverse().slice(0, 100).map((r) => (
               <li>
                 <span class="sub">{time(r.at)}</span> <span class={`badge state-${r.event.event === 'swapped' ? 'loaded' : r.event.event}`}>{r.event.event}</span> {describeEvent(r.event)}
               </li>

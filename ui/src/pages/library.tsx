@@ -19,11 +19,7 @@ interface LibraryModel {
   embedding_length: number;
   size_bytes: number;
   sha256: string;
-  source_kind: string;
-  source_path: string;
-  hub_repo: string;
-  hub_revision: string;
-  hub_file: string;
+  source: { kind: string; path: string; hub_repo: string; hub_revision: string; hub_file: string };
   state: string;
   downloaded_bytes: number;
   error: string;
@@ -92,7 +88,7 @@ function Details(props: { id: string; onChanged: () => void; onClose: () => void
   if (error) return <aside class="card details"><p class="error">{error}</p></aside>;
   if (!m) return <aside class="card details"><p>Loading…</p></aside>;
   const rows: [string, string][] = [
-    ['Task', m.task ?? 'unknown'],
+    ['Task', m.task || 'unknown'],
     ['Architecture', m.architecture],
     ['Quantization', m.quantization],
     ['Parameters', count(m.parameter_count)],
@@ -101,8 +97,8 @@ function Details(props: { id: string; onChanged: () => void; onClose: () => void
     ['Size', `${bytes(m.size_bytes)} (${count(m.size_bytes)} bytes)`],
     ['sha256', m.sha256],
     ['State', m.state + (m.error ? `: ${m.error}` : '')],
-    ['Source', `${m.source_kind}${m.source_path ? `: ${m.source_path}` : ''}`],
-    ['Hub', m.hub_repo ? `${m.hub_repo} @ ${m.hub_revision} / ${m.hub_file}` : '–'],
+    ['Source', `${m.source?.kind ?? '?'}${m.source?.path ? `: ${m.source.path}` : ''}`],
+    ['Hub', m.source?.hub_repo ? `${m.source.hub_repo} @ ${m.source.hub_revision} / ${m.source.hub_file}` : '–'],
     ['Tags', m.tags.join(', ') || '–'],
     ['File', m.file],
   ];
@@ -296,7 +292,7 @@ export function Library(_props: { who: Who }) {
               {(models ?? []).map((m) => (
                 <tr class={`clickable ${selected === m.id ? 'selected' : ''}`} onClick={() => setSelected(m.id)} data-testid={`library-${m.id}`}>
                   <td class="mono">{m.id}</td>
-                  <td>{m.task ?? '?'}</td>
+                  <td>{m.task || '?'}</td>
                   <td>{m.architecture}</td>
                   <td>{m.quantization}</td>
                   <td>{bytes(m.size_bytes)}</td>

@@ -47,6 +47,7 @@ function InferenceView() {
       <h2>Models</h2>
       <p class="hint">This key may call these aliases. Their state and the admin actions need a key with the admin scope.</p>
       {error && <p class="error">{error}</p>}
+      <div class="table-wrap">
       <table data-testid="models-table">
         <thead>
           <tr>
@@ -65,6 +66,7 @@ function InferenceView() {
           ))}
         </tbody>
       </table>
+      </div>
     </section>
   );
 }
@@ -216,7 +218,8 @@ function AdminView() {
                   <td>{pinned ? 'yes' : 'no'}</td>
                   <td>{inFlight[a.key] ?? r?.in_flight ?? 0}</td>
                   <td>{ago(r?.last_used_ms, Date.now())}</td>
-                  <td class="actions">
+                  <td>
+                    <div class="actions nowrap">
                     {b ? (
                       <span class="busy">{b}…</span>
                     ) : (
@@ -243,6 +246,7 @@ function AdminView() {
                         )}
                       </>
                     )}
+                    </div>
                   </td>
                 </tr>,
                 swapping === a.alias && (

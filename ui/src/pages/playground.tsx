@@ -5,7 +5,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { call, json, sse } from '../lib/api';
 import { chatRequest, chunkText, InputError, type ChatMessage, type ChatSettings } from '../lib/chat';
 import { num } from '../lib/format';
-import { cellColor, lines, similarityMatrix } from '../lib/vectors';
+import { cellColor, lines, offDiagonalRange, similarityMatrix } from '../lib/vectors';
 
 interface Listed {
   id: string;
@@ -157,6 +157,7 @@ function Embeddings() {
   const [model, setModel] = useState('');
   const [text, setText] = useState('The cat sat on the mat.\nA kitten rests on a rug.\nStock markets fell sharply today.\nInterest rates rose again.');
   const [matrix, setMatrix] = useState<{ texts: string[]; m: number[][] } | null>(null);
+  const [lo, hi] = matrix ? offDiagonalRange(matrix.m) : [-1, 1];
   const [error, setError] = useState('');
   const run = async (e: Event) => {
     e.preventDefault();
@@ -185,6 +186,7 @@ function Embeddings() {
         Embed
       </button>
       {error && <p class="error">{error}</p>}
+      {matrix && <p class="hint">Cosine similarity; colours span the pairs' range, {num(lo, 2)} to {num(hi, 2)} (the diagonal is each text with itself).</p>}
       {matrix && (
         <div class="matrix" data-testid="similarity-matrix" style={{ gridTemplateColumns: `minmax(8rem, 14rem) repeat(${matrix.texts.length}, minmax(3rem, 1fr))` }}>
           <span />
@@ -196,7 +198,7 @@ function Embeddings() {
               {i + 1}. {matrix.texts[i]}
             </span>,
             ...row.map((s) => (
-              <span class="cell" style={{ background: cellColor(s) }} title={num(s, 4)}>
+              <span class="cell" style={{ background: cellColor(s, lo, Math.max(hi, lo + 1e-6)) }} title={num(s, 4)}>
                 {num(s, 2)}
               </span>
             )),
