@@ -95,6 +95,7 @@ async function operator() {
   // Playground: a chat reply streams in (more than one chunk), then embeddings and rerank.
   await page.getByTestId('nav-playground').click();
   await page.getByTestId('model-generate').locator('option', { hasText: 'chat/default' }).waitFor({ state: 'attached', timeout: T });
+  await page.getByTestId('chat-max-tokens').fill('24');
   await page.getByTestId('chat-input').fill('Say hi');
   await page.getByTestId('chat-send').click();
   await page.getByTestId('msg-assistant').waitFor({ timeout: T });

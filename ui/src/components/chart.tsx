@@ -22,10 +22,15 @@ export function Chart(props: { title: string; series: Series[]; data: (number | 
       cursor: { drag: { x: false, y: false } },
       scales: { x: { time: true }, y: { range: (_u, min, max) => [Math.min(0, min), max > 0 ? max * 1.1 : 1] } },
       axes: [
-        { stroke: 'currentColor', grid: { stroke: 'rgba(128,128,128,0.15)' }, ticks: { stroke: 'rgba(128,128,128,0.3)' } },
+        {
+          stroke: 'currentColor',
+          grid: { stroke: 'rgba(128,128,128,0.15)' },
+          ticks: { stroke: 'rgba(128,128,128,0.3)' },
+          values: (_u, vals) => vals.map((v) => new Date(v * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' })),
+        },
         { stroke: 'currentColor', size: 60, grid: { stroke: 'rgba(128,128,128,0.15)' }, ticks: { stroke: 'rgba(128,128,128,0.3)' }, values: (_u, vals) => vals.map((v) => fmt(v)) },
       ],
-      series: [{}, ...props.series.map((s) => ({ label: s.label, stroke: s.color, width: 2, spanGaps: true, value: (_u: uPlot, v: number | null) => (v === null ? '–' : (s.format ?? fmt)(v)) }))],
+      series: [{}, ...props.series.map((s) => ({ label: s.label, stroke: s.color, width: 2, spanGaps: false, value: (_u: uPlot, v: number | null) => (v === null ? '–' : (s.format ?? fmt)(v)) }))],
     };
     plot.current = new uPlot(opts, props.data as AlignedData, el);
     const resize = new ResizeObserver(() => plot.current?.setSize({ width: Math.max(el.clientWidth, 200), height: 180 }));

@@ -141,7 +141,7 @@ function Chat() {
           </label>
           <label>
             Max tokens
-            <input type="number" min="1" value={settings.maxTokens} onInput={set('maxTokens')} class="narrow" />
+            <input type="number" min="1" value={settings.maxTokens} onInput={set('maxTokens')} class="narrow" data-testid="chat-max-tokens" />
           </label>
         </div>
         <label>
