@@ -33,6 +33,7 @@ interface LibraryModel {
 interface Filters {
   q: string;
   task: string;
+  architecture: string;
   quantization: string;
   state: string;
   sort: string;
@@ -42,6 +43,7 @@ export function searchQuery(f: Filters): string {
   const p = new URLSearchParams();
   if (f.q.trim()) p.set('q', f.q.trim());
   if (f.task) p.set('task', f.task);
+  if (f.architecture.trim()) p.set('architecture', f.architecture.trim());
   if (f.quantization.trim()) p.set('quantization', f.quantization.trim());
   if (f.state) p.set('state', f.state);
   if (f.sort) p.set('sort', f.sort);
@@ -223,7 +225,7 @@ function Import(props: { onDone: () => void }) {
 }
 
 export function Library(_props: { who: Who }) {
-  const [filters, setFilters] = useState<Filters>({ q: '', task: '', quantization: '', state: '', sort: '' });
+  const [filters, setFilters] = useState<Filters>({ q: '', task: '', architecture: '', quantization: '', state: '', sort: '' });
   const [models, setModels] = useState<LibraryModel[] | null>(null);
   const [error, setError] = useState('');
   const [selected, setSelected] = useState('');
@@ -240,7 +242,7 @@ export function Library(_props: { who: Who }) {
   const set = (k: keyof Filters) => (e: Event) => {
     const f = { ...filters, [k]: (e.target as HTMLInputElement).value };
     setFilters(f);
-    if (k !== 'q' && k !== 'quantization') void search(f);
+    if (k !== 'q' && k !== 'quantization' && k !== 'architecture') void search(f);
   };
   return (
     <section>
@@ -259,6 +261,7 @@ export function Library(_props: { who: Who }) {
           <option value="rerank">rerank</option>
           <option value="generate">generate</option>
         </select>
+        <input placeholder="architecture" value={filters.architecture} onInput={set('architecture')} class="narrow" />
         <input placeholder="quantization" value={filters.quantization} onInput={set('quantization')} class="narrow" />
         <select value={filters.state} onChange={set('state')} aria-label="state">
           <option value="">any state</option>
