@@ -54,8 +54,9 @@ TEST_F(DashboardRoutes, PageIsServedWithoutAKeyUnderAStrictPolicy) {
     EXPECT_EQ(r->status, 200) << asset.path;
     EXPECT_EQ(r->body.size(), asset.size) << asset.path;
     EXPECT_EQ(r->get_header_value("Content-Type"), asset.content_type) << asset.path;
-    if (asset.path.starts_with("/assets/"))
+    if (asset.path.starts_with("/assets/")) {
       EXPECT_NE(r->get_header_value("Cache-Control").find("immutable"), std::string::npos);
+    }
   }
   auto missing = get("/assets/../../etc/passwd");
   ASSERT_TRUE(missing);
