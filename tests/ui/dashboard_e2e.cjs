@@ -15,6 +15,7 @@ const path = require('node:path');
 
 const [base, scenario, shots, profile] = process.argv.slice(2);
 const T = 60_000;
+const SLOW = 240_000; // a generation on a loaded 2-core machine
 
 function log(...args) {
   console.log(new Date().toISOString().slice(11, 23), ...args);
@@ -98,7 +99,14 @@ async function operator() {
   await page.getByTestId('chat-max-tokens').fill('24');
   await page.getByTestId('chat-input').fill('Say hi');
   await page.getByTestId('chat-send').click();
-  await page.getByTestId('msg-assistant').waitFor({ timeout: T });
+  // Streamed: text shows while the reply is still coming (the finished reply replaces it).
+  await page.waitForFunction(
+    () => (document.querySelector('[data-testid="msg-streaming"] pre')?.textContent ?? '…').replace('…', '').length > 0 ||
+      !!document.querySelector('[data-testid="msg-assistant"]'),
+    null, { timeout: SLOW });
+  const partial = await page.getByTestId('msg-streaming').count();
+  log('partial reply on screen before the end:', partial > 0);
+  await page.getByTestId('msg-assistant').waitFor({ timeout: SLOW });
   const reply = (await page.getByTestId('msg-assistant').locator('pre').innerText()).trim();
   const streamed = await page.getByTestId('chat-streamed').innerText();
   log('reply:', JSON.stringify(reply.slice(0, 80)), '|', streamed);

@@ -69,7 +69,7 @@ class DashboardE2E : public ::testing::Test {
          std::string("XERVO_ADMIN_KEY=") + kAdminKey, std::string("XERVO_INFERENCE_KEY=") + kInferenceKey,
          XERVO_NODE, XERVO_DASHBOARD_SCRIPT, "http://127.0.0.1:" + std::to_string(*port), scenario,
          XERVO_SCREENSHOT_DIR, (home / "browser").string()},
-        std::chrono::seconds(400));
+        std::chrono::seconds(560));
     EXPECT_EQ(result.exit_code, 0) << result.out << result.err << "\n--- server log ---\n" << server.log();
     EXPECT_NE(result.out.find("ok: " + scenario), std::string::npos) << result.out << result.err;
     EXPECT_EQ(server.stop(std::chrono::seconds(20)), 0) << server.log();
