@@ -182,6 +182,7 @@ void serve(const GlobalOptions& globals, const ServeFlags& flags) {
                      (options.host.find(':') != std::string::npos ? "[" + options.host + "]" : options.host) +
                      ":" + std::to_string(server->port());
   std::printf("xervo serve: listening on %s\n", base.c_str());
+  std::printf("dashboard: %s/ (docs/server/dashboard.md)\n", base.c_str());
   if (globals.demo)
     std::printf("demo aliases: embed/default, rerank/default, chat/default. Try:\n%s",
                 server::demo_curl_lines(base, options.keys.empty() ? "" : "YOUR_KEY").c_str());

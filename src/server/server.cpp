@@ -29,6 +29,9 @@ struct RouteInfo {
 
 RouteInfo classify(const std::string& path) {
   if (path == "/health") return {"/health", false, Scope::inference, false};
+  // The dashboard's files hold no data; whoami authenticates by itself (any scope will do).
+  if (is_dashboard_path(path)) return {"/dashboard", false, Scope::inference, false};
+  if (path == "/v1/auth/whoami") return {path, false, Scope::inference, true};
   if (path == "/ready" || path == "/metrics") return {path, true, Scope::metrics, false};
   // Every /v1/runtime/ path needs the admin scope, known or not.
   if (path.starts_with("/v1/runtime/")) {
@@ -36,15 +39,17 @@ RouteInfo classify(const std::string& path) {
         "/v1/runtime/models",      "/v1/runtime/models/load",     "/v1/runtime/models/unload",
         "/v1/runtime/models/pin",  "/v1/runtime/models/unpin",    "/v1/runtime/models/keep_alive",
         "/v1/runtime/models/swap", "/v1/runtime/models/rollback", "/v1/runtime/reload",
-        "/v1/runtime/events",      "/v1/runtime/cache",           "/v1/runtime/cache/clear"};
+        "/v1/runtime/events",      "/v1/runtime/cache",           "/v1/runtime/cache/clear",
+        "/v1/runtime/requests"};
     return {kRuntime.count(path) ? path : "other", true, Scope::admin, false};
   }
   // Ollama's API: pulling and deleting library models take the library scope (ollama_library.cpp).
   if (path == "/api/pull" || path == "/api/delete") return {path, true, Scope::library, false};
   if (path.starts_with("/v1/library/")) {
-    std::string label = path == "/v1/library/search"              ? path
-                        : path.starts_with("/v1/library/models/") ? "/v1/library/models/{id}"
-                                                                  : "other";
+    std::string label =
+        path == "/v1/library/search" || path == "/v1/library/import" || path == "/v1/library/verify" ? path
+        : path.starts_with("/v1/library/models/") ? "/v1/library/models/{id}"
+                                                  : "other";
     return {label, true, Scope::library, false};
   }
   if (is_anthropic_path(path)) {
@@ -266,6 +271,7 @@ void log_request(ServerState& state, const HttpRequest& req, const HttpResponse&
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - ctx.start).count();
   state.metrics.learn_model_labels(*state.runtime);
   state.metrics.observe_request(ctx.route, ctx.model, res.status, seconds);
+  record_recent_request(state, req, res.status, seconds);
   if (auto wait = trace::take_queue_wait())
     state.metrics.observe_queue_wait(ctx.model, std::chrono::duration<double>(*wait).count());
   end_request_span(ctx.span, {req.method, ctx.route, ctx.model, ctx.request_id, res.status, ctx.tokens_in,
@@ -489,6 +495,8 @@ Result<std::unique_ptr<Server>> Server::start(std::shared_ptr<ModelRuntime> runt
   server::add_ollama_routes(impl->router, state);
   server::add_batch_routes(impl->router, state);
   server::add_websocket_routes(impl->router, state);
+  server::add_dashboard_routes(impl->router, state);
+  server::add_auth_routes(impl->router, state);
 
   const server::Router& router = impl->router;
   auto listener = server::HttpListener::start(

@@ -28,7 +28,8 @@
 
 namespace xervo::server {
 
-class BatchService;  // batch_routes.cpp
+class BatchService;    // batch_routes.cpp
+class RecentRequests;  // dashboard_activity.h
 
 // The request a worker thread is serving. The listener runs the pre-routing steps, the handler, a
 // streamed response's writer and the access log of one request on one worker thread, so a
@@ -79,7 +80,8 @@ struct ServerState {
   CancellationTracker cancellations;
   Telemetry telemetry;
   std::atomic<bool> stopping{false};
-  std::shared_ptr<BatchService> batch;  // the Batch API (add_batch_routes)
+  std::shared_ptr<BatchService> batch;              // the Batch API (add_batch_routes)
+  std::shared_ptr<RecentRequests> recent_requests;  // the dashboard's Activity list (add_dashboard_routes)
   const std::chrono::system_clock::time_point started = std::chrono::system_clock::now();
 };
 
@@ -157,5 +159,12 @@ void to_ollama_error(HttpResponse& res);
 void add_batch_routes(Router& router, ServerState& state);
 void start_batches(ServerState& state);
 void stop_batches(ServerState& state);
+// The web dashboard's page and files (no authentication: they hold no data) and its recent-requests
+// list; record_recent_request() adds an answered request to that list (dashboard_routes.cpp).
+bool is_dashboard_path(std::string_view path);
+void add_dashboard_routes(Router& router, ServerState& state);
+void record_recent_request(ServerState& state, const HttpRequest& req, int status, double seconds);
+// GET /v1/auth/whoami: the credential's principal and scopes (auth_routes.cpp).
+void add_auth_routes(Router& router, ServerState& state);
 
 }  // namespace xervo::server
