@@ -9,6 +9,9 @@ void add_builtin_providers(RuntimeBuilder& builder, std::shared_ptr<ModelResolve
 #if XERVO_HAVE_ONNX
   builder.add_provider(make_onnx_provider(builder.provider_settings("onnx")));
 #endif
+#if XERVO_HAVE_WHISPER
+  builder.add_provider(make_whisper_provider(builder.provider_settings("whisper"), resolver));
+#endif
 #if XERVO_HAVE_OPENAI
   builder.add_provider(make_openai_provider(builder.provider_settings("openai")));
 #endif
