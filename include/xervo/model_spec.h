@@ -12,7 +12,7 @@
 
 namespace xervo {
 
-enum class ModelTask { embed, rerank, generate };
+enum class ModelTask { embed, rerank, generate, transcribe };
 std::string_view to_string(ModelTask task);
 std::optional<ModelTask> parse_model_task(std::string_view name);
 

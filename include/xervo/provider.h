@@ -25,6 +25,7 @@
 #include "xervo/generator.h"
 #include "xervo/model_spec.h"
 #include "xervo/reranker.h"
+#include "xervo/transcriber.h"
 
 namespace xervo {
 
@@ -95,6 +96,7 @@ struct LoadedModel {
   std::shared_ptr<EmbeddingModel> embedding;
   std::shared_ptr<RerankerModel> reranker;
   std::shared_ptr<GeneratorModel> generator;
+  std::shared_ptr<TranscriberModel> transcriber;
   uint64_t memory_bytes = 0;  // what the model holds, as measured after the load (memory.total() or more)
   MemoryEstimate memory;      // the same, by kind, when the provider can tell (all zero otherwise)
   nlohmann::json info = nlohmann::json::object();  // provider facts (architecture, context, ...)
@@ -102,10 +104,23 @@ struct LoadedModel {
   // size and modification time, a remote API's address and model. The response cache keys answers
   // by it, so a new file or version never serves an old answer; empty: answers are never cached.
   std::string fingerprint;
+  // Where the engine put the model, when that is worth saying: "cpu", "Vulkan0: 24 of 24 layers",
+  // "cpu (fallback: ...)" after a GPU load failed. Shown in ModelRecord::placement.
+  std::string placement;
   // Optional: one small run so that the first real request is not slow.
   std::function<Result<void>()> warmup;
 
   bool has(ModelTask task) const;
+};
+
+// A compute device a local engine can run on (ggml's backend devices for llama.cpp and whisper.cpp).
+struct ComputeDevice {
+  std::string name;           // "CPU", "Vulkan0", "CUDA0"
+  std::string description;    // "Intel(R) Xeon(R) ...", "llvmpipe (LLVM 15.0.7, 256 bits)"
+  std::string backend;        // the backend that drives it: "CPU", "Vulkan", "CUDA"
+  std::string type;           // "cpu", "gpu", "igpu", "accel"
+  uint64_t memory_total = 0;  // bytes (for a CPU: the machine's memory)
+  uint64_t memory_free = 0;
 };
 
 struct ProviderHealth {
@@ -132,6 +147,8 @@ class ModelProvider {
   // default, for remote providers: nothing local.
   virtual Result<MemoryEstimate> estimate(const ModelSpec& spec, const LoadControl& control);
   virtual ProviderHealth health() { return {}; }
+  // The devices this provider's engine sees (none for remote providers, the default).
+  virtual std::vector<ComputeDevice> devices() { return {}; }
   // The keys this provider reads from its [providers.ID] table and from a spec's `options`; build()
   // refuses any other key there (config_invalid naming the key and its file:line). Empty (the
   // default): the provider checks its own keys, at load.

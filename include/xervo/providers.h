@@ -16,6 +16,10 @@ std::shared_ptr<ModelProvider> make_llamacpp_provider(const nlohmann::json& sett
 // BERT-family ONNX graphs (embed, rerank) through ONNX Runtime, loaded at run time. Built only where
 // ONNX Runtime's header was found (docs/providers/onnx.md).
 std::shared_ptr<ModelProvider> make_onnx_provider(const nlohmann::json& settings);
+// Speech to text through whisper.cpp (ggml Whisper files). Built only where bootstrap built
+// whisper.cpp (docs/providers/whisper.md).
+std::shared_ptr<ModelProvider> make_whisper_provider(const nlohmann::json& settings,
+                                                     std::shared_ptr<ModelResolver> resolver);
 // Any OpenAI-compatible HTTP API.
 std::shared_ptr<ModelProvider> make_openai_provider(const nlohmann::json& settings);
 // Google's Gemini API.

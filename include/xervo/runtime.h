@@ -21,6 +21,7 @@
 #include "xervo/model_spec.h"
 #include "xervo/provider.h"
 #include "xervo/reranker.h"
+#include "xervo/transcriber.h"
 
 namespace xervo {
 
@@ -49,6 +50,7 @@ struct ModelRecord {
   uint64_t memory_bytes = 0;    // measured after the load (what the provider reports it holds)
   MemoryEstimate estimated;     // the provider's estimate before the load
   MemoryEstimate measured;      // the provider's breakdown after the load (zero when it gives none)
+  std::string placement;        // LoadedModel::placement: device and layers, or why it fell back to the CPU
   int64_t rss_delta_bytes = 0;  // process RSS change across the load: a cross-check (loads at the same
                                 // time blur it; mmapped weights count once touched)
   uint64_t charged_bytes = 0;   // what it holds of the memory budget
@@ -191,11 +193,13 @@ class ModelRuntime {
   Result<std::shared_ptr<EmbeddingModel>> embedding(std::string_view name);
   Result<std::shared_ptr<RerankerModel>> reranker(std::string_view name);
   Result<std::shared_ptr<GeneratorModel>> generator(std::string_view name);
+  Result<std::shared_ptr<TranscriberModel>> transcriber(std::string_view name);
   // The same, bounded: cancelled or timeout (see AcquireOptions) instead of waiting past the bounds.
   // Fallbacks are not tried once the bounds are reached.
   Result<std::shared_ptr<EmbeddingModel>> embedding(std::string_view name, const AcquireOptions& options);
   Result<std::shared_ptr<RerankerModel>> reranker(std::string_view name, const AcquireOptions& options);
   Result<std::shared_ptr<GeneratorModel>> generator(std::string_view name, const AcquireOptions& options);
+  Result<std::shared_ptr<TranscriberModel>> transcriber(std::string_view name, const AcquireOptions& options);
 
   // The spec `name` resolves to for `task` (aliases carry their own task).
   Result<ModelSpec> resolve(std::string_view name, std::optional<ModelTask> task = std::nullopt) const;

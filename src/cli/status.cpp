@@ -1,6 +1,7 @@
-// `xervo status`: the providers, their health, and every configured alias with its state. Only the
-// providers somebody asked for are checked: one with no [providers.ID] table and no alias is listed
-// as not configured, and nothing is sent to it.
+// `xervo status`: the providers, their health, the compute devices, and every configured alias with its
+// state. Only the providers somebody asked for are checked: one with no [providers.ID] table and no alias is
+// listed as not configured, and nothing is sent to it.
+#include <algorithm>
 #include <cstdio>
 
 #include "cli/command.h"
@@ -31,6 +32,22 @@ void print_providers(const Config& config, ModelRuntime& runtime) {
   }
 }
 
+std::string mib(uint64_t bytes) { return std::to_string(bytes >> 20) + " MiB"; }
+
+// The compute devices of the local engines (ggml's backend devices), once each.
+void print_devices(ModelRuntime& runtime) {
+  std::vector<std::string> seen;
+  std::printf("devices:\n");
+  for (const auto& p : runtime.providers())
+    for (const auto& d : p->devices()) {
+      if (std::find(seen.begin(), seen.end(), d.name) != seen.end()) continue;
+      seen.push_back(d.name);
+      std::printf("  %-10s %-8s %-6s %s free of %s  %s\n", d.name.c_str(), d.backend.c_str(), d.type.c_str(),
+                  mib(d.memory_free).c_str(), mib(d.memory_total).c_str(), d.description.c_str());
+    }
+  if (seen.empty()) std::printf("  (no local engine in this build)\n");
+}
+
 void print_aliases(ModelRuntime& runtime) {
   auto specs = runtime.specs();
   std::printf("aliases:%s\n", specs.empty() ? " (none configured)" : "");
@@ -47,6 +64,7 @@ void setup_status(CLI::App& app, GlobalOptions& globals) {
     for (auto& spec : config.models) spec.warmup = WarmupPolicy::lazy;  // status loads nothing
     auto runtime = build_runtime(config);
     print_providers(config, *runtime);
+    print_devices(*runtime);
     print_aliases(*runtime);
   });
 }

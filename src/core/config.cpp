@@ -75,7 +75,8 @@ ModelSpec parse_model(std::string_view source, const std::string& alias, const t
   std::string task = require_string(source, *table, prefix, "task", true);
   auto parsed_task = parse_model_task(task);
   if (!parsed_task)
-    fail(source, *table->get("task"), prefix + ".task", "'" + task + "' is not embed, rerank or generate");
+    fail(source, *table->get("task"), prefix + ".task",
+         "'" + task + "' is not embed, rerank, generate or transcribe");
   spec.task = *parsed_task;
   spec.provider = require_string(source, *table, prefix, "provider", false);
   if (spec.provider.empty()) spec.provider = "llamacpp";

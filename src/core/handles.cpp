@@ -177,8 +177,43 @@ class GeneratorHandle final : public GeneratorModel {
   std::shared_ptr<GeneratorModel> model_;
 };
 
+// Transcripts are not cached (the audio would be the key). Once a segment reached the caller, another
+// model cannot continue the same transcript: no fallback then.
+class TranscriberHandle final : public TranscriberModel {
+ public:
+  TranscriberHandle(HandleContext ctx, FallbackSource<TranscriberModel> source)
+      : ctx_(std::move(ctx)), source_(std::move(source)), model_(ctx_.acquired.model->transcriber) {}
+
+  using TranscriberModel::transcribe;
+  Result<Transcription> transcribe(const TranscribeRequest& request,
+                                   const SegmentCallback& on_segment) override {
+    bool streamed = false;
+    SegmentCallback tracked;
+    if (on_segment)
+      tracked = [&](const TranscriptSegment& s) {
+        streamed = true;
+        return on_segment(s);
+      };
+    auto call = [&](TranscriberModel& m) -> Result<Transcription> {
+      if (streamed)
+        return Error(ErrorCode::inference_failed, "transcription failed after segments were sent");
+      return m.transcribe(request, tracked);
+    };
+    return with_fallbacks<TranscriberModel, Transcription>(ctx_, source_, call, *model_);
+  }
+
+ private:
+  HandleContext ctx_;
+  FallbackSource<TranscriberModel> source_;
+  std::shared_ptr<TranscriberModel> model_;
+};
+
 }  // namespace
 
+std::shared_ptr<TranscriberModel> make_transcriber_handle(HandleContext ctx,
+                                                          FallbackSource<TranscriberModel> source) {
+  return std::make_shared<TranscriberHandle>(std::move(ctx), std::move(source));
+}
 std::shared_ptr<EmbeddingModel> make_embedding_handle(HandleContext ctx,
                                                       FallbackSource<EmbeddingModel> source) {
   return std::make_shared<EmbeddingHandle>(std::move(ctx), std::move(source));

@@ -14,6 +14,7 @@
 #include "xervo/embedding.h"
 #include "xervo/generator.h"
 #include "xervo/reranker.h"
+#include "xervo/transcriber.h"
 
 namespace xervo {
 
@@ -45,5 +46,7 @@ std::shared_ptr<EmbeddingModel> make_embedding_handle(HandleContext ctx,
 std::shared_ptr<RerankerModel> make_reranker_handle(HandleContext ctx, FallbackSource<RerankerModel> source);
 std::shared_ptr<GeneratorModel> make_generator_handle(HandleContext ctx,
                                                       FallbackSource<GeneratorModel> source);
+std::shared_ptr<TranscriberModel> make_transcriber_handle(HandleContext ctx,
+                                                          FallbackSource<TranscriberModel> source);
 
 }  // namespace xervo

@@ -15,6 +15,8 @@ std::string_view to_string(ModelTask task) {
       return "rerank";
     case ModelTask::generate:
       return "generate";
+    case ModelTask::transcribe:
+      return "transcribe";
   }
   return "unknown";
 }
@@ -23,6 +25,8 @@ std::optional<ModelTask> parse_model_task(std::string_view name) {
   if (name == "embed" || name == "embedding" || name == "embeddings") return ModelTask::embed;
   if (name == "rerank" || name == "reranking") return ModelTask::rerank;
   if (name == "generate" || name == "generation" || name == "chat") return ModelTask::generate;
+  if (name == "transcribe" || name == "transcription" || name == "speech-to-text")
+    return ModelTask::transcribe;
   return std::nullopt;
 }
 

@@ -18,6 +18,8 @@ bool LoadedModel::has(ModelTask task) const {
       return reranker != nullptr;
     case ModelTask::generate:
       return generator != nullptr;
+    case ModelTask::transcribe:
+      return transcriber != nullptr;
   }
   return false;
 }

@@ -87,6 +87,7 @@ ModelRecord ModelRegistry::snapshot(const Entry& e) const {
   if (e.model) {
     r.memory_bytes = e.model->memory_bytes ? e.model->memory_bytes : e.model->memory.total();
     r.measured = e.model->memory;
+    r.placement = e.model->placement;
   }
   r.estimated = e.estimated;
   r.rss_delta_bytes = e.rss_delta;

@@ -213,7 +213,9 @@ Result<ModelRuntime::Impl::Resolved> ModelRuntime::Impl::resolve_in(const AliasT
   }
   if (!spec && looks_local(name)) {
     spec.emplace();
-    spec->provider = default_provider;
+    // A local file to transcribe is a whisper.cpp model, whatever provider plain paths default to.
+    const bool speech = task == ModelTask::transcribe && providers.count("whisper");
+    spec->provider = speech ? "whisper" : default_provider;
     spec->model = std::string(name);
   }
   if (!spec)
@@ -554,6 +556,9 @@ Result<std::shared_ptr<RerankerModel>> ModelRuntime::reranker(std::string_view n
 Result<std::shared_ptr<GeneratorModel>> ModelRuntime::generator(std::string_view name) {
   return generator(name, AcquireOptions{});
 }
+Result<std::shared_ptr<TranscriberModel>> ModelRuntime::transcriber(std::string_view name) {
+  return transcriber(name, AcquireOptions{});
+}
 
 Result<std::shared_ptr<EmbeddingModel>> ModelRuntime::embedding(std::string_view name,
                                                                 const AcquireOptions& options) {
@@ -566,6 +571,11 @@ Result<std::shared_ptr<RerankerModel>> ModelRuntime::reranker(std::string_view n
 Result<std::shared_ptr<GeneratorModel>> ModelRuntime::generator(std::string_view name,
                                                                 const AcquireOptions& options) {
   return make_handle<GeneratorModel>(impl_, name, ModelTask::generate, true, &make_generator_handle, options);
+}
+Result<std::shared_ptr<TranscriberModel>> ModelRuntime::transcriber(std::string_view name,
+                                                                    const AcquireOptions& options) {
+  return make_handle<TranscriberModel>(impl_, name, ModelTask::transcribe, true, &make_transcriber_handle,
+                                       options);
 }
 
 bool ModelRuntime::cache_enabled() const { return impl_->cache != nullptr; }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <random>
 #include <utility>
 
 #include "core/log.h"
@@ -247,7 +248,41 @@ RetryFilter ApiClient::retry_filter() const {
 
 Result<nlohmann::json> ApiClient::post_json(std::string_view path, const nlohmann::json& body,
                                             std::stop_token stop) const {
-  HttpRequest request = make_request(path, body);
+  return send_for_json(path, make_request(path, body), stop);
+}
+
+Result<nlohmann::json> ApiClient::post_form(std::string_view path, const std::vector<FormPart>& parts,
+                                            std::stop_token stop) const {
+  HttpRequest request = make_request(path, nlohmann::json());
+  request.method = "POST";
+  // A boundary that occurs in no part: random, checked.
+  std::string boundary;
+  for (int attempt = 0;; ++attempt) {
+    boundary = "----xervo" + std::to_string(std::random_device{}()) + std::to_string(std::random_device{}());
+    bool clash = false;
+    for (const auto& p : parts) clash = clash || p.data.find(boundary) != std::string::npos;
+    if (!clash || attempt > 8) break;
+  }
+  std::string body;
+  for (const auto& p : parts) {
+    body += "--" + boundary + "\r\nContent-Disposition: form-data; name=\"" + p.name + "\"";
+    if (p.filename) {
+      std::string name;  // quotes and line breaks cannot appear inside the quoted filename
+      for (char c : *p.filename)
+        if (c != '"' && c != '\r' && c != '\n' && c != '\\') name.push_back(c);
+      body += "; filename=\"" + name + "\"\r\nContent-Type: " +
+              (p.content_type.empty() ? std::string("application/octet-stream") : p.content_type);
+    }
+    body += "\r\n\r\n" + p.data + "\r\n";
+  }
+  body += "--" + boundary + "--\r\n";
+  request.headers.add("Content-Type", "multipart/form-data; boundary=" + boundary);
+  request.body = std::move(body);
+  return send_for_json(path, std::move(request), stop);
+}
+
+Result<nlohmann::json> ApiClient::send_for_json(std::string_view path, HttpRequest request,
+                                                std::stop_token stop) const {
   request.accept_compressed = true;
   request.headers.add("Accept", "application/json");
   trace::Span span = start_call_span(context_, path, request);

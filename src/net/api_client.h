@@ -56,6 +56,14 @@ Result<ApiSettings> parse_api_settings(const nlohmann::json& provider_settings,
 // Lets a provider pick the code from its own error body ({error: {status: "RESOURCE_EXHAUSTED"}}).
 using ErrorClassifier = std::function<std::optional<ErrorCode>(int status, const nlohmann::json& body)>;
 
+// One part of a multipart/form-data upload (RFC 7578): a field, or a file when `filename` is set.
+struct FormPart {
+  std::string name;
+  std::string data;
+  std::optional<std::string> filename;
+  std::string content_type;  // for a file part; "application/octet-stream" when empty
+};
+
 class ApiClient {
  public:
   ApiClient(ApiSettings settings, ApiContext context, HttpHeaders auth_headers,
@@ -63,6 +71,10 @@ class ApiClient {
 
   // POST {base}/{path} with a JSON body; the JSON reply of a 2xx, or the mapped Error.
   Result<nlohmann::json> post_json(std::string_view path, const nlohmann::json& body,
+                                   std::stop_token stop = {}) const;
+  // POST {base}/{path} with `parts` as a multipart/form-data body (file uploads such as audio); the
+  // JSON reply of a 2xx, or the mapped Error. Retried as post_json is.
+  Result<nlohmann::json> post_form(std::string_view path, const std::vector<FormPart>& parts,
                                    std::stop_token stop = {}) const;
   // GET {base}/{path}; the response (any status) or a transport Error. For health checks: no retries,
   // at most 3 s to connect and 10 s in all.
@@ -84,6 +96,8 @@ class ApiClient {
 
  private:
   HttpRequest make_request(std::string_view path, const nlohmann::json& body) const;
+  Result<nlohmann::json> send_for_json(std::string_view path, HttpRequest request,
+                                       std::stop_token stop) const;
   Error map_error(const HttpResponse& response) const;
   RetryFilter retry_filter() const;
 

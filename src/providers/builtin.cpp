@@ -15,6 +15,9 @@ void add_builtin_providers(RuntimeBuilder& builder, std::shared_ptr<ModelResolve
 #if XERVO_HAVE_ONNX
   builder.add_provider(make_onnx_provider(builder.provider_settings("onnx")));
 #endif
+#if XERVO_HAVE_WHISPER
+  builder.add_provider(make_whisper_provider(builder.provider_settings("whisper"), resolver));
+#endif
 #if XERVO_HAVE_OPENAI
   builder.add_provider(make_openai_provider(builder.provider_settings("openai")));
 #endif
@@ -24,7 +27,7 @@ void add_builtin_providers(RuntimeBuilder& builder, std::shared_ptr<ModelResolve
 #if XERVO_HAVE_PLUGIN
   // Plugins of [plugins] paths and XERVO_PLUGIN_PATH, after the built-ins: an id taken is refused.
   std::set<std::string> taken;
-  for (const char* id : {"llamacpp", "onnx", "openai", "gemini"}) taken.insert(id);
+  for (const char* id : {"llamacpp", "onnx", "whisper", "openai", "gemini"}) taken.insert(id);
   add_plugin_providers(builder, builder.provider_settings("plugins"), std::move(taken));
 #endif
   (void)builder;

@@ -31,6 +31,8 @@ Result<void> touch(ModelRuntime& runtime, const std::string& name, ModelTask tas
       return done(runtime.reranker(name, options));
     case ModelTask::generate:
       return done(runtime.generator(name, options));
+    case ModelTask::transcribe:
+      return done(runtime.transcriber(name, options));
   }
   return {};
 }

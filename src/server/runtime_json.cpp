@@ -39,6 +39,7 @@ nlohmann::json record_json(const ModelRecord& r) {
           {"error", error_json(r.error)},
           {"load_duration_ms", r.load_duration.count()},
           {"memory_bytes", r.memory_bytes},
+          {"placement", r.placement},
           {"estimated", memory_estimate_json(r.estimated)},
           {"measured", memory_estimate_json(r.measured)},
           {"rss_delta_bytes", r.rss_delta_bytes},

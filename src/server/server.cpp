@@ -40,7 +40,7 @@ RouteInfo classify(const std::string& path) {
         "/v1/runtime/models/pin",  "/v1/runtime/models/unpin",    "/v1/runtime/models/keep_alive",
         "/v1/runtime/models/swap", "/v1/runtime/models/rollback", "/v1/runtime/reload",
         "/v1/runtime/events",      "/v1/runtime/cache",           "/v1/runtime/cache/clear",
-        "/v1/runtime/requests"};
+        "/v1/runtime/requests",    "/v1/runtime/devices"};
     return {kRuntime.count(path) ? path : "other", true, Scope::admin, false};
   }
   // Ollama's API: pulling and deleting library models take the library scope (ollama_library.cpp).
@@ -63,6 +63,7 @@ RouteInfo classify(const std::string& path) {
                                              : "/v1/batches/{id}",
             true, Scope::batch, true};
   }
+  if (path == "/v1/audio/transcriptions") return {path, true, Scope::inference, true};
   static const std::set<std::string> kInference{"/v1/models",      "/v1/embeddings", "/v1/chat/completions",
                                                 "/v1/completions", "/v1/rerank",     "/rerank",
                                                 "/v1/reranking",   "/v1/ws"};
@@ -432,7 +433,7 @@ ListenerOptions listener_options(const ServerOptions& o) {
   l.max_header_bytes = o.max_header_bytes;
   l.max_headers = o.max_headers;
   l.max_body_bytes = o.max_body_bytes;
-  l.upload_paths = {"/v1/files"};  // the Batch API's uploads: max_upload_bytes
+  l.upload_paths = {"/v1/files", "/v1/audio/transcriptions"};  // uploads: max_upload_bytes
   l.upload_body_bytes = o.max_upload_bytes;
   l.header_timeout = o.header_timeout;
   l.keep_alive_timeout = o.keep_alive_timeout;
@@ -497,6 +498,8 @@ Result<std::unique_ptr<Server>> Server::start(std::shared_ptr<ModelRuntime> runt
   server::add_websocket_routes(impl->router, state);
   server::add_dashboard_routes(impl->router, state);
   server::add_auth_routes(impl->router, state);
+  server::add_transcription_routes(impl->router, state);
+  server::add_device_routes(impl->router, state);
 
   const server::Router& router = impl->router;
   auto listener = server::HttpListener::start(

@@ -146,6 +146,10 @@ void add_management_routes(Router& router, ServerState& state);
 void add_lifecycle_routes(Router& router, ServerState& state);
 void add_library_routes(Router& router, ServerState& state);
 void add_cache_routes(Router& router, ServerState& state);
+void add_transcription_routes(Router& router, ServerState& state);
+// GET /v1/runtime/devices (device_routes.cpp), and the same list as JSON.
+void add_device_routes(Router& router, ServerState& state);
+nlohmann::json devices_json(ModelRuntime& runtime);
 
 // The response cache's counters as Prometheus series (zeros when the cache is off: the names stay);
 // as JSON: core/cache_stats_json.h.

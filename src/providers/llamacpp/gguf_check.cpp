@@ -228,6 +228,9 @@ Result<void> check_task_fit(const std::filesystem::path& path, const GgufFacts& 
                          ") has no classification head (cls.output.weight): it is "
                          "not a reranker; use a cross-encoder reranker model");
       return {};
+    case ModelTask::transcribe:
+      return Error(ErrorCode::capability_mismatch,
+                   "the llamacpp provider does not transcribe; use provider \"whisper\"");
   }
   return {};
 }

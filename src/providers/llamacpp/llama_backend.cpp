@@ -62,6 +62,11 @@ void ensure_backend() {
   });
 }
 
+void route_ggml_log() {
+  ensure_backend();
+  llama_log_set(route_log, nullptr);
+}
+
 LogCapture::LogCapture() { t_capture = &text_; }
 LogCapture::~LogCapture() { t_capture = nullptr; }
 std::string LogCapture::errors() const { return text_; }
@@ -99,6 +104,40 @@ std::string backend_description() {
     if (desc && *desc) out += std::string(" (") + desc + ")";
   }
   return out.empty() ? "no ggml device" : out;
+}
+
+std::vector<ComputeDevice> list_devices() {
+  ensure_backend();
+  std::vector<ComputeDevice> out;
+  for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {
+    ggml_backend_dev_t dev = ggml_backend_dev_get(i);
+    ComputeDevice d;
+    d.name = ggml_backend_dev_name(dev);
+    const char* desc = ggml_backend_dev_description(dev);
+    d.description = desc ? desc : "";
+    ggml_backend_reg_t reg = ggml_backend_dev_backend_reg(dev);
+    d.backend = reg ? ggml_backend_reg_name(reg) : "";
+    switch (ggml_backend_dev_type(dev)) {
+      case GGML_BACKEND_DEVICE_TYPE_CPU:
+        d.type = "cpu";
+        break;
+      case GGML_BACKEND_DEVICE_TYPE_GPU:
+        d.type = "gpu";
+        break;
+      case GGML_BACKEND_DEVICE_TYPE_IGPU:
+        d.type = "igpu";
+        break;
+      default:
+        d.type = "accel";
+        break;
+    }
+    size_t free = 0, total = 0;
+    ggml_backend_dev_memory(dev, &free, &total);
+    d.memory_free = free;
+    d.memory_total = total;
+    out.push_back(std::move(d));
+  }
+  return out;
 }
 
 }  // namespace xervo::llamacpp

@@ -4,6 +4,9 @@
 #pragma once
 
 #include <string>
+#include <vector>
+
+#include "xervo/provider.h"
 
 #include "providers/llamacpp/llama_handles.h"
 
@@ -11,6 +14,9 @@ namespace xervo::llamacpp {
 
 // Initialises the llama.cpp backend and installs the log router; later calls do nothing.
 void ensure_backend();
+// Installs the log router as llama.cpp's and ggml's log callback again: for a library sharing this
+// ggml that sets its own (whisper.cpp's whisper_log_set replaces ggml's callback).
+void route_ggml_log();
 
 // While alive, llama/ggml warnings and errors logged on this thread are collected (they explain
 // why a C call returned null). Not nestable.
@@ -37,5 +43,8 @@ ThreadpoolPtr make_threadpool(int n_threads);
 
 // "CPU (AVX2 ...)": the compute devices ggml found, for health().
 std::string backend_description();
+
+// Every device ggml found (ModelProvider::devices()): name, backend, type, total and free memory.
+std::vector<ComputeDevice> list_devices();
 
 }  // namespace xervo::llamacpp

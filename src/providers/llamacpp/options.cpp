@@ -20,7 +20,14 @@ Result<void> apply(const nlohmann::json& j, std::string_view where, Options& o) 
   if (!(r = read_int(j, where, "threads", 0, 1024, o.threads))) return r;
   if (!(r = read_int(j, where, "batch_size", 0, 1 << 20, o.batch_size))) return r;
   if (!(r = read_int(j, where, "parallel", 0, 256, o.parallel))) return r;
-  if (!(r = read_int(j, where, "gpu_layers", -1, 100000, o.gpu_layers))) return r;
+  if (j.contains("gpu_layers") && j.at("gpu_layers").is_string()) {
+    if (j.at("gpu_layers") != "auto")
+      return options::option_error(where, "gpu_layers", "expected a number of layers, -1 (all) or \"auto\"");
+    o.gpu_layers_auto = true;
+  } else {
+    o.gpu_layers_auto = o.gpu_layers_auto && !j.contains("gpu_layers");
+    if (!(r = read_int(j, where, "gpu_layers", -1, 100000, o.gpu_layers))) return r;
+  }
   if (!(r = read_int(j, where, "queue_limit", 1, 1 << 20, o.queue_limit))) return r;
   if (!(r = read_int(j, where, "gather_ms", 0, 1000, o.gather_ms))) return r;
   if (!(r = read_int(j, where, "template_timeout_ms", 100, 600000, o.template_timeout_ms))) return r;

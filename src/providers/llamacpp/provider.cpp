@@ -6,6 +6,7 @@
 
 #include "core/log.h"
 #include "providers/llamacpp/context_plan.h"
+#include "providers/llamacpp/device_placement.h"
 #include "providers/llamacpp/gguf_check.h"
 #include "providers/llamacpp/llama_backend.h"
 #include "providers/llamacpp/llama_engine.h"
@@ -148,6 +149,8 @@ class LlamaCppProvider final : public ModelProvider {
     return caps;
   }
 
+  std::vector<ComputeDevice> devices() override { return list_devices(); }
+
   ProviderHealth health() override {
     ProviderHealth h;
     auto options = parse_options(settings_, nlohmann::json::object());
@@ -172,10 +175,28 @@ class LlamaCppProvider final : public ModelProvider {
     auto file = prepare(spec, control);
     if (!file) return file.error();
     if (progress) progress(0.0f, "reading");
-    auto model = load_model(file->path, file->options, progress);
+    LayerPlacement placement = place_layers(file->path, file->options);
+    auto model = load_model(file->path, file->options, placement, progress);
+    const std::string layers = std::to_string(placement.gpu_layers);
+    std::string where = placement.gpu_layers == 0 ? "cpu"
+                        : has_gpu_device()        ? layers + " layers on the GPU devices"
+                                           : "cpu (no GPU device; gpu_layers " + layers + " has no effect)";
+    if (!model && !control.should_stop() && placement.gpu_layers != 0 && has_gpu_device()) {
+      // A device that fails to initialise or runs out of memory: the CPU still serves.
+      spdlog::warn("llamacpp: loading {} with {} GPU layers failed ({}); loading it on the CPU",
+                   file->path.string(), placement.gpu_layers, model.error().message());
+      where = "cpu (fallback: " + model.error().message() + ")";
+      placement = LayerPlacement{};
+      model = load_model(file->path, file->options, placement, progress);
+    }
     if (!model && control.should_stop()) return control.stop_error("loading " + file->path.string());
     if (!model) return model.error();
-    return make_task(spec.task, file->path, file->facts, file->options, std::move(*model), progress);
+    auto loaded = make_task(spec.task, file->path, file->facts, file->options, std::move(*model), progress);
+    if (loaded) {
+      loaded->placement = placement.note.empty() ? where : where + "; " + placement.note;
+      loaded->info["gpu_layers"] = placement.gpu_layers;
+    }
+    return loaded;
   }
 
   // llama.cpp's own sizing of the load, from the file's metadata (see memory_estimate.h).
@@ -219,9 +240,10 @@ class LlamaCppProvider final : public ModelProvider {
   }
 
   static Result<std::shared_ptr<const llama_model>> load_model(const std::filesystem::path& path,
-                                                               const Options& o,
+                                                               const Options& o, LayerPlacement& placement,
                                                                const ProgressCallback& progress) {
     llama_model_params params = model_params(o);
+    placement.apply(params);
     if (progress) {
       // Returning false makes llama.cpp abandon the load (the caller's bounds ran out).
       params.progress_callback = [](float fraction, void* user) {

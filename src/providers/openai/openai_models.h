@@ -13,6 +13,7 @@
 #include "xervo/embedding.h"
 #include "xervo/generator.h"
 #include "xervo/reranker.h"
+#include "xervo/transcriber.h"
 
 namespace xervo::openai {
 
@@ -29,6 +30,8 @@ struct ModelConfig {
 std::shared_ptr<EmbeddingModel> make_embedding_model(ModelConfig config);
 std::shared_ptr<GeneratorModel> make_generator_model(ModelConfig config);
 std::shared_ptr<RerankerModel> make_reranker_model(ModelConfig config);
+// POST /audio/transcriptions (multipart upload; openai_transcriber.cpp).
+std::shared_ptr<TranscriberModel> make_transcriber_model(ModelConfig config);
 
 // The usage object of an OpenAI-style response ({prompt_tokens, completion_tokens, total_tokens}).
 Usage read_usage(const nlohmann::json& body);

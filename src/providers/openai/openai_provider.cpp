@@ -74,7 +74,7 @@ class OpenAiProvider final : public ModelProvider {
   std::string id() const override { return "openai"; }
 
   ProviderCapabilities capabilities() const override {
-    return {{ModelTask::embed, ModelTask::rerank, ModelTask::generate}, true, true};
+    return {{ModelTask::embed, ModelTask::rerank, ModelTask::generate, ModelTask::transcribe}, true, true};
   }
 
   Result<LoadedModel> load(const ModelSpec& spec, const ProgressCallback& progress) override {
@@ -131,6 +131,9 @@ class OpenAiProvider final : public ModelProvider {
         break;
       case ModelTask::generate:
         model.generator = openai::make_generator_model(std::move(config));
+        break;
+      case ModelTask::transcribe:
+        model.transcriber = openai::make_transcriber_model(std::move(config));
         break;
     }
     model.info = {{"base_url", net::redact_url(loaded->settings.base_url)},

@@ -1,0 +1,57 @@
+#include "providers/llamacpp/device_placement.h"
+
+#include <ggml-backend.h>
+
+#include "fit.h"
+#include "providers/llamacpp/context_plan.h"
+#include "providers/llamacpp/llama_backend.h"
+
+namespace xervo::llamacpp {
+
+void LayerPlacement::apply(llama_model_params& params) {
+  params.n_gpu_layers = gpu_layers;
+  if (!tensor_split.empty()) params.tensor_split = tensor_split.data();
+  if (!overrides.empty() && overrides.front().pattern) params.tensor_buft_overrides = overrides.data();
+}
+
+bool has_gpu_device() {
+  ensure_backend();
+  for (size_t i = 0; i < ggml_backend_dev_count(); ++i)
+    if (ggml_backend_dev_type(ggml_backend_dev_get(i)) != GGML_BACKEND_DEVICE_TYPE_CPU) return true;
+  return false;
+}
+
+LayerPlacement place_layers(const std::filesystem::path& path, const Options& o) {
+  LayerPlacement p;
+  p.gpu_layers = o.gpu_layers;
+  if (!o.gpu_layers_auto) return p;
+  p.gpu_layers = 0;
+  if (!has_gpu_device()) {
+    p.note = "gpu_layers auto: no GPU device, on the CPU";
+    return p;
+  }
+  // common_fit_params wants the defaults it can change: n_gpu_layers unset (-1), no split yet.
+  llama_model_params mparams = model_params(o);
+  mparams.n_gpu_layers = llama_model_default_params().n_gpu_layers;
+  llama_context_params cparams = llama_context_default_params();
+  if (o.context_size > 0) cparams.n_ctx = static_cast<uint32_t>(o.context_size);
+  p.tensor_split.assign(llama_max_devices(), 0.0f);
+  p.overrides.assign(llama_max_tensor_buft_overrides(), llama_model_tensor_buft_override{nullptr, nullptr});
+  std::vector<size_t> margins(llama_max_devices(), size_t(512) << 20);  // headroom per device
+  LogCapture capture;
+  const auto status =
+      common_fit_params(path.c_str(), &mparams, &cparams, p.tensor_split.data(), p.overrides.data(),
+                        margins.data(), cparams.n_ctx ? cparams.n_ctx : 512, nullptr, GGML_LOG_LEVEL_ERROR);
+  if (status == COMMON_PARAMS_FIT_STATUS_ERROR) {
+    p.note = capture.reason("gpu_layers auto: llama.cpp could not fit the model, on the CPU");
+    p.tensor_split.clear();
+    p.overrides.clear();
+    return p;
+  }
+  p.gpu_layers = std::max(0, mparams.n_gpu_layers);
+  p.note = "gpu_layers auto: " + std::to_string(p.gpu_layers) + " layers on the GPU devices" +
+           (status == COMMON_PARAMS_FIT_STATUS_FAILURE ? " (the fit fell short; the rest on the CPU)" : "");
+  return p;
+}
+
+}  // namespace xervo::llamacpp
