@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "cluster/cluster.h"
 #include "core/log.h"
 #include "server/batch_runner.h"
 #include "server/batch_store.h"
@@ -324,6 +325,7 @@ void add_batch_routes(Router& router, ServerState& state) {
     ro.max_attempts = o.batch_max_attempts;
     ro.backoff = o.batch_retry_backoff;
     ro.max_lines = o.max_batch_lines;
+    if (o.cluster) ro.leases = o.cluster->batch_leases();  // batch_dir shared by the replicas
     service.runner = std::make_unique<BatchRunner>(
         *service.store,
         [&state, &router](const std::string& owner, HttpRequest& req, HttpResponse& res) {

@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "server/batch_leases.h"
 #include "server/batch_store.h"
 #include "server/http_message.h"
 
@@ -33,6 +34,10 @@ struct BatchRunnerOptions {
   int max_attempts = 3;                     // tries of a line answered 429 or 5xx
   std::chrono::milliseconds backoff{1000};  // wait before the second try; doubles each time
   size_t max_lines = 50000;                 // requests per input file; more fails the batch
+  // Several processes share the store (a cluster): a batch runs only where its lease is held, and a
+  // keeper thread renews the leases and takes over batches whose holder stopped renewing. Null: this
+  // process runs every batch of its store.
+  std::shared_ptr<BatchLeases> leases;
 };
 
 // Runs `request` through the routes as `owner` (the batch creator's rate-limit identity).
@@ -75,6 +80,7 @@ class BatchRunner {
     int in_flight = 0;
     bool cancel = false;
     bool expire = false;
+    bool lost = false;  // another process holds the lease now: start nothing more, do not finalize
   };
   enum class Task { none, load, line, finalize };
 
@@ -85,6 +91,8 @@ class BatchRunner {
   void finalize(Job& job);
   void forget(const Job& job);
   bool wait_for(std::chrono::milliseconds delay, std::stop_token stop);
+  void keep_leases(std::stop_token stop);
+  void renew_and_adopt();
 
   BatchStore& store_;
   const BatchDispatch dispatch_;
@@ -95,6 +103,7 @@ class BatchRunner {
   std::deque<std::shared_ptr<Job>> jobs_;  // GUARDED_BY(mu_): oldest first
   int running_ = 0;                        // GUARDED_BY(mu_)
   std::vector<std::jthread> workers_;
+  std::jthread keeper_;   // with options_.leases
   bool stopped_ = false;  // GUARDED_BY(mu_)
 };
 
