@@ -3,6 +3,7 @@
 #include <hiredis/hiredis.h>
 
 #include <charconv>
+#include <csignal>
 
 #include "core/log.h"
 
@@ -122,6 +123,8 @@ RedisClient::RedisClient(RedisEndpoint endpoint, std::chrono::milliseconds timeo
     : endpoint_(std::move(endpoint)),
       timeout_(timeout),
       max_connections_(std::max<size_t>(1, max_connections)) {
+  // A write to a Redis that went away must fail that call, not kill the process.
+  std::signal(SIGPIPE, SIG_IGN);
   if (redisContext* c = connect()) {
     std::lock_guard lock(mu_);
     idle_.push_back(c);
