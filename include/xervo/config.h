@@ -25,6 +25,9 @@
 //
 //   [telemetry]                   # OpenTelemetry traces over OTLP/HTTP (xervo/telemetry.h)
 //   endpoint = "http://127.0.0.1:4318"   # off by default; OTEL_* variables override
+//
+//   [cluster]                     # replicas sharing limits, cache, batches (docs/server/scale-out.md)
+//   redis_url = "redis://127.0.0.1:6379"  # off by default
 #pragma once
 
 #include <chrono>
@@ -49,6 +52,7 @@ struct Config {
   nlohmann::json runtime = nlohmann::json::object();    // [runtime]: memory_budget, max_loaded, keep_alive
   nlohmann::json cache = nlohmann::json::object();      // [cache]: the response cache (CacheOptions)
   nlohmann::json telemetry = nlohmann::json::object();  // [telemetry]: traces (TelemetryOptions)
+  nlohmann::json cluster = nlohmann::json::object();    // [cluster]: shared state of replicas (Redis)
   // "file:line" of every key, by its dotted path as errors print it: "providers.openai.base_url",
   // "models.\"embed/x\".options.threads". Lets whoever validates a section name the line.
   std::map<std::string, std::string> locations;

@@ -22,6 +22,9 @@
 namespace xervo {
 
 class ModelLibrary;  // xervo/library.h
+namespace cluster {
+class Cluster;  // src/cluster/cluster.h: [cluster], the state replicas share
+}
 
 // Which model ids a request may name beyond the configured aliases and the models of the library
 // (those are always allowed). Everything is off by default, so an HTTP client cannot make the server
@@ -118,6 +121,11 @@ struct ServerOptions {
   int batch_concurrency = 1;             // batch lines running at once, all batches together
   int batch_max_attempts = 3;            // tries of a line that fails with 429 or 5xx, then the error file
   std::chrono::milliseconds batch_retry_backoff{1000};  // first retry's wait; doubles each try
+
+  // Replicas behind one load balancer (docs/server/scale-out.md): rate limits, the Batch API's leases
+  // and revoked keys shared through Redis. Not read from [server] (xervo serve builds it from
+  // [cluster]); null: this process alone.
+  std::shared_ptr<cluster::Cluster> cluster;
 };
 
 // Reads the config's [server] table (Config::server): every key of ServerOptions by the same name,

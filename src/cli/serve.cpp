@@ -14,6 +14,8 @@
 
 #include "cli/access_paths.h"
 #include "cli/command.h"
+#include "cluster/cluster.h"
+#include "core/cache_tier.h"
 #include "core/log.h"
 #include "server/audit_log.h"
 #include "server/auth.h"
@@ -174,6 +176,14 @@ void serve(const GlobalOptions& globals, const ServeFlags& flags) {
   if (options.batch_dir.empty()) options.batch_dir = batch_dir_default(options.library);
   fill_access_defaults(options);  // XERVO_HOME/keys.json (`xervo keys`) and XERVO_HOME/audit.log
   if (globals.demo) add_demo_models(config, options.library);
+  // [cluster]: state shared with the other replicas; the cache tier must be in place before the
+  // runtime builds its response cache.
+  if (auto cluster_options = cluster::parse_cluster_options(config.cluster).value_or_throw()) {
+    options.cluster = cluster::Cluster::create(std::move(*cluster_options)).value_or_throw();
+    if (options.cluster->cache_tier()) install_shared_cache_tier(options.cluster->cache_tier());
+    spdlog::info("cluster: replica {} sharing state through Redis ({})", options.cluster->replica_id(),
+                 options.cluster->redis_up() ? "up" : "unreachable for now");
+  }
   auto runtime = build_runtime(config);
   server::ReloadRegistration reload_source(*runtime, config_loader(globals, options.library), config.server);
 

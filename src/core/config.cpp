@@ -198,19 +198,20 @@ Result<Config> parse_config(std::string_view toml_text, std::string_view source_
         if (!v.is_table()) fail(source_name, v, "providers", "must be a table of provider tables");
         config.providers = to_json(v);
       } else if (key == "server" || key == "library" || key == "runtime" || key == "cache" ||
-                 key == "telemetry") {
+                 key == "telemetry" || key == "cluster") {
         if (!v.is_table()) fail(source_name, v, key, "must be a table");
         (key == "server"      ? config.server
          : key == "library"   ? config.library
          : key == "cache"     ? config.cache
          : key == "telemetry" ? config.telemetry
+         : key == "cluster"   ? config.cluster
                               : config.runtime) = to_json(v);
       } else if (key == "plugins") {
         plugins = parse_plugins(source_name, v);
       } else {
         fail(source_name, v, key,
-             "unknown section (expected models, providers, plugins, runtime, cache, server, library or "
-             "telemetry)");
+             "unknown section (expected models, providers, plugins, runtime, cache, server, library, "
+             "telemetry or cluster)");
       }
     }
     if (plugins) {

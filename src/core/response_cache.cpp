@@ -257,6 +257,7 @@ void ResponseCache::disk_put(const Digest& key, const std::string& value) {
 }
 
 std::optional<std::string> ResponseCache::get(const Digest& key) {
+  bool on_disk = false;
   {
     std::lock_guard lock(mu_);
     if (auto v = memory_get_locked(key)) {
@@ -264,18 +265,27 @@ std::optional<std::string> ResponseCache::get(const Digest& key) {
       return v;
     }
     ++stats_.memory.misses;
-    if (!disk_enabled() || disk_.find(key) == disk_.end()) {
-      if (disk_enabled()) ++stats_.disk.misses;
-      return std::nullopt;
+    on_disk = disk_enabled() && disk_.find(key) != disk_.end();
+    if (disk_enabled() && !on_disk) ++stats_.disk.misses;
+  }
+  if (on_disk) {
+    auto v = disk_get(key);
+    std::lock_guard lock(mu_);
+    if (v) {
+      ++stats_.disk.hits;
+      memory_put_locked(key, *v);
+      return v;
     }
-  }
-  auto v = disk_get(key);
-  std::lock_guard lock(mu_);
-  if (!v) {
     ++stats_.disk.misses;
-    return std::nullopt;
   }
-  ++stats_.disk.hits;
+  return shared_get(key);
+}
+
+std::optional<std::string> ResponseCache::shared_get(const Digest& key) {
+  if (!shared_) return std::nullopt;
+  auto v = shared_->get(to_hex(key));
+  if (!v || v->size() > options_.max_entry_bytes) return std::nullopt;
+  std::lock_guard lock(mu_);
   memory_put_locked(key, *v);
   return v;
 }
@@ -283,6 +293,7 @@ std::optional<std::string> ResponseCache::get(const Digest& key) {
 void ResponseCache::put(const Digest& key, std::string value) {
   if (value.size() > options_.max_entry_bytes) return;
   if (disk_enabled()) disk_put(key, value);
+  if (shared_) shared_->put(to_hex(key), value);
   std::lock_guard lock(mu_);
   ++stats_.stores;
   memory_put_locked(key, std::move(value));
@@ -379,6 +390,7 @@ void ResponseCache::clear() {
   }
   std::error_code ec;
   for (const auto& p : remove) fs::remove(p, ec);
+  if (shared_) shared_->clear();
 }
 
 }  // namespace xervo

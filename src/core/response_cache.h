@@ -4,7 +4,8 @@
 // bytes (oldest first out) and by a TTL. A disk entry is checked (magic, digest, length, checksum)
 // before it is used: a corrupt or truncated one is a miss and is removed, never an error.
 // Identical calls in flight at once compute once: `compute_once` makes later callers wait for the
-// first one's value. Thread-safe; disk I/O runs outside the lock.
+// first one's value. A shared tier (core/cache_tier.h), when the process installed one, is asked
+// after both miss and written with every put. Thread-safe; disk and shared-tier I/O run outside the lock.
 #pragma once
 
 #include <array>
@@ -21,6 +22,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "core/cache_tier.h"
 #include "xervo/cache.h"
 
 namespace xervo {
@@ -90,7 +92,10 @@ class ResponseCache {
   std::filesystem::path file_for(const Digest& key) const;
   bool disk_enabled() const { return options_.disk_bytes > 0 && !options_.dir.empty(); }
 
+  std::optional<std::string> shared_get(const Digest& key);
+
   const CacheOptions options_;
+  const std::shared_ptr<SharedCacheTier> shared_ = installed_shared_cache_tier();  // null: none
   mutable std::mutex mu_;
   std::list<MemoryEntry> lru_;  // most recent first
   std::unordered_map<Digest, std::list<MemoryEntry>::iterator, DigestHash> memory_;

@@ -22,7 +22,8 @@ constexpr std::array kKnownKeys = {"home",
                                    "idle_timeout_ms",
                                    "busy_timeout_ms",
                                    "max_file_bytes",
-                                   "backend"};
+                                   "backend",
+                                   "read_only"};
 
 std::string known_keys() {
   std::string out;
@@ -73,6 +74,11 @@ Result<LibraryOptions> library_options_from_json(const nlohmann::json& s, const 
     if (key == "home") {
       error = text(home);
       o.home = home;
+    } else if (key == "read_only") {  // a library on shared storage (docs/server/scale-out.md)
+      if (!value.is_boolean())
+        error = option_error(config_file, key, "must be true or false");
+      else
+        o.read_only = value.get<bool>();
     } else if (key == "hub_endpoint") {
       error = text(o.hub_endpoint);
     } else if (key == "hub_token_env") {

@@ -33,9 +33,10 @@ std::string dump(const nlohmann::json& j) {
 }
 
 // The keys parse_api_settings() itself reads; a provider adds its own in ApiDefaults::keys.
-constexpr const char* kSharedKeys[] = {"base_url",   "api_key_env",        "headers",
-                                       "timeout_ms", "connect_timeout_ms", "stream_idle_timeout_ms",
-                                       "retry"};
+constexpr const char* kSharedKeys[] = {"base_url",        "api_key_env",        "headers",
+                                       "timeout_ms",      "connect_timeout_ms", "stream_idle_timeout_ms",
+                                       "retry",           "max_in_flight",      "max_queued",
+                                       "queue_timeout_ms"};
 // The keys of a `retry` table (RetryPolicy::from_json).
 constexpr const char* kRetryKeys[] = {"max_attempts", "base_delay_ms", "max_delay_ms", "max_total_ms",
                                       "jitter"};
@@ -139,6 +140,17 @@ Result<ApiSettings> parse_api_settings(const nlohmann::json& provider_settings,
   s.connect_timeout = *connect;
   s.timeout = *timeout;
   s.stream_idle_timeout = *idle;
+  for (const char* key : {"max_in_flight", "max_queued"}) {
+    auto it = merged.find(key);
+    if (it == merged.end()) continue;
+    if (!it->is_number_integer() || it->get<int64_t>() < 0 || it->get<int64_t>() > 1000000)
+      return Error(ErrorCode::config_invalid,
+                   where + key + " must be an integer between 0 and 1000000 (0: no limit / no queue)");
+    (std::string_view(key) == "max_in_flight" ? s.max_in_flight : s.max_queued) = it->get<int>();
+  }
+  auto queue_timeout = read_ms(merged, "queue_timeout_ms", s.queue_timeout);
+  if (!queue_timeout) return Error(ErrorCode::config_invalid, where + queue_timeout.error().message());
+  s.queue_timeout = *queue_timeout;
   auto retry =
       RetryPolicy::from_json(merged.contains("retry") ? merged["retry"] : nlohmann::json(), defaults.retry);
   if (!retry) return Error(ErrorCode::config_invalid, where + retry.error().message());
@@ -153,7 +165,19 @@ ApiClient::ApiClient(ApiSettings settings, ApiContext context, HttpHeaders auth_
       context_(std::move(context)),
       auth_headers_(std::move(auth_headers)),
       http_(http ? std::move(http) : HttpClient::shared()),
-      classify_(std::move(classify)) {}
+      classify_(std::move(classify)) {
+  if (settings_.max_in_flight > 0)
+    in_flight_ = InFlightLimit::shared(context_.service + "|" + settings_.base_url, settings_.max_in_flight,
+                                       settings_.max_queued);
+}
+
+Result<std::optional<InFlightLimit::Slot>> ApiClient::take_slot(std::stop_token stop) const {
+  if (!in_flight_) return std::optional<InFlightLimit::Slot>();
+  auto slot =
+      in_flight_->acquire(settings_.queue_timeout, stop, context_.service + " at " + context_.base_url);
+  if (!slot) return slot.error();
+  return std::optional<InFlightLimit::Slot>(std::move(*slot));
+}
 
 namespace {
 
@@ -283,6 +307,8 @@ Result<nlohmann::json> ApiClient::post_form(std::string_view path, const std::ve
 
 Result<nlohmann::json> ApiClient::send_for_json(std::string_view path, HttpRequest request,
                                                 std::stop_token stop) const {
+  auto slot = take_slot(stop);  // max_in_flight, for every request of this client
+  if (!slot) return slot.error();
   request.accept_compressed = true;
   request.headers.add("Accept", "application/json");
   trace::Span span = start_call_span(context_, path, request);
@@ -318,6 +344,8 @@ Result<HttpResponse> ApiClient::get(std::string_view path, std::stop_token stop)
 Result<void> ApiClient::post_sse(std::string_view path, const nlohmann::json& body,
                                  const std::function<bool(const SseEvent&)>& on_event,
                                  std::stop_token stop) const {
+  auto slot = take_slot(stop);
+  if (!slot) return slot.error();
   HttpRequest request = make_request(path, body);
   request.headers.add("Accept", "text/event-stream");
   request.idle_timeout = settings_.stream_idle_timeout;

@@ -15,6 +15,7 @@
 
 #include "net/api_errors.h"
 #include "net/http_client.h"
+#include "net/in_flight_limit.h"
 #include "net/retry.h"
 #include "net/sse.h"
 #include "xervo/error.h"
@@ -44,6 +45,11 @@ struct ApiSettings {
   std::chrono::milliseconds timeout{600'000};             // timeout_ms: one whole request
   std::chrono::milliseconds stream_idle_timeout{60'000};  // stream_idle_timeout_ms: silence in a stream
   RetryPolicy retry;
+  // max_in_flight: requests at once to this service and base URL (0: no limit); more wait, at most
+  // max_queued of them and each at most queue_timeout_ms, then fail as unavailable.
+  int max_in_flight = 0;
+  int max_queued = 256;
+  std::chrono::milliseconds queue_timeout{30'000};
   nlohmann::json merged = nlohmann::json::object();  // provider settings with the spec's options over them
 };
 
@@ -98,6 +104,8 @@ class ApiClient {
   HttpRequest make_request(std::string_view path, const nlohmann::json& body) const;
   Result<nlohmann::json> send_for_json(std::string_view path, HttpRequest request,
                                        std::stop_token stop) const;
+  // A slot of max_in_flight (none needed without it).
+  Result<std::optional<InFlightLimit::Slot>> take_slot(std::stop_token stop) const;
   Error map_error(const HttpResponse& response) const;
   RetryFilter retry_filter() const;
 
@@ -106,6 +114,7 @@ class ApiClient {
   HttpHeaders auth_headers_;
   std::shared_ptr<HttpClient> http_;
   ErrorClassifier classify_;
+  std::shared_ptr<InFlightLimit> in_flight_;  // null without max_in_flight
 };
 
 }  // namespace xervo::net

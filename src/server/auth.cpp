@@ -98,6 +98,12 @@ std::shared_ptr<const Authenticator::KeySet> Authenticator::current() const {
     lower(key.sha256);
     set->keys.push_back(std::move(key));
   }
+  if (on_removed_) {
+    std::set<std::string> kept;
+    for (const auto& k : set->keys) kept.insert(k.sha256);
+    for (const auto& k : keys_->keys)
+      if (!kept.count(k.sha256)) on_removed_(k.sha256);
+  }
   auto before = names_of(keys_->keys);
   auto after = names_of(set->keys);
   nlohmann::json added = nlohmann::json::array(), removed = nlohmann::json::array();
@@ -109,7 +115,8 @@ std::shared_ptr<const Authenticator::KeySet> Authenticator::current() const {
     spdlog::info("keys file {}: {} key(s) ({} added, {} removed)", path.string(),
                  set->keys.size() - config_keys_.size(), added.size(), removed.size());
     if (audit_ && file_read_)
-      (void)audit_->record("keys_reloaded", {{"file", path.string()}, {"added", added}, {"removed", removed}});
+      (void)audit_->record("keys_reloaded",
+                           {{"file", path.string()}, {"added", added}, {"removed", removed}});
   }
   keys_ = std::move(set);
   file_read_ = true;
@@ -149,6 +156,8 @@ Result<std::shared_ptr<const Principal>> Authenticator::authenticate(
   auto set = current();
   const ApiKey* key = find_key(*set, credential);
   if (!key) return Error(ErrorCode::unauthorized, "the API key is not valid for this server");
+  if (revoked_ && revoked_(key->sha256))
+    return Error(ErrorCode::unauthorized, "the API key was revoked (on a replica of this cluster)");
   return key_principal(*key, roles_, client);
 }
 
@@ -171,6 +180,7 @@ Result<std::shared_ptr<const Principal>> Authenticator::owner_principal(const st
     const std::string name = owner.substr(4);
     for (const auto& key : set->keys) {
       if (key.name != name) continue;
+      if (revoked_ && revoked_(key.sha256)) break;
       ApiKey anywhere = key;
       anywhere.allow_ips.clear();
       RoleTable roles = roles_;

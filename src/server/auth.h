@@ -47,6 +47,15 @@ class Authenticator {
   // authenticated since the server started. unauthorized otherwise.
   Result<std::shared_ptr<const Principal>> owner_principal(const std::string& owner) const;
 
+  // Revocation shared by the replicas of a cluster (cluster/key_revocations.h): a key whose sha256
+  // `revoked` names is refused, and `on_removed` is told the sha256 of each key the keys file drops.
+  // Neither may block (they read and queue locally). Set once, before the first request.
+  void share_revocations(std::function<bool(const std::string&)> revoked,
+                         std::function<void(const std::string&)> on_removed) {
+    revoked_ = std::move(revoked);
+    on_removed_ = std::move(on_removed);
+  }
+
  private:
   struct KeySet {
     std::vector<ApiKey> keys;  // config keys, then the keys file's
@@ -60,6 +69,8 @@ class Authenticator {
   RoleTable roles_;
   std::unique_ptr<JwtVerifier> jwt_;
   AuditLog* audit_ = nullptr;
+  std::function<bool(const std::string&)> revoked_;
+  std::function<void(const std::string&)> on_removed_;
 
   mutable std::mutex mu_;
   mutable std::optional<WatchedFile> keys_file_;  // GUARDED_BY(mu_)

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "cluster/cluster.h"
 #include "core/log.h"
 #include "server/batch_runner.h"
 #include "server/batch_store.h"
@@ -334,6 +335,7 @@ void add_batch_routes(Router& router, ServerState& state) {
     ro.start_span = [&state](const BatchRecord&) {
       return state.telemetry.start_span_under(std::nullopt, "batch", trace::SpanKind::internal);
     };
+    if (o.cluster) ro.leases = o.cluster->batch_leases();  // batch_dir shared by the replicas
     service.runner = std::make_unique<BatchRunner>(
         *service.store,
         [&state, &router](const std::string& owner, HttpRequest& req, HttpResponse& res) {

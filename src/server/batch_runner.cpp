@@ -43,6 +43,13 @@ BatchRunner::BatchRunner(BatchStore& store, BatchDispatch dispatch, BatchRunnerO
 BatchRunner::~BatchRunner() { stop(); }
 
 Result<void> BatchRunner::start() {
+  if (options_.leases) {
+    // The keeper's first pass takes the unfinished batches no live process holds.
+    keeper_ = std::jthread([this](std::stop_token stop) { keep_leases(stop); });
+    for (int i = 0; i < std::max(1, options_.concurrency); ++i)
+      workers_.emplace_back([this](std::stop_token stop) { work(stop); });
+    return {};
+  }
   auto unfinished = store_.unfinished();
   if (!unfinished.ok()) return unfinished.error();
   {
@@ -61,6 +68,10 @@ Result<void> BatchRunner::start() {
 }
 
 void BatchRunner::submit(const BatchRecord& batch) {
+  // Accepted here, so nobody else has it yet: it runs here even when the lease cannot be taken now
+  // (Redis unreachable); the keeper's renewal takes the lease once Redis answers.
+  // (A keeper elsewhere that saw the stored record first may have taken it: then it runs there.)
+  if (options_.leases && !options_.leases->acquire(batch.id) && options_.leases->reachable()) return;
   auto job = std::make_shared<Job>();
   job->record = batch;
   {
@@ -89,7 +100,64 @@ void BatchRunner::stop() {
     stopped_ = true;
   }
   for (auto& w : workers_) w.request_stop();
+  if (keeper_.joinable()) {
+    keeper_.request_stop();
+    cv_.notify_all();
+    keeper_.join();
+  }
   workers_.clear();  // joins; a running line sees its stop token and is not recorded
+}
+
+void BatchRunner::keep_leases(std::stop_token stop) {
+  for (;;) {
+    renew_and_adopt();
+    cv_.notify_all();
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, stop, options_.leases->renew_interval(), [] { return false; });
+    if (stop.stop_requested()) return;
+  }
+}
+
+// Renews the leases of the batches this process runs (a lost one stops here), notices a cancel asked
+// on another replica, and takes unfinished batches whose lease nobody holds. No lock held over I/O.
+void BatchRunner::renew_and_adopt() {
+  std::vector<std::shared_ptr<Job>> mine;
+  std::set<std::string> known;
+  {
+    std::lock_guard lock(mu_);
+    mine.assign(jobs_.begin(), jobs_.end());
+    for (const auto& j : jobs_) known.insert(j->record.id);
+  }
+  for (auto& job : mine) {
+    const bool held = options_.leases->acquire(job->record.id);
+    auto now = held ? store_.batch(job->record.id) : Result<std::optional<BatchRecord>>(std::nullopt);
+    std::lock_guard lock(mu_);
+    if (!held && !job->lost) {
+      spdlog::warn("batch {}: another replica holds its lease now; it continues there", job->record.id);
+      job->lost = true;
+      job->pending.clear();
+    }
+    if (now.ok() && *now && (*now)->status == "cancelling") job->cancel = true;
+  }
+  {
+    std::lock_guard lock(mu_);
+    std::erase_if(jobs_, [](const std::shared_ptr<Job>& j) {
+      return j->lost && j->in_flight == 0 &&
+             (j->state == Job::State::unloaded || j->state == Job::State::running);
+    });
+  }
+  auto unfinished = store_.unfinished();
+  if (!unfinished.ok()) return;
+  for (auto& record : *unfinished) {
+    if (known.count(record.id) || !options_.leases->acquire(record.id)) continue;
+    spdlog::info("batch {}: taken over ({} of {} lines recorded)", record.id,
+                 record.counts.completed + record.counts.failed, record.counts.total);
+    auto job = std::make_shared<Job>();
+    job->record = std::move(record);
+    job->cancel = job->record.status == "cancelling";
+    std::lock_guard lock(mu_);
+    jobs_.push_back(std::move(job));
+  }
 }
 
 int BatchRunner::running() const {
@@ -127,6 +195,7 @@ void BatchRunner::work(std::stop_token stop) {
 // REQUIRES: mu_ held.
 BatchRunner::Task BatchRunner::next_task(std::shared_ptr<Job>* out, int64_t* line) {
   for (auto& job : jobs_) {
+    if (job->lost) continue;  // the keeper drops it once its lines in flight end
     if (job->state == Job::State::unloaded) {
       job->state = Job::State::loading;
       *out = job;
@@ -170,6 +239,8 @@ void BatchRunner::load(Job& job) {
     job.span.set_error(message);
     if (auto r = store_.fail(id, batch_errors(code, message)); !r.ok())
       spdlog::error("batch {}: {}", id, r.error().to_string());
+    else if (options_.leases)
+      options_.leases->release(id);
     forget(job);
   };
   auto content = read_whole(store_.file_path(job.record.input_file_id));
@@ -310,6 +381,7 @@ void BatchRunner::finalize(Job& job) {
   else
     spdlog::error("batch {} not finalized (it is again after a restart): {}", job.record.id,
                   done.error().to_string());
+  if (done.ok() && options_.leases) options_.leases->release(job.record.id);
   forget(job);
 }
 

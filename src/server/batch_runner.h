@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "core/trace.h"
+#include "server/batch_leases.h"
 #include "server/batch_store.h"
 #include "server/http_message.h"
 
@@ -36,6 +37,10 @@ struct BatchRunnerOptions {
   size_t max_lines = 50000;                 // requests per input file; more fails the batch
   // The span of a batch while it runs (telemetry); its lines' requests are its children. Unset: none.
   std::function<trace::Span(const BatchRecord&)> start_span;
+  // Several processes share the store (a cluster): a batch runs only where its lease is held, and a
+  // keeper thread renews the leases and takes over batches whose holder stopped renewing. Null: this
+  // process runs every batch of its store.
+  std::shared_ptr<BatchLeases> leases;
 };
 
 // Runs `request` through the routes as `owner` (the batch creator's rate-limit identity).
@@ -79,6 +84,7 @@ class BatchRunner {
     bool cancel = false;
     bool expire = false;
     trace::Span span;  // set by load(), ended by finalize(); lines only read its context
+    bool lost = false;  // another process holds the lease now: start nothing more, do not finalize
   };
   enum class Task { none, load, line, finalize };
 
@@ -89,6 +95,8 @@ class BatchRunner {
   void finalize(Job& job);
   void forget(const Job& job);
   bool wait_for(std::chrono::milliseconds delay, std::stop_token stop);
+  void keep_leases(std::stop_token stop);
+  void renew_and_adopt();
 
   BatchStore& store_;
   const BatchDispatch dispatch_;
@@ -99,6 +107,7 @@ class BatchRunner {
   std::deque<std::shared_ptr<Job>> jobs_;  // GUARDED_BY(mu_): oldest first
   int running_ = 0;                        // GUARDED_BY(mu_)
   std::vector<std::jthread> workers_;
+  std::jthread keeper_;   // with options_.leases
   bool stopped_ = false;  // GUARDED_BY(mu_)
 };
 

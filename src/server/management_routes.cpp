@@ -6,6 +6,7 @@
 #include <deque>
 #include <mutex>
 
+#include "cluster/cluster.h"
 #include "core/log.h"
 #include "server/json_fields.h"
 #include "server/runtime_json.h"
@@ -117,8 +118,12 @@ void ready(ServerState& state, HttpResponse& res) {
     send_json(res, 503, {{"status", "stopping"}});
     return;
   }
+  // Redis being down does not make a replica unready (they would all leave the load balancer at
+  // once): it serves with local state, and the body says so.
+  nlohmann::json ready = {{"status", "ready"}};
+  if (state.options.cluster) ready["cluster"] = state.options.cluster->status_json();
   if (state.runtime->ready()) {
-    send_json(res, 200, {{"status", "ready"}});
+    send_json(res, 200, ready);
     return;
   }
   std::map<std::string, ModelState> states;
@@ -132,7 +137,9 @@ void ready(ServerState& state, HttpResponse& res) {
       pending.push_back({{"alias", spec.alias}, {"state", std::string(to_string(s))}});
   }
   res.set_header("Retry-After", "1");
-  send_json(res, 503, {{"status", "loading"}, {"pending", pending}});
+  ready["status"] = "loading";
+  ready["pending"] = pending;
+  send_json(res, 503, ready);
 }
 
 void metrics(ServerState& state, HttpResponse& res) {
@@ -140,7 +147,8 @@ void metrics(ServerState& state, HttpResponse& res) {
   res.status = 200;
   res.set_content(
       state.metrics.render(state.runtime->models(), state.runtime->memory(), state.admission.depths()) +
-          cache_metrics(state.runtime->cache_stats()) + state.telemetry.metrics(),
+          cache_metrics(state.runtime->cache_stats()) + state.telemetry.metrics() +
+          (state.options.cluster ? state.options.cluster->metrics() : std::string()),
       "text/plain; version=0.0.4; charset=utf-8");
 }
 

@@ -33,6 +33,8 @@ void RateLimiter::prune(Clock::time_point now) {
 
 int RateLimiter::admit(const std::string& client, const RateLimit& limit, Clock::time_point now) {
   if (limit.unlimited()) return 0;
+  if (shared_)
+    if (auto wait_s = shared_->admit(client, limit)) return *wait_s;
   std::lock_guard lock(mu_);
   prune(now);
   Bucket& b = bucket(client, limit, now);
@@ -49,6 +51,7 @@ int RateLimiter::admit(const std::string& client, const RateLimit& limit, Clock:
 void RateLimiter::charge_tokens(const std::string& client, const RateLimit& limit, int64_t tokens,
                                 Clock::time_point now) {
   if (limit.tokens_per_minute <= 0 || tokens <= 0) return;
+  if (shared_ && shared_->charge_tokens(client, limit, tokens)) return;
   std::lock_guard lock(mu_);
   bucket(client, limit, now).tokens -= static_cast<double>(tokens);
 }

@@ -6,7 +6,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -21,6 +23,17 @@ struct RateLimit {
 class RateLimiter {
  public:
   using Clock = std::chrono::steady_clock;
+
+  // Buckets shared by the replicas of a cluster (cluster/shared_rate_limits.h). Asked first; when it
+  // cannot answer (nullopt, false: Redis unreachable) this process's own bucket decides.
+  class Shared {
+   public:
+    virtual ~Shared() = default;
+    virtual std::optional<int> admit(const std::string& client, const RateLimit& limit) = 0;
+    virtual bool charge_tokens(const std::string& client, const RateLimit& limit, int64_t tokens) = 0;
+  };
+  // Set once, before the first request (Server::start).
+  void share(std::shared_ptr<Shared> shared) { shared_ = std::move(shared); }
 
   // Takes one request from `client`'s bucket. 0 when admitted; otherwise the seconds until a
   // retry can succeed (nothing is taken).
@@ -38,6 +51,7 @@ class RateLimiter {
   Bucket& bucket(const std::string& client, const RateLimit& limit, Clock::time_point now);  // REQUIRES: mu_
   void prune(Clock::time_point now);                                                         // REQUIRES: mu_
 
+  std::shared_ptr<Shared> shared_;
   std::mutex mu_;
   std::unordered_map<std::string, Bucket> buckets_;  // GUARDED_BY(mu_)
   Clock::time_point last_prune_{};                   // GUARDED_BY(mu_)

@@ -9,6 +9,7 @@
 #include <random>
 #include <set>
 
+#include "cluster/cluster.h"
 #include "core/log.h"
 #include "server/anthropic_json.h"
 #include "server/model_policy.h"
@@ -210,10 +211,10 @@ HandlerResponse pre_route(ServerState& state, const HttpRequest& req, HttpRespon
     res.status = 204;
     return HandlerResponse::Handled;
   }
-  if (state.stopping.load() && req.path != "/health") {
-    send_error(res, Error(ErrorCode::unavailable, "the server is shutting down"), 5);
-    return HandlerResponse::Handled;
-  }
+  // A request that reached routing while the server drains is served: the listener accepts no new
+  // connection and closes each one after its exchange, so only requests already sent arrive here,
+  // and a load balancer cannot safely retry a POST it already sent (docs/server/scale-out.md).
+  // /ready answers 503 from the start of the drain.
   if (route.needs_auth && state.auth->enabled()) {
     trace::Span auth_span = trace::start_span("auth");
     auto who = authorize(state, req, route, client_ip);
@@ -484,6 +485,12 @@ Result<std::unique_ptr<Server>> Server::start(std::shared_ptr<ModelRuntime> runt
   const ServerOptions& o = state.options;
   auto auth = server::Authenticator::create(o, &state.audit);
   if (!auth.ok()) return auth.error();
+  if (o.cluster) {  // [cluster]: limits and revocations shared with the other replicas
+    state.limiter.share(o.cluster->rate_limits());
+    auto* revocations = &o.cluster->revocations();
+    (*auth)->share_revocations([revocations](const std::string& h) { return revocations->revoked(h); },
+                               [revocations](const std::string& h) { revocations->revoke(h); });
+  }
   state.auth = std::move(*auth);
   state.trusted_proxies = std::move(*proxies);
   server::add_openai_routes(impl->router, state);
@@ -540,9 +547,9 @@ void Server::stop() {
     impl.stop_started = true;
   }
   auto& state = *impl.state;
+  impl.listener->stop_accepting();  // first: new connections go to the other replicas at once
   state.stopping = true;
   server::stop_batches(state);  // running lines are cancelled and run again after a restart
-  impl.listener->stop_accepting();
   if (!impl.listener->wait_idle(std::chrono::steady_clock::now() + state.options.shutdown_grace)) {
     spdlog::warn("shutdown grace of {} s over; cancelling {} running call(s)",
                  state.options.shutdown_grace.count(), state.cancellations.size());

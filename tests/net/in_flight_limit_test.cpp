@@ -1,0 +1,70 @@
+// InFlightLimit: the per-provider concurrency limit (max_in_flight) with its bounded queue.
+#include "net/in_flight_limit.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+namespace xervo::net {
+namespace {
+
+TEST(InFlightLimit, AtMostMaxRunAtOnceAndWaitersGetTheFreedSlots) {
+  InFlightLimit limit(2, 16);
+  std::atomic<int> running{0}, peak{0}, done{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i)
+    threads.emplace_back([&] {
+      auto slot = limit.acquire(std::chrono::seconds(30), {}, "test");
+      ASSERT_TRUE(slot.ok()) << slot.error().message();
+      int now = ++running;
+      int seen = peak.load();
+      while (now > seen && !peak.compare_exchange_weak(seen, now)) {
+      }
+      std::this_thread::yield();
+      --running;
+      ++done;
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(done.load(), 8);
+  EXPECT_LE(peak.load(), 2);
+  EXPECT_EQ(limit.in_flight(), 0);
+  EXPECT_EQ(limit.queued(), 0);
+}
+
+TEST(InFlightLimit, AFullQueueRefusesAtOnce) {
+  InFlightLimit limit(1, 0);
+  auto held = limit.acquire(std::chrono::seconds(1), {}, "upstream");
+  ASSERT_TRUE(held.ok());
+  auto refused = limit.acquire(std::chrono::seconds(30), {}, "upstream");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code(), ErrorCode::unavailable);
+  EXPECT_NE(refused.error().message().find("max_queued"), std::string::npos);
+}
+
+TEST(InFlightLimit, AWaitEndsWithTheTimeoutOrTheStopToken) {
+  InFlightLimit limit(1, 4);
+  auto held = limit.acquire(std::chrono::seconds(1), {}, "upstream");
+  ASSERT_TRUE(held.ok());
+  auto timed_out = limit.acquire(std::chrono::milliseconds(1), {}, "upstream");
+  ASSERT_FALSE(timed_out.ok());
+  EXPECT_EQ(timed_out.error().code(), ErrorCode::unavailable);
+  std::stop_source stop;
+  stop.request_stop();
+  auto cancelled = limit.acquire(std::chrono::seconds(30), stop.get_token(), "upstream");
+  ASSERT_FALSE(cancelled.ok());
+  EXPECT_EQ(cancelled.error().code(), ErrorCode::cancelled);
+  EXPECT_EQ(limit.queued(), 0);
+}
+
+TEST(InFlightLimit, SharedByKeyAndBounds) {
+  auto a = InFlightLimit::shared("openai|http://x", 8, 16);
+  auto b = InFlightLimit::shared("openai|http://x", 8, 16);
+  auto c = InFlightLimit::shared("openai|http://y", 8, 16);
+  EXPECT_EQ(a.get(), b.get());
+  EXPECT_NE(a.get(), c.get());
+}
+
+}  // namespace
+}  // namespace xervo::net
