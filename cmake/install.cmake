@@ -4,6 +4,7 @@
 #   lib/libxervo.so                   one shared library holding every area of xervo (the static
 #                                     archives whole), its engines' libraries linked privately
 #   lib/libllama*.so*, libggml*.so*   the pinned llama.cpp it was built with (found through $ORIGIN)
+#   lib/libwhisper.so*                whisper.cpp, built against that ggml (when the whisper provider is built)
 #   lib/cmake/xervo/                  xervoConfig.cmake: find_package(xervo) -> xervo::xervo, xervo::plugin
 #   lib/pkgconfig/xervo.pc            for pkg-config
 #   bin/xervo                         the command line (serve, models, ...)
@@ -13,7 +14,7 @@ include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
 # Every static area that exists in this build, whole: an application may reach any public function.
-set(_xervo_areas xervo xervo_core xervo_net xervo_llamacpp_scheduling xervo_llamacpp xervo_onnx xervo_openai
+set(_xervo_areas xervo xervo_core xervo_net xervo_llamacpp_scheduling xervo_llamacpp xervo_onnx xervo_whisper xervo_openai
     xervo_gemini xervo_library xervo_plugin xervo_server)
 set(_xervo_archives "")
 set(_xervo_targets "")
@@ -57,6 +58,13 @@ if(DEFINED XERVO_LLAMA_BIN)
   file(GLOB _xervo_engine_libs "${XERVO_LLAMA_BIN}/libllama.so*" "${XERVO_LLAMA_BIN}/libllama-common.so*"
        "${XERVO_LLAMA_BIN}/libggml*.so*")
   install(FILES ${_xervo_engine_libs} DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT xervo)
+endif()
+# whisper.cpp (the whisper provider), built against the same ggml: beside llama.cpp's libraries.
+if(TARGET xervo_whisper_lib)
+  get_target_property(_xervo_whisper_so xervo_whisper_lib IMPORTED_LOCATION)
+  get_filename_component(_xervo_whisper_dir "${_xervo_whisper_so}" DIRECTORY)
+  file(GLOB _xervo_whisper_libs "${_xervo_whisper_dir}/libwhisper.so*")
+  install(FILES ${_xervo_whisper_libs} DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT xervo)
 endif()
 
 install(EXPORT xervoTargets NAMESPACE xervo:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/xervo COMPONENT xervo)
