@@ -6,21 +6,12 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
+#include "core/option_fields.h"
 
 namespace xervo::cluster {
 namespace {
 
-Error invalid(const std::string& key, const std::string& what) {
-  return Error(ErrorCode::config_invalid, "[cluster] " + key + ": " + what);
-}
-
-Result<int64_t> get_int(const nlohmann::json& v, const std::string& key, int64_t min, int64_t max) {
-  if (!v.is_number_integer()) return invalid(key, "must be an integer");
-  int64_t n = v.get<int64_t>();
-  if (n < min || n > max)
-    return invalid(key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
-  return n;
-}
+const options::Section kSection{"[cluster] "};
 
 bool safe_label(const std::string& s) {
   if (s.empty() || s.size() > 128) return false;
@@ -39,38 +30,38 @@ Result<std::optional<ClusterOptions>> parse_cluster_options(const nlohmann::json
   if (section.is_object()) {
     for (const auto& [key, v] : section.items()) {
       if (key == "redis_url" || key == "key_prefix" || key == "replica_id") {
-        if (!v.is_string()) return invalid(key, "must be a string");
+        if (!v.is_string()) return kSection.invalid(key, "must be a string");
         std::string s = v.get<std::string>();
         if (key == "redis_url") o.redis_url = s;
         if (key == "key_prefix") {
-          if (s.empty() || s.size() > 64) return invalid(key, "must be 1 to 64 characters");
+          if (s.empty() || s.size() > 64) return kSection.invalid(key, "must be 1 to 64 characters");
           o.key_prefix = s;
         }
         if (key == "replica_id") {
-          if (!safe_label(s)) return invalid(key, "must be 1 to 128 of [A-Za-z0-9._:-]");
+          if (!safe_label(s)) return kSection.invalid(key, "must be 1 to 128 of [A-Za-z0-9._:-]");
           o.replica_id = s;
         }
       } else if (key == "timeout_ms") {
-        auto n = get_int(v, key, 10, 10000);
+        auto n = kSection.integer(v, key, 10, 10000);
         if (!n.ok()) return n.error();
         o.timeout = std::chrono::milliseconds(*n);
       } else if (key == "batch_lease_s") {
-        auto n = get_int(v, key, 2, 3600);
+        auto n = kSection.integer(v, key, 2, 3600);
         if (!n.ok()) return n.error();
         o.batch_lease = std::chrono::seconds(*n);
       } else if (key == "shared_cache_ttl_s") {
-        auto n = get_int(v, key, 1, 365 * 86400);
+        auto n = kSection.integer(v, key, 1, 365 * 86400);
         if (!n.ok()) return n.error();
         o.shared_cache_ttl = std::chrono::seconds(*n);
       } else if (key == "shared_cache_max_entry_bytes") {
-        auto n = get_int(v, key, 1, 512 << 20);
+        auto n = kSection.integer(v, key, 1, 512 << 20);
         if (!n.ok()) return n.error();
         o.shared_cache_max_entry_bytes = static_cast<uint64_t>(*n);
       } else if (key == "shared_limits" || key == "shared_cache") {
-        if (!v.is_boolean()) return invalid(key, "must be true or false");
+        if (!v.is_boolean()) return kSection.invalid(key, "must be true or false");
         (key == "shared_limits" ? o.shared_limits : o.shared_cache) = v.get<bool>();
       } else {
-        return invalid(key,
+        return kSection.invalid(key,
                        "unknown key (expected redis_url, key_prefix, timeout_ms, replica_id, batch_lease_s, "
                        "shared_limits, shared_cache, shared_cache_ttl_s, shared_cache_max_entry_bytes)");
       }

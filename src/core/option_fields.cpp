@@ -57,4 +57,16 @@ Result<void> read_string(const nlohmann::json& table, std::string_view where, co
   return {};
 }
 
+Error Section::invalid(std::string_view key, std::string_view what) const {
+  return Error(ErrorCode::config_invalid, prefix_ + std::string(key) + ": " + std::string(what));
+}
+
+Result<int64_t> Section::integer(const nlohmann::json& v, std::string_view key, int64_t min, int64_t max) const {
+  if (!v.is_number_integer()) return invalid(key, "must be an integer");
+  const auto n = v.get<int64_t>();
+  if (n < min || n > max)
+    return invalid(key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+  return n;
+}
+
 }  // namespace xervo::options

@@ -25,4 +25,17 @@ Result<void> read_bool(const nlohmann::json& table, std::string_view where, cons
 Result<void> read_string(const nlohmann::json& table, std::string_view where, const char* key,
                          std::string& out, size_t max_bytes = 4096);
 
+// The errors of one section of xervo.toml read key by key (`[server]`, `[cluster]`): each is
+// config_invalid and reads "PREFIX KEY: WHAT", e.g. "[server] threads: must be an integer".
+class Section {
+ public:
+  explicit Section(std::string prefix) : prefix_(std::move(prefix)) {}
+  Error invalid(std::string_view key, std::string_view what) const;
+  // An integer in [min, max], else invalid().
+  Result<int64_t> integer(const nlohmann::json& v, std::string_view key, int64_t min, int64_t max) const;
+
+ private:
+  std::string prefix_;
+};
+
 }  // namespace xervo::options

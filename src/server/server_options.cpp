@@ -6,27 +6,18 @@
 #include "server/model_policy.h"
 #include "server/websocket_routes.h"
 #include "xervo/server.h"
+#include "core/option_fields.h"
 
 namespace xervo {
 namespace {
 
-Error invalid(const std::string& key, const std::string& what) {
-  return Error(ErrorCode::config_invalid, "[server] " + key + ": " + what);
-}
-
-Result<int64_t> get_int(const nlohmann::json& v, const std::string& key, int64_t min, int64_t max) {
-  if (!v.is_number_integer()) return invalid(key, "must be an integer");
-  int64_t n = v.get<int64_t>();
-  if (n < min || n > max)
-    return invalid(key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
-  return n;
-}
+const options::Section kSection{"[server] "};
 
 Result<std::vector<std::string>> get_strings(const nlohmann::json& v, const std::string& key) {
-  if (!v.is_array()) return invalid(key, "must be an array of strings");
+  if (!v.is_array()) return kSection.invalid(key, "must be an array of strings");
   std::vector<std::string> out;
   for (const auto& s : v) {
-    if (!s.is_string()) return invalid(key, "must be an array of strings");
+    if (!s.is_string()) return kSection.invalid(key, "must be an array of strings");
     out.push_back(s.get<std::string>());
   }
   return out;
@@ -40,33 +31,33 @@ Result<ServerOptions> parse_server_options(const nlohmann::json& section) {
   if (!section.is_object()) return Error(ErrorCode::config_invalid, "[server] must be a table");
   for (const auto& [key, v] : section.items()) {
     auto seconds = [&](std::chrono::seconds& field, int64_t max) -> Result<void> {
-      auto n = get_int(v, key, 1, max);
+      auto n = kSection.integer(v, key, 1, max);
       if (!n.ok()) return n.error();
       field = std::chrono::seconds(*n);
       return {};
     };
     Result<void> r;
     if (key == "host") {
-      if (!v.is_string() || v.get<std::string>().empty()) return invalid(key, "must be a non-empty string");
+      if (!v.is_string() || v.get<std::string>().empty()) return kSection.invalid(key, "must be a non-empty string");
       o.host = v.get<std::string>();
     } else if (key == "port") {
-      auto n = get_int(v, key, 0, 65535);
+      auto n = kSection.integer(v, key, 0, 65535);
       if (!n.ok()) return n.error();
       o.port = static_cast<int>(*n);
     } else if (key == "threads" || key == "io_threads") {
-      auto n = get_int(v, key, 1, 4096);
+      auto n = kSection.integer(v, key, 1, 4096);
       if (!n.ok()) return n.error();
       (key == "threads" ? o.threads : o.io_threads) = static_cast<int>(*n);
     } else if (key == "max_header_bytes") {
-      auto n = get_int(v, key, 1024, 1 << 20);
+      auto n = kSection.integer(v, key, 1024, 1 << 20);
       if (!n.ok()) return n.error();
       o.max_header_bytes = static_cast<size_t>(*n);
     } else if (key == "max_headers") {
-      auto n = get_int(v, key, 8, 10000);
+      auto n = kSection.integer(v, key, 8, 10000);
       if (!n.ok()) return n.error();
       o.max_headers = static_cast<size_t>(*n);
     } else if (key == "max_connections" || key == "max_connections_per_client") {
-      auto n = get_int(v, key, key == "max_connections" ? 1 : 0, 1 << 22);
+      auto n = kSection.integer(v, key, key == "max_connections" ? 1 : 0, 1 << 22);
       if (!n.ok()) return n.error();
       (key == "max_connections" ? o.max_connections : o.max_connections_per_client) = static_cast<size_t>(*n);
     } else if (key == "header_timeout_s") {
@@ -74,7 +65,7 @@ Result<ServerOptions> parse_server_options(const nlohmann::json& section) {
     } else if (key == "keep_alive_timeout_s") {
       r = seconds(o.keep_alive_timeout, 86400);
     } else if (key == "max_body_bytes") {
-      auto n = get_int(v, key, 1024, int64_t{1} << 34);
+      auto n = kSection.integer(v, key, 1024, int64_t{1} << 34);
       if (!n.ok()) return n.error();
       o.max_body_bytes = static_cast<size_t>(*n);
     } else if (key == "read_timeout_s") {
@@ -84,23 +75,23 @@ Result<ServerOptions> parse_server_options(const nlohmann::json& section) {
     } else if (key == "request_timeout_s") {
       r = seconds(o.request_timeout, 86400);
     } else if (key == "shutdown_grace_s") {
-      auto n = get_int(v, key, 0, 3600);
+      auto n = kSection.integer(v, key, 0, 3600);
       if (!n.ok()) return n.error();
       o.shutdown_grace = std::chrono::seconds(*n);
     } else if (key == "max_queue_per_model") {
-      auto n = get_int(v, key, 0, 1000000);
+      auto n = kSection.integer(v, key, 0, 1000000);
       if (!n.ok()) return n.error();
       o.max_queue_per_model = static_cast<int>(*n);
     } else if (key == "max_inputs") {
-      auto n = get_int(v, key, 1, 1000000);
+      auto n = kSection.integer(v, key, 1, 1000000);
       if (!n.ok()) return n.error();
       o.max_inputs = static_cast<size_t>(*n);
     } else if (key == "max_tokens" || key == "default_max_tokens") {
-      auto n = get_int(v, key, 1, 1 << 24);
+      auto n = kSection.integer(v, key, 1, 1 << 24);
       if (!n.ok()) return n.error();
       (key == "max_tokens" ? o.max_tokens : o.default_max_tokens) = static_cast<int>(*n);
     } else if (key == "requests_per_minute" || key == "tokens_per_minute") {
-      auto n = get_int(v, key, 0, INT64_MAX);
+      auto n = kSection.integer(v, key, 0, INT64_MAX);
       if (!n.ok()) return n.error();
       (key == "requests_per_minute" ? o.requests_per_minute : o.tokens_per_minute) = *n;
     } else if (key == "cors_origins") {
@@ -108,7 +99,7 @@ Result<ServerOptions> parse_server_options(const nlohmann::json& section) {
       if (!s.ok()) return s.error();
       o.cors_origins = *s;
     } else if (key == "unload_models_on_stop" || key == "access_log" || key == "reuse_port") {
-      if (!v.is_boolean()) return invalid(key, "must be true or false");
+      if (!v.is_boolean()) return kSection.invalid(key, "must be true or false");
       (key == "access_log"   ? o.access_log
        : key == "reuse_port" ? o.reuse_port
                              : o.unload_models_on_stop) = v.get<bool>();
@@ -120,22 +111,22 @@ Result<ServerOptions> parse_server_options(const nlohmann::json& section) {
       else
         o.admin_allow_model_ids = std::move(*allowance);
     } else if (key == "batch_dir") {
-      if (!v.is_string() || v.get<std::string>().empty()) return invalid(key, "must be a non-empty path");
+      if (!v.is_string() || v.get<std::string>().empty()) return kSection.invalid(key, "must be a non-empty path");
       o.batch_dir = v.get<std::string>();
     } else if (key == "max_upload_bytes") {
-      auto n = get_int(v, key, 1024, int64_t{1} << 34);
+      auto n = kSection.integer(v, key, 1024, int64_t{1} << 34);
       if (!n.ok()) return n.error();
       o.max_upload_bytes = static_cast<size_t>(*n);
     } else if (key == "max_batch_lines" || key == "max_files") {
-      auto n = get_int(v, key, 1, 10000000);
+      auto n = kSection.integer(v, key, 1, 10000000);
       if (!n.ok()) return n.error();
       (key == "max_files" ? o.max_files : o.max_batch_lines) = static_cast<size_t>(*n);
     } else if (key == "batch_concurrency" || key == "batch_max_attempts") {
-      auto n = get_int(v, key, 1, 1024);
+      auto n = kSection.integer(v, key, 1, 1024);
       if (!n.ok()) return n.error();
       (key == "batch_concurrency" ? o.batch_concurrency : o.batch_max_attempts) = static_cast<int>(*n);
     } else if (key == "batch_retry_backoff_ms") {
-      auto n = get_int(v, key, 1, 3600000);
+      auto n = kSection.integer(v, key, 1, 3600000);
       if (!n.ok()) return n.error();
       o.batch_retry_backoff = std::chrono::milliseconds(*n);
     } else if (key == "websocket") {
@@ -151,7 +142,7 @@ Result<ServerOptions> parse_server_options(const nlohmann::json& section) {
       if (!s.ok()) return s.error();
       o.trusted_proxies = *s;
     } else {
-      return invalid(key,
+      return kSection.invalid(key,
                      "unknown key (expected host, port, reuse_port, threads, io_threads, max_body_bytes, "
                      "max_header_bytes, max_headers, header_timeout_s, keep_alive_timeout_s, read_timeout_s, "
                      "write_timeout_s, max_connections, max_connections_per_client, request_timeout_s, "
@@ -165,7 +156,7 @@ Result<ServerOptions> parse_server_options(const nlohmann::json& section) {
   }
   if (auto access = server::validate_access(o); !access.ok()) return access.error();
   if (o.default_max_tokens > o.max_tokens)
-    return invalid("default_max_tokens", "is larger than max_tokens (" + std::to_string(o.max_tokens) + ")");
+    return kSection.invalid("default_max_tokens", "is larger than max_tokens (" + std::to_string(o.max_tokens) + ")");
   return o;
 }
 

@@ -12,6 +12,7 @@
 
 #include "server/server_state.h"
 #include "server/websocket_generations.h"
+#include "core/option_fields.h"
 
 namespace xervo::server {
 namespace {
@@ -109,17 +110,7 @@ void upgrade(ServerState& state, const HttpRequest& req, HttpResponse& res) {
               ctx.span.context().valid() ? std::optional(ctx.span.context()) : std::nullopt});
 }
 
-Error invalid(const std::string& key, const std::string& what) {
-  return Error(ErrorCode::config_invalid, "[server] websocket." + key + ": " + what);
-}
-
-Result<int64_t> get_int(const nlohmann::json& v, const std::string& key, int64_t min, int64_t max) {
-  if (!v.is_number_integer()) return invalid(key, "must be an integer");
-  int64_t n = v.get<int64_t>();
-  if (n < min || n > max)
-    return invalid(key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
-  return n;
-}
+const options::Section kSection{"[server] websocket."};
 
 }  // namespace
 
@@ -149,10 +140,10 @@ Result<WebSocketOptions> parse_websocket_options(const nlohmann::json& section) 
     for (const auto& b : kKeys)
       if (key == b.key) bounds = &b;
     if (!bounds)
-      return invalid(key,
+      return kSection.invalid(key,
                      "unknown key (expected max_message_bytes, max_requests, max_send_queue_bytes, "
                      "ping_interval_s, idle_timeout_s)");
-    auto n = get_int(v, key, bounds->min, bounds->max);
+    auto n = kSection.integer(v, key, bounds->min, bounds->max);
     if (!n.ok()) return n.error();
     if (key == "max_message_bytes")
       o.max_message_bytes = static_cast<size_t>(*n);

@@ -300,6 +300,8 @@ class TestProvider : public ModelProvider {
       case ModelTask::generate:
         m.generator = std::make_shared<TestGenerator>(p_, spec.model);
         break;
+      case ModelTask::transcribe:  // not among capabilities(): the runtime never asks
+        return Error(ErrorCode::capability_mismatch, "the test provider does not transcribe");
     }
     return m;
   }
