@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -87,7 +88,12 @@ struct MemoryEstimate {
   uint64_t weights = 0;   // model tensors (mapped or read)
   uint64_t kv_cache = 0;  // KV cache (or other per-context state) at the configured context and slots
   uint64_t compute = 0;   // compute (scratch) buffers
+  // The part of the above in a GPU device's own memory, by ggml device name ("Vulkan0", "CUDA0");
+  // the rest is host memory (RAM, mapped files). Empty when everything is on the host.
+  std::map<std::string, uint64_t> devices;
   uint64_t total() const { return weights + kv_cache + compute; }
+  uint64_t device_total() const;
+  uint64_t host() const;  // total() less device_total()
 };
 
 // The result of a load: handles for the task of the spec (a provider may fill more than one),

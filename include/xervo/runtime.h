@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <stop_token>
@@ -68,7 +69,10 @@ struct ModelRecord {
 
 // Memory and count limits ([runtime] in xervo.toml; see parse_runtime_limits in config.h).
 struct RuntimeLimits {
-  uint64_t memory_budget = 0;  // bytes all local models may take together; 0: no budget
+  uint64_t memory_budget = 0;  // host bytes all local models may take together; 0: no budget
+  // Bytes of a GPU device's own memory all models may take on it, by ggml device name ("Vulkan0");
+  // "*" for every device not named. Empty: no device budget (llama.cpp's fitting still leaves room).
+  std::map<std::string, uint64_t> device_memory_budget;
   int64_t max_loaded = 0;      // models loaded (or loading) at once, local and remote; 0: no limit
   std::chrono::milliseconds keep_alive{-1};  // default for aliases: negative forever, 0 right after use
   std::chrono::milliseconds adhoc_keep_alive{std::chrono::minutes(5)};  // for ids that are no alias
@@ -81,6 +85,12 @@ struct MemoryStatus {
   uint64_t physical = 0;   // the machine's memory
   int64_t max_loaded = 0;  // 0: no limit
   int64_t loaded = 0;      // models loaded or loading
+  struct Device {
+    std::string name;     // ggml device name, "Vulkan0"
+    uint64_t budget = 0;  // 0: none
+    uint64_t used = 0;
+  };
+  std::vector<Device> devices;  // each device with a budget or a charge
 };
 
 // Bounds on getting a handle (a lazy load, a wait for another caller's load, a library pull), for

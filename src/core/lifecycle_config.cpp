@@ -132,6 +132,47 @@ RuntimeLimits default_runtime_limits() {
   return limits;
 }
 
+namespace {
+
+// A device's budget: bytes or a size ("4GiB"); a percentage would need the device's size, which
+// the runtime learns only from a provider, so it is refused.
+Result<uint64_t> parse_device_bytes(const nlohmann::json& value) {
+  if (value.is_string() && value.get<std::string>().ends_with('%'))
+    return Error(ErrorCode::config_invalid, "a device's budget is a size such as \"4GiB\", not a percentage");
+  return parse_memory_size(value, 0);
+}
+
+bool device_name_ok(const std::string& name) {
+  if (name == "*") return true;
+  if (name.empty() || name.size() > 64) return false;
+  for (char c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.' && c != ':') return false;
+  return true;
+}
+
+// "4GiB" (every device) or { Vulkan0 = "4GiB", "*" = "2GiB" }.
+Result<std::map<std::string, uint64_t>> parse_device_budget(const nlohmann::json& value) {
+  std::map<std::string, uint64_t> out;
+  if (!value.is_object()) {
+    auto bytes = parse_device_bytes(value);
+    if (!bytes) return bytes.error();
+    out["*"] = *bytes;
+    return out;
+  }
+  if (value.size() > 64) return Error(ErrorCode::config_invalid, "at most 64 devices");
+  for (const auto& [device, size] : value.items()) {
+    if (!device_name_ok(device))
+      return Error(ErrorCode::config_invalid,
+                   "device names are 1 to 64 of [A-Za-z0-9_.:-] as `xervo status` lists them, or \"*\"");
+    auto bytes = parse_device_bytes(size);
+    if (!bytes) return Error(ErrorCode::config_invalid, device + ": " + bytes.error().message());
+    out[device] = *bytes;
+  }
+  return out;
+}
+
+}  // namespace
+
 Result<RuntimeLimits> parse_runtime_limits(const Config& config) {
   RuntimeLimits limits = default_runtime_limits();
   if (!config.runtime.is_object()) return limits;
@@ -148,6 +189,10 @@ Result<RuntimeLimits> parse_runtime_limits(const Config& config) {
       auto bytes = parse_memory_size(value, physical_memory_bytes());
       if (!bytes) return fail(key, bytes.error().message() + " (0 for no budget)");
       limits.memory_budget = *bytes;
+    } else if (key == "device_memory_budget") {
+      auto devices = parse_device_budget(value);
+      if (!devices) return fail(key, devices.error().message());
+      limits.device_memory_budget = std::move(*devices);
     } else if (key == "max_loaded") {
       if (!value.is_number_integer() || value.get<int64_t>() < 0 || value.get<int64_t>() > 1000000)
         return fail(key, "must be a count of models (0 for no limit)");
@@ -157,7 +202,8 @@ Result<RuntimeLimits> parse_runtime_limits(const Config& config) {
       if (!keep) return fail(key, keep.error().message());
       (key == "keep_alive" ? limits.keep_alive : limits.adhoc_keep_alive) = *keep;
     } else {
-      return fail(key, "unknown key (known keys: memory_budget, max_loaded, keep_alive, adhoc_keep_alive)");
+      return fail(key, "unknown key (known keys: memory_budget, device_memory_budget, max_loaded, keep_alive, "
+                       "adhoc_keep_alive)");
     }
   }
   return limits;

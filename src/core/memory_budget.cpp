@@ -17,60 +17,138 @@ std::string format_bytes(uint64_t bytes) {
 }
 
 std::shared_ptr<MemoryBudget> MemoryBudget::create(Limits limits) {
-  return std::shared_ptr<MemoryBudget>(new MemoryBudget(limits));
+  return std::shared_ptr<MemoryBudget>(new MemoryBudget(std::move(limits)));
 }
 
-MemoryBudget::Charge::~Charge() { owner_->release(bytes_); }
+bool MemoryBudget::Claim::frees_nothing() const {
+  if (host > 0) return false;
+  for (const auto& [device, bytes] : devices)
+    if (bytes > 0) return false;
+  return true;
+}
+
+uint64_t MemoryBudget::Limits::device_limit(const std::string& device) const {
+  if (auto it = devices.find(device); it != devices.end()) return it->second;
+  if (auto it = devices.find("*"); it != devices.end()) return it->second;
+  return 0;
+}
+
+MemoryBudget::Charge::~Charge() { owner_->release(claim_); }
 
 uint64_t MemoryBudget::Charge::bytes() const {
   std::lock_guard lock(owner_->mu_);
-  return bytes_;
+  return claim_.host;
 }
 
-void MemoryBudget::Charge::resize(uint64_t bytes) {
+MemoryBudget::Claim MemoryBudget::Charge::claim() const {
+  std::lock_guard lock(owner_->mu_);
+  return claim_;
+}
+
+void MemoryBudget::Charge::resize(const Claim& claim) {
   {
     std::lock_guard lock(owner_->mu_);
-    owner_->used_ = owner_->used_ - bytes_ + bytes;
-    bytes_ = bytes;
+    owner_->remove(claim_);
+    owner_->add(claim);
+    claim_ = claim;
     ++owner_->generation_;
   }
   owner_->cv_.notify_all();
 }
 
-bool MemoryBudget::fits(uint64_t bytes) const {
+namespace {
+// `need` more bytes fit below `limit` (0: none) beside `used`.
+bool below(uint64_t limit, uint64_t used, uint64_t need) {
+  return limit == 0 || (need <= limit && used <= limit - need);
+}
+uint64_t at(const std::map<std::string, uint64_t>& m, const std::string& key) {
+  auto it = m.find(key);
+  return it == m.end() ? 0 : it->second;
+}
+}  // namespace
+
+bool MemoryBudget::fits(const Claim& claim) const {
   if (limits_.max_loaded > 0 && slots_ + 1 > limits_.max_loaded) return false;
-  return limits_.bytes == 0 || (bytes <= limits_.bytes && used_ <= limits_.bytes - bytes);
+  if (!below(limits_.bytes, used_, claim.host)) return false;
+  for (const auto& [device, bytes] : claim.devices)
+    if (!below(limits_.device_limit(device), at(device_used_, device), bytes)) return false;
+  return true;
 }
 
-std::shared_ptr<MemoryBudget::Charge> MemoryBudget::try_take(uint64_t bytes) {
+void MemoryBudget::add(const Claim& claim) {
+  used_ += claim.host;
+  for (const auto& [device, bytes] : claim.devices)
+    if (bytes > 0) device_used_[device] += bytes;
+}
+
+void MemoryBudget::remove(const Claim& claim) {
+  used_ -= claim.host;
+  for (const auto& [device, bytes] : claim.devices) {
+    if (bytes == 0) continue;
+    auto it = device_used_.find(device);
+    if ((it->second -= bytes) == 0) device_used_.erase(it);
+  }
+}
+
+std::shared_ptr<MemoryBudget::Charge> MemoryBudget::try_take(const Claim& claim) {
   std::lock_guard lock(mu_);
-  if (!fits(bytes)) return nullptr;
-  used_ += bytes;
+  if (!fits(claim)) return nullptr;
+  add(claim);
   ++slots_;
   ++generation_;
-  return std::shared_ptr<Charge>(new Charge(shared_from_this(), bytes));
+  return std::shared_ptr<Charge>(new Charge(shared_from_this(), claim));
 }
 
-bool MemoryBudget::could_fit(uint64_t bytes) const {
+bool MemoryBudget::could_fit(const Claim& claim) const {
   std::lock_guard lock(mu_);
-  return limits_.bytes == 0 || bytes <= limits_.bytes;
+  if (!below(limits_.bytes, 0, claim.host)) return false;
+  for (const auto& [device, bytes] : claim.devices)
+    if (!below(limits_.device_limit(device), 0, bytes)) return false;
+  return true;
 }
 
-std::string MemoryBudget::shortfall(uint64_t bytes) const {
+bool MemoryBudget::fits_beside(const Claim& held, const Claim& claim) const {
+  std::lock_guard lock(mu_);
+  if (!below(limits_.bytes, held.host, claim.host)) return false;
+  for (const auto& [device, bytes] : claim.devices)
+    if (!below(limits_.device_limit(device), at(held.devices, device), bytes)) return false;
+  return true;
+}
+
+bool MemoryBudget::relieves(const Claim& held, const Claim& claim) const {
+  std::lock_guard lock(mu_);
+  if (held.host > 0 && !below(limits_.bytes, used_, claim.host)) return true;
+  for (const auto& [device, bytes] : claim.devices)
+    if (at(held.devices, device) > 0 && !below(limits_.device_limit(device), at(device_used_, device), bytes))
+      return true;
+  return false;
+}
+
+std::string MemoryBudget::shortfall(const Claim& claim) const {
   std::lock_guard lock(mu_);
   if (limits_.max_loaded > 0 && slots_ + 1 > limits_.max_loaded)
     return fmt::format("max_loaded = {} models are loaded or loading", limits_.max_loaded);
-  if (limits_.bytes > 0 && bytes > limits_.bytes)
-    return fmt::format("it needs {}, more than the whole memory_budget of {}", format_bytes(bytes),
+  for (const auto& [device, bytes] : claim.devices) {
+    const uint64_t limit = limits_.device_limit(device);
+    const uint64_t used = at(device_used_, device);
+    if (below(limit, used, bytes)) continue;
+    if (bytes > limit)
+      return fmt::format("it needs {} on {}, more than its whole device_memory_budget of {}", format_bytes(bytes),
+                         device, format_bytes(limit));
+    return fmt::format("it needs {} on {}; {} of its device_memory_budget of {} is held", format_bytes(bytes),
+                       device, format_bytes(used), format_bytes(limit));
+  }
+  if (limits_.bytes > 0 && claim.host > limits_.bytes)
+    return fmt::format("it needs {}, more than the whole memory_budget of {}", format_bytes(claim.host),
                        format_bytes(limits_.bytes));
-  return fmt::format("it needs {}; {} of the memory_budget of {} is held", format_bytes(bytes),
+  return fmt::format("it needs {}; {} of the memory_budget of {} is held", format_bytes(claim.host),
                      format_bytes(used_), format_bytes(limits_.bytes));
 }
 
-void MemoryBudget::release(uint64_t bytes) {
+void MemoryBudget::release(const Claim& claim) {
   {
     std::lock_guard lock(mu_);
-    used_ -= bytes;
+    remove(claim);
     --slots_;
     ++generation_;
   }
@@ -93,13 +171,13 @@ bool MemoryBudget::wait_for_change(uint64_t generation, std::chrono::steady_cloc
 
 MemoryBudget::Usage MemoryBudget::usage() const {
   std::lock_guard lock(mu_);
-  return Usage{limits_, used_, slots_, generation_};
+  return Usage{limits_, used_, device_used_, slots_, generation_};
 }
 
 void MemoryBudget::set_limits(Limits limits) {
   {
     std::lock_guard lock(mu_);
-    limits_ = limits;
+    limits_ = std::move(limits);
     ++generation_;
   }
   cv_.notify_all();

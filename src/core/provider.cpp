@@ -10,6 +10,17 @@ bool ProviderCapabilities::supports(ModelTask task) const {
   return false;
 }
 
+uint64_t MemoryEstimate::device_total() const {
+  uint64_t bytes = 0;
+  for (const auto& [device, n] : devices) bytes += n;
+  return bytes;
+}
+
+uint64_t MemoryEstimate::host() const {
+  const uint64_t all = total(), on_devices = device_total();
+  return all > on_devices ? all - on_devices : 0;
+}
+
 bool LoadedModel::has(ModelTask task) const {
   switch (task) {
     case ModelTask::embed:

@@ -269,7 +269,7 @@ Result<AcquiredModel> ModelRegistry::run_load(Entry& e, const ModelSpec& spec, M
       std::lock_guard lock(e.mu);
       e.estimated = *estimate;
     }
-    auto reserved = reserve(spec, key, estimate->total(), control, policy);
+    auto reserved = reserve(spec, key, MemoryBudget::Claim::of(*estimate), control, policy);
     if (!reserved) {
       loaded = reserved.error();
     } else {
@@ -297,7 +297,10 @@ Result<AcquiredModel> ModelRegistry::run_load(Entry& e, const ModelSpec& spec, M
       result = control.stop_error("loading " + display_name(spec));
     } else if (loaded.ok()) {
       const uint64_t measured = loaded->memory_bytes ? loaded->memory_bytes : loaded->memory.total();
-      if (measured > 0) charge->resize(measured);
+      if (measured > 0) {
+        const uint64_t on_devices = loaded->memory.device_total();
+        charge->resize({measured > on_devices ? measured - on_devices : 0, loaded->memory.devices});
+      }
       auto holder = std::make_shared<ChargedModel>(ChargedModel{charge, std::move(loaded.value())});
       e.charge = charge;
       e.model = std::shared_ptr<const LoadedModel>(holder, &holder->model);
@@ -342,24 +345,26 @@ Result<AcquiredModel> ModelRegistry::run_load(Entry& e, const ModelSpec& spec, M
 }
 
 Result<std::shared_ptr<MemoryBudget::Charge>> ModelRegistry::reserve(const ModelSpec& spec,
-                                                                     const std::string& key, uint64_t bytes,
+                                                                     const std::string& key,
+                                                                     const MemoryBudget::Claim& claim,
                                                                      const LoadControl& control,
                                                                      const LoadPolicy& policy) {
-  if (!budget_->could_fit(bytes)) return insufficient_memory(spec, key, bytes);
+  if (!budget_->could_fit(claim)) return insufficient_memory(spec, key, claim);
   const auto deadline = control.deadline.value_or(std::chrono::steady_clock::now() + kDefaultMemoryWait);
   for (;;) {
     const uint64_t generation = budget_->usage().generation;
-    if (auto charge = budget_->try_take(bytes)) return charge;
-    if (evict_one(bytes, key, policy.protect)) continue;
-    if (!policy.wait_for_memory || !could_free(bytes, key)) return insufficient_memory(spec, key, bytes);
+    if (auto charge = budget_->try_take(claim)) return charge;
+    if (evict_one(claim, key, policy.protect)) continue;
+    if (!policy.wait_for_memory || !could_free(claim, key)) return insufficient_memory(spec, key, claim);
     if (!budget_->wait_for_change(generation, deadline, control.cancel)) {
       if (control.cancel.stop_requested()) return control.stop_error("waiting for memory to load " + key);
-      return insufficient_memory(spec, key, bytes);
+      return insufficient_memory(spec, key, claim);
     }
   }
 }
 
-bool ModelRegistry::evict_one(uint64_t bytes, const std::string& self, const std::string& protect) {
+bool ModelRegistry::evict_one(const MemoryBudget::Claim& claim, const std::string& self,
+                              const std::string& protect) {
   const auto usage = budget_->usage();
   const bool need_slot = usage.limits.max_loaded > 0 && usage.slots + 1 > usage.limits.max_loaded;
   std::string victim;
@@ -370,26 +375,25 @@ bool ModelRegistry::evict_one(uint64_t bytes, const std::string& self, const std
     std::lock_guard lock(e->mu);
     if (!idle(*e)) continue;
     auto charge = e->charge.lock();
-    if (!need_slot && (!charge || charge->bytes() == 0)) continue;  // frees nothing that is short
+    if (!need_slot && (!charge || !budget_->relieves(charge->claim(), claim))) continue;  // frees nothing short
     const int64_t since = e->usage->idle_since_ns.load(std::memory_order_acquire);
     if (victim.empty() || since < oldest) {
       victim = k;
       oldest = since;
     }
   }
-  (void)bytes;
   if (victim.empty()) return false;
   // Lost a race with a new handle: go around, the caller picks again.
   unload_if_idle(victim, UnloadReason::evicted);
   return true;
 }
 
-bool ModelRegistry::could_free(uint64_t bytes, const std::string& self) const {
+bool ModelRegistry::could_free(const MemoryBudget::Claim& claim, const std::string& self) const {
   // Waiting helps only while something that is not pinned holds memory and will let go of it: a
   // busy model, a load in progress, an unloaded model whose handles are still out, or a model that
   // went idle since evict_one looked. And only if, once all of that is free, the pinned models
   // leave room.
-  uint64_t pinned_bytes = 0;
+  MemoryBudget::Claim pinned;
   int64_t pinned_slots = 0, mapped_slots = 0;
   bool busy = false;
   for (const auto& e : all_entries()) {
@@ -400,7 +404,9 @@ bool ModelRegistry::could_free(uint64_t bytes, const std::string& self) const {
     if (!charge) continue;
     ++mapped_slots;
     if (e->state == ModelState::loaded && e->pinned) {
-      pinned_bytes += charge->bytes();
+      const auto held = charge->claim();
+      pinned.host += held.host;
+      for (const auto& [device, bytes] : held.devices) pinned.devices[device] += bytes;
       ++pinned_slots;
     } else {
       busy = true;  // busy now, or went idle since evict_one looked: going around evicts it
@@ -410,11 +416,11 @@ bool ModelRegistry::could_free(uint64_t bytes, const std::string& self) const {
   if (usage.slots > mapped_slots) busy = true;  // loads in progress and models draining
   if (!busy) return false;
   if (usage.limits.max_loaded > 0 && pinned_slots + 1 > usage.limits.max_loaded) return false;
-  return usage.limits.bytes == 0 || pinned_bytes + bytes <= usage.limits.bytes;
+  return budget_->fits_beside(pinned, claim);
 }
 
 Error ModelRegistry::insufficient_memory(const ModelSpec& spec, const std::string& key,
-                                         uint64_t bytes) const {
+                                         const MemoryBudget::Claim& claim) const {
   std::string holders;
   for (const auto& e : all_entries()) {
     if (e->key.to_string() == key) continue;
@@ -442,9 +448,10 @@ Error ModelRegistry::insufficient_memory(const ModelSpec& spec, const std::strin
         (holders.empty() ? "" : ", ") + format_bytes(draining) + " held by unloaded models still in use";
   return Error(
       ErrorCode::insufficient_memory,
-      "cannot load " + display_name(spec) + ": " + budget_->shortfall(bytes) +
+      "cannot load " + display_name(spec) + ": " + budget_->shortfall(claim) +
           (holders.empty() ? "" : " (held by: " + holders + ")") +
-          "; raise [runtime] memory_budget or max_loaded, unpin a model, or retry when calls finish");
+          "; raise [runtime] memory_budget, device_memory_budget or max_loaded, unpin a model, or retry when "
+          "calls finish");
 }
 
 bool ModelRegistry::unload_if_idle(const std::string& key, UnloadReason reason) {
@@ -581,6 +588,11 @@ MemoryStatus ModelRegistry::memory_status() const {
   s.used = usage.used;
   s.max_loaded = usage.limits.max_loaded;
   s.loaded = usage.slots;
+  std::map<std::string, MemoryStatus::Device> devices;
+  for (const auto& [name, limit] : usage.limits.devices)
+    if (name != "*") devices[name] = {name, limit, 0};
+  for (const auto& [name, used] : usage.device_used) devices[name] = {name, usage.limits.device_limit(name), used};
+  for (auto& [name, d] : devices) s.devices.push_back(std::move(d));
   return s;
 }
 

@@ -150,15 +150,16 @@ class ModelRegistry {
                                     const LoadControl& control);
   Result<AcquiredModel> run_load(Entry& e, const ModelSpec& spec, ModelProvider& provider,
                                  const LoadControl& control, const LoadPolicy& policy);
-  // A charge for `bytes`, evicting idle models and waiting as the policy allows.
+  // A charge for `claim`, evicting idle models and waiting as the policy allows.
   Result<std::shared_ptr<MemoryBudget::Charge>> reserve(const ModelSpec& spec, const std::string& key,
-                                                        uint64_t bytes, const LoadControl& control,
+                                                        const MemoryBudget::Claim& claim, const LoadControl& control,
                                                         const LoadPolicy& policy);
-  // Evicts the least recently used idle model whose memory or slot helps `bytes` fit; false if none.
-  bool evict_one(uint64_t bytes, const std::string& self, const std::string& protect);
+  // Evicts the least recently used idle model whose memory or slot helps `claim` fit; false if none.
+  bool evict_one(const MemoryBudget::Claim& claim, const std::string& self, const std::string& protect);
   // Whether memory or a slot held now could come free by waiting (held by busy or loading models).
-  bool could_free(uint64_t bytes, const std::string& self) const;
-  Error insufficient_memory(const ModelSpec& spec, const std::string& key, uint64_t bytes) const;
+  bool could_free(const MemoryBudget::Claim& claim, const std::string& self) const;
+  Error insufficient_memory(const ModelSpec& spec, const std::string& key,
+                            const MemoryBudget::Claim& claim) const;
   // Unloads `key` if it is still idle (and, for `expired`, past its keep-alive).
   bool unload_if_idle(const std::string& key, UnloadReason reason);
   bool expired(const Entry& e, std::chrono::steady_clock::time_point now) const;  // REQUIRES: e.mu

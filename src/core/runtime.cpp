@@ -173,7 +173,9 @@ Result<void> validate_specs(const std::map<std::string, std::shared_ptr<ModelPro
 
 // ---------------------------------------------------------------------------------------------------
 namespace {
-MemoryBudget::Limits to_budget(const RuntimeLimits& l) { return {l.memory_budget, l.max_loaded}; }
+MemoryBudget::Limits to_budget(const RuntimeLimits& l) {
+  return {l.memory_budget, l.max_loaded, l.device_memory_budget};
+}
 }  // namespace
 
 ModelRuntime::Impl::Impl(RuntimeLimits l, SteadyClock clock)

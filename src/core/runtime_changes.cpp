@@ -136,7 +136,7 @@ Result<ReloadReport> ModelRuntime::Impl::reload_locked(const Config& config, con
     std::lock_guard lock(limits_mu);
     limits = *new_limits;
   }
-  registry.set_limits({new_limits->memory_budget, new_limits->max_loaded});
+  registry.set_limits({new_limits->memory_budget, new_limits->max_loaded, new_limits->device_memory_budget});
 
   std::map<std::string, ModelSpec> current;
   for (auto& s : aliases.specs()) current.emplace(s.alias, s);

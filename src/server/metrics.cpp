@@ -229,13 +229,20 @@ std::string Metrics::render(const std::vector<ModelRecord>& records, const Memor
   help(out, "xervo_models_max_loaded", "gauge",
        "Models that may be loaded (or loading) at once; 0: no limit.");
   out += fmt::format("xervo_models_max_loaded {}\n", mem.max_loaded);
-  help(out, "xervo_memory_budget_bytes", "gauge", "Memory all local models may take together; 0: no budget.");
+  help(out, "xervo_memory_budget_bytes", "gauge", "Host memory all local models may take together; 0: no budget.");
   out += fmt::format("xervo_memory_budget_bytes {}\n", mem.budget);
   help(out, "xervo_memory_used_bytes", "gauge",
        "Memory of the budget held by loaded and loading models (and unloaded ones still draining).");
   out += fmt::format("xervo_memory_used_bytes {}\n", mem.used);
   help(out, "xervo_memory_physical_bytes", "gauge", "Physical memory of the machine.");
   out += fmt::format("xervo_memory_physical_bytes {}\n", mem.physical);
+  help(out, "xervo_device_memory_budget_bytes", "gauge",
+       "Memory of each GPU device all models may take on it ([runtime] device_memory_budget); 0: no budget.");
+  for (const auto& d : mem.devices)
+    out += fmt::format("xervo_device_memory_budget_bytes{{device=\"{}\"}} {}\n", escape_label(d.name), d.budget);
+  help(out, "xervo_device_memory_used_bytes", "gauge", "Memory of each GPU device held by loaded models.");
+  for (const auto& d : mem.devices)
+    out += fmt::format("xervo_device_memory_used_bytes{{device=\"{}\"}} {}\n", escape_label(d.name), d.used);
   help(out, "xervo_model_memory_bytes", "gauge", "Memory estimate of each loaded model.");
   for (const auto& [key, bytes] : memory)
     out += fmt::format("xervo_model_memory_bytes{{key=\"{}\"}} {}\n", escape_label(key), bytes);

@@ -79,15 +79,15 @@ nlohmann::json alias_json(const AliasInfo& alias, const std::vector<ModelRecord>
 }
 
 nlohmann::json memory_json(const MemoryStatus& m) {
-  return {{"budget", m.budget},
-          {"used", m.used},
-          {"physical", m.physical},
-          {"max_loaded", m.max_loaded},
-          {"loaded", m.loaded}};
+  nlohmann::json devices = nlohmann::json::array();
+  for (const auto& d : m.devices) devices.push_back({{"name", d.name}, {"budget", d.budget}, {"used", d.used}});
+  return {{"budget", m.budget},     {"used", m.used},     {"physical", m.physical},
+          {"max_loaded", m.max_loaded}, {"loaded", m.loaded}, {"devices", std::move(devices)}};
 }
 
 nlohmann::json limits_json(const RuntimeLimits& l) {
   return {{"memory_budget", l.memory_budget},
+          {"device_memory_budget", l.device_memory_budget},
           {"max_loaded", l.max_loaded},
           {"keep_alive_ms", l.keep_alive.count()},
           {"adhoc_keep_alive_ms", l.adhoc_keep_alive.count()}};

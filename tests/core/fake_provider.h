@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -92,6 +93,12 @@ class FakeProvider : public ModelProvider {
     m.fingerprint = "fake:" + spec.model;  // the response cache keys answers by it
     // options.bytes: the model declares its size (estimate and measured alike), for budget tests.
     if (spec.options.contains("bytes")) m.memory_bytes = spec.options["bytes"].get<uint64_t>();
+    // options.device_bytes: {"Vulkan0": N}: bytes on GPU devices besides the host's `bytes`.
+    if (auto devices = device_bytes(spec); !devices.empty()) {
+      m.memory.devices = std::move(devices);
+      m.memory.weights = m.memory_bytes + m.memory.device_total();
+      m.memory_bytes = m.memory.weights;
+    }
     if (spec.task == ModelTask::embed)
       m.embedding = std::make_shared<FakeEmbedding>(counters, spec.options.value("dimensions", 4), fail);
     if (spec.task == ModelTask::generate)
@@ -102,7 +109,16 @@ class FakeProvider : public ModelProvider {
   Result<MemoryEstimate> estimate(const ModelSpec& spec, const LoadControl&) override {
     MemoryEstimate e;
     if (spec.options.contains("bytes")) e.weights = spec.options["bytes"].get<uint64_t>();
+    e.devices = device_bytes(spec);
+    e.weights += e.device_total();
     return e;
+  }
+
+  static std::map<std::string, uint64_t> device_bytes(const ModelSpec& spec) {
+    std::map<std::string, uint64_t> out;
+    if (spec.options.contains("device_bytes"))
+      for (const auto& [device, n] : spec.options["device_bytes"].items()) out[device] = n.get<uint64_t>();
+    return out;
   }
 
   std::shared_ptr<FakeCounters> counters = std::make_shared<FakeCounters>();

@@ -20,15 +20,26 @@ void add(MemoryEstimate& to, const llama_memory_breakdown_data& from) {
 }  // namespace
 
 MemoryEstimate ContextMemory::all() const {
-  return {host.weights + device.weights, host.kv_cache + device.kv_cache, host.compute + device.compute};
+  MemoryEstimate e{host.weights + device.weights, host.kv_cache + device.kv_cache, host.compute + device.compute};
+  e.devices = device.devices;
+  return e;
 }
 
 ContextMemory memory_of(const llama_context* ctx) {
   ContextMemory out;
   // One entry per buffer type: CPU, CPU_Mapped (mmapped weights), CPU_REPACK, a GPU's, its host
   // pinned buffers. Host types are RAM whatever their name; the rest is a device's own memory.
-  for (const auto& [buft, data] : llama_get_memory_breakdown(ctx))
-    add(buft && !ggml_backend_buft_is_host(buft) ? out.device : out.host, data);
+  // Device memory is also kept by device, for the budget's per-device part.
+  for (const auto& [buft, data] : llama_get_memory_breakdown(ctx)) {
+    if (!buft || ggml_backend_buft_is_host(buft)) {
+      add(out.host, data);
+      continue;
+    }
+    add(out.device, data);
+    ggml_backend_dev_t dev = ggml_backend_buft_get_device(buft);
+    const char* name = dev ? ggml_backend_dev_name(dev) : ggml_backend_buft_name(buft);
+    out.device.devices[name ? name : "gpu"] += data.model + data.context + data.compute;
+  }
   return out;
 }
 
