@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "core/log.h"
+#include "net/base64.h"
 
 namespace xervo::server {
 namespace {
@@ -131,22 +132,7 @@ std::optional<std::string> base64url_decode(std::string_view text) {
   return out;
 }
 
-std::string base64url_encode(std::string_view bytes) {
-  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (unsigned char c : bytes) {
-    acc = (acc << 8) | c;
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out += kAlphabet[(acc >> bits) & 63];
-    }
-  }
-  if (bits > 0) out += kAlphabet[(acc << (6 - bits)) & 63];
-  return out;
-}
+std::string base64url_encode(std::string_view bytes) { return net::base64_encode(bytes, net::Base64::url); }
 
 std::string lenient_string(const nlohmann::json& object, const char* name) {
   if (!object.is_object()) return {};

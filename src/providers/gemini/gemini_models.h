@@ -1,5 +1,5 @@
 // The task handles of the `gemini` provider (embedContent / batchEmbedContents, generateContent /
-// streamGenerateContent), sharing one ApiClient. Internal to the provider. Handles are immutable
+// streamGenerateContent, generateContent with inline audio), sharing one ApiClient. Internal to the provider. Handles are immutable
 // after construction (but for the learned embedding width, an atomic) and safe from any thread.
 #pragma once
 
@@ -11,6 +11,7 @@
 #include "net/api_client.h"
 #include "xervo/embedding.h"
 #include "xervo/generator.h"
+#include "xervo/transcriber.h"
 
 namespace xervo::gemini {
 
@@ -26,6 +27,8 @@ struct ModelConfig {
 
 std::shared_ptr<EmbeddingModel> make_embedding_model(ModelConfig config);
 std::shared_ptr<GeneratorModel> make_generator_model(ModelConfig config);
+// generateContent with the audio inline and a JSON answer of timed segments.
+std::shared_ptr<TranscriberModel> make_transcriber_model(ModelConfig config);
 
 // Gemini's error status names ({error: {status}}) as xervo codes; nullopt for the status mapping.
 std::optional<ErrorCode> classify_error(int status, const nlohmann::json& body);

@@ -96,7 +96,7 @@ class GeminiProvider final : public ModelProvider {
   std::string id() const override { return "gemini"; }
 
   ProviderCapabilities capabilities() const override {
-    return {{ModelTask::embed, ModelTask::generate}, true, true};
+    return {{ModelTask::embed, ModelTask::generate, ModelTask::transcribe}, true, true};
   }
 
   Result<LoadedModel> load(const ModelSpec& spec, const ProgressCallback& progress) override {
@@ -144,6 +144,8 @@ class GeminiProvider final : public ModelProvider {
     LoadedModel model;
     if (spec.task == ModelTask::embed)
       model.embedding = gemini::make_embedding_model(std::move(config));
+    else if (spec.task == ModelTask::transcribe)
+      model.transcriber = gemini::make_transcriber_model(std::move(config));
     else
       model.generator = gemini::make_generator_model(std::move(config));
     model.info = {{"base_url", net::redact_url(api->settings.base_url)},
