@@ -54,18 +54,22 @@ if(TARGET xervo_cli)
   set_target_properties(xervo_cli PROPERTIES INSTALL_RPATH "$ORIGIN/../${CMAKE_INSTALL_LIBDIR}")
   install(TARGETS xervo_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT xervo)
 endif()
+# The engines' shared libraries libxervo.so needs at run time: llama.cpp's, and whisper.cpp's (built
+# against the same ggml) when the whisper provider is built. They go beside libxervo.so; the Python
+# package's wheel takes the same list (a global property, so python/CMakeLists.txt sees it).
+set(_xervo_engine_libs)
 if(DEFINED XERVO_LLAMA_BIN)
   file(GLOB _xervo_engine_libs "${XERVO_LLAMA_BIN}/libllama.so*" "${XERVO_LLAMA_BIN}/libllama-common.so*"
        "${XERVO_LLAMA_BIN}/libggml*.so*")
-  install(FILES ${_xervo_engine_libs} DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT xervo)
 endif()
-# whisper.cpp (the whisper provider), built against the same ggml: beside llama.cpp's libraries.
 if(TARGET xervo_whisper_lib)
   get_target_property(_xervo_whisper_so xervo_whisper_lib IMPORTED_LOCATION)
   get_filename_component(_xervo_whisper_dir "${_xervo_whisper_so}" DIRECTORY)
   file(GLOB _xervo_whisper_libs "${_xervo_whisper_dir}/libwhisper.so*")
-  install(FILES ${_xervo_whisper_libs} DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT xervo)
+  list(APPEND _xervo_engine_libs ${_xervo_whisper_libs})
 endif()
+set_property(GLOBAL PROPERTY XERVO_ENGINE_LIBRARIES ${_xervo_engine_libs})
+install(FILES ${_xervo_engine_libs} DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT xervo)
 
 install(EXPORT xervoTargets NAMESPACE xervo:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/xervo COMPONENT xervo)
 configure_package_config_file("${PROJECT_SOURCE_DIR}/cmake/xervoConfig.cmake.in"
