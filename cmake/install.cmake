@@ -32,7 +32,8 @@ add_library(xervo_shared SHARED "${_xervo_version_source}")
 target_link_libraries(xervo_shared PRIVATE "-Wl,--whole-archive" ${_xervo_archives} "-Wl,--no-whole-archive"
                       ${_xervo_targets})
 add_dependencies(xervo_shared ${_xervo_targets})
-target_include_directories(xervo_shared INTERFACE $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
+target_include_directories(xervo_shared INTERFACE $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include>
+                                                 $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
 target_link_libraries(xervo_shared INTERFACE nlohmann_json::nlohmann_json)
 target_compile_features(xervo_shared INTERFACE cxx_std_20)
 set_target_properties(xervo_shared PROPERTIES OUTPUT_NAME xervo EXPORT_NAME xervo VERSION ${PROJECT_VERSION}
@@ -69,7 +70,29 @@ if(TARGET xervo_whisper_lib)
   list(APPEND _xervo_engine_libs ${_xervo_whisper_libs})
 endif()
 set_property(GLOBAL PROPERTY XERVO_ENGINE_LIBRARIES ${_xervo_engine_libs})
-install(FILES ${_xervo_engine_libs} DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT xervo)
+
+# Installs the engines' libraries into `destination` (relative to the prefix) for `component`. Their
+# build tree's RUNPATH names the deps cache, so each installed copy gets $ORIGIN instead: the
+# installed package (and the Python wheel) must never load an engine from outside itself.
+function(xervo_install_engine_libraries destination component)
+  get_property(libs GLOBAL PROPERTY XERVO_ENGINE_LIBRARIES)
+  install(FILES ${libs} DESTINATION ${destination} COMPONENT ${component})
+  set(names "")
+  foreach(lib IN LISTS libs)
+    if(NOT IS_SYMLINK "${lib}")
+      get_filename_component(name "${lib}" NAME)
+      list(APPEND names "${name}")
+    endif()
+  endforeach()
+  install(CODE "set(_xervo_dir \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/${destination}\")
+foreach(_xervo_lib IN ITEMS ${names})
+  file(READ_ELF \"\${_xervo_dir}/\${_xervo_lib}\" RUNPATH _xervo_runpath RPATH _xervo_rpath)
+  if(_xervo_runpath OR _xervo_rpath)
+    file(RPATH_SET FILE \"\${_xervo_dir}/\${_xervo_lib}\" NEW_RPATH \"\$ORIGIN\")
+  endif()
+endforeach()" COMPONENT ${component})
+endfunction()
+xervo_install_engine_libraries(${CMAKE_INSTALL_LIBDIR} xervo)
 
 install(EXPORT xervoTargets NAMESPACE xervo:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/xervo COMPONENT xervo)
 configure_package_config_file("${PROJECT_SOURCE_DIR}/cmake/xervoConfig.cmake.in"

@@ -28,6 +28,15 @@ for bin in "$prefix/lib/libxervo.so" "$prefix/bin/xervo"; do
   if readelf -d "$bin" | grep -E 'R(UN)?PATH' | grep -qF "$build"; then fail "$bin: its run path names the build tree"; fi
   if ldd "$bin" | grep -q 'not found'; then ldd "$bin"; fail "$bin: a library is not found from the moved prefix"; fi
 done
+# The engines' libraries come from the prefix itself, not from the deps cache they were built in.
+deps=${XERVO_DEPS_DIR:-$HOME/.cache/xervo/deps}
+for lib in "$prefix"/lib/libllama*.so.* "$prefix"/lib/libggml*.so.* "$prefix"/lib/libwhisper.so; do
+  [ -e "$lib" ] && [ ! -L "$lib" ] || continue
+  if readelf -d "$lib" | grep -E 'R(UN)?PATH' | grep -vqF '[$ORIGIN]'; then fail "$lib: its run path is not \$ORIGIN"; fi
+done
+if ldd "$prefix/bin/xervo" | grep -E 'lib(llama|ggml|whisper)' | grep -qF "$(realpath "$deps")"; then
+  ldd "$prefix/bin/xervo"; fail "bin/xervo loads an engine library from the deps cache"
+fi
 
 "$testmodel" --kind embedder -o "$work/embedder.gguf" >/dev/null
 "$testmodel" --kind reranker -o "$work/reranker.gguf" >/dev/null

@@ -30,10 +30,12 @@ site=$("$work/venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()
 took "virtual environment" "$t"
 
 t=$(now)
-# The build folder sits at the same depth below the source as build/, so ccache's relative paths
-# (base_dir = the source folder) match the main build's and its objects are reused.
+# ccache reuses the main build's objects when the command lines match: the same compiler names
+# (ccache hashes them: c++ and g++ differ) and the build folder at the same depth below the source
+# as build/ (its relative paths, with base_dir = the source folder).
 "$work/venv/bin/python" -m pip install -q --disable-pip-version-check --no-index --no-deps --no-build-isolation \
-  -Cbuild-dir="$source/build-python" -Ccmake.args=-GNinja "$source/python"
+  -Cbuild-dir="$source/build-python" -Ccmake.args=-GNinja -Ccmake.define.CMAKE_CXX_COMPILER=c++ \
+  -Ccmake.define.CMAKE_C_COMPILER=cc "$source/python"
 took "pip install ./python (libxervo built from the repository)" "$t"
 
 t=$(now)
