@@ -1,11 +1,12 @@
-// make_library_resolver: "library:ID", "hf:ORG/REPO[:QUANT]" and bare library ids for local
-// providers. Opens the library on first use, pulls when allowed, and refuses models whose
-// requirements are not resolved.
+// make_library_resolver: "library:ID", "hf:ORG/REPO[:QUANT]", "auto:TASK" and bare library ids for
+// local providers. Opens the library on first use, pulls when allowed (always for "auto:"), and
+// refuses models whose requirements are not resolved.
 #include <condition_variable>
 #include <mutex>
 #include <stop_token>
 #include <thread>
 
+#include "library/auto_resolve.h"
 #include "xervo/library.h"
 
 namespace xervo {
@@ -13,13 +14,15 @@ namespace {
 
 class LibraryResolver final : public ModelResolver {
  public:
-  LibraryResolver(nlohmann::json settings, std::filesystem::path config_file)
-      : settings_(std::move(settings)), config_file_(std::move(config_file)) {}
+  LibraryResolver(nlohmann::json settings, std::filesystem::path config_file, AutoModelContext auto_context)
+      : settings_(std::move(settings)),
+        config_file_(std::move(config_file)),
+        auto_context_(std::move(auto_context)) {}
 
   // Schemes always; a bare "publisher/name" only when the library has that model, so a path of the
   // same shape still reaches the provider as a path.
   bool handles(std::string_view id) const override {
-    if (id.starts_with("library:") || id.starts_with("hf:")) return true;
+    if (id.starts_with("library:") || id.starts_with("hf:") || id.starts_with("auto:")) return true;
     if (!is_library_id(id)) return false;
     auto lib = library();
     return lib && (*lib)->get(id).ok();
@@ -54,6 +57,13 @@ class LibraryResolver final : public ModelResolver {
   Result<std::filesystem::path> resolve_until(std::string_view id, bool allow_pull, std::stop_token stop) {
     auto lib = library();
     if (!lib) return lib.error();
+    std::string chosen;  // "auto:TASK": the catalog's pick, in the library now (auto_resolve.h)
+    if (id.starts_with("auto:")) {
+      auto picked = library::resolve_auto_model(**lib, id, settings_, config_file_, auto_context_, stop);
+      if (!picked) return picked.error();
+      chosen = "library:" + *picked;
+      id = chosen;
+    }
     auto model = (*lib)->find(id);
     if (!model && model.error().code() == ErrorCode::model_not_found && allow_pull && id.starts_with("hf:"))
       model = (*lib)->pull(id, {}, std::move(stop));
@@ -84,6 +94,7 @@ class LibraryResolver final : public ModelResolver {
 
   nlohmann::json settings_;
   std::filesystem::path config_file_;
+  AutoModelContext auto_context_;
   mutable std::mutex mutex_;
   mutable std::shared_ptr<ModelLibrary> library_;  // GUARDED_BY(mutex_), opened on first use
 };
@@ -91,8 +102,9 @@ class LibraryResolver final : public ModelResolver {
 }  // namespace
 
 std::shared_ptr<ModelResolver> make_library_resolver(const nlohmann::json& library_settings,
-                                                     const std::filesystem::path& config_file) {
-  return std::make_shared<LibraryResolver>(library_settings, config_file);
+                                                     const std::filesystem::path& config_file,
+                                                     AutoModelContext auto_context) {
+  return std::make_shared<LibraryResolver>(library_settings, config_file, std::move(auto_context));
 }
 
 }  // namespace xervo
