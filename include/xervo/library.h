@@ -46,8 +46,8 @@ struct LibraryOptions {
 
 // Reads [library] settings: home, hub_endpoint, hub_token_env, hub_search_ttl_s,
 // parallel_downloads, connect_timeout_ms, idle_timeout_ms, busy_timeout_ms, max_file_bytes,
-// backend and auto_catalog (both read by the resolver). An unknown key or a wrong type is config_invalid naming the key;
-// with the config file it came from, also the file and line ("xervo.toml:7: library.x: ...").
+// backend and auto_catalog (both read by the resolver). An unknown key or a wrong type is config_invalid
+// naming the key; with the config file it came from, also the file and line ("xervo.toml:7: library.x: ...").
 Result<LibraryOptions> library_options_from_json(const nlohmann::json& settings,
                                                  const std::filesystem::path& config_file = {});
 

@@ -116,7 +116,8 @@ std::shared_ptr<ModelRuntime> build_runtime(const Config& config) {
   };
   auto source = std::make_shared<DeviceSource>();
   AutoModelContext auto_context;
-  if (auto limits = parse_runtime_limits(config); limits.ok()) auto_context.memory_budget = limits->memory_budget;
+  if (auto limits = parse_runtime_limits(config); limits.ok())
+    auto_context.memory_budget = limits->memory_budget;
   auto_context.devices = [source] {
     std::vector<std::weak_ptr<ModelProvider>> providers;
     {

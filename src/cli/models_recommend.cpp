@@ -36,7 +36,8 @@ void print_text(const library::AutoCatalog& catalog, const library::MachineFacts
                 const std::vector<library::AutoSelection>& selections) {
   std::string gpus;
   for (const auto& d : facts.devices)
-    if (d.type != "cpu") gpus += (gpus.empty() ? "" : ", ") + d.name + " (" + format_bytes(d.memory_free) + " free)";
+    if (d.type != "cpu")
+      gpus += (gpus.empty() ? "" : ", ") + d.name + " (" + format_bytes(d.memory_free) + " free)";
   std::printf("catalog: %s%s (version %d)\n", catalog.source.c_str(),
               catalog.name.empty() ? "" : (", " + catalog.name).c_str(), catalog.version);
   std::printf("machine: memory budget %s, free memory %s, GPU devices: %s\n",
@@ -45,19 +46,23 @@ void print_text(const library::AutoCatalog& catalog, const library::MachineFacts
   for (const auto& s : selections) {
     const auto* choice = s.choice();
     std::printf("\n%s: %s\n", std::string(to_string(s.task)).c_str(),
-                choice ? (choice->entry.model + (choice->library_id.empty() ? " (pulled on first use)"
-                                                                            : " (in the library as " +
-                                                                                  choice->library_id + ")"))
+                choice ? (choice->entry.model + (choice->library_id.empty()
+                                                     ? " (pulled on first use)"
+                                                     : " (in the library as " + choice->library_id + ")"))
                              .c_str()
                 : s.candidates.empty() ? "no candidates in the catalog"
                                        : "nothing fits");
     if (s.candidates.empty()) continue;
-    std::vector<std::vector<std::string>> rows = {{"", "MODEL", "TIER", "FILE", "MEMORY", "LICENSE", "REASON"}};
+    std::vector<std::vector<std::string>> rows = {
+        {"", "MODEL", "TIER", "FILE", "MEMORY", "LICENSE", "REASON"}};
     for (const auto& c : s.candidates)
-      rows.push_back({c.chosen ? "chosen" : c.fits ? "fits" : "rejected", c.entry.model, std::to_string(c.entry.tier),
+      rows.push_back({c.chosen ? "chosen"
+                      : c.fits ? "fits"
+                               : "rejected",
+                      c.entry.model, std::to_string(c.entry.tier),
                       (c.entry.sizes_approximate ? "~" : "") + human_size(c.entry.file_bytes),
-                      (c.entry.sizes_approximate ? "~" : "") + human_size(c.entry.memory_bytes), c.entry.license,
-                      c.reason});
+                      (c.entry.sizes_approximate ? "~" : "") + human_size(c.entry.memory_bytes),
+                      c.entry.license, c.reason});
     print_table(rows);
   }
 }
@@ -77,15 +82,17 @@ void setup_models_recommend(CLI::App& app, GlobalOptions& globals) {
     auto lib = open_library(config);
     const uint64_t budget = parse_runtime_limits(config).value_or_throw().memory_budget;
     auto facts = library::probe_machine(budget, machine_devices(config));
-    std::vector<ModelTask> tasks = {ModelTask::embed, ModelTask::rerank, ModelTask::generate, ModelTask::transcribe};
+    std::vector<ModelTask> tasks = {ModelTask::embed, ModelTask::rerank, ModelTask::generate,
+                                    ModelTask::transcribe};
     if (!o->task.empty()) tasks = {*parse_model_task(o->task)};
     std::vector<library::AutoSelection> selections;
     for (auto task : tasks)
       selections.push_back(library::select_auto_model(catalog, task, facts, library::library_presence(*lib)));
     if (!o->json) return print_text(catalog, facts, selections);
-    nlohmann::json out = {{"catalog", {{"source", catalog.source}, {"name", catalog.name}, {"version", catalog.version}}},
-                          {"machine", library::to_json(facts, catalog)},
-                          {"tasks", nlohmann::json::array()}};
+    nlohmann::json out = {
+        {"catalog", {{"source", catalog.source}, {"name", catalog.name}, {"version", catalog.version}}},
+        {"machine", library::to_json(facts, catalog)},
+        {"tasks", nlohmann::json::array()}};
     for (const auto& s : selections) out["tasks"].push_back(library::to_json(s));
     print_json(out);
   });

@@ -80,7 +80,8 @@ bool looks_local(std::string_view name) {
 // catalog (docs/auto-model.md); the id it gets carries the task, "auto:embed".
 constexpr std::string_view kAutoModel = "auto";
 ModelSpec with_auto_task(ModelSpec spec) {
-  if (spec.model == kAutoModel) spec.model = std::string(kAutoModel) + ":" + std::string(to_string(spec.task));
+  if (spec.model == kAutoModel)
+    spec.model = std::string(kAutoModel) + ":" + std::string(to_string(spec.task));
   return spec;
 }
 

@@ -41,7 +41,8 @@ class Checker {
 };
 
 bool printable(std::string_view s) {
-  return std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x20 && c != 0x7f; });
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return static_cast<unsigned char>(c) >= 0x20 && c != 0x7f; });
 }
 
 bool token_chars(std::string_view s, bool upper_ok) {
@@ -52,15 +53,17 @@ bool token_chars(std::string_view s, bool upper_ok) {
 }
 
 // A string field: required or optional, at most `max` printable characters.
+// `path` is the entry's ("tasks.embed[0]"), or "" for a top-level field.
 std::optional<Error> read_text(const Checker& check, const nlohmann::json& entry, const std::string& path,
                                const char* key, bool required, size_t max, std::string& out) {
+  const std::string field = path.empty() ? std::string(key) : path + "." + key;
   auto it = entry.find(key);
-  if (it == entry.end()) return required ? std::optional(check.fail(path + "." + key, "missing")) : std::nullopt;
-  if (!it->is_string()) return check.fail(path + "." + key, "must be a string");
+  if (it == entry.end()) return required ? std::optional(check.fail(field, "missing")) : std::nullopt;
+  if (!it->is_string()) return check.fail(field, "must be a string");
   out = it->get<std::string>();
-  if (required && out.empty()) return check.fail(path + "." + key, "must not be empty");
+  if (required && out.empty()) return check.fail(field, "must not be empty");
   if (out.size() > max || !printable(out))
-    return check.fail(path + "." + key, "must be at most " + std::to_string(max) + " printable characters");
+    return check.fail(field, "must be at most " + std::to_string(max) + " printable characters");
   return std::nullopt;
 }
 
@@ -69,7 +72,8 @@ std::optional<Error> read_bytes(const Checker& check, const nlohmann::json& entr
                                 const char* key, uint64_t& out) {
   auto it = entry.find(key);
   if (it == entry.end()) return check.fail(path + "." + key, "missing");
-  const std::string range = "must be a whole number of bytes from 1 to " + std::to_string(kAutoCatalogMaxBytes);
+  const std::string range =
+      "must be a whole number of bytes from 1 to " + std::to_string(kAutoCatalogMaxBytes);
   if (!it->is_number_integer()) return check.fail(path + "." + key, range);
   if (it->is_number_unsigned()) {
     out = it->get<uint64_t>();
@@ -117,7 +121,8 @@ Result<AutoCatalogEntry> parse_entry(const Checker& check, const nlohmann::json&
     for (const auto& f : *it) {
       if (!f.is_string() || f.get<std::string>().empty() || f.get<std::string>().size() > 32 ||
           !token_chars(f.get<std::string>(), false))
-        return check.fail(path + ".cpu_features", "each must be a lower-case CPU flag as /proc/cpuinfo names it");
+        return check.fail(path + ".cpu_features",
+                          "each must be a lower-case CPU flag as /proc/cpuinfo names it");
       entry.cpu_features.push_back(f.get<std::string>());
     }
   }
@@ -175,7 +180,8 @@ Result<AutoCatalog> parse_auto_catalog(std::string_view text, std::string_view s
       const std::string at = path + "[" + std::to_string(i) + "]";
       auto entry = parse_entry(check, list[i], at);
       if (!entry) return entry.error();
-      if (!seen.insert(entry->model).second) return check.fail(at + ".model", entry->model + " is listed twice");
+      if (!seen.insert(entry->model).second)
+        return check.fail(at + ".model", entry->model + " is listed twice");
       entries.push_back(std::move(*entry));
     }
   }
@@ -197,7 +203,9 @@ Result<AutoCatalog> load_auto_catalog(const fs::path& path) {
   return parse_auto_catalog(text, path.string());
 }
 
-Result<AutoCatalog> builtin_auto_catalog() { return parse_auto_catalog(builtin_auto_catalog_text(), "built-in"); }
+Result<AutoCatalog> builtin_auto_catalog() {
+  return parse_auto_catalog(builtin_auto_catalog_text(), "built-in");
+}
 
 Result<AutoCatalog> find_auto_catalog(const fs::path& path, const nlohmann::json& library_settings,
                                       const fs::path& config_file) {

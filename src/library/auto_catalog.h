@@ -33,8 +33,8 @@ struct AutoCatalogEntry {
   int tier = 1;               // quality, 1 (lowest) to 100; higher is preferred
   std::string license;        // SPDX id or the licence's name ("apache-2.0", "mit", "qwen-research")
   std::vector<std::string> cpu_features;  // /proc/cpuinfo flags the entry needs ("avx2"); usually none
-  std::string sha256;          // of the file, when known: an imported copy counts as present
-  bool sizes_approximate = false;  // file_bytes and memory_bytes are rounded figures
+  std::string sha256;                     // of the file, when known: an imported copy counts as present
+  bool sizes_approximate = false;         // file_bytes and memory_bytes are rounded figures
 };
 
 struct AutoCatalog {
@@ -56,7 +56,8 @@ Result<AutoCatalog> builtin_auto_catalog();
 
 // The catalog to use: `path` when not empty, else `auto_catalog` of [library] (`library_settings`,
 // relative to the config file's folder), else $XERVO_AUTO_CATALOG, else the built-in one.
-Result<AutoCatalog> find_auto_catalog(const std::filesystem::path& path, const nlohmann::json& library_settings,
+Result<AutoCatalog> find_auto_catalog(const std::filesystem::path& path,
+                                      const nlohmann::json& library_settings,
                                       const std::filesystem::path& config_file);
 
 nlohmann::json to_json(const AutoCatalogEntry& entry);

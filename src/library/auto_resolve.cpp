@@ -20,7 +20,8 @@ Result<std::string> resolve_auto_model(ModelLibrary& library, std::string_view i
                                                "or auto:transcribe)");
   auto catalog = find_auto_catalog({}, library_settings, config_file);
   if (!catalog) return catalog.error();
-  auto facts = probe_machine(context.memory_budget, context.devices ? context.devices() : std::vector<ComputeDevice>{});
+  auto facts = probe_machine(context.memory_budget,
+                             context.devices ? context.devices() : std::vector<ComputeDevice>{});
   auto selection = select_auto_model(*catalog, *task, facts, library_presence(library));
   const AutoCandidate* choice = selection.choice();
   if (!choice) {

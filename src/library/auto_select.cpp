@@ -186,7 +186,7 @@ nlohmann::json to_json(const AutoSelection& selection) {
     candidates.push_back(std::move(j));
   }
   const AutoCandidate* choice = selection.choice();
-  return {{"task", to_string(selection.task)},
+  return {{"task", std::string(to_string(selection.task))},
           {"choice", choice ? nlohmann::json(choice->entry.model) : nlohmann::json(nullptr)},
           {"in_library", choice && !choice->library_id.empty() ? nlohmann::json(choice->library_id)
                                                                : nlohmann::json(nullptr)},
@@ -198,8 +198,11 @@ nlohmann::json to_json(const MachineFacts& facts, const AutoCatalog& catalog) {
   nlohmann::json devices = nlohmann::json::array();
   for (const auto& d : facts.devices)
     if (is_gpu(d))
-      devices.push_back({{"name", d.name}, {"backend", d.backend}, {"type", d.type},
-                         {"memory_total", d.memory_total}, {"memory_free", d.memory_free}});
+      devices.push_back({{"name", d.name},
+                         {"backend", d.backend},
+                         {"type", d.type},
+                         {"memory_total", d.memory_total},
+                         {"memory_free", d.memory_free}});
   nlohmann::json flags = nlohmann::json::object();
   for (const auto& [task, entries] : catalog.tasks)
     for (const auto& e : entries)

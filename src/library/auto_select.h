@@ -21,8 +21,8 @@ class ModelLibrary;
 namespace xervo::library {
 
 struct MachineFacts {
-  uint64_t memory_budget = 0;     // the lifecycle budget's byte limit ([runtime] memory_budget)
-  uint64_t memory_available = 0;  // memory the system could give now (MemAvailable)
+  uint64_t memory_budget = 0;          // the lifecycle budget's byte limit ([runtime] memory_budget)
+  uint64_t memory_available = 0;       // memory the system could give now (MemAvailable)
   std::vector<ComputeDevice> devices;  // the local engines' devices; "cpu" ones are ignored
   std::set<std::string> cpu_features;  // /proc/cpuinfo flags
   bool cpu_features_known = false;     // false when the flags could not be read

@@ -2,6 +2,7 @@
 // local providers. Opens the library on first use, pulls when allowed (always for "auto:"), and
 // refuses models whose requirements are not resolved.
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <stop_token>
 #include <thread>
@@ -59,7 +60,7 @@ class LibraryResolver final : public ModelResolver {
     if (!lib) return lib.error();
     std::string chosen;  // "auto:TASK": the catalog's pick, in the library now (auto_resolve.h)
     if (id.starts_with("auto:")) {
-      auto picked = library::resolve_auto_model(**lib, id, settings_, config_file_, auto_context_, stop);
+      auto picked = auto_choice(**lib, id, stop);
       if (!picked) return picked.error();
       chosen = "library:" + *picked;
       id = chosen;
@@ -81,6 +82,27 @@ class LibraryResolver final : public ModelResolver {
     return model->file;
   }
 
+  // The first choice for an "auto:TASK" id holds while the library keeps that model: a load's
+  // estimate and the load itself, and every later load in this process, get the same file (free
+  // memory changes as models load; vectors of two embedders do not compare).
+  Result<std::string> auto_choice(ModelLibrary& lib, std::string_view id, std::stop_token stop) {
+    std::string cached;
+    {
+      std::lock_guard lock(mutex_);
+      if (auto it = auto_choices_.find(std::string(id)); it != auto_choices_.end()) cached = it->second;
+    }
+    if (!cached.empty()) {
+      auto model = lib.get(cached);
+      if (model && model->state == LibraryModelState::ready) return cached;
+    }
+    auto picked =
+        library::resolve_auto_model(lib, id, settings_, config_file_, auto_context_, std::move(stop));
+    if (!picked) return picked.error();
+    std::lock_guard lock(mutex_);
+    auto_choices_[std::string(id)] = *picked;
+    return picked;
+  }
+
   Result<std::shared_ptr<ModelLibrary>> library() const {
     std::lock_guard lock(mutex_);
     if (library_) return library_;
@@ -97,6 +119,7 @@ class LibraryResolver final : public ModelResolver {
   AutoModelContext auto_context_;
   mutable std::mutex mutex_;
   mutable std::shared_ptr<ModelLibrary> library_;  // GUARDED_BY(mutex_), opened on first use
+  std::map<std::string, std::string> auto_choices_;  // GUARDED_BY(mutex_): "auto:embed" -> library id
 };
 
 }  // namespace

@@ -19,8 +19,12 @@ std::string catalog_with(const nlohmann::json& entry) {
 }
 
 nlohmann::json good_entry() {
-  return {{"model", "hf:TheOrg/Embed-GGUF:Q8_0"}, {"quantization", "Q8_0"}, {"file_bytes", 1000},
-          {"memory_bytes", 5000}, {"tier", 2}, {"license", "mit"}};
+  return {{"model", "hf:TheOrg/Embed-GGUF:Q8_0"},
+          {"quantization", "Q8_0"},
+          {"file_bytes", 1000},
+          {"memory_bytes", 5000},
+          {"tier", 2},
+          {"license", "mit"}};
 }
 
 // The error of `text`, which must be config_invalid and mention every one of `words`.
@@ -28,7 +32,8 @@ void expect_refused(const std::string& text, std::vector<std::string> words) {
   auto r = parse_auto_catalog(text, "test.json");
   ASSERT_FALSE(r.ok()) << text;
   EXPECT_EQ(r.error().code(), ErrorCode::config_invalid) << r.error().to_string();
-  for (const auto& w : words) EXPECT_NE(r.error().message().find(w), std::string::npos) << r.error().message();
+  for (const auto& w : words)
+    EXPECT_NE(r.error().message().find(w), std::string::npos) << r.error().message();
   EXPECT_NE(r.error().message().find("test.json"), std::string::npos) << r.error().message();
 }
 
@@ -129,13 +134,16 @@ TEST(AutoCatalog, RefusesBadEntries) {
   nlohmann::json twice = {{"version", 1}, {"tasks", {{"embed", {good_entry(), good_entry()}}}}};
   expect_refused(twice.dump(), {"tasks.embed[1].model", "listed twice"});
   nlohmann::json many = {{"version", 1}, {"tasks", {{"embed", nlohmann::json::array()}}}};
-  for (size_t i = 0; i <= library::kAutoCatalogMaxEntries; ++i) many["tasks"]["embed"].push_back(good_entry());
+  for (size_t i = 0; i <= library::kAutoCatalogMaxEntries; ++i)
+    many["tasks"]["embed"].push_back(good_entry());
   expect_refused(many.dump(), {"tasks.embed", "more than"});
 }
 
 struct EnvVar {
   std::string name;
-  EnvVar(std::string n, const std::string& value) : name(std::move(n)) { ::setenv(name.c_str(), value.c_str(), 1); }
+  EnvVar(std::string n, const std::string& value) : name(std::move(n)) {
+    ::setenv(name.c_str(), value.c_str(), 1);
+  }
   ~EnvVar() { ::unsetenv(name.c_str()); }
 };
 

@@ -29,21 +29,32 @@ class AutoRuntime : public ::testing::Test {
     big = read_file(test_model("embedder", "tiny", "--seed 102"));
     hub.add_file("TestOrg/Embed-Small-GGUF", "embed-small.Q8_0.gguf", small);
     hub.add_file("TestOrg/Embed-Big-GGUF", "embed-big.Q8_0.gguf", big);
-    nlohmann::json catalog = {
-        {"version", 1},
-        {"tasks",
-         {{"embed",
-           {{{"model", "hf:TestOrg/Embed-Small-GGUF:Q8_0"}, {"quantization", "Q8_0"}, {"file_bytes", small.size()},
-             {"memory_bytes", 40 * MiB}, {"tier", 1}, {"license", "mit"}},
-            {{"model", "hf:TestOrg/Embed-Big-GGUF:Q8_0"}, {"quantization", "Q8_0"}, {"file_bytes", big.size()},
-             {"memory_bytes", 400 * MiB}, {"tier", 2}, {"license", "apache-2.0"}},
-            {{"model", "hf:TestOrg/Embed-Huge-GGUF:Q8_0"}, {"quantization", "Q8_0"}, {"file_bytes", 1000},
-             {"memory_bytes", 1ull << 39}, {"tier", 3}, {"license", "mit"}}}}}}};
+    nlohmann::json catalog = {{"version", 1},
+                              {"tasks",
+                               {{"embed",
+                                 {{{"model", "hf:TestOrg/Embed-Small-GGUF:Q8_0"},
+                                   {"quantization", "Q8_0"},
+                                   {"file_bytes", small.size()},
+                                   {"memory_bytes", 40 * MiB},
+                                   {"tier", 1},
+                                   {"license", "mit"}},
+                                  {{"model", "hf:TestOrg/Embed-Big-GGUF:Q8_0"},
+                                   {"quantization", "Q8_0"},
+                                   {"file_bytes", big.size()},
+                                   {"memory_bytes", 400 * MiB},
+                                   {"tier", 2},
+                                   {"license", "apache-2.0"}},
+                                  {{"model", "hf:TestOrg/Embed-Huge-GGUF:Q8_0"},
+                                   {"quantization", "Q8_0"},
+                                   {"file_bytes", 1000},
+                                   {"memory_bytes", 1ull << 39},
+                                   {"tier", 3},
+                                   {"license", "mit"}}}}}}};
     std::ofstream(dir.path / "catalog.json") << catalog.dump();
-    std::ofstream(dir.path / "xervo.toml") << "[library]\nhome = \"" << home.path.string() << "\"\nhub_endpoint = \""
-                                           << hub.endpoint()
-                                           << "\"\nauto_catalog = \"catalog.json\"\n"
-                                              "[models.\"embed/auto\"]\ntask = \"embed\"\nmodel = \"auto\"\n";
+    std::ofstream(dir.path / "xervo.toml")
+        << "[library]\nhome = \"" << home.path.string() << "\"\nhub_endpoint = \"" << hub.endpoint()
+        << "\"\nauto_catalog = \"catalog.json\"\n"
+           "[models.\"embed/auto\"]\ntask = \"embed\"\nmodel = \"auto\"\n";
   }
 
   // A runtime as the command line builds it, with this memory budget.
@@ -54,8 +65,8 @@ class AutoRuntime : public ::testing::Test {
     context.memory_budget = budget;
     RuntimeBuilder builder;
     builder.add_config(*config);
-    builder.add_provider(make_llamacpp_provider(nlohmann::json::object(),
-                                                make_library_resolver(config->library, config->path, context)));
+    builder.add_provider(make_llamacpp_provider(
+        nlohmann::json::object(), make_library_resolver(config->library, config->path, context)));
     auto built = builder.build();
     EXPECT_TRUE(built.ok()) << built.error().to_string();
     return built.ok() ? *built : nullptr;
@@ -126,7 +137,8 @@ TEST_F(AutoRuntime, NothingFitsIsInsufficientMemoryWithEveryReason) {
   auto rerank = rt->reranker("auto");
   ASSERT_FALSE(rerank.ok());
   EXPECT_EQ(rerank.error().code(), ErrorCode::model_not_found) << rerank.error().to_string();
-  EXPECT_NE(rerank.error().message().find("has no rerank models"), std::string::npos) << rerank.error().message();
+  EXPECT_NE(rerank.error().message().find("has no rerank models"), std::string::npos)
+      << rerank.error().message();
 }
 
 TEST_F(AutoRuntime, AHostileCatalogFailsTheLoadWithItsError) {
@@ -137,7 +149,8 @@ TEST_F(AutoRuntime, AHostileCatalogFailsTheLoadWithItsError) {
   auto embedder = rt->embedding("embed/auto");
   ASSERT_FALSE(embedder.ok());
   EXPECT_EQ(embedder.error().code(), ErrorCode::config_invalid) << embedder.error().to_string();
-  EXPECT_NE(embedder.error().message().find("tasks.embed[0].model"), std::string::npos) << embedder.error().message();
+  EXPECT_NE(embedder.error().message().find("tasks.embed[0].model"), std::string::npos)
+      << embedder.error().message();
 }
 
 }  // namespace

@@ -48,7 +48,9 @@ MachineFacts facts(uint64_t budget_mib, uint64_t free_mib) {
   return f;
 }
 
-std::string chosen(const library::AutoSelection& s) { return s.choice() ? s.choice()->entry.model : "(none)"; }
+std::string chosen(const library::AutoSelection& s) {
+  return s.choice() ? s.choice()->entry.model : "(none)";
+}
 
 TEST(AutoSelect, PicksTheBestThatFitsUnderEachBudget) {
   auto c = three_sizes();
@@ -72,7 +74,8 @@ TEST(AutoSelect, EveryCandidateHasAReasonInPreferenceOrder) {
   ASSERT_EQ(s.candidates.size(), 3u);
   EXPECT_EQ(s.candidates[0].entry.model, "hf:T/large:Q8_0");
   EXPECT_FALSE(s.candidates[0].fits);
-  EXPECT_NE(s.candidates[0].reason.find("needs 1.6 GiB, over the memory budget of 1000.0 MiB"), std::string::npos)
+  EXPECT_NE(s.candidates[0].reason.find("needs 1.6 GiB, over the memory budget of 1000.0 MiB"),
+            std::string::npos)
       << s.candidates[0].reason;
   EXPECT_TRUE(s.candidates[1].chosen);
   EXPECT_EQ(s.candidates[1].device, "cpu");
@@ -96,7 +99,8 @@ TEST(AutoSelect, AGpuDeviceWithRoomTakesWhatFreeMemoryCannot) {
   EXPECT_EQ(chosen(s), "hf:T/medium:Q8_0") << "the CPU device's memory is not a GPU's";
   EXPECT_EQ(s.choice()->device, "Vulkan0");
   EXPECT_NE(s.choice()->reason.find("GPU device Vulkan0"), std::string::npos) << s.choice()->reason;
-  EXPECT_NE(s.candidates[0].reason.find("Vulkan0's 500.0 MiB free"), std::string::npos) << s.candidates[0].reason;
+  EXPECT_NE(s.candidates[0].reason.find("Vulkan0's 500.0 MiB free"), std::string::npos)
+      << s.candidates[0].reason;
   f.devices.pop_back();
   EXPECT_EQ(chosen(select_auto_model(three_sizes(), ModelTask::embed, f)), "hf:T/small:Q8_0");
 }
@@ -143,11 +147,13 @@ TEST(AutoSelect, ACopyInTheLibraryWinsWithinItsTier) {
   EXPECT_EQ(chosen(smaller), "hf:T/mine:Q8_0") << "over the bigger one of its tier that must be pulled";
   EXPECT_NE(smaller.choice()->reason.find("in the library as " + imported[0].model->id), std::string::npos)
       << smaller.choice()->reason;
-  EXPECT_NE(smaller.candidates[2].reason.find("in the library"), std::string::npos) << smaller.candidates[2].reason;
+  EXPECT_NE(smaller.candidates[2].reason.find("in the library"), std::string::npos)
+      << smaller.candidates[2].reason;
 
   c.tasks[ModelTask::embed][1].sha256 = std::string(64, '0');  // another file: not present
-  EXPECT_EQ(chosen(select_auto_model(c, ModelTask::embed, facts(1000, 8000), library::library_presence(*lib))),
-            "hf:T/big:Q8_0");
+  EXPECT_EQ(
+      chosen(select_auto_model(c, ModelTask::embed, facts(1000, 8000), library::library_presence(*lib))),
+      "hf:T/big:Q8_0");
 }
 
 TEST(AutoSelect, AProbedMachineHasMemoryAndTheBudgetGiven) {

@@ -20,24 +20,36 @@ class CliRecommend : public ::testing::Test {
     std::ifstream in(test_model("embedder", "tiny", "--seed 111"), std::ios::binary);
     model = std::string(std::istreambuf_iterator<char>(in), {});
     hub.add_file("TestOrg/Embed-Small-GGUF", "embed-small.Q8_0.gguf", model);
-    nlohmann::json catalog = {
-        {"version", 1},
-        {"name", "test-catalog"},
-        {"tasks",
-         {{"embed",
-           {{{"model", "hf:TestOrg/Embed-Small-GGUF:Q8_0"}, {"quantization", "Q8_0"}, {"file_bytes", model.size()},
-             {"memory_bytes", 40 * MiB}, {"tier", 1}, {"license", "mit"}, {"sha256", FakeHub::sha256_hex(model)}},
-            {{"model", "hf:TestOrg/Embed-Mid-GGUF:Q8_0"}, {"quantization", "Q8_0"}, {"file_bytes", 1000},
-             {"memory_bytes", 400 * MiB}, {"tier", 2}, {"license", "apache-2.0"}},
-            {{"model", "hf:TestOrg/Embed-Huge-GGUF:Q8_0"}, {"quantization", "Q8_0"}, {"file_bytes", 1000},
-             {"memory_bytes", 1ull << 39}, {"tier", 3}, {"license", "mit"}}}}}}};
+    nlohmann::json catalog = {{"version", 1},
+                              {"name", "test-catalog"},
+                              {"tasks",
+                               {{"embed",
+                                 {{{"model", "hf:TestOrg/Embed-Small-GGUF:Q8_0"},
+                                   {"quantization", "Q8_0"},
+                                   {"file_bytes", model.size()},
+                                   {"memory_bytes", 40 * MiB},
+                                   {"tier", 1},
+                                   {"license", "mit"},
+                                   {"sha256", FakeHub::sha256_hex(model)}},
+                                  {{"model", "hf:TestOrg/Embed-Mid-GGUF:Q8_0"},
+                                   {"quantization", "Q8_0"},
+                                   {"file_bytes", 1000},
+                                   {"memory_bytes", 400 * MiB},
+                                   {"tier", 2},
+                                   {"license", "apache-2.0"}},
+                                  {{"model", "hf:TestOrg/Embed-Huge-GGUF:Q8_0"},
+                                   {"quantization", "Q8_0"},
+                                   {"file_bytes", 1000},
+                                   {"memory_bytes", 1ull << 39},
+                                   {"tier", 3},
+                                   {"license", "mit"}}}}}}};
     std::ofstream(catalog_file) << catalog.dump();
     write_config("");
   }
   void write_config(const std::string& text) { std::ofstream(config, std::ios::trunc) << "# test\n" << text; }
   CommandResult xervo(std::vector<std::string> args, std::vector<std::string> env = {}) {
-    std::vector<std::string> argv = {"env", "XERVO_HOME=" + home.path.string(), "XERVO_CONFIG=" + config.string(),
-                                     "HF_ENDPOINT=" + hub.endpoint()};
+    std::vector<std::string> argv = {"env", "XERVO_HOME=" + home.path.string(),
+                                     "XERVO_CONFIG=" + config.string(), "HF_ENDPOINT=" + hub.endpoint()};
     argv.insert(argv.end(), env.begin(), env.end());
     argv.push_back(XERVO_BIN);
     argv.insert(argv.end(), args.begin(), args.end());
@@ -73,11 +85,11 @@ TEST_F(CliRecommend, JsonNamesTheChoiceAndWhyEveryOtherWasNot) {
   EXPECT_TRUE(t["in_library"].is_null());
   ASSERT_EQ(t["candidates"].size(), 3u);
   EXPECT_EQ(t["candidates"][0]["model"], "hf:TestOrg/Embed-Huge-GGUF:Q8_0");
-  EXPECT_FALSE(t["candidates"][0]["fits"]);
+  EXPECT_FALSE(t["candidates"][0]["fits"].get<bool>());
   EXPECT_NE(t["candidates"][0]["reason"].get<std::string>().find("over the memory budget of 1.0 GiB"),
             std::string::npos)
       << t["candidates"][0]["reason"];
-  EXPECT_TRUE(t["candidates"][1]["chosen"]);
+  EXPECT_TRUE(t["candidates"][1]["chosen"].get<bool>());
   EXPECT_NE(t["candidates"][2]["reason"].get<std::string>().find("ranks higher"), std::string::npos);
   EXPECT_EQ(hub.blob_requests.load(), 0) << "recommend downloads nothing";
 
@@ -129,7 +141,8 @@ TEST_F(CliRecommend, HostileCatalogsAreClearErrors) {
 
 TEST_F(CliRecommend, EmbedWithAutoPullsWithProgressThenEmbeds) {
   write_config("[runtime]\nmemory_budget = \"100MiB\"\n");
-  auto r = xervo({"embed", "-m", "auto", "hello"}, {"XERVO_AUTO_CATALOG=" + catalog_file.string(), "XERVO_LOG=info"});
+  auto r = xervo({"embed", "-m", "auto", "hello"},
+                 {"XERVO_AUTO_CATALOG=" + catalog_file.string(), "XERVO_LOG=info"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out.rfind("[", 0), 0u) << r.out;
   EXPECT_NE(r.err.find("auto: embed model hf:TestOrg/Embed-Small-GGUF:Q8_0"), std::string::npos) << r.err;
