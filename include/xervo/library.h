@@ -45,9 +45,9 @@ struct LibraryOptions {
 };
 
 // Reads [library] settings: home, hub_endpoint, hub_token_env, hub_search_ttl_s,
-// parallel_downloads, connect_timeout_ms, idle_timeout_ms, busy_timeout_ms, max_file_bytes and
-// backend (read by the resolver). An unknown key or a wrong type is config_invalid naming the key;
-// with the config file it came from, also the file and line ("xervo.toml:7: library.x: ...").
+// parallel_downloads, connect_timeout_ms, idle_timeout_ms, busy_timeout_ms, max_file_bytes,
+// backend and auto_catalog (both read by the resolver). An unknown key or a wrong type is config_invalid
+// naming the key; with the config file it came from, also the file and line ("xervo.toml:7: library.x: ...").
 Result<LibraryOptions> library_options_from_json(const nlohmann::json& settings,
                                                  const std::filesystem::path& config_file = {});
 
@@ -280,7 +280,16 @@ nlohmann::json resolve_model_dependency_requirements(std::string_view model_id,
 // any provider) win, and a path of the same shape is left to the provider. It refuses models
 // whose requirements are not resolved with ErrorCode::not_ready. The library is opened on first use.
 // `config_file` (where the settings came from) lets errors name its file and line.
+//
+// It also resolves "auto:TASK" (what the runtime makes of `model = "auto"`): the best model of the
+// auto catalog that fits this machine (docs/auto-model.md), the library's copy when it has one, else
+// pulled from the Hub on first use. `auto_context` tells it the memory budget and the devices.
+struct AutoModelContext {
+  uint64_t memory_budget = 0;  // [runtime] memory_budget in bytes; 0: no budget (free memory alone limits)
+  std::function<std::vector<ComputeDevice>()> devices;  // the local engines' devices; null: CPU only
+};
 std::shared_ptr<ModelResolver> make_library_resolver(const nlohmann::json& library_settings,
-                                                     const std::filesystem::path& config_file = {});
+                                                     const std::filesystem::path& config_file = {},
+                                                     AutoModelContext auto_context = {});
 
 }  // namespace xervo

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <sstream>
 
 #include "core/log.h"
@@ -107,10 +108,39 @@ std::shared_ptr<ModelRuntime> build_runtime(const Config& config) {
   builder.add_config(config);
   std::shared_ptr<ModelResolver> resolver;
 #if XERVO_HAVE_LIBRARY
-  resolver = make_library_resolver(config.library, config.path);
+  // `model = "auto"` weighs the budget and the devices of the providers built below (weakly held:
+  // the providers hold the resolver).
+  struct DeviceSource {
+    std::mutex mu;
+    std::vector<std::weak_ptr<ModelProvider>> providers;  // GUARDED_BY(mu)
+  };
+  auto source = std::make_shared<DeviceSource>();
+  AutoModelContext auto_context;
+  if (auto limits = parse_runtime_limits(config); limits.ok())
+    auto_context.memory_budget = limits->memory_budget;
+  auto_context.devices = [source] {
+    std::vector<std::weak_ptr<ModelProvider>> providers;
+    {
+      std::lock_guard lock(source->mu);
+      providers = source->providers;
+    }
+    std::vector<ComputeDevice> out;
+    for (const auto& weak : providers)
+      if (auto p = weak.lock())
+        for (auto& d : p->devices())
+          if (std::none_of(out.begin(), out.end(), [&](const ComputeDevice& o) { return o.name == d.name; }))
+            out.push_back(std::move(d));
+    return out;
+  };
+  resolver = make_library_resolver(config.library, config.path, std::move(auto_context));
 #endif
   add_builtin_providers(builder, resolver);
-  return builder.build().value_or_throw();
+  auto runtime = builder.build().value_or_throw();
+#if XERVO_HAVE_LIBRARY
+  std::lock_guard lock(source->mu);
+  for (const auto& p : runtime->providers()) source->providers.push_back(p);
+#endif
+  return runtime;
 }
 
 std::string model_id_for(const GlobalOptions& globals, const ModelRuntime& runtime, const std::string& name) {

@@ -76,6 +76,15 @@ bool looks_local(std::string_view name) {
   return std::filesystem::is_regular_file(std::filesystem::path(name), ec);
 }
 
+// `model = "auto"` (and `-m auto`): the model library's resolver picks one for the task from its
+// catalog (docs/auto-model.md); the id it gets carries the task, "auto:embed".
+constexpr std::string_view kAutoModel = "auto";
+ModelSpec with_auto_task(ModelSpec spec) {
+  if (spec.model == kAutoModel)
+    spec.model = std::string(kAutoModel) + ":" + std::string(to_string(spec.task));
+  return spec;
+}
+
 // Fallbacks may only stand in for the same task and the same vector size.
 Result<void> check_fallbacks(const std::map<std::string, ModelSpec>& specs) {
   for (const auto& [alias, spec] : specs) {
@@ -203,7 +212,7 @@ Result<ModelRuntime::Impl::Resolved> ModelRuntime::Impl::resolve_in(const AliasT
       return Error(ErrorCode::capability_mismatch, "alias '" + it->first + "' is a " +
                                                        std::string(to_string(found.task)) + " model, not a " +
                                                        std::string(to_string(*task)) + " model");
-    return Resolved{found, it->second.version};
+    return Resolved{with_auto_task(found), it->second.version};
   }
   std::optional<ModelSpec> spec;
   if (auto colon = name.find(':'); colon != std::string_view::npos) {
@@ -213,7 +222,7 @@ Result<ModelRuntime::Impl::Resolved> ModelRuntime::Impl::resolve_in(const AliasT
       spec->model = std::string(name.substr(colon + 1));
     }
   }
-  if (!spec && looks_local(name)) {
+  if (!spec && (looks_local(name) || name == kAutoModel)) {
     spec.emplace();
     // A local file to transcribe is a whisper.cpp model, whatever provider plain paths default to.
     const bool speech = task == ModelTask::transcribe && providers.count("whisper");
@@ -233,7 +242,7 @@ Result<ModelRuntime::Impl::Resolved> ModelRuntime::Impl::resolve_in(const AliasT
                                                     "'; registered providers: " + join_keys(providers));
   spec->alias = std::string(name);
   spec->task = *task;
-  return Resolved{*spec, std::nullopt};
+  return Resolved{with_auto_task(*spec), std::nullopt};
 }
 
 Result<ModelSpec> ModelRuntime::Impl::resolve(std::string_view name, std::optional<ModelTask> task) const {

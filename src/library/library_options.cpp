@@ -23,7 +23,8 @@ constexpr std::array kKnownKeys = {"home",
                                    "busy_timeout_ms",
                                    "max_file_bytes",
                                    "backend",
-                                   "read_only"};
+                                   "read_only",
+                                   "auto_catalog"};
 
 std::string known_keys() {
   std::string out;
@@ -85,6 +86,9 @@ Result<LibraryOptions> library_options_from_json(const nlohmann::json& s, const 
       error = text(o.hub_token_env);
     } else if (key == "backend") {
       error = text(backend);  // read by make_library_resolver
+    } else if (key == "auto_catalog") {  // read by make_library_resolver (auto_catalog.h)
+      std::string catalog;
+      error = text(catalog);
     } else if (key == "hub_search_ttl_s") {
       error = integer(o.hub_search_ttl_s, -1, kMaxInt);
     } else if (key == "parallel_downloads") {

@@ -1,11 +1,13 @@
-// make_library_resolver: "library:ID", "hf:ORG/REPO[:QUANT]" and bare library ids for local
-// providers. Opens the library on first use, pulls when allowed, and refuses models whose
-// requirements are not resolved.
+// make_library_resolver: "library:ID", "hf:ORG/REPO[:QUANT]", "auto:TASK" and bare library ids for
+// local providers. Opens the library on first use, pulls when allowed (always for "auto:"), and
+// refuses models whose requirements are not resolved.
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <stop_token>
 #include <thread>
 
+#include "library/auto_resolve.h"
 #include "xervo/library.h"
 
 namespace xervo {
@@ -13,13 +15,15 @@ namespace {
 
 class LibraryResolver final : public ModelResolver {
  public:
-  LibraryResolver(nlohmann::json settings, std::filesystem::path config_file)
-      : settings_(std::move(settings)), config_file_(std::move(config_file)) {}
+  LibraryResolver(nlohmann::json settings, std::filesystem::path config_file, AutoModelContext auto_context)
+      : settings_(std::move(settings)),
+        config_file_(std::move(config_file)),
+        auto_context_(std::move(auto_context)) {}
 
   // Schemes always; a bare "publisher/name" only when the library has that model, so a path of the
   // same shape still reaches the provider as a path.
   bool handles(std::string_view id) const override {
-    if (id.starts_with("library:") || id.starts_with("hf:")) return true;
+    if (id.starts_with("library:") || id.starts_with("hf:") || id.starts_with("auto:")) return true;
     if (!is_library_id(id)) return false;
     auto lib = library();
     return lib && (*lib)->get(id).ok();
@@ -54,6 +58,13 @@ class LibraryResolver final : public ModelResolver {
   Result<std::filesystem::path> resolve_until(std::string_view id, bool allow_pull, std::stop_token stop) {
     auto lib = library();
     if (!lib) return lib.error();
+    std::string chosen;  // "auto:TASK": the catalog's pick, in the library now (auto_resolve.h)
+    if (id.starts_with("auto:")) {
+      auto picked = auto_choice(**lib, id, stop);
+      if (!picked) return picked.error();
+      chosen = "library:" + *picked;
+      id = chosen;
+    }
     auto model = (*lib)->find(id);
     if (!model && model.error().code() == ErrorCode::model_not_found && allow_pull && id.starts_with("hf:"))
       model = (*lib)->pull(id, {}, std::move(stop));
@@ -71,6 +82,27 @@ class LibraryResolver final : public ModelResolver {
     return model->file;
   }
 
+  // The first choice for an "auto:TASK" id holds while the library keeps that model: a load's
+  // estimate and the load itself, and every later load in this process, get the same file (free
+  // memory changes as models load; vectors of two embedders do not compare).
+  Result<std::string> auto_choice(ModelLibrary& lib, std::string_view id, std::stop_token stop) {
+    std::string cached;
+    {
+      std::lock_guard lock(mutex_);
+      if (auto it = auto_choices_.find(std::string(id)); it != auto_choices_.end()) cached = it->second;
+    }
+    if (!cached.empty()) {
+      auto model = lib.get(cached);
+      if (model && model->state == LibraryModelState::ready) return cached;
+    }
+    auto picked =
+        library::resolve_auto_model(lib, id, settings_, config_file_, auto_context_, std::move(stop));
+    if (!picked) return picked.error();
+    std::lock_guard lock(mutex_);
+    auto_choices_[std::string(id)] = *picked;
+    return picked;
+  }
+
   Result<std::shared_ptr<ModelLibrary>> library() const {
     std::lock_guard lock(mutex_);
     if (library_) return library_;
@@ -84,15 +116,18 @@ class LibraryResolver final : public ModelResolver {
 
   nlohmann::json settings_;
   std::filesystem::path config_file_;
+  AutoModelContext auto_context_;
   mutable std::mutex mutex_;
   mutable std::shared_ptr<ModelLibrary> library_;  // GUARDED_BY(mutex_), opened on first use
+  std::map<std::string, std::string> auto_choices_;  // GUARDED_BY(mutex_): "auto:embed" -> library id
 };
 
 }  // namespace
 
 std::shared_ptr<ModelResolver> make_library_resolver(const nlohmann::json& library_settings,
-                                                     const std::filesystem::path& config_file) {
-  return std::make_shared<LibraryResolver>(library_settings, config_file);
+                                                     const std::filesystem::path& config_file,
+                                                     AutoModelContext auto_context) {
+  return std::make_shared<LibraryResolver>(library_settings, config_file, std::move(auto_context));
 }
 
 }  // namespace xervo
