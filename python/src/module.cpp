@@ -274,7 +274,10 @@ struct Runtime {
       nb::gil_scoped_release release;
       xervo::RuntimeBuilder builder;
       builder.add_config(config);
-      auto resolver = xervo::make_library_resolver(config.library, config.path);
+      // `model = "auto"` weighs the memory budget (devices: the CPU alone here; docs/auto-model.md).
+      xervo::AutoModelContext auto_context;
+      if (auto limits = xervo::parse_runtime_limits(config); limits.ok()) auto_context.memory_budget = limits->memory_budget;
+      auto resolver = xervo::make_library_resolver(config.library, config.path, std::move(auto_context));
       xervo::add_builtin_providers(builder, resolver);
       built = builder.build();
     }

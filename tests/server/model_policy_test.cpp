@@ -409,6 +409,20 @@ TEST(ModelIdPolicy, LocalProviderIdsAreCheckedAsPaths) {
   EXPECT_TRUE(server::check_model_id("llamacpp:hf:org/repo", allowance, catalog).allowed);
 }
 
+// `auto` picks (and may pull) a model from the catalog: only an operator's alias may say it.
+TEST(ModelIdPolicy, AClientCannotNameTheAutoModelEvenWithEverythingAllowed) {
+  server::ModelIdCatalog catalog;
+  catalog.providers = {"llamacpp", "openai"};
+  ModelIdAllowance allowance;
+  allowance.paths = {"/"};
+  allowance.hf = true;
+  allowance.providers = {"openai"};
+  for (const char* id : {"auto", "auto:embed", "llamacpp:auto", "llamacpp:auto:generate"})
+    EXPECT_FALSE(server::check_model_id(id, allowance, catalog).allowed) << id;
+  catalog.aliases = {"auto"};  // an operator's alias of that name is an alias like any other
+  EXPECT_TRUE(server::check_model_id("auto", allowance, catalog).allowed);
+}
+
 TEST(ModelIdPolicy, ControlCharactersAndHugeNamesAreRefusedUnread) {
   server::ModelIdCatalog catalog;
   ModelIdAllowance allowance;
