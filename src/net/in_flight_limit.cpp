@@ -1,5 +1,6 @@
 #include "net/in_flight_limit.h"
 
+#include <algorithm>
 #include <map>
 #include <utility>
 
@@ -10,11 +11,15 @@ InFlightLimit::Slot::~Slot() {
 }
 
 void InFlightLimit::release() {
-  {
-    std::lock_guard lock(mu_);
+  std::lock_guard lock(mu_);
+  if (waiting_.empty()) {
     in_flight_--;
+    return;
   }
-  cv_.notify_one();
+  Waiter* next = waiting_.front();  // the slot passes to it: in_flight_ stays
+  waiting_.pop_front();
+  next->granted = true;
+  next->cv.notify_one();
 }
 
 int InFlightLimit::in_flight() const {
@@ -24,28 +29,25 @@ int InFlightLimit::in_flight() const {
 
 int InFlightLimit::queued() const {
   std::lock_guard lock(mu_);
-  return queued_;
+  return static_cast<int>(waiting_.size());
 }
 
 Result<InFlightLimit::Slot> InFlightLimit::acquire(std::chrono::milliseconds timeout, std::stop_token stop,
                                                    const std::string& what) {
   std::unique_lock lock(mu_);
-  if (in_flight_ < max_ && queued_ == 0) {
+  if (in_flight_ < max_ && waiting_.empty()) {
     in_flight_++;
     return Slot(this);
   }
-  if (queued_ >= max_queued_)
+  if (static_cast<int>(waiting_.size()) >= max_queued_)
     return Error(ErrorCode::unavailable, what + ": " + std::to_string(max_) + " requests in flight and " +
-                                             std::to_string(queued_) +
+                                             std::to_string(waiting_.size()) +
                                              " waiting (max_in_flight, max_queued); retry shortly");
-  queued_++;
-  const bool got = cv_.wait_for(lock, stop, timeout, [&] { return in_flight_ < max_; });
-  queued_--;
-  if (got) {
-    in_flight_++;
-    return Slot(this);
-  }
-  cv_.notify_one();  // a slot may have come free as this waiter gave up: pass the wakeup on
+  Waiter me;
+  waiting_.push_back(&me);
+  me.cv.wait_for(lock, stop, timeout, [&] { return me.granted; });
+  if (me.granted) return Slot(this);  // granted, even if the wait ran out at the same moment
+  std::erase(waiting_, &me);
   if (stop.stop_requested())
     return Error(ErrorCode::cancelled, what + ": cancelled while waiting for a slot");
   return Error(ErrorCode::unavailable, what + ": waited " + std::to_string(timeout.count()) +

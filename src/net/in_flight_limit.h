@@ -8,6 +8,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <stop_token>
@@ -48,12 +49,18 @@ class InFlightLimit {
  private:
   void release();
 
+  // One request waiting for a slot: a freed slot is handed to the oldest waiter directly (granted),
+  // so the queue is first come, first served and a release wakes one thread.
+  struct Waiter {
+    std::condition_variable_any cv;
+    bool granted = false;  // GUARDED_BY(mu_)
+  };
+
   const int max_;
   const int max_queued_;
   mutable std::mutex mu_;
-  std::condition_variable_any cv_;
-  int in_flight_ = 0;  // GUARDED_BY(mu_)
-  int queued_ = 0;     // GUARDED_BY(mu_)
+  int in_flight_ = 0;            // GUARDED_BY(mu_)
+  std::deque<Waiter*> waiting_;  // GUARDED_BY(mu_), oldest first
 };
 
 }  // namespace xervo::net

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -55,6 +56,39 @@ TEST(InFlightLimit, AWaitEndsWithTheTimeoutOrTheStopToken) {
   auto cancelled = limit.acquire(std::chrono::seconds(30), stop.get_token(), "upstream");
   ASSERT_FALSE(cancelled.ok());
   EXPECT_EQ(cancelled.error().code(), ErrorCode::cancelled);
+  EXPECT_EQ(limit.queued(), 0);
+}
+
+// A freed slot goes to the oldest waiter: under a steady overload no request waits for many rounds
+// while newer ones pass it (its p99 would be a multiple of the p50).
+TEST(InFlightLimit, WaitersAreServedFirstComeFirstServedAndOneThatGaveUpIsSkipped) {
+  InFlightLimit limit(1, 16);
+  auto held = limit.acquire(std::chrono::seconds(1), {}, "upstream");
+  ASSERT_TRUE(held.ok());
+  std::mutex mu;
+  std::vector<int> order;
+  std::vector<std::thread> threads;
+  std::stop_source quitter;
+  for (int i = 0; i < 6; ++i) {
+    const bool gives_up = i == 2;
+    threads.emplace_back([&, i, gives_up] {
+      auto slot = limit.acquire(std::chrono::seconds(30), gives_up ? quitter.get_token() : std::stop_token{}, "upstream");
+      if (gives_up) {
+        EXPECT_FALSE(slot.ok());
+        return;
+      }
+      ASSERT_TRUE(slot.ok()) << slot.error().message();
+      std::lock_guard lock(mu);
+      order.push_back(i);
+    });
+    while (limit.queued() < i + 1) std::this_thread::yield();  // queued in this order
+  }
+  quitter.request_stop();  // waiter 2 leaves the queue
+  while (limit.queued() > 5) std::this_thread::yield();
+  { auto released = std::move(*held); }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(order, (std::vector<int>{0, 1, 3, 4, 5}));
+  EXPECT_EQ(limit.in_flight(), 0);
   EXPECT_EQ(limit.queued(), 0);
 }
 
