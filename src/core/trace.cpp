@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <random>
 #include <utility>
+#include "core/text.h"
 
 namespace xervo::trace {
 namespace {
@@ -76,11 +77,7 @@ bool tracestate_value(std::string_view value) {
                      [](char c) { return c >= 0x20 && c <= 0x7e && c != ',' && c != '='; });
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
+using text::trim;
 
 thread_local const Span* tls_current = nullptr;
 thread_local std::optional<Clock::duration> tls_queue_wait;

@@ -3,17 +3,14 @@
 #include <arpa/inet.h>
 
 #include <cstring>
+#include "core/text.h"
 
 namespace xervo::server {
 namespace {
 
 constexpr int kV4Offset = 96;  // bits before an IPv4 address in its mapped form
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
+using text::trim;
 
 std::optional<IpAddress> parse_plain(std::string_view text) {
   if (text.empty() || text.size() > 45) return std::nullopt;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include "core/text.h"
 
 namespace xervo::server {
 namespace {
@@ -10,17 +11,9 @@ Error malformed(const std::string& what) {
   return Error(ErrorCode::invalid_input, "malformed multipart/form-data body: " + what);
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
-}
+std::string lower(std::string_view s) { return text::ascii_lower(s); }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
+using text::trim;
 
 // Header parameters `; key=value; key="quoted \" value"` after the first token, names lowercased.
 std::vector<std::pair<std::string, std::string>> parameters(std::string_view header) {

@@ -10,6 +10,7 @@
 
 #include "server/http_message.h"
 #include "xervo/telemetry.h"
+#include "core/text.h"
 
 namespace xervo {
 namespace {
@@ -198,10 +199,7 @@ std::optional<std::string> env_value(const EnvLookup& env, const char* name) {
   return std::string(v);
 }
 
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
+std::string lower(std::string_view s) { return text::ascii_lower(s); }
 
 Result<void> apply_env(const EnvLookup& env, TelemetryOptions& o, bool& off) {
   if (auto v = env_value(env, "OTEL_SDK_DISABLED"); v && lower(*v) == "true") off = true;

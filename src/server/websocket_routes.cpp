@@ -13,21 +13,14 @@
 #include "server/server_state.h"
 #include "server/websocket_generations.h"
 #include "core/option_fields.h"
+#include "core/text.h"
 
 namespace xervo::server {
 namespace {
 
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
-  return out;
-}
+std::string lower(std::string_view s) { return text::ascii_lower(s); }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
+using text::trim;
 
 // The comma-separated entries of a header value, trimmed, empty ones dropped.
 std::vector<std::string> header_list(std::string_view value) {

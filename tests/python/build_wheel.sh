@@ -9,14 +9,8 @@
 # Usage: build_wheel.sh BUILD_DIR SOURCE_DIR WORK_DIR
 set -euo pipefail
 build=$1 source=$2 work=$3
-deps=${XERVO_DEPS_DIR:-$HOME/.cache/xervo/deps}
-tools=$deps/python-venv
-if [ ! -x "$tools/bin/python" ] || ! "$tools/bin/python" -c 'import nanobind, scikit_build_core, pytest, numpy, openai' 2>/dev/null; then
-  echo "skipped: bootstrap's Python tools are not in $tools (run scripts/bootstrap)"
-  exit 77
-fi
-now() { echo "$EPOCHREALTIME"; }
-took() { awk -v a="$2" -v b="$(now)" -v what="$1" 'BEGIN { printf "%s: %.1f s\n", what, b - a }'; }
+. "$(dirname "$0")/venv_common.sh"
+need_tools nanobind scikit_build_core pytest numpy openai
 
 t=$(now)
 rm -rf "$work/prefix"
@@ -24,10 +18,7 @@ cmake --install "$build" --prefix "$work/prefix" --component xervo --strip >/dev
 took "install the C++ package" "$t"
 
 t=$(now)
-rm -rf "$work/venv"
-"$tools/bin/python" -m venv --without-pip "$work/venv"
-site=$("$work/venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-"$tools/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' >"$site/xervo_test_tools.pth"
+fresh_venv "$work/venv"
 took "virtual environment" "$t"
 
 t=$(now)

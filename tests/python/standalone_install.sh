@@ -12,21 +12,13 @@
 # Usage: standalone_install.sh SOURCE_DIR WORK_DIR XERVO_TESTMODEL
 set -euo pipefail
 source=$1 work=$2 testmodel=$3
-deps=${XERVO_DEPS_DIR:-$HOME/.cache/xervo/deps}
-tools=$deps/python-venv
-if [ ! -x "$tools/bin/python" ] || ! "$tools/bin/python" -c 'import nanobind, scikit_build_core, numpy' 2>/dev/null; then
-  echo "skipped: bootstrap's Python tools are not in $tools (run scripts/bootstrap)"
-  exit 77
-fi
-now() { echo "$EPOCHREALTIME"; }
-took() { awk -v a="$2" -v b="$(now)" -v what="$1" 'BEGIN { printf "%s: %.1f s\n", what, b - a }'; }
+. "$(dirname "$0")/venv_common.sh"
+need_tools nanobind scikit_build_core numpy
 
 t=$(now)
-rm -rf "$work/venv" "$work/models"
+rm -rf "$work/models"
 mkdir -p "$work/models"
-"$tools/bin/python" -m venv --without-pip "$work/venv"
-site=$("$work/venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-"$tools/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' >"$site/xervo_test_tools.pth"
+fresh_venv "$work/venv"
 took "virtual environment" "$t"
 
 t=$(now)
