@@ -6,6 +6,7 @@ import { can, type Who } from '../lib/auth';
 import { duration, percent } from '../lib/format';
 import { describeEvent, withoutRepeatedProgress } from '../lib/runtime';
 import { events, useFeed } from '../feeds';
+import { Table } from '../components/table';
 
 interface RecentRequest {
   at_ms: number;
@@ -63,20 +64,7 @@ export function Activity(props: { who: Who }) {
         <>
           <h3>Recent requests</h3>
           {requests.error && <p class="error">{requests.error}</p>}
-          <div class="table-wrap">
-            <table data-testid="requests-table">
-              <thead>
-                <tr>
-                  <th>Time</th>
-                  <th>Request</th>
-                  <th>Status</th>
-                  <th>Duration</th>
-                  <th>Model</th>
-                  <th>Tokens in/out</th>
-                  <th>Client</th>
-                </tr>
-              </thead>
-              <tbody>
+          <Table testid="requests-table" headers={['Time', 'Request', 'Status', 'Duration', 'Model', 'Tokens in/out', 'Client']}>
                 {(requests.data?.data ?? []).map((r) => (
                   <tr>
                     <td>{time(r.at_ms)}</td>
@@ -94,9 +82,7 @@ export function Activity(props: { who: Who }) {
                     <td class="mono">{r.client}</td>
                   </tr>
                 ))}
-              </tbody>
-            </table>
-          </div>
+              </Table>
           <h3>Lifecycle events</h3>
           <ul class="events" data-testid="events-list">
             {withoutRepeatedProgress(events.recent).reverse().slice(0, 100).map((r) => (
@@ -112,18 +98,7 @@ export function Activity(props: { who: Who }) {
         <>
           <h3>Batches</h3>
           {batches.error && <p class="error">{batches.error}</p>}
-          <div class="table-wrap">
-            <table data-testid="batches-table">
-              <thead>
-                <tr>
-                  <th>Batch</th>
-                  <th>Endpoint</th>
-                  <th>Status</th>
-                  <th>Progress</th>
-                  <th>Created</th>
-                </tr>
-              </thead>
-              <tbody>
+          <Table testid="batches-table" headers={['Batch', 'Endpoint', 'Status', 'Progress', 'Created']}>
                 {(batches.data?.data ?? []).map((b) => {
                   const c = b.request_counts;
                   const p = percent(c.completed + c.failed, c.total);
@@ -147,9 +122,7 @@ export function Activity(props: { who: Who }) {
                     </td>
                   </tr>
                 )}
-              </tbody>
-            </table>
-          </div>
+              </Table>
         </>
       )}
     </section>

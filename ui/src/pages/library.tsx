@@ -5,6 +5,7 @@ import { call, json, ndjson } from '../lib/api';
 import type { Who } from '../lib/auth';
 import { bytes, count } from '../lib/format';
 import { applyPullLine, pullStart, type PullLine, type PullState } from '../lib/pull';
+import { Table } from '../components/table';
 
 interface LibraryModel {
   id: string;
@@ -279,19 +280,7 @@ export function Library(_props: { who: Who }) {
       </form>
       {error && <p class="error">{error}</p>}
       <div class="split">
-        <div class="table-wrap grow">
-          <table data-testid="library-table">
-            <thead>
-              <tr>
-                <th>Model</th>
-                <th>Task</th>
-                <th>Architecture</th>
-                <th>Quant</th>
-                <th>Size</th>
-                <th>State</th>
-              </tr>
-            </thead>
-            <tbody>
+        <Table testid="library-table" grow headers={['Model', 'Task', 'Architecture', 'Quant', 'Size', 'State']}>
               {(models ?? []).map((m) => (
                 <tr class={`clickable ${selected === m.id ? 'selected' : ''}`} onClick={() => setSelected(m.id)} data-testid={`library-${m.id}`}>
                   <td class="mono">{m.id}</td>
@@ -311,9 +300,7 @@ export function Library(_props: { who: Who }) {
                   </td>
                 </tr>
               )}
-            </tbody>
-          </table>
-        </div>
+            </Table>
         {selected && <Details id={selected} onChanged={() => void search()} onClose={() => setSelected('')} />}
       </div>
       <div class="two">

@@ -7,6 +7,7 @@ import { can, type Who } from '../lib/auth';
 import { ago, bytes, duration } from '../lib/format';
 import { applyEvent, needsRefresh, recordOf, unaliased, type AliasInfo, type ModelRecord, type RuntimeView } from '../lib/runtime';
 import { events, metrics, useFeed } from '../feeds';
+import { Table } from '../components/table';
 
 interface ListedModel {
   id: string;
@@ -47,16 +48,7 @@ function InferenceView() {
       <h2>Models</h2>
       <p class="hint">This key may call these aliases. Their state and the admin actions need a key with the admin scope.</p>
       {error && <p class="error">{error}</p>}
-      <div class="table-wrap">
-      <table data-testid="models-table">
-        <thead>
-          <tr>
-            <th>Alias</th>
-            <th>Task</th>
-            <th>Provider</th>
-          </tr>
-        </thead>
-        <tbody>
+      <Table testid="models-table" headers={['Alias', 'Task', 'Provider']}>
           {(models ?? []).map((m) => (
             <tr data-testid={`alias-${m.id}`}>
               <td class="mono">{m.id}</td>
@@ -64,9 +56,7 @@ function InferenceView() {
               <td>{m.owned_by}</td>
             </tr>
           ))}
-        </tbody>
-      </table>
-      </div>
+        </Table>
     </section>
   );
 }
@@ -177,22 +167,7 @@ function AdminView() {
           {error}
         </p>
       )}
-      <div class="table-wrap">
-        <table data-testid="models-table">
-          <thead>
-            <tr>
-              <th>Alias</th>
-              <th>State</th>
-              <th>Model</th>
-              <th>Memory</th>
-              <th>Keep-alive</th>
-              <th>Pinned</th>
-              <th>In flight</th>
-              <th>Last use</th>
-              <th>Actions</th>
-            </tr>
-          </thead>
-          <tbody>
+      <Table testid="models-table" headers={['Alias', 'State', 'Model', 'Memory', 'Keep-alive', 'Pinned', 'In flight', 'Last use', 'Actions']}>
             {view.aliases.map((a) => {
               const r = recordOf(view, a);
               const state = r?.state ?? a.state;
@@ -265,26 +240,12 @@ function AdminView() {
                 ),
               ];
             })}
-          </tbody>
-        </table>
-      </div>
+          </Table>
       {others.length > 0 && (
         <>
           <h3>Other models</h3>
           <p class="hint">Loaded by id rather than through an alias, or an alias's earlier model still draining.</p>
-          <div class="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th>Key</th>
-                  <th>State</th>
-                  <th>Memory</th>
-                  <th>In flight</th>
-                  <th>Last use</th>
-                  <th></th>
-                </tr>
-              </thead>
-              <tbody>
+          <Table headers={['Key', 'State', 'Memory', 'In flight', 'Last use', '']}>
                 {others.map((r) => (
                   <tr>
                     <td class="mono wrap">{r.key}</td>
@@ -302,9 +263,7 @@ function AdminView() {
                     </td>
                   </tr>
                 ))}
-              </tbody>
-            </table>
-          </div>
+              </Table>
         </>
       )}
     </section>
