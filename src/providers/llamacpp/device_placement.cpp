@@ -21,6 +21,28 @@ bool has_gpu_device() {
   return false;
 }
 
+std::string offload_count(const std::string& log_line) {
+  const size_t at = log_line.find("offloaded ");
+  if (at == std::string::npos) return {};
+  const size_t from = at + 10;
+  const size_t to = log_line.find(' ', from);
+  if (to == std::string::npos) return {};
+  return log_line.substr(from, to - from);
+}
+
+std::string describe_offload(const LayerPlacement& placement) {
+  if (placement.offloaded.empty()) return std::to_string(placement.gpu_layers) + " layers on the GPU devices";
+  ensure_backend();
+  std::string devices;
+  for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {
+    ggml_backend_dev_t dev = ggml_backend_dev_get(i);
+    if (ggml_backend_dev_type(dev) == GGML_BACKEND_DEVICE_TYPE_CPU) continue;
+    if (!devices.empty()) devices += ", ";
+    devices += ggml_backend_dev_name(dev);
+  }
+  return placement.offloaded + " layers on " + (devices.empty() ? "the GPU devices" : devices);
+}
+
 LayerPlacement place_layers(const std::filesystem::path& path, const Options& o) {
   LayerPlacement p;
   p.gpu_layers = o.gpu_layers;
@@ -37,7 +59,7 @@ LayerPlacement place_layers(const std::filesystem::path& path, const Options& o)
   if (o.context_size > 0) cparams.n_ctx = static_cast<uint32_t>(o.context_size);
   p.tensor_split.assign(llama_max_devices(), 0.0f);
   p.overrides.assign(llama_max_tensor_buft_overrides(), llama_model_tensor_buft_override{nullptr, nullptr});
-  std::vector<size_t> margins(llama_max_devices(), size_t(512) << 20);  // headroom per device
+  std::vector<size_t> margins(llama_max_devices(), size_t(o.gpu_margin_mb) << 20);  // headroom per device
   LogCapture capture;
   const auto status =
       common_fit_params(path.c_str(), &mparams, &cparams, p.tensor_split.data(), p.overrides.data(),
