@@ -10,6 +10,7 @@ namespace xervo::llamacpp {
 
 void LayerPlacement::apply(llama_model_params& params) {
   params.n_gpu_layers = gpu_layers;
+  set_devices(params, gpu_layers);
   if (!tensor_split.empty()) params.tensor_split = tensor_split.data();
   if (!overrides.empty() && overrides.front().pattern) params.tensor_buft_overrides = overrides.data();
 }
@@ -70,8 +71,11 @@ LayerPlacement place_layers(const std::filesystem::path& path, const Options& o)
     p.overrides.clear();
     return p;
   }
-  p.gpu_layers = std::max(0, mparams.n_gpu_layers);
-  p.note = "gpu_layers auto: " + std::to_string(p.gpu_layers) + " layers on the GPU devices" +
+  // The fit leaves n_gpu_layers at its default (-1, all) when everything fits as it is.
+  p.gpu_layers = mparams.n_gpu_layers < 0 ? -1 : mparams.n_gpu_layers;
+  p.note = "gpu_layers auto: " +
+           (p.gpu_layers < 0 ? std::string("all layers") : std::to_string(p.gpu_layers) + " layers") +
+           " on the GPU devices" +
            (status == COMMON_PARAMS_FIT_STATUS_FAILURE ? " (the fit fell short; the rest on the CPU)" : "");
   return p;
 }

@@ -6,7 +6,7 @@
 // gpu_layers = N offloads N layers (llama.cpp's count, in the record's placement, and the device
 // memory grows with N); gpu_layers = "auto" decides from the device's free memory less the margin;
 // a load the device cannot hold falls back to the CPU with llama.cpp's reason (VulkanFallback, run
-// in its own process with GGML_VK_FORCE_MAX_ALLOCATION_SIZE, which ggml-vulkan reads once).
+// in its own process with GGML_VK_FORCE_MAX_BUFFER_SIZE, which ggml-vulkan reads once).
 //
 // Exit code 77 (ctest: skipped) when the Vulkan backend is loaded but finds no device.
 #include <ggml-backend.h>
@@ -121,7 +121,7 @@ TEST(VulkanAuto, DecidesFromTheDevicesFreeMemory) {
 
   // The default margin (512 MiB) leaves room for all of a 113 MB model.
   const Run all = greedy_run(file, {{"gpu_layers", "auto"}}, 2);
-  EXPECT_EQ(all.placement, "9/9 layers on " + device + "; gpu_layers auto: 9 layers on the GPU devices");
+  EXPECT_EQ(all.placement, "9/9 layers on " + device + "; gpu_layers auto: all layers on the GPU devices");
 
   // A margin as large as the free memory: nothing fits, the model stays on the CPU.
   const Run none = greedy_run(file, {{"gpu_layers", "auto"}, {"gpu_margin_mb", free_mib}}, 2);
@@ -143,17 +143,17 @@ TEST(VulkanAuto, DecidesFromTheDevicesFreeMemory) {
 }
 
 TEST(VulkanFallback, ALoadTheDeviceCannotHoldFallsBackToTheCpu) {
-  const char* limit = std::getenv("GGML_VK_FORCE_MAX_ALLOCATION_SIZE");
-  if (!limit) GTEST_SKIP() << "run by ctest (llamacpp_vulkan_fallback) with GGML_VK_FORCE_MAX_ALLOCATION_SIZE";
+  const char* limit = std::getenv("GGML_VK_FORCE_MAX_BUFFER_SIZE");
+  if (!limit) GTEST_SKIP() << "run by ctest (llamacpp_vulkan_fallback) with GGML_VK_FORCE_MAX_BUFFER_SIZE";
   const auto file = test_model("generator", "tiny");
   const Run cpu = greedy_run(file, {{"gpu_layers", 0}});
   const Run run = greedy_run(file, {{"gpu_layers", -1}});
-  // llama.cpp's reason: a tensor larger than the largest buffer the device allows.
+  // llama.cpp's reason: a weights buffer larger than the largest the device allows.
   EXPECT_EQ(run.placement.rfind("cpu (fallback: ", 0), 0u) << run.placement;
   EXPECT_NE(run.placement.find("Vulkan"), std::string::npos) << run.placement;
   EXPECT_EQ(run.device_bytes, 0u);
   EXPECT_EQ(run.text, cpu.text);
-  std::printf("fallback with GGML_VK_FORCE_MAX_ALLOCATION_SIZE=%s: \"%s\"\n", limit, run.placement.c_str());
+  std::printf("fallback with GGML_VK_FORCE_MAX_BUFFER_SIZE=%s: \"%s\"\n", limit, run.placement.c_str());
 }
 
 }  // namespace
