@@ -27,7 +27,7 @@ ComputeDevice vulkan_device() {
   return {};
 }
 
-struct Run {
+struct GreedyRun {
   std::string placement;
   uint64_t device_bytes = 0;
   std::string text;
@@ -35,8 +35,8 @@ struct Run {
 };
 
 // Loads `file` with `options`, generates greedily from a fixed prompt, and unloads it.
-Run greedy_run(const std::filesystem::path& file, nlohmann::json options, int max_tokens = 32) {
-  Run run;
+GreedyRun greedy_run(const std::filesystem::path& file, nlohmann::json options, int max_tokens = 32) {
+  GreedyRun run;
   auto loaded = load_or_fail(ModelTask::generate, file, std::move(options));
   if (!loaded.generator) return run;
   run.placement = loaded.placement;
@@ -78,8 +78,8 @@ TEST(VulkanDevices, TheDeviceIsListedWithItsMemory) {
 TEST(VulkanGreedy, SameTextOnTheDeviceAsOnTheCpu) {
   for (const char* size : {"tiny", "small"}) {
     const auto file = test_model("generator", size);
-    const Run cpu = greedy_run(file, {{"gpu_layers", 0}});
-    const Run gpu = greedy_run(file, {{"gpu_layers", -1}});
+    const GreedyRun cpu = greedy_run(file, {{"gpu_layers", 0}});
+    const GreedyRun gpu = greedy_run(file, {{"gpu_layers", -1}});
     EXPECT_EQ(cpu.placement, "cpu");
     const int layers = std::string(size) == "tiny" ? 2 : 8;
     const std::string all = std::to_string(offloadable(layers));
@@ -98,10 +98,10 @@ TEST(VulkanGreedy, SameTextOnTheDeviceAsOnTheCpu) {
 TEST(VulkanLayers, GpuLayersOffloadsThatMany) {
   const auto file = test_model("generator", "small");  // 8 repeating layers + the output layer
   const std::string device = vulkan_device().name;
-  const Run cpu = greedy_run(file, {{"gpu_layers", 0}}, 8);
+  const GreedyRun cpu = greedy_run(file, {{"gpu_layers", 0}}, 8);
   uint64_t previous = 0;
   for (int n : {1, 3, 6, 9}) {
-    const Run run = greedy_run(file, {{"gpu_layers", n}}, 8);
+    const GreedyRun run = greedy_run(file, {{"gpu_layers", n}}, 8);
     EXPECT_EQ(run.placement, std::to_string(n) + "/9 layers on " + device);
     EXPECT_GT(run.device_bytes, previous) << n << " layers";  // more layers, more device memory
     previous = run.device_bytes;
@@ -120,17 +120,17 @@ TEST(VulkanAuto, DecidesFromTheDevicesFreeMemory) {
   ASSERT_GT(free_mib, 600) << "the test wants the default 512 MiB margin to leave room for the model";
 
   // The default margin (512 MiB) leaves room for all of a 113 MB model.
-  const Run all = greedy_run(file, {{"gpu_layers", "auto"}}, 2);
+  const GreedyRun all = greedy_run(file, {{"gpu_layers", "auto"}}, 2);
   EXPECT_EQ(all.placement, "9/9 layers on " + device + "; gpu_layers auto: all layers on the GPU devices");
 
   // A margin as large as the free memory: nothing fits, the model stays on the CPU.
-  const Run none = greedy_run(file, {{"gpu_layers", "auto"}, {"gpu_margin_mb", free_mib}}, 2);
+  const GreedyRun none = greedy_run(file, {{"gpu_layers", "auto"}, {"gpu_margin_mb", free_mib}}, 2);
   EXPECT_EQ(none.placement.rfind("cpu; gpu_layers auto: 0 layers", 0), 0u) << none.placement;
   EXPECT_EQ(none.device_bytes, 0u);
 
   // Room for part of it (the device memory of all layers, halved): some layers, not all.
   const int half_mib = static_cast<int>((all.device_bytes >> 20) / 2);
-  const Run part = greedy_run(file, {{"gpu_layers", "auto"}, {"gpu_margin_mb", free_mib - half_mib}}, 2);
+  const GreedyRun part = greedy_run(file, {{"gpu_layers", "auto"}, {"gpu_margin_mb", free_mib - half_mib}}, 2);
   const auto slash = part.placement.find('/');
   ASSERT_NE(slash, std::string::npos) << part.placement;
   const int n = std::atoi(part.placement.c_str());
@@ -146,8 +146,8 @@ TEST(VulkanFallback, ALoadTheDeviceCannotHoldFallsBackToTheCpu) {
   const char* limit = std::getenv("GGML_VK_FORCE_MAX_BUFFER_SIZE");
   if (!limit) GTEST_SKIP() << "run by ctest (llamacpp_vulkan_fallback) with GGML_VK_FORCE_MAX_BUFFER_SIZE";
   const auto file = test_model("generator", "tiny");
-  const Run cpu = greedy_run(file, {{"gpu_layers", 0}});
-  const Run run = greedy_run(file, {{"gpu_layers", -1}});
+  const GreedyRun cpu = greedy_run(file, {{"gpu_layers", 0}});
+  const GreedyRun run = greedy_run(file, {{"gpu_layers", -1}});
   // llama.cpp's reason: a weights buffer larger than the largest the device allows.
   EXPECT_EQ(run.placement.rfind("cpu (fallback: ", 0), 0u) << run.placement;
   EXPECT_NE(run.placement.find("Vulkan"), std::string::npos) << run.placement;
