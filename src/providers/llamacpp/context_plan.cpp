@@ -103,9 +103,15 @@ Result<ContextPlan> plan_context(ModelTask task, const llama_model* m, const Ggu
 llama_model_params model_params(const Options& o) {
   llama_model_params params = llama_model_default_params();
   params.n_gpu_layers = o.gpu_layers;
+  if (!o.gpu_layers_auto) set_devices(params, o.gpu_layers);
   params.load_mode = o.mmap ? (o.mlock ? LLAMA_LOAD_MODE_MMAP_MLOCK : LLAMA_LOAD_MODE_MMAP)
                             : (o.mlock ? LLAMA_LOAD_MODE_MLOCK : LLAMA_LOAD_MODE_NONE);
   return params;
+}
+
+void set_devices(llama_model_params& params, int gpu_layers) {
+  static ggml_backend_dev_t no_gpu[] = {nullptr};  // an empty list: llama.cpp adds the CPU itself
+  params.devices = gpu_layers == 0 ? no_gpu : nullptr;
 }
 
 std::string_view pooling_name(enum llama_pooling_type p) {

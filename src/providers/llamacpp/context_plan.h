@@ -33,6 +33,11 @@ Result<ContextPlan> plan_context(ModelTask task, const llama_model* model, const
 // shared by the load and the memory estimate so both open the model alike.
 llama_model_params model_params(const Options& options);
 
+// Sets which devices llama.cpp may use: with `gpu_layers` 0 none but the CPU (else llama.cpp would
+// still create the GPU backends, put compute buffers there and run large batches on them), else
+// every device (llama.cpp's default).
+void set_devices(llama_model_params& params, int gpu_layers);
+
 std::string_view pooling_name(enum llama_pooling_type pooling);
 
 // The KV cache: 2 (K and V) x layers x cells x kv width x f16; 0 for models without one.

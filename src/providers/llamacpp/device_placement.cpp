@@ -10,6 +10,7 @@ namespace xervo::llamacpp {
 
 void LayerPlacement::apply(llama_model_params& params) {
   params.n_gpu_layers = gpu_layers;
+  set_devices(params, gpu_layers);
   if (!tensor_split.empty()) params.tensor_split = tensor_split.data();
   if (!overrides.empty() && overrides.front().pattern) params.tensor_buft_overrides = overrides.data();
 }
@@ -19,6 +20,28 @@ bool has_gpu_device() {
   for (size_t i = 0; i < ggml_backend_dev_count(); ++i)
     if (ggml_backend_dev_type(ggml_backend_dev_get(i)) != GGML_BACKEND_DEVICE_TYPE_CPU) return true;
   return false;
+}
+
+std::string offload_count(const std::string& log_line) {
+  const size_t at = log_line.find("offloaded ");
+  if (at == std::string::npos) return {};
+  const size_t from = at + 10;
+  const size_t to = log_line.find(' ', from);
+  if (to == std::string::npos) return {};
+  return log_line.substr(from, to - from);
+}
+
+std::string describe_offload(const LayerPlacement& placement) {
+  if (placement.offloaded.empty()) return std::to_string(placement.gpu_layers) + " layers on the GPU devices";
+  ensure_backend();
+  std::string devices;
+  for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {
+    ggml_backend_dev_t dev = ggml_backend_dev_get(i);
+    if (ggml_backend_dev_type(dev) == GGML_BACKEND_DEVICE_TYPE_CPU) continue;
+    if (!devices.empty()) devices += ", ";
+    devices += ggml_backend_dev_name(dev);
+  }
+  return placement.offloaded + " layers on " + (devices.empty() ? "the GPU devices" : devices);
 }
 
 LayerPlacement place_layers(const std::filesystem::path& path, const Options& o) {
@@ -37,7 +60,7 @@ LayerPlacement place_layers(const std::filesystem::path& path, const Options& o)
   if (o.context_size > 0) cparams.n_ctx = static_cast<uint32_t>(o.context_size);
   p.tensor_split.assign(llama_max_devices(), 0.0f);
   p.overrides.assign(llama_max_tensor_buft_overrides(), llama_model_tensor_buft_override{nullptr, nullptr});
-  std::vector<size_t> margins(llama_max_devices(), size_t(512) << 20);  // headroom per device
+  std::vector<size_t> margins(llama_max_devices(), size_t(o.gpu_margin_mb) << 20);  // headroom per device
   LogCapture capture;
   const auto status =
       common_fit_params(path.c_str(), &mparams, &cparams, p.tensor_split.data(), p.overrides.data(),
@@ -48,8 +71,11 @@ LayerPlacement place_layers(const std::filesystem::path& path, const Options& o)
     p.overrides.clear();
     return p;
   }
-  p.gpu_layers = std::max(0, mparams.n_gpu_layers);
-  p.note = "gpu_layers auto: " + std::to_string(p.gpu_layers) + " layers on the GPU devices" +
+  // The fit leaves n_gpu_layers at its default (-1, all) when everything fits as it is.
+  p.gpu_layers = mparams.n_gpu_layers < 0 ? -1 : mparams.n_gpu_layers;
+  p.note = "gpu_layers auto: " +
+           (p.gpu_layers < 0 ? std::string("all layers") : std::to_string(p.gpu_layers) + " layers") +
+           " on the GPU devices" +
            (status == COMMON_PARAMS_FIT_STATUS_FAILURE ? " (the fit fell short; the rest on the CPU)" : "");
   return p;
 }

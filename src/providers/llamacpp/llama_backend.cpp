@@ -11,12 +11,14 @@ namespace xervo::llamacpp {
 namespace {
 
 thread_local std::string* t_capture = nullptr;
+thread_local std::vector<std::string>* t_lines = nullptr;
 // llama.cpp logs a line in several calls (GGML_LOG_LEVEL_CONT); lines are assembled per thread.
 thread_local std::string t_line;
 thread_local ggml_log_level t_level = GGML_LOG_LEVEL_INFO;
 
 void emit_line(ggml_log_level level, const std::string& line) {
   if (line.empty()) return;
+  if (t_lines && t_lines->size() < 4096) t_lines->push_back(line);  // a load logs a few hundred
   switch (level) {
     case GGML_LOG_LEVEL_ERROR:
       spdlog::error("llama.cpp: {}", line);
@@ -67,8 +69,14 @@ void route_ggml_log() {
   llama_log_set(route_log, nullptr);
 }
 
-LogCapture::LogCapture() { t_capture = &text_; }
-LogCapture::~LogCapture() { t_capture = nullptr; }
+LogCapture::LogCapture() {
+  t_capture = &text_;
+  t_lines = &lines_;
+}
+LogCapture::~LogCapture() {
+  t_capture = nullptr;
+  t_lines = nullptr;
+}
 std::string LogCapture::errors() const { return text_; }
 
 std::string LogCapture::reason(const std::string& fallback) const {
@@ -77,6 +85,12 @@ std::string LogCapture::reason(const std::string& fallback) const {
   if (const size_t at = line.find("error loading model: "); at != std::string::npos)
     line = line.substr(at + 21);
   return fallback + ": " + line;
+}
+
+std::string LogCapture::line_with(std::string_view needle) const {
+  for (auto it = lines_.rbegin(); it != lines_.rend(); ++it)
+    if (it->find(needle) != std::string::npos) return *it;
+  return {};
 }
 
 ThreadpoolPtr make_threadpool(int n_threads) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "xervo/provider.h"
@@ -19,7 +20,8 @@ void ensure_backend();
 void route_ggml_log();
 
 // While alive, llama/ggml warnings and errors logged on this thread are collected (they explain
-// why a C call returned null). Not nestable.
+// why a C call returned null), and so is every other line, for the facts llama.cpp only logs (how
+// many layers it offloaded). Not nestable.
 class LogCapture {
  public:
   LogCapture();
@@ -31,9 +33,12 @@ class LogCapture {
   // `fallback` with the first error llama.cpp logged, which names the cause ("key not found in model:
   // llama.context_length"; the later ones only say that loading failed); `fallback` alone when none.
   std::string reason(const std::string& fallback) const;
+  // The last line logged (at any level) that contains `needle`, or "" when none did.
+  std::string line_with(std::string_view needle) const;
 
  private:
   std::string text_;
+  std::vector<std::string> lines_;
 };
 
 // A persistent pool of `n_threads` CPU threads for one context. Without one, ggml starts and joins

@@ -10,7 +10,8 @@ using options::read_int;
 
 constexpr std::string_view kKeys[] = {
     "context_size", "threads",    "batch_size", "parallel",    "mmap", "mlock",     "pooling",
-    "normalize",    "gpu_layers", "truncate",   "queue_limit", "pull", "gather_ms", "template_timeout_ms"};
+    "normalize",    "gpu_layers", "truncate",   "queue_limit", "pull", "gather_ms", "template_timeout_ms",
+    "gpu_margin_mb"};
 
 Result<void> apply(const nlohmann::json& j, std::string_view where, Options& o) {
   if (auto r = options::check_keys(j, where, kKeys); !r) return r;
@@ -28,6 +29,7 @@ Result<void> apply(const nlohmann::json& j, std::string_view where, Options& o) 
     o.gpu_layers_auto = o.gpu_layers_auto && !j.contains("gpu_layers");
     if (!(r = read_int(j, where, "gpu_layers", -1, 100000, o.gpu_layers))) return r;
   }
+  if (!(r = read_int(j, where, "gpu_margin_mb", 0, 1 << 24, o.gpu_margin_mb))) return r;
   if (!(r = read_int(j, where, "queue_limit", 1, 1 << 20, o.queue_limit))) return r;
   if (!(r = read_int(j, where, "gather_ms", 0, 1000, o.gather_ms))) return r;
   if (!(r = read_int(j, where, "template_timeout_ms", 100, 600000, o.template_timeout_ms))) return r;

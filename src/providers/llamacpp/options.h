@@ -26,6 +26,8 @@ struct Options {
   int gpu_layers = 0;     // layers offloaded to a GPU backend (-1 = all)
   // gpu_layers = "auto": as many layers as fit in the GPU devices' free memory (llama.cpp's fitting).
   bool gpu_layers_auto = false;
+  // gpu_layers = "auto": the memory left free on each GPU device (llama.cpp's fit target margin).
+  int gpu_margin_mb = 512;
   bool truncate = false;  // cut over-long inputs instead of failing with context_overflow
   int queue_limit = 64;   // requests waiting for the scheduler beyond which calls fail (unavailable)
   bool pull = false;      // let the resolver download a missing "hf:" / "library:" model

@@ -179,7 +179,7 @@ class LlamaCppProvider final : public ModelProvider {
     auto model = load_model(file->path, file->options, placement, progress);
     const std::string layers = std::to_string(placement.gpu_layers);
     std::string where = placement.gpu_layers == 0 ? "cpu"
-                        : has_gpu_device()        ? layers + " layers on the GPU devices"
+                        : has_gpu_device()        ? describe_offload(placement)
                                            : "cpu (no GPU device; gpu_layers " + layers + " has no effect)";
     if (!model && !control.should_stop() && placement.gpu_layers != 0 && has_gpu_device()) {
       // A device that fails to initialise or runs out of memory: the CPU still serves.
@@ -253,6 +253,7 @@ class LlamaCppProvider final : public ModelProvider {
     }
     LogCapture capture;
     ModelPtr model(llama_model_load_from_file(path.c_str(), params));
+    placement.offloaded = offload_count(capture.line_with("layers to GPU"));
     if (!model)
       return Error(ErrorCode::model_load_failed,
                    capture.reason("cannot load " + path.string() + ": llama.cpp rejected the file"));

@@ -41,6 +41,31 @@ TEST(Devices, GpuLayersTakesAutoOrANumber) {
   }
 }
 
+TEST(Devices, GpuMarginTakesMebibytes) {
+  auto o = llamacpp::parse_options(nlohmann::json::object(), nlohmann::json::object());
+  ASSERT_TRUE(o.ok());
+  EXPECT_EQ(o->gpu_margin_mb, 512);
+  auto m = llamacpp::parse_options({{"gpu_margin_mb", 2048}}, {{"gpu_layers", "auto"}});
+  ASSERT_TRUE(m.ok()) << m.error().to_string();
+  EXPECT_EQ(m->gpu_margin_mb, 2048);
+  for (const auto& bad : {nlohmann::json(-1), nlohmann::json("512"), nlohmann::json(1 << 25)}) {
+    auto r = llamacpp::parse_options(nlohmann::json::object(), {{"gpu_margin_mb", bad}});
+    ASSERT_FALSE(r.ok()) << bad.dump();
+    EXPECT_EQ(r.error().code(), ErrorCode::config_invalid);
+  }
+}
+
+// llama.cpp's own count of offloaded layers, read from its load log for the record's placement.
+TEST(Devices, TheOffloadCountIsReadFromLlamaCppsLine) {
+  EXPECT_EQ(llamacpp::offload_count("load_tensors: offloaded 3/9 layers to GPU"), "3/9");
+  EXPECT_EQ(llamacpp::offload_count("load_tensors: offloading 2 repeating layers to GPU"), "");
+  EXPECT_EQ(llamacpp::offload_count("offloaded "), "");
+  EXPECT_EQ(llamacpp::offload_count(""), "");
+  llamacpp::LayerPlacement p;
+  p.gpu_layers = 4;
+  EXPECT_EQ(llamacpp::describe_offload(p), "4 layers on the GPU devices");
+}
+
 TEST(Devices, AutoPlacementLoadsAndIsRecorded) {
   RuntimeBuilder builder;
   builder.add_provider(make_llamacpp_provider(nlohmann::json::object(), nullptr));
