@@ -190,14 +190,18 @@ struct HttpListener::Impl {
   std::unordered_map<Connection*, std::weak_ptr<Connection>> connections;  // GUARDED_BY(mu)
   std::map<std::string, size_t> per_client;                                // GUARDED_BY(mu)
   size_t in_progress = 0;                                                  // GUARDED_BY(mu)
+  // Connections that have not begun their first request: a client opened them to send one (a proxy
+  // sends it at once), so a stop waits for it instead of resetting a request already on its way.
+  size_t opening = 0;  // GUARDED_BY(mu)
   size_t websockets = 0;                                                   // GUARDED_BY(mu): open ones
   bool stopping = false;                                                   // GUARDED_BY(mu)
   bool closed = false;                                                     // GUARDED_BY(mu)
 
   // Counts a new connection of `client`; false when a cap is reached (the reason in `why`).
-  bool admit(const std::string& client, std::string* why) {
+  // `backlog`: accepted by a stop from the kernel's queue, where the client already connected.
+  bool admit(const std::string& client, std::string* why, bool backlog = false) {
     std::lock_guard lock(mu);
-    if (stopping) {
+    if (stopping && !backlog) {
       *why = "the server is shutting down";
       return false;
     }
@@ -217,6 +221,14 @@ struct HttpListener::Impl {
   void add(Connection* c, std::weak_ptr<Connection> weak) {
     std::lock_guard lock(mu);
     connections.emplace(c, std::move(weak));
+    ++opening;
+  }
+  // The connection's first request began (`opening` becomes in progress at once) or it ended first.
+  void opened(bool request_begins) {
+    std::lock_guard lock(mu);
+    --opening;
+    if (request_begins) ++in_progress;
+    idle_cv.notify_all();
   }
   void remove(Connection* c, const std::string& client) {
     std::lock_guard lock(mu);
@@ -228,6 +240,8 @@ struct HttpListener::Impl {
     std::lock_guard lock(mu);
     ++in_progress;
   }
+  // A socket from accept(): admitted and served, or refused with a 503.
+  void adopt(tcp::socket socket, bool backlog);
   void end_request() {
     std::lock_guard lock(mu);
     --in_progress;
@@ -280,6 +294,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       self->stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
       self->stream_.socket().close(ignored);
     }
+    if (self->opening_) self->owner_.opened(false);
     self->owner_.remove(self.get(), self->client_);
   }
 
@@ -288,7 +303,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void close_if_idle() {
     closing_ = true;
     if (websocket_) return websocket_->shutdown();
-    if (!exchange_) stream_.cancel();
+    // A connection still before its first request is not idle: its request may be on its way (it
+    // then gets its answer and closes); one that never sends ends at its header deadline.
+    if (!exchange_ && !opening_) stream_.cancel();
   }
   // Closes now; a request in progress sees client_gone.
   void close_now() {
@@ -457,7 +474,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   net::awaitable<bool> exchange(http::request<http::string_body>&& msg) {
     auto ex = make_exchange(std::move(msg));
     exchange_ = ex;
-    owner_.begin_request();
+    if (opening_) {
+      opening_ = false;
+      owner_.opened(true);
+    } else {
+      owner_.begin_request();
+    }
     net::post(*owner_.workers, [owner = &owner_, ex] { run_handler(*owner, *ex); });
     watch_for_disconnect(ex);
     bool ok = co_await write_outbox(*ex);
@@ -602,6 +624,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   net::steady_timer signal_;            // cancelled to wake write_outbox
   std::shared_ptr<Exchange> exchange_;  // the request in progress, if any (strand only)
   bool closing_ = false;                // strand only
+  bool opening_ = true;                 // strand only: no request has begun yet (Impl::opening)
   size_t body_limit_ = 0;               // strand only: the body bound of the request being read
   std::shared_ptr<WebSocketConnection> websocket_;  // once upgraded (strand only)
 };
@@ -627,24 +650,29 @@ net::awaitable<void> HttpListener::Impl::accept_loop() {
       co_await backoff.async_wait(net::redirect_error(net::use_awaitable, ec));
       continue;
     }
-    socket.set_option(tcp::no_delay(true), ec);
-    auto endpoint = socket.remote_endpoint(ec);
-    if (ec) continue;
-    std::string client = endpoint.address().to_string();
-    std::string why;
-    if (!admit(client, &why)) {
-      reject(503, "connection_limit", client, why);
-      // A fresh socket's send buffer is empty: a short non-blocking send never waits.
-      std::string bytes = plain_response(503, "unavailable", why);
-      socket.non_blocking(true, ec);
-      socket.send(net::buffer(bytes), 0, ec);
-      socket.close(ec);
-      continue;
-    }
-    auto conn = std::make_shared<Connection>(*this, std::move(socket), std::move(client));
-    auto executor = conn->executor();
-    net::co_spawn(executor, Connection::run(std::move(conn)), net::detached);
+    adopt(std::move(socket), false);
   }
+}
+
+void HttpListener::Impl::adopt(tcp::socket socket, bool backlog) {
+  error_code ec;
+  socket.set_option(tcp::no_delay(true), ec);
+  auto endpoint = socket.remote_endpoint(ec);
+  if (ec) return;
+  std::string client = endpoint.address().to_string();
+  std::string why;
+  if (!admit(client, &why, backlog)) {
+    reject(503, "connection_limit", client, why);
+    // A fresh socket's send buffer is empty: a short non-blocking send never waits.
+    std::string bytes = plain_response(503, "unavailable", why);
+    socket.non_blocking(true, ec);
+    socket.send(net::buffer(bytes), 0, ec);
+    socket.close(ec);
+    return;
+  }
+  auto conn = std::make_shared<Connection>(*this, std::move(socket), std::move(client));
+  auto executor = conn->executor();
+  net::co_spawn(executor, Connection::run(std::move(conn)), net::detached);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -705,8 +733,16 @@ void HttpListener::stop_accepting() {
     impl.stopping = true;
   }
   net::post(impl.ioc, [&impl] {
-    error_code ignored;
-    impl.acceptor.close(ignored);
+    // Connections the kernel completed but nobody accepted yet would be reset by the close with
+    // their request already sent, which a proxy cannot safely send elsewhere: serve them first.
+    error_code ec;
+    impl.acceptor.non_blocking(true, ec);
+    for (int i = 0; !ec && i < 4096; ++i) {
+      tcp::socket socket(net::make_strand(impl.ioc));
+      impl.acceptor.accept(socket, ec);
+      if (!ec) impl.adopt(std::move(socket), true);
+    }
+    impl.acceptor.close(ec);
   });
   for (auto& c : impl.live_connections()) net::post(c->executor(), [c] { c->close_if_idle(); });
 }
@@ -715,7 +751,8 @@ bool HttpListener::wait_idle(std::chrono::steady_clock::time_point deadline) {
   std::unique_lock lock(impl_->mu);
   // In a stop, a WebSocket finishes its work, then its closing handshake (1001), before it is idle.
   return impl_->idle_cv.wait_until(lock, deadline, [&] {
-    return impl_->in_progress == 0 && (!impl_->stopping || impl_->websockets == 0);
+    return impl_->in_progress == 0 &&
+           (!impl_->stopping || (impl_->websockets == 0 && impl_->opening == 0));
   });
 }
 
