@@ -198,13 +198,10 @@ struct HttpListener::Impl {
   bool closed = false;                                                     // GUARDED_BY(mu)
 
   // Counts a new connection of `client`; false when a cap is reached (the reason in `why`).
-  // `backlog`: accepted by a stop from the kernel's queue, where the client already connected.
-  bool admit(const std::string& client, std::string* why, bool backlog = false) {
+  // A connection accepted during a stop is admitted too: the client connected before the listening
+  // socket closed, and its request may be on its way (a proxy cannot resend a POST that met a 503).
+  bool admit(const std::string& client, std::string* why) {
     std::lock_guard lock(mu);
-    if (stopping && !backlog) {
-      *why = "the server is shutting down";
-      return false;
-    }
     if (connections.size() >= options.max_connections) {
       *why = "the server has " + std::to_string(connections.size()) + " connections open (max_connections)";
       return false;
@@ -241,7 +238,7 @@ struct HttpListener::Impl {
     ++in_progress;
   }
   // A socket from accept(): admitted and served, or refused with a 503.
-  void adopt(tcp::socket socket, bool backlog);
+  void adopt(tcp::socket socket);
   void end_request() {
     std::lock_guard lock(mu);
     --in_progress;
@@ -589,6 +586,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       }
     }
     if (ex.upgrade) ex.keep_alive = false;  // refused: the client expected a handshake, not a next request
+    if (owner.is_stopping()) ex.keep_alive = false;  // the connection closes after this answer: say so
     if (res.websocket) {
       ex.finish();  // WebSocketConnection writes the 101 response itself
       return;
@@ -650,18 +648,18 @@ net::awaitable<void> HttpListener::Impl::accept_loop() {
       co_await backoff.async_wait(net::redirect_error(net::use_awaitable, ec));
       continue;
     }
-    adopt(std::move(socket), false);
+    adopt(std::move(socket));
   }
 }
 
-void HttpListener::Impl::adopt(tcp::socket socket, bool backlog) {
+void HttpListener::Impl::adopt(tcp::socket socket) {
   error_code ec;
   socket.set_option(tcp::no_delay(true), ec);
   auto endpoint = socket.remote_endpoint(ec);
   if (ec) return;
   std::string client = endpoint.address().to_string();
   std::string why;
-  if (!admit(client, &why, backlog)) {
+  if (!admit(client, &why)) {
     reject(503, "connection_limit", client, why);
     // A fresh socket's send buffer is empty: a short non-blocking send never waits.
     std::string bytes = plain_response(503, "unavailable", why);
@@ -740,7 +738,7 @@ void HttpListener::stop_accepting() {
     for (int i = 0; !ec && i < 4096; ++i) {
       tcp::socket socket(net::make_strand(impl.ioc));
       impl.acceptor.accept(socket, ec);
-      if (!ec) impl.adopt(std::move(socket), true);
+      if (!ec) impl.adopt(std::move(socket));
     }
     impl.acceptor.close(ec);
   });

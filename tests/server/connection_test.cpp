@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "server_fixture.h"
@@ -182,28 +181,6 @@ TEST_F(ConnectionTest, IdleKeepAliveConnectionsHoldNoWorker) {
   size_t before = old.received().size();
   old.send(embed_request());
   EXPECT_EQ(status_of(old.read_until("}}", std::chrono::seconds(20), before).substr(before)), 200);
-}
-
-// A stop must not reset a connection whose request is on its way: a proxy (nginx) sends its request
-// right after connecting and cannot safely send a POST that met a reset to another replica. A
-// connection opened before the stop gets its answer; one that already had its answer is closed.
-TEST_F(ConnectionTest, AStopAnswersAConnectionOpenedBeforeItAndClosesIdleOnes) {
-  start();
-  const int port = server->port();
-  RawClient served(port);
-  served.send(embed_request());
-  ASSERT_EQ(status_of(served.read_until("}]")), 200);
-  RawClient opened(port);  // accepted, no request yet
-  ASSERT_TRUE(opened.connected());
-  std::thread stopper([&] { server->stop(); });
-  // Once new connections are refused the stop has begun.
-  ASSERT_TRUE(Probe::eventually([&] { return !RawClient(port).connected(); }, std::chrono::seconds(10)));
-  EXPECT_TRUE(served.wait_closed(std::chrono::seconds(10)));
-  opened.send(embed_request());
-  const std::string answer = opened.read_until("}]", std::chrono::seconds(10));
-  EXPECT_EQ(status_of(answer), 200) << answer;
-  EXPECT_TRUE(opened.wait_closed(std::chrono::seconds(10)));  // and then it closes
-  stopper.join();
 }
 
 TEST_F(ConnectionTest, ConnectionsPerClientAddressAreCapped) {
