@@ -4,9 +4,9 @@
 // times are the model's reading of the audio, not a decoder's alignment; the docs say so.
 #include <algorithm>
 #include <cctype>
-#include <cmath>
 
 #include "net/base64.h"
+#include "net/segment_times.h"
 #include "providers/gemini/gemini_models.h"
 
 namespace xervo::gemini {
@@ -51,14 +51,6 @@ nlohmann::json answer_schema(const std::string& field) {
            {{"language", {{"type", type("string")}}},
             {"segments", {{"type", type("array")}, {"items", segment}}}}},
           {"required", {"language", "segments"}}};
-}
-
-int64_t millis(const nlohmann::json& s, const char* key) {
-  auto it = s.find(key);
-  if (it == s.end() || !it->is_number()) return 0;
-  const double v = it->get<double>();
-  if (!std::isfinite(v) || v < 0) return 0;
-  return static_cast<int64_t>(std::min(v, 1e9) * 1000.0 + 0.5);
 }
 
 class GeminiTranscriber final : public TranscriberModel {
@@ -131,8 +123,7 @@ class GeminiTranscriber final : public TranscriberModel {
       TranscriptSegment seg;
       seg.text = s["text"].get<std::string>();
       while (!seg.text.empty() && seg.text.front() == ' ') seg.text.erase(seg.text.begin());
-      seg.start_ms = millis(s, "start");
-      seg.end_ms = std::max(seg.start_ms, millis(s, "end"));
+      net::read_segment_times(s, seg);
       t.duration_s = std::max(t.duration_s, seg.end_ms / 1000.0);
       if (!t.text.empty() && !seg.text.empty()) t.text += ' ';
       t.text += seg.text;

@@ -1,5 +1,6 @@
 #include <cmath>
 
+#include "net/segment_times.h"
 #include "providers/openai/openai_models.h"
 
 namespace xervo::openai {
@@ -49,8 +50,7 @@ class OpenAiTranscriber final : public TranscriberModel {
           return net::malformed_response(ctx, "segments with text", shown);
         TranscriptSegment seg;
         seg.text = s["text"].get<std::string>();
-        seg.start_ms = millis(s, "start");
-        seg.end_ms = std::max(seg.start_ms, millis(s, "end"));
+        net::read_segment_times(s, seg);
         t.segments.push_back(std::move(seg));
       }
     } else if (!t.text.empty()) {
@@ -66,14 +66,6 @@ class OpenAiTranscriber final : public TranscriberModel {
   }
 
  private:
-  static int64_t millis(const nlohmann::json& s, const char* key) {
-    auto it = s.find(key);
-    if (it == s.end() || !it->is_number()) return 0;
-    double v = it->get<double>();
-    if (!std::isfinite(v) || v < 0) return 0;
-    return static_cast<int64_t>(std::min(v, 1e9) * 1000.0 + 0.5);
-  }
-
   // verbose_json names the language in full ("english"); callers get ISO 639-1 codes where known.
   static std::string language_code(const std::string& name) {
     static const std::pair<const char*, const char*> kNames[] = {
