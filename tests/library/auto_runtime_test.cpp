@@ -11,6 +11,7 @@
 #include "xervo/config.h"
 #include "xervo/providers.h"
 #include "xervo/runtime.h"
+#include "auto_test_catalog.h"
 
 namespace xervo::testing {
 namespace {
@@ -32,24 +33,9 @@ class AutoRuntime : public ::testing::Test {
     nlohmann::json catalog = {{"version", 1},
                               {"tasks",
                                {{"embed",
-                                 {{{"model", "hf:TestOrg/Embed-Small-GGUF:Q8_0"},
-                                   {"quantization", "Q8_0"},
-                                   {"file_bytes", small.size()},
-                                   {"memory_bytes", 40 * MiB},
-                                   {"tier", 1},
-                                   {"license", "mit"}},
-                                  {{"model", "hf:TestOrg/Embed-Big-GGUF:Q8_0"},
-                                   {"quantization", "Q8_0"},
-                                   {"file_bytes", big.size()},
-                                   {"memory_bytes", 400 * MiB},
-                                   {"tier", 2},
-                                   {"license", "apache-2.0"}},
-                                  {{"model", "hf:TestOrg/Embed-Huge-GGUF:Q8_0"},
-                                   {"quantization", "Q8_0"},
-                                   {"file_bytes", 1000},
-                                   {"memory_bytes", 1ull << 39},
-                                   {"tier", 3},
-                                   {"license", "mit"}}}}}}};
+                                 {auto_entry("TestOrg/Embed-Small-GGUF", small.size(), 40 * MiB, 1, "mit"),
+                                  auto_entry("TestOrg/Embed-Big-GGUF", big.size(), 400 * MiB, 2, "apache-2.0"),
+                                  auto_entry("TestOrg/Embed-Huge-GGUF", 1000, 1ull << 39, 3, "mit")}}}}};
     std::ofstream(dir.path / "catalog.json") << catalog.dump();
     std::ofstream(dir.path / "xervo.toml")
         << "[library]\nhome = \"" << home.path.string() << "\"\nhub_endpoint = \"" << hub.endpoint()

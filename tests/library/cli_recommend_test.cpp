@@ -7,6 +7,7 @@
 #include "hub_server.h"
 #include "library_fixture.h"
 #include "test_models.h"
+#include "auto_test_catalog.h"
 
 namespace xervo::testing {
 namespace {
@@ -24,25 +25,9 @@ class CliRecommend : public ::testing::Test {
                               {"name", "test-catalog"},
                               {"tasks",
                                {{"embed",
-                                 {{{"model", "hf:TestOrg/Embed-Small-GGUF:Q8_0"},
-                                   {"quantization", "Q8_0"},
-                                   {"file_bytes", model.size()},
-                                   {"memory_bytes", 40 * MiB},
-                                   {"tier", 1},
-                                   {"license", "mit"},
-                                   {"sha256", FakeHub::sha256_hex(model)}},
-                                  {{"model", "hf:TestOrg/Embed-Mid-GGUF:Q8_0"},
-                                   {"quantization", "Q8_0"},
-                                   {"file_bytes", 1000},
-                                   {"memory_bytes", 400 * MiB},
-                                   {"tier", 2},
-                                   {"license", "apache-2.0"}},
-                                  {{"model", "hf:TestOrg/Embed-Huge-GGUF:Q8_0"},
-                                   {"quantization", "Q8_0"},
-                                   {"file_bytes", 1000},
-                                   {"memory_bytes", 1ull << 39},
-                                   {"tier", 3},
-                                   {"license", "mit"}}}}}}};
+                                 {auto_entry("TestOrg/Embed-Small-GGUF", model.size(), 40 * MiB, 1, "mit", FakeHub::sha256_hex(model)),
+                                  auto_entry("TestOrg/Embed-Mid-GGUF", 1000, 400 * MiB, 2, "apache-2.0"),
+                                  auto_entry("TestOrg/Embed-Huge-GGUF", 1000, 1ull << 39, 3, "mit")}}}}};
     std::ofstream(catalog_file) << catalog.dump();
     write_config("");
   }
