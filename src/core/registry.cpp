@@ -450,8 +450,11 @@ Error ModelRegistry::insufficient_memory(const ModelSpec& spec, const std::strin
       ErrorCode::insufficient_memory,
       "cannot load " + display_name(spec) + ": " + budget_->shortfall(claim) +
           (holders.empty() ? "" : " (held by: " + holders + ")") +
-          "; raise [runtime] memory_budget, device_memory_budget or max_loaded, unpin a model, or retry when "
-          "calls finish");
+          (budget_->could_fit(claim)
+               ? "; raise [runtime] memory_budget, device_memory_budget or max_loaded, unpin a model, or retry "
+                 "when calls finish"
+               : "; raise [runtime] memory_budget or device_memory_budget, or make the model smaller "
+                 "(context_size, parallel, gpu_layers or a smaller quantization)"));
 }
 
 bool ModelRegistry::unload_if_idle(const std::string& key, UnloadReason reason) {

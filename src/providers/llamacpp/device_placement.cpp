@@ -22,6 +22,10 @@ bool has_gpu_device() {
   return false;
 }
 
+namespace {
+std::string layer_count(int n) { return std::to_string(n) + (n == 1 ? " layer" : " layers"); }
+}  // namespace
+
 std::string offload_count(const std::string& log_line) {
   const size_t at = log_line.find("offloaded ");
   if (at == std::string::npos) return {};
@@ -32,7 +36,8 @@ std::string offload_count(const std::string& log_line) {
 }
 
 std::string describe_offload(const LayerPlacement& placement) {
-  if (placement.offloaded.empty()) return std::to_string(placement.gpu_layers) + " layers on the GPU devices";
+  if (placement.offloaded.empty())
+    return layer_count(placement.gpu_layers) + " on the GPU devices";
   ensure_backend();
   std::string devices;
   for (size_t i = 0; i < ggml_backend_dev_count(); ++i) {
@@ -74,7 +79,7 @@ LayerPlacement place_layers(const std::filesystem::path& path, const Options& o)
   // The fit leaves n_gpu_layers at its default (-1, all) when everything fits as it is.
   p.gpu_layers = mparams.n_gpu_layers < 0 ? -1 : mparams.n_gpu_layers;
   p.note = "gpu_layers auto: " +
-           (p.gpu_layers < 0 ? std::string("all layers") : std::to_string(p.gpu_layers) + " layers") +
+           (p.gpu_layers < 0 ? std::string("all layers") : layer_count(p.gpu_layers)) +
            " on the GPU devices" +
            (status == COMMON_PARAMS_FIT_STATUS_FAILURE ? " (the fit fell short; the rest on the CPU)" : "");
   return p;

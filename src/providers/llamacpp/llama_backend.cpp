@@ -12,6 +12,7 @@ namespace {
 
 thread_local std::string* t_capture = nullptr;
 thread_local std::vector<std::string>* t_lines = nullptr;
+thread_local std::string* t_first_error = nullptr;
 // llama.cpp logs a line in several calls (GGML_LOG_LEVEL_CONT); lines are assembled per thread.
 thread_local std::string t_line;
 thread_local ggml_log_level t_level = GGML_LOG_LEVEL_INFO;
@@ -34,6 +35,7 @@ void emit_line(ggml_log_level level, const std::string& line) {
     if (!t_capture->empty()) t_capture->push_back('\n');
     t_capture->append(line);
   }
+  if (t_first_error && t_first_error->empty() && level == GGML_LOG_LEVEL_ERROR) t_first_error->assign(line);
 }
 
 void route_log(ggml_log_level level, const char* text, void*) {
@@ -72,16 +74,20 @@ void route_ggml_log() {
 LogCapture::LogCapture() {
   t_capture = &text_;
   t_lines = &lines_;
+  t_first_error = &first_error_;
 }
 LogCapture::~LogCapture() {
   t_capture = nullptr;
   t_lines = nullptr;
+  t_first_error = nullptr;
 }
 std::string LogCapture::errors() const { return text_; }
 
 std::string LogCapture::reason(const std::string& fallback) const {
   if (text_.empty()) return fallback;
-  std::string line = text_.substr(0, text_.find('\n'));
+  // A warning can come first and be harmless (ggml-vulkan: "Failed to allocate pinned memory", then
+  // it uses plain memory), so the first error wins over it.
+  std::string line = !first_error_.empty() ? first_error_ : text_.substr(0, text_.find('\n'));
   if (const size_t at = line.find("error loading model: "); at != std::string::npos)
     line = line.substr(at + 21);
   return fallback + ": " + line;

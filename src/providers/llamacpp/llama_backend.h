@@ -31,7 +31,8 @@ class LogCapture {
   // The collected errors (one line each, newest last), or "" when none were logged.
   std::string errors() const;
   // `fallback` with the first error llama.cpp logged, which names the cause ("key not found in model:
-  // llama.context_length"; the later ones only say that loading failed); `fallback` alone when none.
+  // llama.context_length"; the later ones only say that loading failed), else its first warning;
+  // `fallback` alone when none.
   std::string reason(const std::string& fallback) const;
   // The last line logged (at any level) that contains `needle`, or "" when none did.
   std::string line_with(std::string_view needle) const;
@@ -39,6 +40,7 @@ class LogCapture {
  private:
   std::string text_;
   std::vector<std::string> lines_;
+  std::string first_error_;
 };
 
 // A persistent pool of `n_threads` CPU threads for one context. Without one, ggml starts and joins

@@ -175,27 +175,31 @@ class LlamaCppProvider final : public ModelProvider {
     auto file = prepare(spec, control);
     if (!file) return file.error();
     if (progress) progress(0.0f, "reading");
+    // The weights, then the context (its KV cache also lives on the devices): either can fail on a
+    // device that is short of memory or fails to initialise.
+    const auto attempt = [&](LayerPlacement& placement) -> Result<LoadedModel> {
+      auto model = load_model(file->path, file->options, placement, progress);
+      if (!model) return model.error();
+      return make_task(spec.task, file->path, file->facts, file->options, std::move(*model), progress);
+    };
     LayerPlacement placement = place_layers(file->path, file->options);
-    auto model = load_model(file->path, file->options, placement, progress);
+    auto loaded = attempt(placement);
     const std::string layers = std::to_string(placement.gpu_layers);
     std::string where = placement.gpu_layers == 0 ? "cpu"
                         : has_gpu_device()        ? describe_offload(placement)
                                            : "cpu (no GPU device; gpu_layers " + layers + " has no effect)";
-    if (!model && !control.should_stop() && placement.gpu_layers != 0 && has_gpu_device()) {
-      // A device that fails to initialise or runs out of memory: the CPU still serves.
+    if (!loaded && !control.should_stop() && placement.gpu_layers != 0 && has_gpu_device()) {
+      // The CPU still serves. The first attempt's buffers are freed by now.
       spdlog::warn("llamacpp: loading {} with {} GPU layers failed ({}); loading it on the CPU",
-                   file->path.string(), placement.gpu_layers, model.error().message());
-      where = "cpu (fallback: " + model.error().message() + ")";
+                   file->path.string(), placement.gpu_layers, loaded.error().message());
+      where = "cpu (fallback: " + loaded.error().message() + ")";
       placement = LayerPlacement{};
-      model = load_model(file->path, file->options, placement, progress);
+      loaded = attempt(placement);
     }
-    if (!model && control.should_stop()) return control.stop_error("loading " + file->path.string());
-    if (!model) return model.error();
-    auto loaded = make_task(spec.task, file->path, file->facts, file->options, std::move(*model), progress);
-    if (loaded) {
-      loaded->placement = placement.note.empty() ? where : where + "; " + placement.note;
-      loaded->info["gpu_layers"] = placement.gpu_layers;
-    }
+    if (!loaded && control.should_stop()) return control.stop_error("loading " + file->path.string());
+    if (!loaded) return loaded.error();
+    loaded->placement = placement.note.empty() ? where : where + "; " + placement.note;
+    loaded->info["gpu_layers"] = placement.gpu_layers;
     return loaded;
   }
 

@@ -2,11 +2,13 @@
 // build of the same llama.cpp (run_vulkan_test.sh puts its libraries first on LD_LIBRARY_PATH; both
 // builds come from one source, so their libraries are interchangeable), or a build configured with
 // -DXERVO_GPU=vulkan. Here the device is Mesa's lavapipe (software Vulkan). Checked: the device is
-// listed with its memory; a generated model gives the same greedy text on the device as on the CPU;
+// listed with its memory; a generated model gives the same greedy text on the device as on the CPU
+// (up to a near-tie, see expect_same_greedy);
 // gpu_layers = N offloads N layers (llama.cpp's count, in the record's placement, and the device
 // memory grows with N); gpu_layers = "auto" decides from the device's free memory less the margin;
 // a load the device cannot hold falls back to the CPU with llama.cpp's reason (VulkanFallback, run
-// in its own process with GGML_VK_FORCE_MAX_BUFFER_SIZE, which ggml-vulkan reads once).
+// in its own process with GGML_VK_FORCE_MAX_BUFFER_SIZE, which ggml-vulkan reads once); the
+// device's memory budget counts what llama.cpp puts on it (VulkanBudget).
 //
 // Exit code 77 (ctest: skipped) when the Vulkan backend is loaded but finds no device.
 #include <ggml-backend.h>
@@ -32,6 +34,8 @@ struct GreedyRun {
   uint64_t device_bytes = 0;
   std::string text;
   std::vector<int32_t> tokens;
+  std::vector<int32_t> runner_up;  // the second most likely token at each step
+  std::vector<double> margin;      // logprob of the best token less that of the second
 };
 
 // Loads `file` with `options`, generates greedily from a fixed prompt, and unloads it.
@@ -46,14 +50,44 @@ GreedyRun greedy_run(const std::filesystem::path& file, nlohmann::json options, 
   request.options.temperature = 0;
   request.options.max_tokens = max_tokens;
   request.options.logprobs = true;
+  request.options.top_logprobs = 2;
   auto result = loaded.generator->generate(request);
   if (!result) {
     ADD_FAILURE() << result.error().to_string();
     return run;
   }
   run.text = result->text;
-  for (const auto& t : result->logprobs) run.tokens.push_back(t.id);
+  for (const auto& t : result->logprobs) {
+    run.tokens.push_back(t.id);
+    const bool two = t.top.size() >= 2;
+    run.runner_up.push_back(two ? t.top[1].id : -1);
+    run.margin.push_back(two ? t.top[0].logprob - t.top[1].logprob : 1e9);
+  }
   return run;
+}
+
+// A generated model's weights are random, so its next-token distribution is nearly flat and two
+// candidates can be a rounding error apart; the device's kernels round differently from the CPU's
+// (F16 accumulation, another summation order). Greedy decoding on the device must therefore follow
+// the CPU token for token, except that where the CPU's best two tokens are within `kTie` of each
+// other the device may take the second; the texts can differ from there on, so the check stops.
+// Returns how many tokens agree before that step (all of them when none differs).
+constexpr double kTie = 0.02;  // nats: a rounding-sized gap, far below a real preference
+size_t expect_same_greedy(const GreedyRun& cpu, const GreedyRun& gpu, const std::string& label) {
+  EXPECT_EQ(gpu.tokens.size(), cpu.tokens.size()) << label;
+  const size_t n = std::min(cpu.tokens.size(), gpu.tokens.size());
+  for (size_t i = 0; i < n; ++i) {
+    if (gpu.tokens[i] == cpu.tokens[i]) continue;
+    EXPECT_LT(cpu.margin[i], kTie) << label << ": step " << i << " differs where the CPU preferred token "
+                                   << cpu.tokens[i] << " by " << cpu.margin[i] << " nats";
+    EXPECT_EQ(gpu.tokens[i], cpu.runner_up[i]) << label << ": step " << i << " took neither of the CPU's best two";
+    std::printf("%s: %zu of %zu greedy tokens the same; at step %zu the CPU's best two were %.4f nats apart "
+                "and the device took the second\n",
+                label.c_str(), i, n, i, cpu.margin[i]);
+    return i;
+  }
+  EXPECT_EQ(gpu.text, cpu.text) << label;
+  return n;
 }
 
 // Offloadable layers of a generated generator: its repeating layers and the output layer.
@@ -87,11 +121,12 @@ TEST(VulkanGreedy, SameTextOnTheDeviceAsOnTheCpu) {
     EXPECT_EQ(cpu.device_bytes, 0u);
     EXPECT_GT(gpu.device_bytes, 0u);
     ASSERT_FALSE(cpu.text.empty()) << size;
-    EXPECT_EQ(gpu.tokens.size(), cpu.tokens.size()) << size;
-    EXPECT_EQ(gpu.tokens, cpu.tokens) << size;
-    EXPECT_EQ(gpu.text, cpu.text) << size;
-    std::printf("%s: %zu greedy tokens, same on the CPU and on %s: %s\n", size, cpu.tokens.size(),
-                vulkan_device().name.c_str(), cpu.text == gpu.text ? "yes" : "NO");
+    const size_t same = expect_same_greedy(cpu, gpu, size);
+    // The tiny model has no near-tie on this prompt: all of its text must match.
+    if (std::string(size) == "tiny") EXPECT_EQ(same, cpu.tokens.size());
+    EXPECT_GE(same, 8u) << size << ": the device diverged from the CPU early";
+    std::printf("%s: %zu greedy tokens, %zu the same on the CPU and on %s\n", size, cpu.tokens.size(), same,
+                vulkan_device().name.c_str());
   }
 }
 
@@ -105,7 +140,7 @@ TEST(VulkanLayers, GpuLayersOffloadsThatMany) {
     EXPECT_EQ(run.placement, std::to_string(n) + "/9 layers on " + device);
     EXPECT_GT(run.device_bytes, previous) << n << " layers";  // more layers, more device memory
     previous = run.device_bytes;
-    EXPECT_EQ(run.tokens, cpu.tokens) << n << " layers";
+    expect_same_greedy(cpu, run, std::to_string(n) + " layers");
     std::printf("gpu_layers %d: placement \"%s\", %llu KiB on the device\n", n, run.placement.c_str(),
                 static_cast<unsigned long long>(run.device_bytes >> 10));
   }
@@ -142,6 +177,78 @@ TEST(VulkanAuto, DecidesFromTheDevicesFreeMemory) {
               part.placement.c_str());
 }
 
+// The per-device budget with llama.cpp's own accounting: the provider reports the bytes a model
+// holds on Vulkan0, the runtime charges them to that device's budget, evicts an idle model on the
+// device to make room, and refuses a model larger than the device's whole budget, naming the device.
+TEST(VulkanBudget, TheDevicesBudgetCountsWhatTheModelsHoldOnIt) {
+  const auto tiny = test_model("generator", "tiny");
+  const auto small = test_model("generator", "small");
+  const std::string device = vulkan_device().name;
+  const uint64_t tiny_bytes = greedy_run(tiny, {{"gpu_layers", -1}}, 1).device_bytes;
+  const uint64_t small_bytes = greedy_run(small, {{"gpu_layers", -1}}, 1).device_bytes;
+  ASSERT_GT(tiny_bytes, 0u);
+  ASSERT_GT(small_bytes, tiny_bytes);
+
+  const auto runtime = [&](uint64_t budget) {
+    RuntimeBuilder b;
+    b.add_provider(make_llamacpp_provider(nlohmann::json::object(), nullptr));
+    for (const auto& [alias, file] : {std::pair{"tiny", tiny}, std::pair{"small", small}}) {
+      ModelSpec spec;
+      spec.alias = alias;
+      spec.task = ModelTask::generate;
+      spec.provider = "llamacpp";
+      spec.model = file.string();
+      spec.options = {{"gpu_layers", -1}};
+      b.add_spec(spec);
+    }
+    RuntimeLimits limits;
+    limits.device_memory_budget = {{device, budget}};
+    b.set_limits(limits);
+    auto rt = b.build();
+    EXPECT_TRUE(rt.ok()) << (rt.ok() ? "" : rt.error().to_string());
+    return rt.ok() ? *rt : nullptr;
+  };
+  const auto used_on_device = [&](ModelRuntime& rt) {
+    for (const auto& d : rt.memory().devices)
+      if (d.name == device) return d.used;
+    return uint64_t{0};
+  };
+  const auto is_loaded = [](ModelRuntime& rt, const std::string& alias) {
+    for (const auto& r : rt.models())
+      if (std::find(r.aliases.begin(), r.aliases.end(), alias) != r.aliases.end())
+        return r.state == ModelState::loaded;
+    return false;
+  };
+
+  // Room for either model, not for both: the second load evicts the first (idle) one.
+  {
+    auto rt = runtime(small_bytes + tiny_bytes / 2);
+    ASSERT_TRUE(rt);
+    ASSERT_TRUE(rt->generator("tiny").ok());
+    EXPECT_EQ(used_on_device(*rt), tiny_bytes);
+    auto big = rt->generator("small");
+    ASSERT_TRUE(big.ok()) << big.error().to_string();
+    EXPECT_FALSE(is_loaded(*rt, "tiny"));
+    EXPECT_TRUE(is_loaded(*rt, "small"));
+    EXPECT_EQ(used_on_device(*rt), small_bytes);
+    std::printf("budget %llu KiB on %s: tiny (%llu KiB) evicted for small (%llu KiB)\n",
+                static_cast<unsigned long long>((small_bytes + tiny_bytes / 2) >> 10), device.c_str(),
+                static_cast<unsigned long long>(tiny_bytes >> 10), static_cast<unsigned long long>(small_bytes >> 10));
+  }
+  // Less than the model needs on the device: refused before loading, naming the device.
+  {
+    auto rt = runtime(small_bytes / 2);
+    ASSERT_TRUE(rt);
+    auto refused = rt->generator("small");
+    ASSERT_FALSE(refused.ok());
+    EXPECT_EQ(refused.error().code(), ErrorCode::insufficient_memory) << refused.error().to_string();
+    EXPECT_NE(refused.error().message().find(device), std::string::npos) << refused.error().message();
+    EXPECT_EQ(used_on_device(*rt), 0u);
+    std::printf("budget %llu KiB on %s: %s\n", static_cast<unsigned long long>((small_bytes / 2) >> 10),
+                device.c_str(), refused.error().message().c_str());
+  }
+}
+
 TEST(VulkanFallback, ALoadTheDeviceCannotHoldFallsBackToTheCpu) {
   const char* limit = std::getenv("GGML_VK_FORCE_MAX_BUFFER_SIZE");
   if (!limit) GTEST_SKIP() << "run by ctest (llamacpp_vulkan_fallback) with GGML_VK_FORCE_MAX_BUFFER_SIZE";
@@ -152,7 +259,7 @@ TEST(VulkanFallback, ALoadTheDeviceCannotHoldFallsBackToTheCpu) {
   EXPECT_EQ(run.placement.rfind("cpu (fallback: ", 0), 0u) << run.placement;
   EXPECT_NE(run.placement.find("Vulkan"), std::string::npos) << run.placement;
   EXPECT_EQ(run.device_bytes, 0u);
-  EXPECT_EQ(run.text, cpu.text);
+  EXPECT_EQ(run.tokens, cpu.tokens);  // both ran on the CPU
   std::printf("fallback with GGML_VK_FORCE_MAX_BUFFER_SIZE=%s: \"%s\"\n", limit, run.placement.c_str());
 }
 
