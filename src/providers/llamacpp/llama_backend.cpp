@@ -19,7 +19,7 @@ thread_local ggml_log_level t_level = GGML_LOG_LEVEL_INFO;
 
 void emit_line(ggml_log_level level, const std::string& line) {
   if (line.empty()) return;
-  if (t_lines && t_lines->size() < 4096) t_lines->push_back(line);  // a load logs a few hundred
+  capture_line(level, line);
   switch (level) {
     case GGML_LOG_LEVEL_ERROR:
       spdlog::error("llama.cpp: {}", line);
@@ -31,11 +31,6 @@ void emit_line(ggml_log_level level, const std::string& line) {
       spdlog::trace("llama.cpp: {}", line);  // llama.cpp is very chatty at info level
       break;
   }
-  if (t_capture && (level == GGML_LOG_LEVEL_ERROR || level == GGML_LOG_LEVEL_WARN)) {
-    if (!t_capture->empty()) t_capture->push_back('\n');
-    t_capture->append(line);
-  }
-  if (t_first_error && t_first_error->empty() && level == GGML_LOG_LEVEL_ERROR) t_first_error->assign(line);
 }
 
 void route_log(ggml_log_level level, const char* text, void*) {
@@ -56,6 +51,15 @@ void route_log(ggml_log_level level, const char* text, void*) {
 }
 
 }  // namespace
+
+void capture_line(ggml_log_level level, const std::string& line) {
+  if (t_lines && t_lines->size() < 4096) t_lines->push_back(line);  // a load logs a few hundred
+  if (t_capture && (level == GGML_LOG_LEVEL_ERROR || level == GGML_LOG_LEVEL_WARN)) {
+    if (!t_capture->empty()) t_capture->push_back('\n');
+    t_capture->append(line);
+  }
+  if (t_first_error && t_first_error->empty() && level == GGML_LOG_LEVEL_ERROR) t_first_error->assign(line);
+}
 
 void ensure_backend() {
   static std::once_flag once;

@@ -16,8 +16,12 @@ namespace xervo::llamacpp {
 // Initialises the llama.cpp backend and installs the log router; later calls do nothing.
 void ensure_backend();
 // Installs the log router as llama.cpp's and ggml's log callback again: for a library sharing this
-// ggml that sets its own (whisper.cpp's whisper_log_set replaces ggml's callback).
+// ggml that sets its own (whisper.cpp's whisper_log_set replaces ggml's callback, and whisper.cpp
+// sets it again at every model and state it creates).
 void route_ggml_log();
+// Hands a line another library's log callback received (whisper.cpp's) to this thread's
+// LogCapture, as if llama.cpp had logged it.
+void capture_line(ggml_log_level level, const std::string& line);
 
 // While alive, llama/ggml warnings and errors logged on this thread are collected (they explain
 // why a C call returned null), and so is every other line, for the facts llama.cpp only logs (how

@@ -21,6 +21,7 @@ void whisper_log(ggml_log_level level, const char* text, void*) {
   std::string line(text);
   while (!line.empty() && (line.back() == '\n' || line.back() == ' ')) line.pop_back();
   if (line.empty()) return;
+  llamacpp::capture_line(level, line);
   if (level == GGML_LOG_LEVEL_ERROR)
     spdlog::error("whisper.cpp: {}", line);
   else if (level == GGML_LOG_LEVEL_WARN)

@@ -23,6 +23,7 @@ struct WhisperOptions {
   int beam_size = 0;     // 0: greedy; 2..8: beam search
   double max_audio_seconds = 3 * 3600.0;
   bool use_gpu = false;  // whisper.cpp's GPU use (only with a GPU backend in ggml)
+  int gpu_margin_mb = 512;  // use_gpu: MiB the model must leave free on the device, else the CPU
 };
 
 struct ContextDeleter {

@@ -8,6 +8,8 @@
 
 #include "core/log.h"
 #include "core/option_fields.h"
+#include "providers/llamacpp/llama_backend.h"
+#include "providers/whisper/whisper_device.h"
 #include "providers/whisper/whisper_file.h"
 #include "providers/whisper/whisper_model.h"
 #include "xervo/providers.h"
@@ -15,8 +17,8 @@
 namespace xervo::whisper {
 namespace {
 
-constexpr std::array<std::string_view, 5> kOptionKeys = {"beam_size", "language", "max_audio_seconds",
-                                                         "threads", "use_gpu"};
+constexpr std::array<std::string_view, 6> kOptionKeys = {"beam_size", "gpu_margin_mb", "language",
+                                                         "max_audio_seconds", "threads", "use_gpu"};
 
 Result<WhisperOptions> parse_options(const nlohmann::json& settings, const nlohmann::json& spec_options,
                                      const std::string& where) {
@@ -29,6 +31,8 @@ Result<WhisperOptions> parse_options(const nlohmann::json& settings, const nlohm
     if (auto r = options::read_int(*table, place, "beam_size", 0, 8, o.beam_size); !r) return r.error();
     if (auto r = options::read_string(*table, place, "language", o.language, 16); !r) return r.error();
     if (auto r = options::read_bool(*table, place, "use_gpu", o.use_gpu); !r) return r.error();
+    if (auto r = options::read_int(*table, place, "gpu_margin_mb", 0, 1 << 24, o.gpu_margin_mb); !r)
+      return r.error();
     int max_s = static_cast<int>(o.max_audio_seconds);
     if (auto r = options::read_int(*table, place, "max_audio_seconds", 1, 24 * 3600, max_s); !r)
       return r.error();
@@ -86,19 +90,34 @@ class WhisperProvider final : public ModelProvider {
     const std::string name = path.string();
     if (control.should_stop() || !progress(0.0f, "reading")) return control.stop_error("loading " + name);
     ensure_whisper_logging();
-    whisper_context_params cp = whisper_context_default_params();
-    cp.use_gpu = o.use_gpu;
-    cp.flash_attn = false;
-    ContextPtr ctx(whisper_init_from_file_with_params_no_state(name.c_str(), cp));
-    if (!ctx)
-      return Error(ErrorCode::model_load_failed, "whisper.cpp could not load " + name + " (see the log)");
-    if (control.should_stop() || !progress(0.7f, "state")) return control.stop_error("loading " + name);
-    StatePtr state(whisper_init_state(ctx.get()));
-    if (!state)
-      return Error(ErrorCode::model_load_failed, "whisper.cpp could not allocate its state for " + name);
+    std::string device = o.use_gpu ? gpu_device_name() : "";
+    std::string placement = !o.use_gpu        ? "cpu"
+                            : device.empty() ? "cpu (no GPU device; use_gpu has no effect)"
+                                             : device;
+    if (const std::string short_of = device.empty() ? "" : room_on(device, estimate_memory(facts, o).total(),
+                                                                    uint64_t(o.gpu_margin_mb) << 20);
+        !short_of.empty()) {
+      // whisper.cpp does not fit its load to the device: a device short of memory is not tried.
+      spdlog::warn("whisper: {} on the CPU: {}", name, short_of);
+      placement = "cpu (" + short_of + ")";
+      device.clear();
+    }
+    auto made = create(name, !device.empty());
+    if (!made && !device.empty() && !control.should_stop()) {
+      // The device failed to initialise or could not hold the model: the CPU still serves.
+      spdlog::warn("whisper: loading {} on {} failed ({}); loading it on the CPU", name, device,
+                   made.error().message());
+      placement = "cpu (fallback: " + made.error().message() + ")";
+      made = create(name, false);
+    }
+    if (!made) return made.error();
+    auto& [ctx, state] = *made;
+    if (control.should_stop()) return control.stop_error("loading " + name);
+    const bool on_gpu = !device.empty() && placement == device;
 
     LoadedModel loaded;
-    loaded.memory = estimate_memory(facts, o);
+    loaded.placement = placement;
+    loaded.memory = on_device(estimate_memory(facts, o), on_gpu ? device : "");
     loaded.memory_bytes = loaded.memory.total();
     loaded.info = {{"engine", std::string("whisper.cpp ") + whisper_version()},
                    {"file", name},
@@ -109,7 +128,8 @@ class WhisperProvider final : public ModelProvider {
                    {"n_audio_state", facts.n_audio_state},
                    {"n_mels", facts.n_mels},
                    {"beam_size", o.beam_size},
-                   {"use_gpu", o.use_gpu}};
+                   {"use_gpu", o.use_gpu},
+                   {"device", on_gpu ? device : "CPU"}};
     std::error_code ec;
     auto mtime = std::filesystem::last_write_time(path, ec).time_since_epoch().count();
     loaded.fingerprint =
@@ -117,18 +137,35 @@ class WhisperProvider final : public ModelProvider {
     loaded.transcriber =
         std::make_shared<WhisperTranscriber>(std::move(ctx), std::move(state), facts, o, display_name(spec));
     if (progress) progress(1.0f, "loaded");
-    spdlog::info("whisper: loaded {} ({} + {} layers, {})", name, facts.n_audio_layer, facts.n_text_layer,
-                 facts.multilingual() ? "multilingual" : "English only");
+    spdlog::info("whisper: loaded {} ({} + {} layers, {}; {})", name, facts.n_audio_layer, facts.n_text_layer,
+                 facts.multilingual() ? "multilingual" : "English only", placement);
     return loaded;
   }
 
   Result<MemoryEstimate> estimate(const ModelSpec& spec, const LoadControl& control) override {
     auto prepared = prepare(spec, control);
     if (!prepared) return prepared.error();
-    return estimate_memory(std::get<1>(*prepared), std::get<2>(*prepared));
+    const auto& o = std::get<2>(*prepared);
+    return on_device(estimate_memory(std::get<1>(*prepared), o), o.use_gpu ? gpu_device_name() : "");
   }
 
  private:
+  // whisper.cpp's context and state for `name`, on the GPU device or the CPU; the reason (the first
+  // error whisper.cpp or ggml logged) when either is refused.
+  static Result<std::pair<ContextPtr, StatePtr>> create(const std::string& name, bool use_gpu) {
+    whisper_context_params cp = whisper_context_default_params();
+    cp.use_gpu = use_gpu;
+    cp.flash_attn = false;
+    llamacpp::LogCapture capture;
+    ContextPtr ctx(whisper_init_from_file_with_params_no_state(name.c_str(), cp));
+    StatePtr state(ctx ? whisper_init_state(ctx.get()) : nullptr);
+    llamacpp::route_ggml_log();  // whisper.cpp gave ggml its own log callback again
+    if (!ctx) return Error(ErrorCode::model_load_failed, capture.reason("whisper.cpp could not load " + name));
+    if (!state)
+      return Error(ErrorCode::model_load_failed, capture.reason("whisper.cpp could not allocate its state for " + name));
+    return std::pair{std::move(ctx), std::move(state)};
+  }
+
   Result<std::tuple<std::filesystem::path, WhisperFileFacts, WhisperOptions>> prepare(
       const ModelSpec& spec, const LoadControl& control) {
     if (spec.task != ModelTask::transcribe)

@@ -1,0 +1,126 @@
+// The whisper provider on a Vulkan device (Mesa's lavapipe here): whisper.cpp shares llama.cpp's
+// ggml, so the test binary of the CPU build runs against the Vulkan build of llama.cpp
+// (tests/providers/llamacpp/run_vulkan_test.sh). Checked, with the packaged tiny.en model on speech
+// espeak-ng makes: use_gpu puts the model on Vulkan0 (placement, device memory) and gives the CPU's
+// transcript; a device without room for the model beside gpu_margin_mb is not tried; and a load
+// the device refuses (WhisperVulkanFallback, own process with GGML_VK_FORCE_MAX_BUFFER_SIZE) falls
+// back to the CPU with the reason, where whisper.cpp 1.9.1 used to abort the process
+// (scripts/patches/whisper.cpp-weights-allocation.patch).
+//
+// Exit code 77 (ctest: skipped) without the model, espeak-ng, or a Vulkan device.
+#include <ggml-backend.h>
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "providers/llamacpp/llama_backend.h"
+#include "xervo/providers.h"
+
+namespace xervo {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string speech() {
+  static const std::string audio = [] {
+    const auto wav = fs::temp_directory_path() / ("xervo-whisper-vk-" + std::to_string(::getpid()) + ".wav");
+    const std::string cmd = std::string(XERVO_ESPEAK_NG) + " -s 150 -w " + wav.string() +
+                            " \"Please open the window and close the door.\"";
+    if (std::system(cmd.c_str()) != 0) return std::string();
+    std::ifstream in(wav, std::ios::binary);
+    std::stringstream s;
+    s << in.rdbuf();
+    fs::remove(wav);
+    return s.str();
+  }();
+  return audio;
+}
+
+struct Transcribed {
+  std::string placement;
+  std::map<std::string, uint64_t> devices;
+  std::string text;
+};
+
+Transcribed transcribe(nlohmann::json options) {
+  Transcribed run;
+  ModelSpec spec;
+  spec.alias = "stt";
+  spec.task = ModelTask::transcribe;
+  spec.provider = "whisper";
+  spec.model = XERVO_WHISPER_MODEL;
+  spec.options = std::move(options);
+  auto loaded = make_whisper_provider(nlohmann::json::object(), nullptr)->load(spec, {});
+  if (!loaded) {
+    ADD_FAILURE() << loaded.error().to_string();
+    return run;
+  }
+  run.placement = loaded->placement;
+  run.devices = loaded->memory.devices;
+  TranscribeRequest request;
+  request.audio = speech();
+  auto result = loaded->transcriber->transcribe(request, {});
+  if (!result) {
+    ADD_FAILURE() << result.error().to_string();
+    return run;
+  }
+  run.text = result->text;
+  return run;
+}
+
+TEST(WhisperVulkan, UseGpuRunsOnTheDeviceWithTheCpusTranscript) {
+  const Transcribed cpu = transcribe({{"use_gpu", false}});
+  const Transcribed gpu = transcribe({{"use_gpu", true}});
+  EXPECT_EQ(cpu.placement, "cpu");
+  EXPECT_TRUE(cpu.devices.empty());
+  EXPECT_EQ(gpu.placement, "Vulkan0");
+  EXPECT_GT(gpu.devices.count("Vulkan0") ? gpu.devices.at("Vulkan0") : 0, uint64_t{50} << 20);  // tiny.en's 77 MB of weights, and more
+  EXPECT_NE(cpu.text.find("window"), std::string::npos) << cpu.text;
+  EXPECT_EQ(gpu.text, cpu.text);
+  std::printf("CPU: \"%s\"; Vulkan0: \"%s\"\n", cpu.text.c_str(), gpu.text.c_str());
+}
+
+TEST(WhisperVulkan, ADeviceWithoutRoomBesideTheMarginIsNotTried) {
+  const Transcribed run = transcribe({{"use_gpu", true}, {"gpu_margin_mb", 1 << 20}});
+  EXPECT_EQ(run.placement.rfind("cpu (Vulkan0 has ", 0), 0u) << run.placement;
+  EXPECT_NE(run.placement.find("gpu_margin_mb"), std::string::npos) << run.placement;
+  EXPECT_TRUE(run.devices.empty());
+  EXPECT_NE(run.text.find("window"), std::string::npos) << run.text;
+  std::printf("%s\n", run.placement.c_str());
+}
+
+TEST(WhisperVulkanFallback, ALoadTheDeviceRefusesFallsBackToTheCpu) {
+  const char* limit = std::getenv("GGML_VK_FORCE_MAX_BUFFER_SIZE");
+  if (!limit) GTEST_SKIP() << "run by ctest (whisper_vulkan_fallback) with GGML_VK_FORCE_MAX_BUFFER_SIZE";
+  const Transcribed run = transcribe({{"use_gpu", true}});
+  EXPECT_EQ(run.placement.rfind("cpu (fallback: ", 0), 0u) << run.placement;
+  EXPECT_NE(run.placement.find("Vulkan0"), std::string::npos) << run.placement;
+  EXPECT_TRUE(run.devices.empty());
+  EXPECT_NE(run.text.find("window"), std::string::npos) << run.text;
+  std::printf("fallback with GGML_VK_FORCE_MAX_BUFFER_SIZE=%s: \"%s\"\n", limit, run.placement.c_str());
+}
+
+}  // namespace
+}  // namespace xervo
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  if (!std::filesystem::exists(XERVO_WHISPER_MODEL) || std::string(XERVO_ESPEAK_NG).empty()) {
+    std::printf("SKIP: the packaged Whisper model or espeak-ng is missing (scripts/bootstrap installs both)\n");
+    return 77;
+  }
+  xervo::llamacpp::ensure_backend();
+  if (!ggml_backend_reg_by_name("Vulkan")) {
+    std::fprintf(stderr, "the libggml loaded has no Vulkan backend: run through run_vulkan_test.sh\n");
+    return 1;
+  }
+  if (!ggml_backend_dev_by_name("Vulkan0")) {
+    std::printf("SKIP: ggml's Vulkan backend found no device\n");
+    return 77;
+  }
+  return RUN_ALL_TESTS();
+}
