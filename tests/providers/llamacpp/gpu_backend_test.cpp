@@ -1,16 +1,17 @@
-// The llama.cpp provider on a Vulkan device: the CPU build of these tests run against the Vulkan
-// build of the same llama.cpp (run_vulkan_test.sh puts its libraries first on LD_LIBRARY_PATH; both
-// builds come from one source, so their libraries are interchangeable), or a build configured with
-// -DXERVO_GPU=vulkan. Here the device is Mesa's lavapipe (software Vulkan). Checked: the device is
-// listed with its memory; a generated model gives the same greedy text on the device as on the CPU
-// (up to a near-tie, see expect_same_greedy);
-// gpu_layers = N offloads N layers (llama.cpp's count, in the record's placement, and the device
-// memory grows with N); gpu_layers = "auto" decides from the device's free memory less the margin;
-// a load the device cannot hold falls back to the CPU with llama.cpp's reason (VulkanFallback, run
-// in its own process with GGML_VK_FORCE_MAX_BUFFER_SIZE, which ggml-vulkan reads once); the
-// device's memory budget counts what llama.cpp puts on it (VulkanBudget).
-//
-// Exit code 77 (ctest: skipped) when the Vulkan backend is loaded but finds no device.
+// The llama.cpp provider on a GPU backend of ggml (Vulkan, CUDA): the CPU build of these tests run
+// against a GPU build of the same llama.cpp (run_gpu_test.sh puts its libraries first on
+// LD_LIBRARY_PATH; both builds come from one source, so their libraries are interchangeable), or a
+// build configured with -DXERVO_GPU=vulkan|cuda. XERVO_TEST_GPU_BACKEND names ggml's backend
+// ("Vulkan", the default, or "CUDA"). Here the Vulkan device is Mesa's lavapipe (software Vulkan).
+// With a device: it is listed with its memory; a generated model gives the same greedy text on the
+// device as on the CPU (up to a near-tie, see expect_same_greedy); gpu_layers = N offloads N layers
+// (llama.cpp's count, in the record's placement, and the device memory grows with N);
+// gpu_layers = "auto" decides from the device's free memory less the margin; the device's memory
+// budget counts what llama.cpp puts on it (GpuBudget); a load the device cannot hold falls back to
+// the CPU with llama.cpp's reason (GpuFallback, Vulkan only: run in its own process with
+// GGML_VK_FORCE_MAX_BUFFER_SIZE, which ggml-vulkan reads once).
+// Without a device (the backend loaded but finding none: the CUDA build on a machine without an
+// NVIDIA GPU or driver): only GpuAbsent runs, and models load on the CPU and say why.
 #include <ggml-backend.h>
 
 #include <cstdio>
@@ -23,9 +24,15 @@
 namespace xervo::testing {
 namespace {
 
-ComputeDevice vulkan_device() {
+// ggml's name of the backend under test.
+std::string backend() {
+  const char* b = std::getenv("XERVO_TEST_GPU_BACKEND");
+  return b && *b ? b : "Vulkan";
+}
+
+ComputeDevice gpu_device() {
   for (const auto& d : llamacpp::list_devices())
-    if (d.backend == "Vulkan") return d;
+    if (d.backend == backend()) return d;
   return {};
 }
 
@@ -93,12 +100,12 @@ size_t expect_same_greedy(const GreedyRun& cpu, const GreedyRun& gpu, const std:
 // Offloadable layers of a generated generator: its repeating layers and the output layer.
 int offloadable(int layers) { return layers + 1; }
 
-TEST(VulkanDevices, TheDeviceIsListedWithItsMemory) {
+TEST(GpuDevices, TheDeviceIsListedWithItsMemory) {
   auto provider = make_llamacpp_provider(nlohmann::json::object(), nullptr);
   const auto devices = provider->devices();
-  auto vk = std::find_if(devices.begin(), devices.end(), [](const ComputeDevice& d) { return d.backend == "Vulkan"; });
+  auto vk = std::find_if(devices.begin(), devices.end(), [](const ComputeDevice& d) { return d.backend == backend(); });
   ASSERT_NE(vk, devices.end());
-  EXPECT_EQ(vk->name.rfind("Vulkan", 0), 0u) << vk->name;
+  EXPECT_EQ(vk->name.rfind(backend(), 0), 0u) << vk->name;
   EXPECT_NE(vk->type, "cpu");
   EXPECT_FALSE(vk->description.empty());
   EXPECT_GT(vk->memory_total, 64u << 20);
@@ -109,7 +116,7 @@ TEST(VulkanDevices, TheDeviceIsListedWithItsMemory) {
   EXPECT_TRUE(llamacpp::has_gpu_device());
 }
 
-TEST(VulkanGreedy, SameTextOnTheDeviceAsOnTheCpu) {
+TEST(GpuGreedy, SameTextOnTheDeviceAsOnTheCpu) {
   for (const char* size : {"tiny", "small"}) {
     const auto file = test_model("generator", size);
     const GreedyRun cpu = greedy_run(file, {{"gpu_layers", 0}});
@@ -117,7 +124,7 @@ TEST(VulkanGreedy, SameTextOnTheDeviceAsOnTheCpu) {
     EXPECT_EQ(cpu.placement, "cpu");
     const int layers = std::string(size) == "tiny" ? 2 : 8;
     const std::string all = std::to_string(offloadable(layers));
-    EXPECT_EQ(gpu.placement, all + "/" + all + " layers on " + vulkan_device().name) << size;
+    EXPECT_EQ(gpu.placement, all + "/" + all + " layers on " + gpu_device().name) << size;
     EXPECT_EQ(cpu.device_bytes, 0u);
     EXPECT_GT(gpu.device_bytes, 0u);
     ASSERT_FALSE(cpu.text.empty()) << size;
@@ -126,13 +133,13 @@ TEST(VulkanGreedy, SameTextOnTheDeviceAsOnTheCpu) {
     if (std::string(size) == "tiny") EXPECT_EQ(same, cpu.tokens.size());
     EXPECT_GE(same, 8u) << size << ": the device diverged from the CPU early";
     std::printf("%s: %zu greedy tokens, %zu the same on the CPU and on %s\n", size, cpu.tokens.size(), same,
-                vulkan_device().name.c_str());
+                gpu_device().name.c_str());
   }
 }
 
-TEST(VulkanLayers, GpuLayersOffloadsThatMany) {
+TEST(GpuLayers, GpuLayersOffloadsThatMany) {
   const auto file = test_model("generator", "small");  // 8 repeating layers + the output layer
-  const std::string device = vulkan_device().name;
+  const std::string device = gpu_device().name;
   const GreedyRun cpu = greedy_run(file, {{"gpu_layers", 0}}, 8);
   uint64_t previous = 0;
   for (int n : {1, 3, 6, 9}) {
@@ -148,10 +155,10 @@ TEST(VulkanLayers, GpuLayersOffloadsThatMany) {
   EXPECT_EQ(greedy_run(file, {{"gpu_layers", 50}}, 2).placement, "9/9 layers on " + device);
 }
 
-TEST(VulkanAuto, DecidesFromTheDevicesFreeMemory) {
+TEST(GpuAuto, DecidesFromTheDevicesFreeMemory) {
   const auto file = test_model("generator", "small");
-  const std::string device = vulkan_device().name;
-  const int free_mib = static_cast<int>(vulkan_device().memory_free >> 20);
+  const std::string device = gpu_device().name;
+  const int free_mib = static_cast<int>(gpu_device().memory_free >> 20);
   ASSERT_GT(free_mib, 600) << "the test wants the default 512 MiB margin to leave room for the model";
 
   // The default margin (512 MiB) leaves room for all of a 113 MB model.
@@ -180,10 +187,10 @@ TEST(VulkanAuto, DecidesFromTheDevicesFreeMemory) {
 // The per-device budget with llama.cpp's own accounting: the provider reports the bytes a model
 // holds on Vulkan0, the runtime charges them to that device's budget, evicts an idle model on the
 // device to make room, and refuses a model larger than the device's whole budget, naming the device.
-TEST(VulkanBudget, TheDevicesBudgetCountsWhatTheModelsHoldOnIt) {
+TEST(GpuBudget, TheDevicesBudgetCountsWhatTheModelsHoldOnIt) {
   const auto tiny = test_model("generator", "tiny");
   const auto small = test_model("generator", "small");
-  const std::string device = vulkan_device().name;
+  const std::string device = gpu_device().name;
   const uint64_t tiny_bytes = greedy_run(tiny, {{"gpu_layers", -1}}, 1).device_bytes;
   const uint64_t small_bytes = greedy_run(small, {{"gpu_layers", -1}}, 1).device_bytes;
   ASSERT_GT(tiny_bytes, 0u);
@@ -249,7 +256,7 @@ TEST(VulkanBudget, TheDevicesBudgetCountsWhatTheModelsHoldOnIt) {
   }
 }
 
-TEST(VulkanFallback, ALoadTheDeviceCannotHoldFallsBackToTheCpu) {
+TEST(GpuFallback, ALoadTheDeviceCannotHoldFallsBackToTheCpu) {
   const char* limit = std::getenv("GGML_VK_FORCE_MAX_BUFFER_SIZE");
   if (!limit) GTEST_SKIP() << "run by ctest (llamacpp_vulkan_fallback) with GGML_VK_FORCE_MAX_BUFFER_SIZE";
   const auto file = test_model("generator", "tiny");
@@ -257,10 +264,32 @@ TEST(VulkanFallback, ALoadTheDeviceCannotHoldFallsBackToTheCpu) {
   const GreedyRun run = greedy_run(file, {{"gpu_layers", -1}});
   // llama.cpp's reason: a weights buffer larger than the largest the device allows.
   EXPECT_EQ(run.placement.rfind("cpu (fallback: ", 0), 0u) << run.placement;
-  EXPECT_NE(run.placement.find("Vulkan"), std::string::npos) << run.placement;
+  EXPECT_NE(run.placement.find("Vulkan0"), std::string::npos) << run.placement;
   EXPECT_EQ(run.device_bytes, 0u);
   EXPECT_EQ(run.tokens, cpu.tokens);  // both ran on the CPU
   std::printf("fallback with GGML_VK_FORCE_MAX_BUFFER_SIZE=%s: \"%s\"\n", limit, run.placement.c_str());
+}
+
+// The backend is there but found no device: every way of asking for the GPU loads on the CPU,
+// the record says why, and the text is the CPU's.
+TEST(GpuAbsent, ModelsLoadOnTheCpuAndSayWhy) {
+  EXPECT_NE(ggml_backend_reg_by_name(backend().c_str()), nullptr);
+  EXPECT_FALSE(llamacpp::has_gpu_device());
+  for (const auto& d : make_llamacpp_provider(nlohmann::json::object(), nullptr)->devices())
+    EXPECT_EQ(d.type, "cpu") << d.name;
+  const auto file = test_model("generator", "tiny");
+  const GreedyRun cpu = greedy_run(file, {{"gpu_layers", 0}}, 8);
+  const GreedyRun all = greedy_run(file, {{"gpu_layers", -1}}, 8);
+  const GreedyRun fit = greedy_run(file, {{"gpu_layers", "auto"}}, 8);
+  EXPECT_EQ(cpu.placement, "cpu");
+  EXPECT_EQ(all.placement, "cpu (no GPU device; gpu_layers -1 has no effect)");
+  EXPECT_EQ(fit.placement, "cpu; gpu_layers auto: no GPU device, on the CPU");
+  for (const GreedyRun* run : {&all, &fit}) {
+    EXPECT_EQ(run->device_bytes, 0u);
+    EXPECT_EQ(run->tokens, cpu.tokens);
+  }
+  std::printf("%s backend without a device: \"%s\"; \"%s\"\n", backend().c_str(), all.placement.c_str(),
+              fit.placement.c_str());
 }
 
 }  // namespace
@@ -269,16 +298,27 @@ TEST(VulkanFallback, ALoadTheDeviceCannotHoldFallsBackToTheCpu) {
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
   xervo::llamacpp::ensure_backend();
-  if (!ggml_backend_reg_by_name("Vulkan")) {
+  const std::string backend = xervo::testing::backend();
+  if (!ggml_backend_reg_by_name(backend.c_str())) {
     std::fprintf(stderr,
-                 "the libggml loaded has no Vulkan backend: run through run_vulkan_test.sh with the Vulkan "
-                 "llama.cpp (XERVO_GPU=vulkan scripts/bootstrap), or configure with -DXERVO_GPU=vulkan\n");
+                 "the libggml loaded has no %s backend: run through run_gpu_test.sh with the GPU build of "
+                 "llama.cpp (XERVO_GPU=vulkan|cuda scripts/bootstrap), or configure with -DXERVO_GPU\n",
+                 backend.c_str());
     return 1;
   }
-  if (xervo::testing::vulkan_device().name.empty()) {
-    std::printf("SKIP: ggml's Vulkan backend found no device (lavapipe: Debian's mesa-vulkan-drivers; "
-                "ggml-vulkan takes a CPU-type device only when GGML_VK_VISIBLE_DEVICES names it)\n");
-    return 77;
+  // The suites for a device, or GpuAbsent alone when the backend found none.
+  std::string filter = GTEST_FLAG_GET(filter);
+  if (xervo::testing::gpu_device().name.empty()) {
+    if (filter.rfind("GpuFallback", 0) == 0) {
+      std::printf("SKIP: ggml's %s backend found no device, so nothing can fall back from one\n", backend.c_str());
+      return 77;
+    }
+    std::printf("ggml's %s backend found no device (Vulkan on lavapipe: Debian's mesa-vulkan-drivers, and "
+                "GGML_VK_VISIBLE_DEVICES naming it; CUDA: an NVIDIA GPU and driver): running GpuAbsent\n",
+                backend.c_str());
+    GTEST_FLAG_SET(filter, "GpuAbsent.*");
+  } else {
+    GTEST_FLAG_SET(filter, filter + (filter.find('-') == std::string::npos ? "-" : ":") + "GpuAbsent.*");
   }
   return RUN_ALL_TESTS();
 }
