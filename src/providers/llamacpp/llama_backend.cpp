@@ -127,7 +127,14 @@ std::string backend_description() {
     const char* desc = ggml_backend_dev_description(dev);
     if (desc && *desc) out += std::string(" (") + desc + ")";
   }
-  return out.empty() ? "no ggml device" : out;
+  if (out.empty()) out = "no ggml device";
+  // A GPU backend built in but without a device (the CUDA build without an NVIDIA GPU or driver):
+  // said, so that a model asking for GPU layers and running on the CPU is no surprise.
+  for (size_t i = 0; i < ggml_backend_reg_count(); ++i) {
+    ggml_backend_reg_t reg = ggml_backend_reg_get(i);
+    if (ggml_backend_reg_dev_count(reg) == 0) out += std::string("; ") + ggml_backend_reg_name(reg) + ": no device";
+  }
+  return out;
 }
 
 std::vector<ComputeDevice> list_devices() {

@@ -52,7 +52,8 @@ class LogCapture {
 // CPU backend does not offer thread pools.
 ThreadpoolPtr make_threadpool(int n_threads);
 
-// "CPU (AVX2 ...)": the compute devices ggml found, for health().
+// "CPU (AVX2 ...)": the compute devices ggml found, for health(), and "; CUDA: no device" for a GPU
+// backend that found none.
 std::string backend_description();
 
 // Every device ggml found (ModelProvider::devices()): name, backend, type, total and free memory.

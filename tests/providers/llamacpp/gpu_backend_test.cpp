@@ -275,8 +275,10 @@ TEST(GpuFallback, ALoadTheDeviceCannotHoldFallsBackToTheCpu) {
 TEST(GpuAbsent, ModelsLoadOnTheCpuAndSayWhy) {
   EXPECT_NE(ggml_backend_reg_by_name(backend().c_str()), nullptr);
   EXPECT_FALSE(llamacpp::has_gpu_device());
-  for (const auto& d : make_llamacpp_provider(nlohmann::json::object(), nullptr)->devices())
-    EXPECT_EQ(d.type, "cpu") << d.name;
+  const auto provider = make_llamacpp_provider(nlohmann::json::object(), nullptr);
+  for (const auto& d : provider->devices()) EXPECT_EQ(d.type, "cpu") << d.name;
+  // xervo status shows it: "llamacpp ... ok: CPU (...), 2 threads; CUDA: no device".
+  EXPECT_NE(provider->health().detail.find(backend() + ": no device"), std::string::npos) << provider->health().detail;
   const auto file = test_model("generator", "tiny");
   const GreedyRun cpu = greedy_run(file, {{"gpu_layers", 0}}, 8);
   const GreedyRun all = greedy_run(file, {{"gpu_layers", -1}}, 8);
