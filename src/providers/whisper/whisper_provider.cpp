@@ -8,7 +8,7 @@
 
 #include "core/log.h"
 #include "core/option_fields.h"
-#include "providers/whisper/whisper_file.h"
+#include "core/whisper_file.h"
 #include "providers/whisper/whisper_model.h"
 #include "xervo/providers.h"
 
