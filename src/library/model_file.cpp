@@ -34,6 +34,8 @@ GgufInfo whisper_info(const whisper::WhisperFileFacts& f) {
 }  // namespace
 
 bool has_whisper_magic(const fs::path& path) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) return false;  // a FIFO would block the open
   std::ifstream in(path, std::ios::binary);
   uint32_t magic = 0;
   return in.read(reinterpret_cast<char*>(&magic), 4) && magic == whisper::kWhisperFileMagic;

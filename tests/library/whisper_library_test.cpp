@@ -5,6 +5,7 @@
 // "..", nothing that is not a model), requirements, and `auto:transcribe` and a bare library id
 // through the library resolver.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <fstream>
 
@@ -157,8 +158,10 @@ TEST_F(WhisperImport, HostileFilesAreRefusedWithTheReasonAndNothingIsKept) {
     EXPECT_NE(out[0].error->message().find(c.name), std::string::npos) << "names the file";
   }
   std::ofstream(src.path / "empty.bin");
-  auto empty = lib->import_paths({src.path / "empty.bin"}, {});
-  ASSERT_TRUE(empty[0].error);
+  ASSERT_EQ(::mkfifo((src.path / "fifo.bin").c_str(), 0644), 0);  // reading it would block
+  auto odd = lib->import_paths({src.path / "empty.bin", src.path / "fifo.bin"}, {});
+  ASSERT_EQ(odd.size(), 2u);
+  EXPECT_TRUE(odd[0].error && odd[1].error);
   EXPECT_EQ(count(), 0u);
   EXPECT_TRUE(files_under(home.path, ".bin").empty()) << "a refused file costs no copy";
 }
@@ -168,8 +171,9 @@ TEST_F(WhisperImport, FolderScanTakesWhisperFilesAndLeavesOtherBinFilesAlone) {
   write_whisper_file(src.path / "whisper" / "ggml-bad.bin", {.n_vocab = 0x7fffffff});
   std::ofstream(src.path / "whisper" / "pytorch_model.bin", std::ios::binary) << std::string(5000, '\x80');
   write_test_gguf(src.path / "whisper" / "embedder.gguf", {.seed = 3});
+  ASSERT_EQ(::mkfifo((src.path / "whisper" / "pipe.bin").c_str(), 0644), 0);  // skipped, never opened
   auto out = lib->import_paths({src.path / "whisper"}, {});
-  ASSERT_EQ(out.size(), 3u) << "the PyTorch file is not a model the library holds: skipped, not an error";
+  ASSERT_EQ(out.size(), 3u) << "the PyTorch file and the pipe are not models: skipped, not errors";
   int ok = 0, bad = 0;
   for (const auto& o : out) {
     if (o.error) {
