@@ -303,6 +303,8 @@ TEST_F(WhisperHub, RefusesPathsOutOfTheRepoAndFilesThatAreNotModels) {
   auto torch = lib->pull("hf:Other/Weights/pytorch_model.bin");
   ASSERT_FALSE(torch.ok());
   EXPECT_EQ(torch.error().code(), ErrorCode::invalid_input) << torch.error().to_string();
+  EXPECT_EQ(torch.error().message().find("to resume"), std::string::npos) << torch.error().message();
+  EXPECT_TRUE(files_under(home.path / "models", ".incomplete").empty()) << "refused bytes are not kept";
   hub.add_file("Other/Hostile", "ggml-tiny.en.bin", whisper_bytes({.n_vocab = 0x7fffffff}));
   auto hostile = lib->pull("hf:Other/Hostile:tiny.en");
   ASSERT_FALSE(hostile.ok());
