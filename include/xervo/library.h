@@ -245,7 +245,7 @@ class ModelLibrary {
 };
 
 // True for text shaped like a library id: "publisher/name", lowercase [a-z0-9._-], not ending
-// in .gguf (so "local/bge-small" is an id and "models/bge.gguf" a path).
+// in .gguf or .bin (so "local/bge-small" is an id and "models/bge.gguf" a path).
 bool is_library_id(std::string_view text);
 
 // The profile a requirements check is for.

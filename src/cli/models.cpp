@@ -19,7 +19,7 @@ struct ListOptions {
 };
 
 void add_filter_flags(CLI::App* cmd, ListOptions& o) {
-  cmd->add_option("--task", o.task, "embed | rerank | generate");
+  cmd->add_option("--task", o.task, "embed | rerank | generate | transcribe");
   cmd->add_option("--arch", o.architecture, "architecture, e.g. llama, bert");
   cmd->add_option("--quant", o.quantization, "quantization, e.g. Q4_K_M");
   cmd->add_option("--state", o.state, "downloading | ready | failed");

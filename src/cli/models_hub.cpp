@@ -89,9 +89,11 @@ struct PullOptions {
 void setup_models_pull(CLI::App& app, GlobalOptions& globals) {
   auto* models = app.get_subcommand("models");
   auto o = std::make_shared<PullOptions>();
-  auto* pull =
-      models->add_subcommand("pull", "Download a GGUF model from the Hugging Face Hub into the library");
-  pull->add_option("ref", o->ref, "hf:ORG/REPO[:QUANT|/FILE.gguf][@REVISION] (QUANT defaults to Q4_K_M)")
+  auto* pull = models->add_subcommand(
+      "pull", "Download a GGUF or whisper.cpp model from the Hugging Face Hub into the library");
+  pull->add_option("ref", o->ref,
+                   "hf:ORG/REPO[:QUANT|:MODEL|/FILE][@REVISION] (QUANT defaults to Q4_K_M; MODEL picks "
+                   "whisper.cpp's ggml-MODEL.bin)")
       ->required();
   pull->add_flag("--json", o->json, "print the model as JSON when done");
   pull->callback([&globals, o] {

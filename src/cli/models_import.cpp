@@ -113,10 +113,10 @@ ConvertedPaths convert_checkpoints(const std::vector<std::filesystem::path>& pat
 
 void add_import(CLI::App* models, GlobalOptions& globals) {
   auto o = std::make_shared<ImportCommandOptions>();
-  auto* cmd = models->add_subcommand(
-      "import",
-      "Import GGUF files, folders, a Hugging Face cache, an Ollama models folder, or a Hugging Face "
-      "BERT-family checkpoint folder (converted to GGUF)");
+  auto* cmd = models->add_subcommand("import",
+                                     "Import GGUF or whisper.cpp files, folders, a Hugging Face cache, an "
+                                     "Ollama models folder, or a Hugging Face "
+                                     "BERT-family checkpoint folder (converted to GGUF)");
   cmd->add_option("paths", o->paths, "files or folders")->required();
   auto* move = cmd->add_flag("--move", o->move, "move the files into the library");
   auto* copy = cmd->add_flag("--copy", o->copy, "copy the files");
@@ -157,7 +157,7 @@ void add_import(CLI::App* models, GlobalOptions& globals) {
     auto outcomes = lib->import_paths(paths, o->to_import_options());
 #endif
     int failures = print_outcomes(outcomes, o->json);
-    if (outcomes.empty()) std::fprintf(stderr, "no GGUF files found\n");
+    if (outcomes.empty()) std::fprintf(stderr, "no GGUF or whisper.cpp files found\n");
     if (failures) throw CLI::RuntimeError(1);
   });
 }

@@ -15,7 +15,9 @@
 
 namespace xervo::library {
 
+// Also the facts of a whisper.cpp file (library/model_file.h), with format "ggml".
 struct GgufInfo {
+  std::string format = "gguf";  // LibraryModel::format: "gguf", or "ggml" for a whisper.cpp file
   std::string architecture;
   std::optional<ModelTask> task;
   std::string name;               // general.name

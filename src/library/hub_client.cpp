@@ -151,8 +151,8 @@ Result<HubListing> HubClient::list_files(std::string_view repo, std::string_view
     if (!s.is_object() || !s.contains("rfilename") || !s["rfilename"].is_string()) continue;
     HubFileEntry f;
     f.path = s["rfilename"];
-    // Only GGUF entries are ever used; others may be odd without harm.
-    if (!ends_with_ci(f.path, ".gguf")) {
+    // Only model entries (GGUF, whisper.cpp .bin) are ever used; others may be odd without harm.
+    if (!ends_with_ci(f.path, ".gguf") && !ends_with_ci(f.path, ".bin")) {
       listing.files.push_back(std::move(f));
       continue;
     }

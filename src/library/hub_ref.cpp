@@ -91,6 +91,10 @@ bool name_has_quant(std::string_view path, std::string_view quant) {
   return false;
 }
 
+std::string file_name(std::string_view path) {
+  return lowercase(fs::path(std::string(path)).filename().string());
+}
+
 bool is_split_tail(std::string_view path) {
   std::string name = lowercase(fs::path(std::string(path)).filename().string());
   auto pos = name.find("-of-");
@@ -111,8 +115,9 @@ Result<HubRef> parse_hub_ref(std::string_view text) {
   }
   auto slash = s.find('/');
   if (slash == std::string_view::npos)
-    return Error(ErrorCode::invalid_input,
-                 "'" + std::string(text) + "' is not a Hub reference: use hf:ORG/REPO[:QUANT|/FILE.gguf]");
+    return Error(ErrorCode::invalid_input, "'" + std::string(text) +
+                                               "' is not a Hub reference: use hf:ORG/REPO[:QUANT|/FILE.gguf]"
+                                               " (whisper.cpp: hf:ORG/REPO:MODEL for ggml-MODEL.bin)");
   auto second = s.find('/', slash + 1);
   if (second != std::string_view::npos) {
     ref.repo = std::string(s.substr(0, second));
@@ -134,18 +139,31 @@ Result<HubRef> parse_hub_ref(std::string_view text) {
   return ref;
 }
 
-Result<HubFileEntry> pick_gguf_file(const HubRef& ref, const std::vector<HubFileEntry>& files) {
-  std::vector<const HubFileEntry*> ggufs;
-  for (const auto& f : files)
+bool is_whisper_file_name(std::string_view path) {
+  std::string name = file_name(path);
+  return name.size() > 9 && name.starts_with("ggml-") && name.ends_with(".bin");
+}
+
+Result<HubFileEntry> pick_model_file(const HubRef& ref, const std::vector<HubFileEntry>& files) {
+  std::vector<const HubFileEntry*> ggufs, whispers;
+  for (const auto& f : files) {
     if (ends_with_ci(f.path, ".gguf")) ggufs.push_back(&f);
+    if (is_whisper_file_name(f.path)) whispers.push_back(&f);
+  }
   auto available = [&] {
     std::string list;
     for (auto* f : ggufs) list += (list.empty() ? "" : ", ") + f->path;
-    return list.empty() ? std::string("no .gguf files") : list;
+    for (auto* f : whispers) list += (list.empty() ? "" : ", ") + f->path;
+    return list.empty() ? std::string("no .gguf or whisper.cpp ggml-*.bin files") : list;
   };
   if (!ref.file.empty()) {
-    for (auto* f : ggufs)
-      if (f->path == ref.file) return *f;
+    // Only model files: a GGUF, or a .bin (whisper.cpp's; its content is checked before import).
+    if (!ends_with_ci(ref.file, ".gguf") && !ends_with_ci(ref.file, ".bin"))
+      return Error(ErrorCode::invalid_input, "'" + ref.file +
+                                                 "' is not a model file the library holds (a .gguf file, "
+                                                 "or a whisper.cpp .bin file)");
+    for (const auto& f : files)
+      if (f.path == ref.file) return f;
     return Error(ErrorCode::model_not_found,
                  ref.repo + " has no file " + ref.file + " (available: " + available() + ")");
   }
@@ -153,16 +171,24 @@ Result<HubFileEntry> pick_gguf_file(const HubRef& ref, const std::vector<HubFile
   std::string quant = ref.quant.empty() ? "Q4_K_M" : ref.quant;
   for (auto* f : ggufs)
     if (name_has_quant(f->path, quant) && !is_split_tail(f->path)) matches.push_back(f);
+  if (matches.empty() && !ref.quant.empty()) {
+    // whisper.cpp's naming: ":tiny.en" is ggml-tiny.en.bin, ":base.en-q5_1" ggml-base.en-q5_1.bin.
+    const std::string wanted = "ggml-" + lowercase(ref.quant) + ".bin";
+    for (auto* f : whispers)
+      if (file_name(f->path) == wanted) matches.push_back(f);
+  }
   if (matches.empty() && ref.quant.empty()) {
     for (auto* f : ggufs)
       if (!is_split_tail(f->path)) matches.push_back(f);
+    for (auto* f : whispers) matches.push_back(f);
     if (matches.size() > 1)
-      return Error(ErrorCode::invalid_input,
-                   ref.repo + " has several GGUF files; name one with :QUANT or /FILE (" + available() + ")");
+      return Error(ErrorCode::invalid_input, ref.repo + " has several model files; name one with :QUANT (" +
+                                                 "or :MODEL for whisper.cpp's ggml-MODEL.bin) or /FILE (" +
+                                                 available() + ")");
   }
   if (matches.empty())
     return Error(ErrorCode::model_not_found,
-                 ref.repo + " has no GGUF file for " + quant + " (available: " + available() + ")");
+                 ref.repo + " has no model file for " + quant + " (available: " + available() + ")");
   std::sort(matches.begin(), matches.end(), [](auto* a, auto* b) { return a->path < b->path; });
   return *matches.front();
 }

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "library/files.h"
+#include "library/model_file.h"
 
 namespace xervo::library {
 namespace fs = std::filesystem;
@@ -19,6 +20,13 @@ ImportOutcome import_failure(const fs::path& source, Error error) {
 namespace {
 
 bool is_gguf_name(const fs::path& p) { return lowercase(p.extension().string()) == ".gguf"; }
+
+// What a folder scan imports: GGUF files by name, and ".bin" files that open with whisper.cpp's
+// magic (whisper.cpp models; other .bin files, such as PyTorch weights, are not models it holds).
+bool is_model_candidate(const fs::path& p) {
+  if (is_gguf_name(p)) return true;
+  return lowercase(p.extension().string()) == ".bin" && has_whisper_magic(p);
+}
 
 // Resolves a path found while scanning `root`: the target must be a regular file inside `root`
 // (a symlink pointing out of the scanned folder is refused).
@@ -51,7 +59,7 @@ void scan_hf_repo(const fs::path& repo_dir, std::vector<ImportJob>& jobs,
     if (!snap->is_directory(ec)) continue;
     for (auto it = fs::recursive_directory_iterator(snap->path(), ec);
          !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-      if (!is_gguf_name(it->path())) continue;
+      if (!is_model_candidate(it->path())) continue;
       // Snapshot entries are links into this repo's blobs/: anything else is refused.
       auto real = resolve_inside(repo_dir / "blobs", it->path());
       if (!real) {
@@ -147,7 +155,7 @@ void scan_folder(const fs::path& root, std::vector<ImportJob>& jobs, std::vector
   for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::recursive_directory_iterator();
        it.increment(ec)) {
     if (it->is_directory(ec)) continue;
-    if (is_gguf_name(it->path())) found.push_back(it->path());
+    if (is_model_candidate(it->path())) found.push_back(it->path());
   }
   if (ec)
     errors.push_back(import_failure(root, Error(ErrorCode::io_error, root.string() + ": " + ec.message())));

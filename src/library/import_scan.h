@@ -1,7 +1,7 @@
-// Finding what to import: single GGUF files, folders of them, a Hugging Face cache
-// (models--ORG--NAME/snapshots/REV/*.gguf -> blobs/) and an Ollama models folder (manifests ->
-// blobs/sha256-*). Every input is checked before anything is written; a bad one becomes an error
-// outcome and the scan goes on. Stateless.
+// Finding what to import: single model files (GGUF or whisper.cpp, library/model_file.h), folders
+// of them, a Hugging Face cache (models--ORG--NAME/snapshots/REV/*.gguf|*.bin -> blobs/) and an Ollama models
+// folder (manifests -> blobs/sha256-*). Every input is checked before anything is written; a bad one becomes
+// an error outcome and the scan goes on. Stateless.
 #pragma once
 
 #include <filesystem>

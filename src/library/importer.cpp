@@ -7,8 +7,8 @@
 #include "core/log.h"
 #include "library/fault_points.h"
 #include "library/files.h"
-#include "library/gguf_info.h"
 #include "library/import_scan.h"
+#include "library/model_file.h"
 
 namespace xervo::library {
 namespace fs = std::filesystem;
@@ -23,9 +23,10 @@ bool same_device(const fs::path& a, const fs::path& b) {
 
 // The file of `job` made ready for commit(): its kind and sha256 set. A temp file it created is
 // removed again on failure.
-Result<StagedFile> stage(const ModelStore& store, const ImportJob& job, ImportMode mode, StagedFile staged) {
+Result<StagedFile> stage(const ModelStore& store, const ImportJob& job, ImportMode mode, StagedFile staged,
+                         const std::string& extension) {
   const LibraryLayout& layout = store.layout();
-  fs::path tmp = temp_sibling(layout.staging() / (job.name + ".gguf"));
+  fs::path tmp = temp_sibling(layout.staging() / (job.name + extension));
   Result<std::string> sha = std::string();
   if (mode == ImportMode::link) {
     if (faults::link(job.real.c_str(), tmp.c_str()) == 0) {
@@ -75,7 +76,7 @@ int64_t modified_at(const fs::path& path) {
 ImportOutcome import_one(ModelStore& store, ImportJob job, const ImportOptions& opts) {
   if (!opts.publisher.empty()) job.publisher = normalize_name(opts.publisher);
   // Checked before anything is written: a bad file never costs a copy.
-  auto info = read_gguf_info(job.real);
+  auto info = read_model_file(job.real);
   if (!info)
     return import_failure(job.source,
                           Error(info.error().code(),
@@ -101,7 +102,7 @@ ImportOutcome import_one(ModelStore& store, ImportJob job, const ImportOptions& 
   for (const auto& t : opts.tags) staged.tags.push_back(normalize_name(t));
   if (job.source_kind == "ollama") staged.tags.push_back("ollama");
 
-  auto ready = stage(store, job, opts.mode, std::move(staged));
+  auto ready = stage(store, job, opts.mode, std::move(staged), model_file_extension(info->format));
   if (!ready) return import_failure(job.source, ready.error());
   auto committed = store.commit(*ready);
   std::error_code ec;

@@ -67,13 +67,14 @@ bool is_library_id(std::string_view text) {
       return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
     });
   };
-  return part_ok(text.substr(0, slash)) && part_ok(text.substr(slash + 1)) && !text.ends_with(".gguf");
+  return part_ok(text.substr(0, slash)) && part_ok(text.substr(slash + 1)) && !text.ends_with(".gguf") &&
+         !text.ends_with(".bin");
 }
 
 namespace library {
 
 void apply_gguf_facts(LibraryModel& model, const GgufInfo& info, const std::vector<std::string>& extra_tags) {
-  model.format = "gguf";
+  model.format = info.format;
   model.architecture = info.architecture;
   model.task = info.task;
   model.parameter_count = info.parameter_count;

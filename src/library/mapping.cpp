@@ -157,6 +157,9 @@ bool mapping_matches(const MappingConfig& m, const LibraryModel& model) {
   if (model.state != LibraryModelState::ready) return false;
   if (m.task && model.task != m.task) return false;
   if (!m.architecture.empty() && model.architecture != m.architecture) return false;
+  // The apps mapped into read GGUF: a whisper.cpp file only goes where the filter asks for it.
+  if (model.format != "gguf" && m.task != ModelTask::transcribe && m.architecture != model.architecture)
+    return false;
   for (const auto& t : m.tags)
     if (std::find(model.tags.begin(), model.tags.end(), t) == model.tags.end()) return false;
   return true;

@@ -4,6 +4,8 @@
 //   pattern = "{publisher}/{name}.gguf"    # placeholders: publisher name id quantization architecture task
 //   strategy = "symlink"                   # symlink (default) | hardlink | copy
 //   [filter]                               # optional: task = "embed", architecture = "bert", tags = ["work"]
+//                                          # (whisper.cpp files only with task = "transcribe" or
+//                                          # architecture = "whisper")
 // Every entry created is recorded in NAME.manifest.json; sync never touches anything else. An
 // unknown key or a wrong type is an error naming the file, line and key.
 // Stateless functions; one sync of a mapping runs at a time (a lock file, across processes).

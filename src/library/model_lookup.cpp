@@ -31,7 +31,7 @@ Result<LibraryModel> find_model(ModelStore& store, std::string_view model_id) {
     files.push_back(HubFileEntry{m.hub_file, m.size_bytes, m.sha256});
     candidates.push_back(&m);
   }
-  auto picked = pick_gguf_file(*ref, files);
+  auto picked = pick_model_file(*ref, files);
   if (picked)
     for (auto* m : candidates)
       if (m->hub_file == picked->path) return *m;

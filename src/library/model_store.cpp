@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "library/fault_points.h"
 #include "library/files.h"
+#include "library/model_file.h"
 #include "library/model_record.h"
 #include "library/overrides.h"
 #include "library/placement_journal.h"
@@ -48,16 +49,20 @@ Result<std::string> ModelStore::allocate_name(const CommitLock&, const std::stri
     std::string candidate = n == 1 ? name : name + "-" + std::to_string(n);
     auto taken = with_index([&](ModelIndex& index) { return index.id_exists(publisher + "/" + candidate); });
     if (!taken) return taken.error();
-    std::error_code ec;
-    fs::path file = layout_.model_dir(publisher, candidate) / (candidate + ".gguf");
-    if (!*taken && !fs::exists(fs::symlink_status(file, ec))) return candidate;
+    bool file_there = false;
+    for (auto ext : kModelFileExtensions) {
+      std::error_code ec;
+      fs::path file = layout_.model_dir(publisher, candidate) / (candidate + std::string(ext));
+      file_there = file_there || fs::exists(fs::symlink_status(file, ec));
+    }
+    if (!*taken && !file_there) return candidate;
   }
   return Error(ErrorCode::internal, "no free name for " + publisher + "/" + name);
 }
 
 Result<ImportOutcome> ModelStore::commit(const StagedFile& staged) {
   // Reading the header is file I/O: before any lock.
-  auto info = read_gguf_info(staged.file);
+  auto info = read_model_file(staged.file);
   if (!info) return info.error();
   auto held = lock_commits();
   if (!held) return held.error();
@@ -181,7 +186,8 @@ Result<ImportOutcome> ModelStore::commit_locked(const CommitLock& held, const St
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return Error(ErrorCode::io_error, "cannot create " + dir.string() + ": " + ec.message());
-  model.file = s.kind == StagedFile::Kind::reference ? fs::absolute(s.file) : dir / (name + ".gguf");
+  model.file = s.kind == StagedFile::Kind::reference ? fs::absolute(s.file)
+                                                     : dir / (name + model_file_extension(info.format));
   auto journal = place(s, model);
   if (!journal) return journal.error();
   auto recorded = record(std::move(model), info, s);

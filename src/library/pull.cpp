@@ -133,7 +133,16 @@ Result<LibraryModel> Puller::pull(std::string_view ref_text, const PullProgressC
 
   if (auto r = download(*plan, target, progress, stop); !r) return fail(target, r.error());
   auto model = commit(*plan, target);
-  if (!model) return fail(target, model.error());
+  if (!model) {
+    // Verified bytes that are no model the library holds (not GGUF, a damaged whisper.cpp file):
+    // a resume would only fetch them again, so they go, as a download with the wrong hash does.
+    if (model.error().code() == ErrorCode::invalid_input)
+      for (const auto& f : target.files) {
+        std::error_code ec;
+        fs::remove(incomplete_of(f), ec);
+      }
+    return fail(target, model.error());
+  }
   return model;
 }
 

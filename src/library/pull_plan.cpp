@@ -35,7 +35,7 @@ std::string part_suffix(int k, int n) { return "-" + pad5(k) + "-of-" + pad5(n) 
 }  // namespace
 
 Result<PullPlan> plan_pull(const HubRef& ref, const HubListing& listing) {
-  auto picked = pick_gguf_file(ref, listing.files);
+  auto picked = pick_model_file(ref, listing.files);
   if (!picked) return picked.error();
   PullPlan plan;
   plan.ref = ref;
@@ -64,7 +64,8 @@ Result<PullPlan> plan_pull(const HubRef& ref, const HubListing& listing) {
 }
 
 std::vector<std::string> part_file_names(const PullPlan& plan, const std::string& name) {
-  std::vector<std::string> out = {name + ".gguf"};
+  // A whisper.cpp file keeps its .bin (commit() names the placed file by its content, the same way).
+  std::vector<std::string> out = {name + (ends_with_ci(plan.picked.path, ".bin") ? ".bin" : ".gguf")};
   const int n = static_cast<int>(plan.parts.size());
   std::string stem = name.substr(0, name.size() >= kSplitSuffix ? name.size() - kSplitSuffix : 0);
   for (int k = 2; k <= n; ++k) out.push_back(stem + part_suffix(k, n));

@@ -1,5 +1,6 @@
-// What a pull downloads: the GGUF file a ref picks in a listing and, for a split model, every
-// "-0000K-of-0000N" part of it, with the names they get in the model's folder. Stateless.
+// What a pull downloads: the model file a ref picks in a listing (GGUF or whisper.cpp) and, for a
+// split GGUF, every "-0000K-of-0000N" part of it, with the names they get in the model's folder.
+// Stateless.
 #pragma once
 
 #include <cstdint>
@@ -22,7 +23,8 @@ struct PullPlan {
 
 Result<PullPlan> plan_pull(const HubRef& ref, const HubListing& listing);
 
-// The file names of the plan's parts in the folder of model `name`: "<name>.gguf" for the first,
+// The file names of the plan's parts in the folder of model `name`: "<name>.gguf" ("<name>.bin" for
+// a whisper.cpp file) for the first,
 // "<stem>-0000K-of-0000N.gguf" for the others, where llama.cpp looks for them.
 std::vector<std::string> part_file_names(const PullPlan& plan, const std::string& name);
 

@@ -10,7 +10,7 @@
 #include "core/log.h"
 #include "library/file_lock.h"
 #include "library/files.h"
-#include "library/gguf_info.h"
+#include "library/model_file.h"
 #include "library/model_index.h"
 #include "library/model_record.h"
 #include "library/overrides.h"
@@ -54,8 +54,9 @@ std::string text_of(const json& j, const char* key) {
 // The model file of a folder: its canonical file, else the reference metadata.json names.
 std::optional<fs::path> model_file(const fs::path& dir, const std::string& name, const json& meta) {
   std::error_code ec;
-  fs::path canonical = dir / (name + ".gguf");
-  if (fs::is_regular_file(canonical, ec)) return canonical;
+  for (auto ext : kModelFileExtensions)
+    if (fs::path canonical = dir / (name + std::string(ext)); fs::is_regular_file(canonical, ec))
+      return canonical;
   for (std::string path :
        {text_of(meta, "external_file"), meta.contains("source") && meta["source"].is_object()
                                             ? text_of(meta["source"], "path")
@@ -76,10 +77,11 @@ FolderResult index_folder(const fs::path& dir, const std::string& publisher, con
   auto file = model_file(dir, name, meta);
   std::error_code ec;
   if (!file)
-    return std::string(fs::exists(dir / (name + ".gguf.incomplete"), ec)
+    return std::string(fs::exists(dir / (name + ".gguf.incomplete"), ec) ||
+                               fs::exists(dir / (name + ".bin.incomplete"), ec)
                            ? "interrupted download (pull it again to resume)"
                            : "no model file");
-  auto info = read_gguf_info(*file);
+  auto info = read_model_file(*file);
   if (!info) return info.error().message();
   std::string sha = stamped_sha256(dir, *file);
   if (sha.empty()) {
@@ -124,7 +126,9 @@ int count_model_folders(const LibraryLayout& layout) {
   int n = 0;
   for_each_model_folder(layout, [&](const fs::path& dir, const std::string&, const std::string& name) {
     std::error_code ec;
-    if (fs::exists(dir / (name + ".gguf"), ec) || fs::exists(dir / "metadata.json", ec)) ++n;
+    if (fs::exists(dir / (name + ".gguf"), ec) || fs::exists(dir / (name + ".bin"), ec) ||
+        fs::exists(dir / "metadata.json", ec))
+      ++n;
   });
   return n;
 }

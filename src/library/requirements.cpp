@@ -13,6 +13,7 @@
 
 #include "library/architecture_check.h"
 #include "library/gguf_info.h"
+#include "library/model_file.h"
 #include "net/api_client.h"
 #include "xervo/library.h"
 
@@ -205,7 +206,8 @@ FilesCheck check_files(Contract& c, ModelLibrary& library, std::string_view mode
   return {*model, present && ready};
 }
 
-// Engine: the ggml backend is linked and llama.cpp reads the architecture. Returns the backend.
+// Engine: the ggml backend is linked and llama.cpp (whisper.cpp for a Whisper file) reads the
+// architecture. Returns the backend.
 ggml_backend_reg_t check_engine(Contract& c, const std::string& backend,
                                 const std::optional<LibraryModel>& model) {
   json engine = c.group("engine");
@@ -214,7 +216,16 @@ ggml_backend_reg_t check_engine(Contract& c, const std::string& backend,
   c.check(engine, "backend_available", reg != nullptr,
           reg ? "ggml backend " + reg_name + " is linked"
               : "this build of llama.cpp has no " + reg_name + " backend");
-  if (model) {
+  if (model && model->format == library::kWhisperFormat) {
+    // A whisper.cpp file: the whisper provider's engine reads it, not llama.cpp; its header is
+    // checked again with the provider's own bounds.
+    auto read = library::read_model_file(model->file);
+    json r = requirement(
+        "architecture_supported", read.ok(),
+        read ? "whisper.cpp reads 'whisper' (the whisper provider serves it)" : read.error().message());
+    r["architecture"] = model->architecture;
+    c.add(engine, std::move(r));
+  } else if (model) {
     auto a = library::check_architecture(*model);
     json r = requirement("architecture_supported", a.ok, a.detail);
     r["architecture"] = model->architecture;

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "library/auto_catalog.h"
+#include "library/hub_ref.h"
 #include "library_fixture.h"
 
 namespace xervo::testing {
@@ -37,12 +38,12 @@ void expect_refused(const std::string& text, std::vector<std::string> words) {
   EXPECT_NE(r.error().message().find("test.json"), std::string::npos) << r.error().message();
 }
 
-TEST(AutoCatalog, ShippedCatalogParsesWithEntriesForTheTextTasks) {
+TEST(AutoCatalog, ShippedCatalogParsesWithEntriesForEveryTask) {
   auto c = library::builtin_auto_catalog();
   ASSERT_TRUE(c.ok()) << c.error().to_string();
   EXPECT_EQ(c->version, 1);
   EXPECT_EQ(c->source, "built-in");
-  for (auto task : {ModelTask::embed, ModelTask::rerank, ModelTask::generate}) {
+  for (auto task : {ModelTask::embed, ModelTask::rerank, ModelTask::generate, ModelTask::transcribe}) {
     ASSERT_FALSE(c->entries(task).empty()) << to_string(task);
     for (const auto& e : c->entries(task)) {
       EXPECT_TRUE(e.model.starts_with("hf:")) << e.model;
@@ -50,7 +51,21 @@ TEST(AutoCatalog, ShippedCatalogParsesWithEntriesForTheTextTasks) {
       EXPECT_GE(e.memory_bytes, e.file_bytes) << e.model;
     }
   }
-  EXPECT_TRUE(c->entries(ModelTask::transcribe).empty()) << "whisper models are not GGUF: none listed yet";
+  // Each transcription entry pulls a whisper.cpp file: its tag names ggml-TAG.bin of the repository.
+  for (const auto& e : c->entries(ModelTask::transcribe)) {
+    auto ref = library::parse_hub_ref(e.model);
+    ASSERT_TRUE(ref.ok()) << e.model;
+    EXPECT_EQ(ref->repo, "ggerganov/whisper.cpp") << e.model;
+    EXPECT_EQ(e.license, "mit") << e.model;
+    EXPECT_TRUE(e.sizes_approximate) << e.model;
+    std::string tag = e.model.substr(e.model.rfind(':') + 1);
+    std::vector<library::HubFileEntry> listing = {{"ggml-" + tag + ".bin", e.file_bytes, ""},
+                                                  {"ggml-" + tag + "-encoder.mlmodelc.zip", 1, ""},
+                                                  {"README.md", 1, ""}};
+    auto picked = library::pick_model_file(*ref, listing);
+    ASSERT_TRUE(picked.ok()) << e.model << ": " << picked.error().to_string();
+    EXPECT_EQ(picked->path, "ggml-" + tag + ".bin");
+  }
 }
 
 TEST(AutoCatalog, ReadsEveryField) {

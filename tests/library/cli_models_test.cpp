@@ -8,6 +8,7 @@
 #include "hub_server.h"
 #include "library_fixture.h"
 #include "test_models.h"
+#include "whisper_writer.h"
 
 namespace xervo::testing {
 namespace {
@@ -92,6 +93,37 @@ TEST_F(CliModels, TheIdModelsListPrintsWorksAsDashM) {
   // A name that is neither an alias nor in the library still says so.
   auto missing = xervo({"embed", "-m", "local/not-there", "hello"});
   EXPECT_NE(missing.exit_code, 0);
+}
+
+TEST_F(CliModels, AWhisperFileIsImportedListedShownAndPulledByModelName) {
+  write_whisper_file(src.path / "ggml-tiny.en.bin");
+  auto imported = xervo({"models", "import", "--copy", (src.path / "ggml-tiny.en.bin").string()});
+  ASSERT_EQ(imported.exit_code, 0) << imported.err;
+  auto list = xervo({"models", "list", "--task", "transcribe"});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  for (const char* word : {"local/ggml-tiny.en", "transcribe", "whisper", "F16"})
+    EXPECT_NE(list.out.find(word), std::string::npos) << word << " missing from: " << list.out;
+  auto show = xervo({"models", "show", "local/ggml-tiny.en"});
+  ASSERT_EQ(show.exit_code, 0) << show.err;
+  EXPECT_NE(show.out.find("ggml-tiny.en.bin"), std::string::npos) << show.out;
+  EXPECT_NE(show.out.find("English-only"), std::string::npos) << show.out;
+  auto search = xervo({"models", "search", "english"});
+  EXPECT_NE(search.out.find("local/ggml-tiny.en"), std::string::npos) << search.out;
+  // A damaged one is refused with the reason, and the command fails.
+  write_whisper_file(src.path / "ggml-bad.bin", {.n_text_layer = 1 << 30});
+  auto bad = xervo({"models", "import", (src.path / "ggml-bad.bin").string()});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE((bad.out + bad.err).find("layer counts"), std::string::npos) << bad.out << bad.err;
+  EXPECT_EQ(bad.err.find("terminate"), std::string::npos) << bad.err;
+  // whisper.cpp's repository layout on the stand-in Hub: hf:ORG/REPO:MODEL pulls ggml-MODEL.bin.
+  hub.add_file("ggerganov/whisper.cpp", "ggml-base.en.bin", whisper_bytes({.seed = 4}));
+  auto pull = xervo({"models", "pull", "hf:ggerganov/whisper.cpp:base.en"});
+  ASSERT_EQ(pull.exit_code, 0) << pull.err;
+  auto pulled = xervo({"models", "show", "hf:ggerganov/whisper.cpp:base.en", "--json"});
+  ASSERT_EQ(pulled.exit_code, 0) << pulled.err;
+  auto j = nlohmann::json::parse(pulled.out, nullptr, false);
+  EXPECT_EQ(j["task"], "transcribe") << pulled.out;
+  EXPECT_EQ(j["source"]["hub_file"], "ggml-base.en.bin") << pulled.out;
 }
 
 }  // namespace

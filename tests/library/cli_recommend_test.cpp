@@ -4,10 +4,11 @@
 
 #include <fstream>
 
+#include "auto_test_catalog.h"
 #include "hub_server.h"
 #include "library_fixture.h"
 #include "test_models.h"
-#include "auto_test_catalog.h"
+#include "whisper_writer.h"
 
 namespace xervo::testing {
 namespace {
@@ -135,6 +136,52 @@ TEST_F(CliRecommend, EmbedWithAutoPullsWithProgressThenEmbeds) {
   EXPECT_GT(hub.blob_requests.load(), 0);
   auto list = xervo({"models", "list"});
   EXPECT_NE(list.out.find("testorg/embed-small"), std::string::npos) << list.out;
+}
+
+TEST_F(CliRecommend, TheShippedCatalogListsWhisperModelsForTranscribe) {
+  write_config("[runtime]\nmemory_budget = \"1GiB\"\n");
+  auto r = xervo({"models", "recommend", "--json", "--task", "transcribe"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(j.is_discarded()) << r.out;
+  EXPECT_EQ(j["catalog"]["source"], "built-in");
+  ASSERT_EQ(j["tasks"].size(), 1u);
+  EXPECT_EQ(j["tasks"][0]["task"], "transcribe");
+  const auto& candidates = j["tasks"][0]["candidates"];
+  ASSERT_GE(candidates.size(), 5u) << r.out;
+  for (const auto& c : candidates) {
+    EXPECT_EQ(c["model"].get<std::string>().rfind("hf:ggerganov/whisper.cpp:", 0), 0u) << c.dump();
+    EXPECT_EQ(c["license"], "mit") << c.dump();
+    EXPECT_TRUE(c["sizes_approximate"].get<bool>()) << c.dump();
+  }
+  auto text = xervo({"models", "recommend"});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find("\ntranscribe: "), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("hf:ggerganov/whisper.cpp:tiny.en"), std::string::npos) << text.out;
+  EXPECT_EQ(text.out.find("no candidates in the catalog"), std::string::npos) << "every task has entries";
+}
+
+TEST_F(CliRecommend, ATranscribeEntryInTheLibraryIsChosen) {
+  std::string whisper = whisper_bytes({.seed = 8});
+  hub.add_file("ggerganov/whisper.cpp", "ggml-tiny.en.bin", whisper);
+  nlohmann::json catalog = {{"version", 1},
+                            {"tasks",
+                             {{"transcribe",
+                               {{{"model", "hf:ggerganov/whisper.cpp:tiny.en"},
+                                 {"quantization", "F16"},
+                                 {"file_bytes", whisper.size()},
+                                 {"memory_bytes", 40 * MiB},
+                                 {"tier", 1},
+                                 {"license", "mit"}}}}}}};
+  std::ofstream(catalog_file, std::ios::trunc) << catalog.dump();
+  write_config("[runtime]\nmemory_budget = \"1GiB\"\n");
+  auto before = recommend_json({"--task", "transcribe"});
+  EXPECT_EQ(before["tasks"][0]["choice"], "hf:ggerganov/whisper.cpp:tiny.en") << before.dump(2);
+  EXPECT_TRUE(before["tasks"][0]["in_library"].is_null());
+  auto pull = xervo({"models", "pull", "hf:ggerganov/whisper.cpp:tiny.en"});
+  ASSERT_EQ(pull.exit_code, 0) << pull.err;
+  auto after = recommend_json({"--task", "transcribe"});
+  EXPECT_EQ(after["tasks"][0]["in_library"], "ggerganov/ggml-tiny.en") << after.dump(2);
 }
 
 }  // namespace

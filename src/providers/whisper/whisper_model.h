@@ -9,7 +9,7 @@
 #include <string>
 
 #include "core/audio_decode.h"
-#include "providers/whisper/whisper_file.h"
+#include "core/whisper_file.h"
 #include "xervo/transcriber.h"
 
 struct whisper_context;

@@ -8,9 +8,9 @@
 
 #include "core/log.h"
 #include "core/option_fields.h"
+#include "core/whisper_file.h"
 #include "providers/llamacpp/llama_backend.h"
 #include "providers/whisper/whisper_device.h"
-#include "providers/whisper/whisper_file.h"
 #include "providers/whisper/whisper_model.h"
 #include "xervo/providers.h"
 

@@ -1,4 +1,4 @@
-#include "providers/whisper/whisper_file.h"
+#include "core/whisper_file.h"
 
 #include <fstream>
 #include <string>
@@ -26,7 +26,7 @@ Result<WhisperFileFacts> read_whisper_file(const std::filesystem::path& path) {
   int32_t header[12] = {};
   if (!in_file.read(reinterpret_cast<char*>(header), sizeof(header)))
     return bad(path, "the file is shorter than a model header");
-  if (static_cast<uint32_t>(header[0]) != 0x67676d6cu) return bad(path, "wrong magic number");
+  if (static_cast<uint32_t>(header[0]) != kWhisperFileMagic) return bad(path, "wrong magic number");
   int32_t* h = header + 1;
   f.n_vocab = h[0];
   f.n_audio_ctx = h[1];
@@ -76,6 +76,38 @@ Result<WhisperFileFacts> read_whisper_file(const std::filesystem::path& path) {
   }
   if (at >= f.file_size) return bad(path, "the file holds no tensors");
   return f;
+}
+
+std::string whisper_ftype_name(int32_t ftype) {
+  // enum ggml_ftype (ggml.h): the file types whisper.cpp's quantize tool writes.
+  switch (ftype % 1000) {
+    case 0:
+      return "F32";
+    case 1:
+      return "F16";
+    case 2:
+      return "Q4_0";
+    case 3:
+      return "Q4_1";
+    case 7:
+      return "Q8_0";
+    case 8:
+      return "Q5_0";
+    case 9:
+      return "Q5_1";
+    case 10:
+      return "Q2_K";
+    case 11:
+      return "Q3_K";
+    case 12:
+      return "Q4_K";
+    case 13:
+      return "Q5_K";
+    case 14:
+      return "Q6_K";
+    default:
+      return "ftype " + std::to_string(ftype);
+  }
 }
 
 }  // namespace xervo::whisper
