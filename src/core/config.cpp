@@ -79,7 +79,8 @@ ModelSpec parse_model(std::string_view source, const std::string& alias, const t
          "'" + task + "' is not embed, rerank, generate or transcribe");
   spec.task = *parsed_task;
   spec.provider = require_string(source, *table, prefix, "provider", false);
-  if (spec.provider.empty()) spec.provider = "llamacpp";
+  // The local engine of the task: whisper.cpp transcribes, llama.cpp does the rest.
+  if (spec.provider.empty()) spec.provider = spec.task == ModelTask::transcribe ? "whisper" : "llamacpp";
   spec.model = require_string(source, *table, prefix, "model", true);
   spec.revision = require_string(source, *table, prefix, "revision", false);
   std::string warmup = require_string(source, *table, prefix, "warmup", false);

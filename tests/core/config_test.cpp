@@ -92,6 +92,22 @@ void expect_error(const std::string& text, const std::string& needle_line, const
   EXPECT_NE(c.error().message().find(needle_key), std::string::npos) << c.error().message();
 }
 
+TEST(Config, AnAliasWithoutAProviderGetsTheLocalEngineOfItsTask) {
+  auto config = parse_config(R"(
+[models.chat]
+task = "generate"
+model = "/m/chat.gguf"
+[models.stt]
+task = "transcribe"
+model = "/m/ggml-base.bin"
+)");
+  ASSERT_TRUE(config.ok()) << config.error().to_string();
+  std::map<std::string, std::string> providers;
+  for (const auto& spec : config->models) providers[spec.alias] = spec.provider;
+  EXPECT_EQ(providers["chat"], "llamacpp");
+  EXPECT_EQ(providers["stt"], "whisper");
+}
+
 TEST(Config, MalformedFilesNameFileLineAndKey) {
   expect_error("[models.\"e\"]\ntask = \"embed\"\nmodel = 3\n", "3", "models.\"e\".model");
   expect_error("[models.\"e\"]\ntask = \"dance\"\nmodel = \"x\"\n", "2", "models.\"e\".task");
