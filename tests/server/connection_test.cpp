@@ -266,8 +266,11 @@ TEST(ListenerDrain, ConnectionsInTheKernelQueueAtAStopAreAnsweredBeforeItIsIdle)
   o.max_connections_per_client = 1;
   o.header_timeout = std::chrono::seconds(60);
   o.keep_alive_timeout = std::chrono::seconds(60);
+  auto ok = [](server::HttpRequest&, server::HttpResponse& res) {
+    res.set_content("{\"ok\":1}", "application/json");
+  };
   auto started = server::HttpListener::start(
-      o, [](server::HttpRequest&, server::HttpResponse& res) { res.set_content("{\"ok\":1}", "application/json"); },
+      o, ok,
       [&](const server::TransportRejection& r) {
         if (r.reason != "connection_limit") return;
         std::unique_lock lock(mu);
@@ -302,7 +305,8 @@ TEST(ListenerDrain, ConnectionsInTheKernelQueueAtAStopAreAnsweredBeforeItIsIdle)
   for (const char* from : {"127.0.0.3", "127.0.0.4", "127.0.0.5"}) {
     queued.push_back(std::make_unique<RawClient>(port, from));
     ASSERT_TRUE(queued.back()->connected());
-    ASSERT_TRUE(Probe::eventually([&] { return server_side_established(port, queued.back()->local_port()); }));
+    const int client_port = queued.back()->local_port();
+    ASSERT_TRUE(Probe::eventually([&] { return server_side_established(port, client_port); }));
   }
 
   listener.stop_accepting();
