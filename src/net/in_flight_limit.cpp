@@ -43,9 +43,13 @@ Result<InFlightLimit::Slot> InFlightLimit::acquire(std::chrono::milliseconds tim
     return Error(ErrorCode::unavailable, what + ": " + std::to_string(max_) + " requests in flight and " +
                                              std::to_string(waiting_.size()) +
                                              " waiting (max_in_flight, max_queued); retry shortly");
+  // now() + a huge queue_timeout_ms overflows (in practice into the past: every wait would end at
+  // once); a wait of more than a year is a year.
+  constexpr std::chrono::milliseconds kLongestWait = std::chrono::hours(24 * 366);
+  const auto wait = std::clamp(timeout, std::chrono::milliseconds(0), kLongestWait);
   Waiter me;
   waiting_.push_back(&me);
-  me.cv.wait_for(lock, stop, timeout, [&] { return me.granted; });
+  me.cv.wait_for(lock, stop, wait, [&] { return me.granted; });
   if (me.granted) return Slot(this);  // granted, even if the wait ran out at the same moment
   std::erase(waiting_, &me);
   if (stop.stop_requested())

@@ -190,9 +190,11 @@ struct HttpListener::Impl {
   std::unordered_map<Connection*, std::weak_ptr<Connection>> connections;  // GUARDED_BY(mu)
   std::map<std::string, size_t> per_client;                                // GUARDED_BY(mu)
   size_t in_progress = 0;                                                  // GUARDED_BY(mu)
-  // Connections that have not begun their first request: a client opened them to send one (a proxy
-  // sends it at once), so a stop waits for it instead of resetting a request already on its way.
-  size_t opening = 0;  // GUARDED_BY(mu)
+  // Connections that have not begun their first request, counted from accept() (not from when
+  // their coroutine starts): a client opened them to send one (a proxy sends it at once), so a stop
+  // waits for it instead of resetting a request already on its way.
+  size_t opening = 0;      // GUARDED_BY(mu)
+  bool accepting = true;   // GUARDED_BY(mu): until accept_loop ends (the stop took the kernel's queue)
   size_t websockets = 0;                                                   // GUARDED_BY(mu): open ones
   bool stopping = false;                                                   // GUARDED_BY(mu)
   bool closed = false;                                                     // GUARDED_BY(mu)
@@ -213,12 +215,16 @@ struct HttpListener::Impl {
       return false;
     }
     ++n;
+    ++opening;
     return true;
   }
-  void add(Connection* c, std::weak_ptr<Connection> weak) {
+  // False once close() has begun: its close_now pass has been made and the workers are ending, so
+  // a connection that starts this late ends at once (it would never be closed or answered).
+  bool add(Connection* c, std::weak_ptr<Connection> weak) {
     std::lock_guard lock(mu);
+    if (closed) return false;
     connections.emplace(c, std::move(weak));
-    ++opening;
+    return true;
   }
   // The connection's first request began (`opening` becomes in progress at once) or it ended first.
   void opened(bool request_begins) {
@@ -280,11 +286,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // The connection's whole life. `self` is a parameter so that the coroutine frame owns it.
   static net::awaitable<void> run(std::shared_ptr<Connection> self) {
-    self->owner_.add(self.get(), self);
-    try {
-      co_await self->serve();
-    } catch (const std::exception&) {
-      // A failed allocation or an Asio error the loop did not expect ends this connection only.
+    if (self->owner_.add(self.get(), self)) {
+      try {
+        co_await self->serve();
+      } catch (const std::exception&) {
+        // A failed allocation or an Asio error the loop did not expect ends this connection only.
+      }
     }
     if (!self->websocket_) {  // else the WebSocket owns (and has closed) the socket
       error_code ignored;
@@ -641,15 +648,19 @@ net::awaitable<void> HttpListener::Impl::accept_loop() {
     error_code ec;
     tcp::socket socket =
         co_await acceptor.async_accept(net::make_strand(ioc), net::redirect_error(net::use_awaitable, ec));
-    if (ec == net::error::operation_aborted || !acceptor.is_open()) co_return;
+    // A socket accepted just before a stop closed the acceptor is served like the stop's own.
+    if (!ec) adopt(std::move(socket));
+    if (ec == net::error::operation_aborted || !acceptor.is_open()) break;
     if (ec) {
       // Out of file descriptors (or similar): wait a little instead of spinning on accept.
       backoff.expires_after(std::chrono::milliseconds(50));
       co_await backoff.async_wait(net::redirect_error(net::use_awaitable, ec));
-      continue;
     }
-    adopt(std::move(socket));
   }
+  // Every connection the kernel completed before the close is adopted (and counted in `opening`).
+  std::lock_guard lock(mu);
+  accepting = false;
+  idle_cv.notify_all();
 }
 
 void HttpListener::Impl::adopt(tcp::socket socket) {
@@ -750,7 +761,7 @@ bool HttpListener::wait_idle(std::chrono::steady_clock::time_point deadline) {
   // In a stop, a WebSocket finishes its work, then its closing handshake (1001), before it is idle.
   return impl_->idle_cv.wait_until(lock, deadline, [&] {
     return impl_->in_progress == 0 &&
-           (!impl_->stopping || (impl_->websockets == 0 && impl_->opening == 0));
+           (!impl_->stopping || (impl_->websockets == 0 && impl_->opening == 0 && !impl_->accepting));
   });
 }
 

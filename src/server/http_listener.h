@@ -67,10 +67,13 @@ class HttpListener {
   int port() const;
 
   // Stops accepting and closes idle connections; a connection with a request in progress
-  // finishes that request, then closes. Returns at once.
+  // finishes that request, then closes. Connections the kernel already completed are accepted
+  // first, and they and any connection before its first request get one answer, then close (one
+  // that never sends ends at its header deadline). Returns at once.
   void stop_accepting();
-  // Waits until no request is in progress (and, once stopping, no WebSocket is open: each closes
-  // with 1001 when its work is done), or until `deadline`; true when none is.
+  // Waits until no request is in progress (and, once stopping, until the kernel's queue is taken,
+  // no connection is before its first request and no WebSocket is open: each closes with 1001 when
+  // its work is done), or until `deadline`; true when none is.
   bool wait_idle(std::chrono::steady_clock::time_point deadline);
   // Closes every connection (requests in progress see client_gone), waits for the handlers still
   // running to return, and ends the threads. Idempotent.

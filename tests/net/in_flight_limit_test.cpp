@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -90,6 +91,65 @@ TEST(InFlightLimit, WaitersAreServedFirstComeFirstServedAndOneThatGaveUpIsSkippe
   EXPECT_EQ(order, (std::vector<int>{0, 1, 3, 4, 5}));
   EXPECT_EQ(limit.in_flight(), 0);
   EXPECT_EQ(limit.queued(), 0);
+}
+
+// A queue_timeout_ms so large that now() + it overflows still means "wait": the freed slot is taken.
+TEST(InFlightLimit, AHugeTimeoutWaitsInsteadOfEndingAtOnce) {
+  InFlightLimit limit(1, 4);
+  auto held = limit.acquire(std::chrono::seconds(1), {}, "upstream");
+  ASSERT_TRUE(held.ok());
+  std::atomic<bool> finished{false};
+  std::optional<Result<InFlightLimit::Slot>> got;
+  std::thread waiter([&] {
+    got.emplace(limit.acquire(std::chrono::milliseconds::max(), {}, "upstream"));
+    finished = true;
+  });
+  while (limit.queued() == 0 && !finished) std::this_thread::yield();
+  { auto released = std::move(*held); }
+  waiter.join();
+  ASSERT_TRUE(got->ok()) << got->error().message();
+}
+
+// Grants racing timeouts and stops: whatever each waiter gets, no slot is lost or counted twice
+// (a grant to a waiter that then reports an error would leave in_flight() above zero for good,
+// and every later request would queue behind a slot nobody holds).
+TEST(InFlightLimit, GrantsRacingTimeoutsAndStopsLoseNoSlot) {
+  InFlightLimit limit(3, 1000);
+  std::atomic<int> running{0}, peak{0}, served{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 16; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 300; ++i) {
+        std::stop_source stop;
+        std::optional<std::jthread> stopper;
+        if ((i + t) % 5 == 0) stopper.emplace([&stop] { stop.request_stop(); });  // stop mid-wait
+        const auto timeout = std::chrono::microseconds((i * 7 + t) % 3 == 0 ? 0 : (i * 13 + t) % 400);
+        auto slot = limit.acquire(std::chrono::duration_cast<std::chrono::milliseconds>(timeout) +
+                                      std::chrono::milliseconds((i + t) % 2),
+                                  stop.get_token(), "upstream");
+        stopper.reset();
+        if (!slot.ok()) continue;
+        int now = ++running;
+        int seen = peak.load();
+        while (now > seen && !peak.compare_exchange_weak(seen, now)) {
+        }
+        std::this_thread::yield();
+        --running;
+        ++served;
+      }
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_LE(peak.load(), 3);
+  EXPECT_GT(served.load(), 0);
+  EXPECT_EQ(limit.in_flight(), 0);
+  EXPECT_EQ(limit.queued(), 0);
+  // All three slots are free: three acquires that may not wait all succeed.
+  std::vector<InFlightLimit::Slot> slots;
+  for (int i = 0; i < 3; ++i) {
+    auto slot = limit.acquire(std::chrono::milliseconds(0), {}, "upstream");
+    ASSERT_TRUE(slot.ok()) << i << ": " << slot.error().message();
+    slots.push_back(std::move(*slot));
+  }
 }
 
 TEST(InFlightLimit, SharedByKeyAndBounds) {

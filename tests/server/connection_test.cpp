@@ -8,9 +8,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <condition_variable>
+#include <cstdio>
+#include <functional>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "server/http_listener.h"
 #include "server_fixture.h"
 
 namespace xervo::testing {
@@ -20,8 +26,16 @@ namespace {
 // never a measurement).
 class RawClient {
  public:
-  explicit RawClient(int port) {
+  // `from`: the client's own address (any 127.x.y.z is this machine), so that one test can be
+  // several clients for the per-address cap.
+  explicit RawClient(int port, const char* from = nullptr) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (from) {
+      sockaddr_in local{};
+      local.sin_family = AF_INET;
+      ::inet_pton(AF_INET, from, &local.sin_addr);
+      if (::bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) return;
+    }
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(static_cast<uint16_t>(port));
@@ -33,6 +47,12 @@ class RawClient {
   RawClient& operator=(const RawClient&) = delete;
 
   bool connected() const { return connected_; }
+  int local_port() const {
+    sockaddr_in addr{};
+    socklen_t len = sizeof addr;
+    if (::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return -1;
+    return ntohs(addr.sin_port);
+  }
   bool send(std::string_view bytes) {
     while (!bytes.empty()) {
       ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
@@ -181,6 +201,128 @@ TEST_F(ConnectionTest, IdleKeepAliveConnectionsHoldNoWorker) {
   size_t before = old.received().size();
   old.send(embed_request());
   EXPECT_EQ(status_of(old.read_until("}}", std::chrono::seconds(20), before).substr(before)), 200);
+}
+
+// True when the kernel holds the server's side of `client_port`'s connection to `server_port` as
+// established (in the listener's accept queue or accepted): a client's connect() can return before
+// the kernel has queued it for the listener. Reads /proc/net/tcp (127.0.0.1 is IPv4).
+bool server_side_established(int server_port, int client_port) {
+  std::FILE* f = std::fopen("/proc/net/tcp", "r");
+  if (!f) return false;
+  char line[512];
+  bool found = false;
+  while (!found && std::fgets(line, sizeof line, f)) {
+    unsigned local = 0, remote = 0, state = 0;
+    if (std::sscanf(line, " %*u: %*8X:%4X %*8X:%4X %2X", &local, &remote, &state) == 3)
+      found = static_cast<int>(local) == server_port && static_cast<int>(remote) == client_port &&
+              state == 0x01;  // TCP_ESTABLISHED
+  }
+  std::fclose(f);
+  return found;
+}
+
+// A stop must not reset a connection whose request is on its way: a proxy (nginx) sends its request
+// right after connecting and cannot safely send a POST that met a reset to another replica. A
+// connection opened before the stop gets its answer; one that already had its answer is closed.
+// Deadlines and the grace are far above anything this test waits for: only a broken stop meets them.
+TEST_F(ConnectionTest, AStopAnswersAConnectionOpenedBeforeItAndClosesIdleOnes) {
+  options.shutdown_grace = std::chrono::seconds(60);
+  options.header_timeout = std::chrono::seconds(60);
+  options.keep_alive_timeout = std::chrono::seconds(60);
+  start();
+  const int port = server->port();
+  RawClient served(port);
+  served.send(embed_request());
+  ASSERT_EQ(status_of(served.read_until("}]")), 200);
+  RawClient opened(port);  // no request yet; accepted, or still in the kernel's queue
+  ASSERT_TRUE(opened.connected());
+  ASSERT_TRUE(Probe::eventually([&] { return server_side_established(port, opened.local_port()); }));
+  std::thread stopper([&] { server->stop(); });
+  struct Join {
+    std::thread& t;
+    ~Join() { t.join(); }
+  } join{stopper};
+  // Once new connections are refused the stop has begun (the listening socket is closed).
+  ASSERT_TRUE(Probe::eventually([&] { return !RawClient(port).connected(); }, std::chrono::seconds(30)));
+  EXPECT_TRUE(served.wait_closed(std::chrono::seconds(30)));
+  opened.send(embed_request());
+  const std::string answer = opened.read_until("}]", std::chrono::seconds(30));
+  EXPECT_EQ(status_of(answer), 200) << answer;
+  EXPECT_NE(answer.find("Connection: close"), std::string::npos) << answer;
+  EXPECT_TRUE(opened.wait_closed(std::chrono::seconds(30)));  // and then it closes
+}
+
+// The same at the listener, with the connections certainly in the kernel's queue when the stop
+// begins: the one I/O thread is held in the reject hook (a 503 for the per-address cap), so nothing
+// is accepted until the test lets it go. A stop that forgot them looked idle at once, and the server
+// then closed with their requests unanswered (and, accepted after close(), their sockets open).
+TEST(ListenerDrain, ConnectionsInTheKernelQueueAtAStopAreAnsweredBeforeItIsIdle) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool held = false, released = false;
+  server::ListenerOptions o;
+  o.io_threads = 1;
+  o.worker_threads = 2;
+  o.max_connections_per_client = 1;
+  o.header_timeout = std::chrono::seconds(60);
+  o.keep_alive_timeout = std::chrono::seconds(60);
+  auto ok = [](server::HttpRequest&, server::HttpResponse& res) {
+    res.set_content("{\"ok\":1}", "application/json");
+  };
+  auto started = server::HttpListener::start(
+      o, ok,
+      [&](const server::TransportRejection& r) {
+        if (r.reason != "connection_limit") return;
+        std::unique_lock lock(mu);
+        held = true;
+        cv.notify_all();
+        cv.wait(lock, [&] { return released; });
+      });
+  ASSERT_TRUE(started.ok()) << started.error().to_string();
+  auto& listener = **started;
+  auto release = [&] {
+    std::lock_guard lock(mu);
+    released = true;
+    cv.notify_all();
+  };
+  struct Release {
+    std::function<void()> f;
+    ~Release() { f(); }
+  } release_at_end{release};
+  const int port = listener.port();
+  const std::string request = "GET /x HTTP/1.1\r\nHost: x\r\n\r\n";
+
+  RawClient idle(port, "127.0.0.2");  // served, then idle: a stop closes it
+  idle.send(request);
+  ASSERT_EQ(status_of(idle.read_until("}")), 200);
+  RawClient over(port, "127.0.0.2");  // over the cap: its 503 holds the I/O thread
+  ASSERT_TRUE(over.connected());
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return held; }));
+  }
+  std::vector<std::unique_ptr<RawClient>> queued;  // completed by the kernel, not accepted
+  for (const char* from : {"127.0.0.3", "127.0.0.4", "127.0.0.5"}) {
+    queued.push_back(std::make_unique<RawClient>(port, from));
+    ASSERT_TRUE(queued.back()->connected());
+    const int client_port = queued.back()->local_port();
+    ASSERT_TRUE(Probe::eventually([&] { return server_side_established(port, client_port); }));
+  }
+
+  listener.stop_accepting();
+  EXPECT_FALSE(listener.wait_idle(std::chrono::steady_clock::now()));  // their requests are on the way
+  release();
+  for (auto& c : queued) c->send(request);
+  for (auto& c : queued) {
+    const std::string answer = c->read_until("}", std::chrono::seconds(30));
+    EXPECT_EQ(status_of(answer), 200) << answer;
+    EXPECT_NE(answer.find("Connection: close"), std::string::npos) << answer;
+    EXPECT_TRUE(c->wait_closed(std::chrono::seconds(30)));
+  }
+  EXPECT_TRUE(idle.wait_closed(std::chrono::seconds(30)));
+  EXPECT_EQ(status_of(over.read_until("}", std::chrono::seconds(30))), 503);
+  EXPECT_TRUE(listener.wait_idle(std::chrono::steady_clock::now() + std::chrono::seconds(30)));
+  listener.close();
 }
 
 TEST_F(ConnectionTest, ConnectionsPerClientAddressAreCapped) {
