@@ -21,9 +21,12 @@ Result<std::chrono::milliseconds> read_ms(const nlohmann::json& j, const char* k
                                           std::chrono::milliseconds current) {
   auto it = j.find(key);
   if (it == j.end()) return current;
-  if (!it->is_number_integer() || it->get<int64_t>() < 0)
-    return Error(ErrorCode::config_invalid,
-                 std::string(key) + " must be a non-negative integer (milliseconds)");
+  // At most a week: deadlines are now() plus this, and a value near the int64 limit would overflow
+  // (a deadline in the past: every call would fail at once).
+  constexpr int64_t kMaxMs = 7LL * 24 * 3600 * 1000;
+  if (!it->is_number_integer() || it->get<int64_t>() < 0 || it->get<int64_t>() > kMaxMs)
+    return Error(ErrorCode::config_invalid, std::string(key) + " must be an integer from 0 to " +
+                                                std::to_string(kMaxMs) + " (milliseconds, a week)");
   return std::chrono::milliseconds(it->get<int64_t>());
 }
 
